@@ -1,0 +1,7 @@
+//! ecr-keeper's core: the ECR domain without I/O.
+//!
+//! Everything here is deterministic and tested without a network: time comes in as a value,
+//! images come in as data.
+
+pub mod image;
+pub mod lifecycle;

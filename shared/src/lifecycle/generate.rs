@@ -1,0 +1,236 @@
+//! Lifecycle policies from a few simple parameters: "keep the last N `v*` images, expire
+//! untagged after D days", plus protected tags, a max-age catch-all and archiving.
+//!
+//! ECR's tag lists are AND (an image must match *every* entry), so "keep v* or release-*" is
+//! one rule per prefix, each keeping its own last N. Rules are ordered so that each does what
+//! its parameter promises under ECR's "first matching rule decides" semantics.
+
+use super::model::{
+    Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
+};
+use super::validate::{validate, Violation, MAX_RULES, MAX_WILDCARDS_PER_PATTERN};
+
+/// A count no realistic set of protected images reaches: the rule matches (and so shields)
+/// protected images but never expires them. 9999 is the figure AWS users rely on in practice.
+pub const PROTECT_COUNT: u32 = 9999;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyParams {
+    /// Keep this many newest images per tag prefix / pattern.
+    pub keep_tagged: u32,
+    pub tag_prefixes: Vec<String>,
+    pub tag_patterns: Vec<String>,
+    pub untagged_days: u32,
+    /// Tag patterns (`latest`, `prod-*`) whose images are never expired.
+    pub protected: Vec<String>,
+    /// Expire any image not kept by another rule once it is older than this.
+    pub max_age_days: Option<u32>,
+    /// Move images no other rule keeps to archive storage after this many days without a pull.
+    pub archive_after_days: Option<u32>,
+}
+
+pub const DEFAULT_KEEP_TAGGED: u32 = 10;
+pub const DEFAULT_UNTAGGED_DAYS: u32 = 7;
+pub const DEFAULT_TAG_PREFIX: &str = "v";
+
+impl Default for PolicyParams {
+    /// The seed's standard policy: keep the last 10 `v*` images, expire untagged after 7 days.
+    fn default() -> Self {
+        PolicyParams {
+            keep_tagged: DEFAULT_KEEP_TAGGED,
+            tag_prefixes: Vec::new(),
+            tag_patterns: Vec::new(),
+            untagged_days: DEFAULT_UNTAGGED_DAYS,
+            protected: Vec::new(),
+            max_age_days: None,
+            archive_after_days: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{parameter}: {message}")]
+    Parameter { parameter: &'static str, message: String },
+    #[error("the generated policy would have {0} rules; ECR accepts at most {MAX_RULES} (fewer prefixes, patterns or protected tags)")]
+    TooManyRules(usize),
+    #[error("the generated policy is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Violation>),
+}
+
+fn param(parameter: &'static str, message: impl Into<String>) -> GenerateError {
+    GenerateError::Parameter { parameter, message: message.into() }
+}
+
+/// Builds the policy; it always passes [`validate`].
+pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError> {
+    check_params(params)?;
+    let (prefixes, patterns) = if params.tag_prefixes.is_empty() && params.tag_patterns.is_empty() {
+        (vec![DEFAULT_TAG_PREFIX.to_string()], Vec::new())
+    } else {
+        (dedup(&params.tag_prefixes), dedup(&params.tag_patterns))
+    };
+
+    let mut rules = Vec::new();
+    // Protected first: their match shields the images from every later rule.
+    for pattern in dedup(&params.protected) {
+        rules.push(tagged(
+            Filter::Pattern(pattern.clone()),
+            format!("Never expire images tagged {pattern}"),
+            CountType::ImageCountMoreThan,
+            PROTECT_COUNT,
+            ActionType::Expire,
+        ));
+    }
+    let n = params.keep_tagged;
+    for prefix in prefixes {
+        rules.push(tagged(
+            Filter::Prefix(prefix.clone()),
+            format!("Keep last {n} images tagged {prefix}*"),
+            CountType::ImageCountMoreThan,
+            n,
+            ActionType::Expire,
+        ));
+    }
+    for pattern in patterns {
+        rules.push(tagged(
+            Filter::Pattern(pattern.clone()),
+            format!("Keep last {n} images tagged {pattern}"),
+            CountType::ImageCountMoreThan,
+            n,
+            ActionType::Expire,
+        ));
+    }
+    let d = params.untagged_days;
+    rules.push(rule(
+        TagStatus::Untagged,
+        None,
+        format!("Expire untagged images after {d} days"),
+        CountType::SinceImagePushed,
+        d,
+        ActionType::Expire,
+    ));
+    // `any` must come last in its storage class, so only one catch-all can exist.
+    if let Some(days) = params.max_age_days {
+        rules.push(rule(
+            TagStatus::Any,
+            None,
+            format!("Expire any other image older than {days} days"),
+            CountType::SinceImagePushed,
+            days,
+            ActionType::Expire,
+        ));
+    } else if let Some(days) = params.archive_after_days {
+        rules.push(rule(
+            TagStatus::Any,
+            None,
+            format!("Archive any other image not pulled for {days} days"),
+            CountType::SinceImagePulled,
+            days,
+            ActionType::Transition,
+        ));
+    }
+
+    if rules.len() > MAX_RULES {
+        return Err(GenerateError::TooManyRules(rules.len()));
+    }
+    for (i, r) in rules.iter_mut().enumerate() {
+        r.rule_priority = i as u32 + 1;
+    }
+    let policy = LifecyclePolicy { rules };
+    let violations = validate(&policy);
+    if violations.is_empty() {
+        Ok(policy)
+    } else {
+        Err(GenerateError::Invalid(violations))
+    }
+}
+
+fn check_params(p: &PolicyParams) -> Result<(), GenerateError> {
+    if p.keep_tagged == 0 {
+        return Err(param("keep-tagged", "must be at least 1"));
+    }
+    if p.untagged_days == 0 {
+        return Err(param("untagged-days", "must be at least 1"));
+    }
+    if p.max_age_days == Some(0) {
+        return Err(param("max-age-days", "must be at least 1"));
+    }
+    if p.archive_after_days == Some(0) {
+        return Err(param("archive-after-days", "must be at least 1"));
+    }
+    if p.max_age_days.is_some() && p.archive_after_days.is_some() {
+        return Err(param(
+            "max-age-days",
+            "cannot be combined with archive-after-days: both are catch-all (tagStatus \"any\") rules, and ECR allows only one, evaluated last",
+        ));
+    }
+    for (parameter, list) in [("tag-prefix", &p.tag_prefixes), ("tag-pattern", &p.tag_patterns), ("protect", &p.protected)] {
+        for entry in list {
+            if entry.is_empty() {
+                return Err(param(parameter, "entries must not be empty"));
+            }
+            if parameter != "tag-prefix" && entry.matches('*').count() > MAX_WILDCARDS_PER_PATTERN {
+                return Err(param(
+                    parameter,
+                    format!("\"{entry}\" has more than {MAX_WILDCARDS_PER_PATTERN} wildcards (*), which ECR rejects"),
+                ));
+            }
+            if parameter == "tag-prefix" && entry.contains('*') {
+                return Err(param(parameter, format!("\"{entry}\" contains '*'; use --tag-pattern for wildcards")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dedup(list: &[String]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for item in list {
+        if !seen.contains(item) {
+            seen.push(item.clone());
+        }
+    }
+    seen
+}
+
+enum Filter {
+    Prefix(String),
+    Pattern(String),
+}
+
+fn tagged(filter: Filter, description: String, count: CountType, n: u32, action: ActionType) -> Rule {
+    rule(TagStatus::Tagged, Some(filter), description, count, n, action)
+}
+
+fn rule(
+    status: TagStatus,
+    filter: Option<Filter>,
+    description: String,
+    count_type: CountType,
+    count_number: u32,
+    action: ActionType,
+) -> Rule {
+    let (tag_prefix_list, tag_pattern_list) = match filter {
+        Some(Filter::Prefix(p)) => (Some(vec![p]), None),
+        Some(Filter::Pattern(p)) => (None, Some(vec![p])),
+        None => (None, None),
+    };
+    Rule {
+        rule_priority: 0, // numbered by `generate` once the order is final
+        description: Some(description),
+        selection: Selection {
+            tag_status: status,
+            tag_pattern_list,
+            tag_prefix_list,
+            storage_class: None,
+            count_type,
+            count_unit: count_type.is_age().then_some(CountUnit::Days),
+            count_number,
+        },
+        action: Action {
+            kind: action,
+            target_storage_class: (action == ActionType::Transition).then_some(StorageClass::Archive),
+        },
+    }
+}

@@ -1,0 +1,26 @@
+//! Lifecycle policies: the grammar, ECR's validation rules, generation from simple parameters,
+//! and an exact offline simulator of what ECR will expire or archive.
+
+mod generate;
+mod model;
+mod parse;
+mod report;
+mod simulate;
+mod tags;
+mod validate;
+
+pub use generate::{
+    generate, GenerateError, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS,
+    PROTECT_COUNT,
+};
+pub use model::{
+    Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
+};
+pub use parse::{parse_policy, PolicyError};
+pub use report::{human_bytes, render_table, short_digest, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage};
+pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
+pub use tags::TagMatcher;
+pub use validate::{validate, Violation, MAX_RULES, MAX_TEXT_CHARS, MIN_TEXT_CHARS};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! The lifecycle preview as a stable JSON document (for scripts) and a table (for people),
+//! both from the same [`Plan`].
+
+use super::simulate::{describe_age, Fate, Plan};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewReport {
+    /// Expired or transitioned images, oldest push first.
+    pub actions: Vec<PreviewAction>,
+    /// Images no rule can ever act on, oldest push first.
+    pub unmanaged: Vec<UnmanagedImage>,
+    pub summary: PreviewSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewAction {
+    pub image_digest: String,
+    pub image_tags: Vec<String>,
+    pub action: &'static str,
+    pub rule_priority: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnmanagedImage {
+    pub image_digest: String,
+    pub image_tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewSummary {
+    pub images: usize,
+    pub expire: usize,
+    pub transition: usize,
+    pub unmanaged: usize,
+    pub bytes_freed: u64,
+}
+
+impl PreviewReport {
+    pub fn from_plan(plan: &Plan) -> Self {
+        let actions = plan
+            .actions()
+            .into_iter()
+            .map(|i| {
+                let image = &plan.images[i];
+                PreviewAction {
+                    image_digest: image.digest.clone(),
+                    image_tags: image.tags.clone(),
+                    action: match plan.decisions[i].fate {
+                        Fate::Transition => "transition",
+                        _ => "expire",
+                    },
+                    rule_priority: plan.rule_of(i).map_or(0, |r| r.rule_priority),
+                    reason: plan.reason(i),
+                }
+            })
+            .collect();
+        let unmanaged = plan
+            .unmanaged()
+            .into_iter()
+            .map(|i| UnmanagedImage {
+                image_digest: plan.images[i].digest.clone(),
+                image_tags: plan.images[i].tags.clone(),
+            })
+            .collect();
+        let s = plan.summary();
+        PreviewReport {
+            actions,
+            unmanaged,
+            summary: PreviewSummary {
+                images: s.images,
+                expire: s.expire,
+                transition: s.transition,
+                unmanaged: s.unmanaged,
+                bytes_freed: s.bytes_freed,
+            },
+        }
+    }
+}
+
+/// One line per image, newest first: digest, tags, age, size and fate with its reason.
+pub fn render_table(plan: &Plan) -> String {
+    let mut order: Vec<usize> = (0..plan.images.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ia, ib) = (&plan.images[a], &plan.images[b]);
+        ib.effective_pushed_at().cmp(&ia.effective_pushed_at()).then_with(|| ia.digest.cmp(&ib.digest))
+    });
+    let rows: Vec<[String; 5]> = order
+        .iter()
+        .map(|&i| {
+            let image = &plan.images[i];
+            let tags = if image.tags.is_empty() { "<untagged>".to_string() } else { image.tags.join(",") };
+            let fate = match plan.decisions[i].fate {
+                Fate::Expire => "EXPIRE",
+                Fate::Transition => "ARCHIVE",
+                Fate::Keep => "keep",
+                Fate::Unmanaged => "UNMANAGED",
+                Fate::Restoring => "restoring",
+            };
+            [
+                short_digest(&image.digest),
+                tags,
+                describe_age(plan.now - image.effective_pushed_at()),
+                human_bytes(image.size_bytes),
+                format!("{fate}: {}", plan.reason(i)),
+            ]
+        })
+        .collect();
+    let header = ["DIGEST", "TAGS", "AGE", "SIZE", "FATE"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| -> String {
+        let mut out = String::new();
+        for (k, cell) in cells.iter().enumerate() {
+            if k == 4 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[k]));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = line(header);
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line([&row[0], &row[1], &row[2], &row[3], &row[4]]));
+        out.push('\n');
+    }
+    let s = plan.summary();
+    out.push_str(&format!(
+        "{} images: {} expire ({} freed), {} archive, {} unmanaged\n",
+        s.images,
+        s.expire,
+        human_bytes(s.bytes_freed),
+        s.transition,
+        s.unmanaged
+    ));
+    out
+}
+
+/// `sha256:0123456789ab` — enough to tell images apart on screen.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take("sha256:".len() + 12).collect()
+}
+
+/// Binary units, as ECR bills them (1 GB = 2^30 bytes).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,872 @@
+//! Lifecycle engine tests: AWS's documented examples, every validation rule, generation, and
+//! properties checked against a deliberately naive reference simulator.
+
+use super::*;
+use crate::image::{Image, ImageStatus};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::collections::BTreeSet;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default()
+}
+
+fn img(name: &str, tags: &[&str], days_ago: f64) -> Image {
+    let at = now() - Duration::seconds((days_ago * 86_400.0) as i64);
+    Image::new(format!("sha256:{name}"), tags, at, 1_000)
+}
+
+fn expired_names(policy: &LifecyclePolicy, images: &[Image]) -> Vec<String> {
+    let plan = simulate(policy, images, now());
+    let mut names: Vec<String> = plan
+        .decisions
+        .iter()
+        .zip(images)
+        .filter(|(d, _)| d.fate == Fate::Expire)
+        .map(|(_, i)| i.digest.trim_start_matches("sha256:").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn policy(text: &str) -> LifecyclePolicy {
+    match parse_policy(text) {
+        Ok(p) => p,
+        Err(e) => panic!("test policy should be valid: {e}"),
+    }
+}
+
+/// A count rule in pattern form (`prod*`) or prefix form (`prod`).
+fn count_rule(priority: u32, entries: &[&str], prefix_form: bool, n: u32) -> String {
+    let list: Vec<String> = entries
+        .iter()
+        .map(|e| format!("\"{}\"", if prefix_form { e.trim_end_matches('*') } else { e }))
+        .collect();
+    let key = if prefix_form { "tagPrefixList" } else { "tagPatternList" };
+    format!(
+        r#"{{"rulePriority":{priority},"selection":{{"tagStatus":"tagged","{key}":[{}],"countType":"imageCountMoreThan","countNumber":{n}}},"action":{{"type":"expire"}}}}"#,
+        list.join(",")
+    )
+}
+
+fn rules(parts: &[String]) -> String {
+    format!(r#"{{"rules":[{}]}}"#, parts.join(","))
+}
+
+const UNTAGGED_1_DAY: &str = r#"{"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}}"#;
+const ANY_COUNT_1: &str = r#"{"rulePriority":3,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}"#;
+
+// ---- The six documented examples, in both the pattern and the prefix form ----------------
+
+fn multiple_rules_images() -> Vec<Image> {
+    vec![img("A", &["beta-1", "prod-1"], 10.0), img("B", &["beta-2", "prod-2"], 9.0), img("C", &["beta-3"], 8.0)]
+}
+
+#[test]
+fn documented_multiple_rules_a_expires_a() {
+    for prefix_form in [false, true] {
+        let p = policy(&rules(&[count_rule(1, &["prod*"], prefix_form, 1), count_rule(2, &["beta*"], prefix_form, 1)]));
+        assert_eq!(expired_names(&p, &multiple_rules_images()), ["A"], "prefix form: {prefix_form}");
+    }
+}
+
+#[test]
+fn documented_multiple_rules_b_expires_a_and_b() {
+    for prefix_form in [false, true] {
+        let p = policy(&rules(&[count_rule(1, &["beta*"], prefix_form, 1), count_rule(2, &["prod*"], prefix_form, 1)]));
+        assert_eq!(expired_names(&p, &multiple_rules_images()), ["A", "B"], "prefix form: {prefix_form}");
+    }
+}
+
+#[test]
+fn documented_multiple_tags_a_expires_c() {
+    let images = vec![
+        img("A", &["alpha-1"], 12.0),
+        img("B", &["beta-1"], 11.0),
+        img("C", &["alpha-2", "beta-2"], 10.0),
+        img("D", &["alpha-3"], 4.0),
+        img("E", &["beta-3"], 3.0),
+        img("F", &["alpha-4", "beta-4"], 2.0),
+    ];
+    for (key, a, b) in [("tagPatternList", "alpha*", "beta*"), ("tagPrefixList", "alpha", "beta")] {
+        let text = format!(
+            r#"{{"rules":[{{"rulePriority":1,"selection":{{"tagStatus":"tagged","{key}":["{a}","{b}"],"countType":"sinceImagePushed","countUnit":"days","countNumber":5}},"action":{{"type":"expire"}}}}]}}"#
+        );
+        assert_eq!(expired_names(&policy(&text), &images), ["C"], "{key}");
+    }
+}
+
+#[test]
+fn documented_multiple_tags_b_expires_a_and_b() {
+    let images = vec![
+        img("A", &["alpha-1", "beta-1", "gamma-1"], 10.0),
+        img("B", &["alpha-2", "beta-2"], 9.0),
+        img("C", &["alpha-3", "beta-3", "gamma-2"], 8.0),
+    ];
+    for prefix_form in [false, true] {
+        let p = policy(&rules(&[count_rule(1, &["alpha*", "beta*"], prefix_form, 1)]));
+        assert_eq!(expired_names(&p, &images), ["A", "B"], "prefix form: {prefix_form}");
+    }
+}
+
+#[test]
+fn documented_all_images_a_expires_all_but_newest() {
+    let images = vec![
+        img("A", &["alpha-1"], 4.0),
+        img("B", &["beta-1"], 3.0),
+        img("C", &[], 2.0),
+        img("D", &["alpha-2"], 1.0),
+    ];
+    let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    assert_eq!(expired_names(&policy(text), &images), ["A", "B", "C"]);
+}
+
+#[test]
+fn documented_all_images_b_expires_a_b_and_d() {
+    let images = vec![
+        img("A", &["alpha-1", "beta-1"], 4.0),
+        img("B", &[], 3.0),
+        img("C", &["alpha-2"], 2.0),
+        img("D", &["git hash"], 1.0),
+        // Pushed just after D: exactly one day old or less, so the untagged rule keeps it.
+        img("E", &[], 1.0 - 1.0 / 86_400.0),
+    ];
+    for prefix_form in [false, true] {
+        let p = policy(&rules(&[count_rule(1, &["alpha*"], prefix_form, 1), UNTAGGED_1_DAY.into(), ANY_COUNT_1.into()]));
+        assert_eq!(expired_names(&p, &images), ["A", "B", "D"], "prefix form: {prefix_form}");
+        let plan = simulate(&p, &images, now());
+        // C matched rule 1, which kept it: rule 3 must not touch it even though it ranks C past 1.
+        let c = images.iter().position(|i| i.digest == "sha256:C").unwrap_or_default();
+        assert_eq!(plan.decisions[c].fate, Fate::Keep);
+        assert_eq!(plan.rule_of(c).map(|r| r.rule_priority), Some(1));
+    }
+}
+
+// ---- Simulator details ----------------------------------------------------------------------
+
+#[test]
+fn an_image_exactly_n_days_old_survives_an_age_rule() {
+    let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}"#;
+    let images = vec![img("exact", &[], 7.0), img("older", &[], 7.0 + 1.0 / 86_400.0)];
+    assert_eq!(expired_names(&policy(text), &images), ["older"]);
+}
+
+#[test]
+fn reasons_name_the_rule_and_the_rank() {
+    let p = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+    let images: Vec<Image> = (0..14).map(|k| img(&format!("v{k}"), &[&format!("v1.{k}")], 20.0 - k as f64)).collect();
+    let plan = simulate(&p, &images, now());
+    let oldest = 0; // pushed 20 days ago: the 14th newest
+    assert_eq!(plan.decisions[oldest].fate, Fate::Expire);
+    assert_eq!(plan.reason(oldest), "rule 1 keeps the 10 newest images matching v*; this is #14");
+    assert_eq!(plan.reason(13), "rule 1 keeps the 10 newest images matching v*; this is #1");
+}
+
+#[test]
+fn count_rules_know_when_an_image_was_pushed_out() {
+    let p = policy(&rules(&[count_rule(1, &["v*"], false, 2)]));
+    let images = vec![img("a", &["v1"], 10.0), img("b", &["v2"], 6.0), img("c", &["v3"], 3.0), img("d", &["v4"], 1.0)];
+    let plan = simulate(&p, &images, now());
+    // a is #4: it left the newest two when c (#2 counting from a's newer side) was pushed.
+    assert_eq!(plan.decisions[0].eligible_since, Some(images[2].pushed_at));
+    assert_eq!(plan.decisions[1].eligible_since, Some(images[3].pushed_at));
+    assert_eq!(plan.decisions[2].eligible_since, None);
+}
+
+#[test]
+fn manifest_list_children_are_not_expired_while_the_list_exists() {
+    let p = policy(&rules(&[count_rule(1, &["*"], false, 1)]));
+    let mut list = img("list", &["v2"], 1.0);
+    list.manifest_media_type = Some(crate::image::OCI_INDEX.into());
+    list.child_digests = vec!["sha256:child".into()];
+    let images = vec![img("child", &["v1"], 2.0), list, img("other", &["v0"], 3.0)];
+    let plan = simulate(&p, &images, now());
+    assert_eq!(plan.decisions[0].fate, Fate::Keep);
+    assert_eq!(plan.decisions[0].referenced_by, Some(1));
+    assert!(plan.reason(0).contains("manifest list sha256:list references it"), "{}", plan.reason(0));
+    assert_eq!(plan.decisions[2].fate, Fate::Expire);
+}
+
+#[test]
+fn restored_images_are_aged_from_their_restore() {
+    let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":30},"action":{"type":"expire"}}]}"#;
+    let mut restored = img("restored", &["v1"], 100.0);
+    restored.last_activated_at = Some(now() - Duration::days(2));
+    let images = vec![restored, img("old", &["v0"], 100.0)];
+    assert_eq!(expired_names(&policy(text), &images), ["old"]);
+}
+
+#[test]
+fn pull_and_archive_rules_use_their_own_clocks() {
+    let text = r#"{"rules":[
+        {"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":30},"action":{"type":"transition","targetStorageClass":"archive"}},
+        {"rulePriority":2,"selection":{"tagStatus":"any","storageClass":"archive","countType":"sinceImageTransitioned","countUnit":"days","countNumber":90},"action":{"type":"expire"}}]}"#;
+    let mut pulled_recently = img("pulled", &["v1"], 100.0);
+    pulled_recently.last_pulled_at = Some(now() - Duration::days(3));
+    let never_pulled = img("idle", &["v2"], 40.0);
+    let mut archived_long = img("archived", &["v3"], 400.0);
+    archived_long.status = ImageStatus::Archived;
+    archived_long.last_archived_at = Some(now() - Duration::days(91));
+    let mut archived_recent = img("archived-recent", &["v4"], 400.0);
+    archived_recent.status = ImageStatus::Archived;
+    archived_recent.last_archived_at = Some(now() - Duration::days(10));
+    let mut restoring = img("restoring", &["v5"], 400.0);
+    restoring.status = ImageStatus::Activating;
+    let images = vec![pulled_recently, never_pulled, archived_long, archived_recent, restoring];
+    let p = policy(text);
+    let plan = simulate(&p, &images, now());
+    let fates: Vec<Fate> = plan.decisions.iter().map(|d| d.fate).collect();
+    assert_eq!(fates, [Fate::Keep, Fate::Transition, Fate::Expire, Fate::Keep, Fate::Restoring]);
+    assert_eq!(
+        plan.reason(1),
+        "rule 1 archives all images not pulled for more than 30 days; this one was pushed, never pulled, 40 days ago"
+    );
+}
+
+#[test]
+fn unmanaged_lists_images_no_rule_matches_oldest_first() {
+    let p = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+    let images = vec![img("main", &["main-3f2a"], 1.0), img("latest", &["latest"], 5.0), img("v", &["v1"], 3.0)];
+    let plan = simulate(&p, &images, now());
+    assert_eq!(plan.unmanaged(), [1, 0]);
+    assert_eq!(plan.reason(0), "no rule matches its tags (main-3f2a): it will never be expired");
+    let report = PreviewReport::from_plan(&plan);
+    assert_eq!(report.summary.unmanaged, 2);
+    assert_eq!(report.unmanaged[0].image_tags, ["latest"]);
+}
+
+#[test]
+fn preview_report_orders_actions_oldest_first_and_sums_freed_bytes() {
+    let p = policy(&rules(&[count_rule(1, &["v*"], false, 1)]));
+    let mut images = vec![img("new", &["v3"], 1.0), img("oldest", &["v1"], 9.0), img("mid", &["v2"], 5.0)];
+    images[1].size_bytes = 7;
+    images[2].size_bytes = 5;
+    let report = PreviewReport::from_plan(&simulate(&p, &images, now()));
+    let order: Vec<&str> = report.actions.iter().map(|a| a.image_digest.as_str()).collect();
+    assert_eq!(order, ["sha256:oldest", "sha256:mid"]);
+    assert_eq!(report.summary.bytes_freed, 12);
+    assert_eq!(report.actions[0].action, "expire");
+    assert_eq!(report.actions[0].rule_priority, 1);
+}
+
+// ---- Validation: one test per ECR rule -------------------------------------------------------
+
+fn messages(text: &str) -> Vec<String> {
+    match parse_policy(text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.violations().iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn rule_json(priority: u32, selection: &str, action: &str) -> String {
+    format!(r#"{{"rulePriority":{priority},"description":"padding to reach the 100 character minimum","selection":{selection},"action":{action}}}"#)
+}
+
+fn one(selection: &str, action: &str) -> String {
+    rules(&[rule_json(1, selection, action)])
+}
+
+const EXPIRE: &str = r#"{"type":"expire"}"#;
+const TRANSITION: &str = r#"{"type":"transition","targetStorageClass":"archive"}"#;
+
+fn assert_single(text: &str, expected: &str) {
+    let got = messages(text);
+    assert_eq!(got, [expected.to_string()], "policy: {text}");
+}
+
+#[test]
+fn valid_policies_pass() {
+    assert!(messages(&one(r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7}"#, EXPIRE)).is_empty());
+    assert!(messages(&one(r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#, TRANSITION)).is_empty());
+}
+
+#[test]
+fn tagged_needs_exactly_one_list() {
+    assert_single(
+        &rules(&[rule_json(5, r#"{"tagStatus":"tagged","countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)]),
+        r#"rule 1 (priority 5): tagStatus "tagged" needs tagPrefixList or tagPatternList"#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"tagged","tagPrefixList":["v"],"tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        r#"rule 1 (priority 1): tagStatus "tagged" takes tagPrefixList or tagPatternList, not both"#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"tagged","tagPrefixList":[],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        "rule 1 (priority 1): tagPrefixList must not be empty",
+    );
+}
+
+#[test]
+fn untagged_and_any_take_no_list() {
+    assert_single(
+        &one(r#"{"tagStatus":"untagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        r#"rule 1 (priority 1): tagStatus "untagged" does not take tagPrefixList"#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"any","tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        r#"rule 1 (priority 1): tagStatus "any" does not take tagPatternList"#,
+    );
+}
+
+#[test]
+fn patterns_have_at_most_four_wildcards() {
+    assert!(messages(&one(r#"{"tagStatus":"tagged","tagPatternList":["*test*1*2*3","test*1*2*3*"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)).is_empty());
+    assert_single(
+        &one(r#"{"tagStatus":"tagged","tagPatternList":["test*1*2*3*4*5*6"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        r#"rule 1 (priority 1): tagPatternList entry "test*1*2*3*4*5*6" has 6 wildcards; ECR accepts at most 4"#,
+    );
+}
+
+#[test]
+fn priorities_are_unique_positive_integers() {
+    let sel = r#"{"tagStatus":"tagged","tagPrefixList":["a"],"countType":"imageCountMoreThan","countNumber":1}"#;
+    let sel_b = r#"{"tagStatus":"tagged","tagPrefixList":["b"],"countType":"imageCountMoreThan","countNumber":1}"#;
+    assert_single(
+        &rules(&[rule_json(3, sel, EXPIRE), rule_json(3, sel_b, EXPIRE)]),
+        "rule 2 (priority 3): rulePriority 3 is already used by rule 1; priorities must be unique",
+    );
+    assert_single(
+        &rules(&[rule_json(0, sel, EXPIRE)]),
+        "rule 1 (priority 0): rulePriority must be a positive integer, found 0",
+    );
+    assert_single(
+        &rules(&[rule_json(1, sel, EXPIRE)]).replace("\"rulePriority\":1", "\"rulePriority\":\"1\""),
+        "rule 1: rulePriority must be a positive integer, found \"1\"",
+    );
+}
+
+#[test]
+fn any_must_be_last_in_its_storage_class() {
+    let any = r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5}"#;
+    let tagged = r#"{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1}"#;
+    assert_single(
+        &rules(&[rule_json(1, any, EXPIRE), rule_json(2, tagged, EXPIRE)]),
+        r#"rule 1 (priority 1): tagStatus "any" must have the highest rulePriority among standard rules, but rule 2 has priority 2"#,
+    );
+    // An archive rule after it is in another storage class, so the order is fine.
+    let archive = r#"{"tagStatus":"any","storageClass":"archive","countType":"sinceImageTransitioned","countUnit":"days","countNumber":90}"#;
+    assert!(messages(&rules(&[rule_json(1, any, EXPIRE), rule_json(2, archive, EXPIRE)])).is_empty());
+}
+
+#[test]
+fn one_untagged_rule_per_storage_class() {
+    let untagged = r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":3}"#;
+    assert_single(
+        &rules(&[rule_json(1, untagged, EXPIRE), rule_json(2, untagged, EXPIRE)]),
+        r#"rule 2 (priority 2): only one standard rule may have tagStatus "untagged"; rule 1 already does"#,
+    );
+}
+
+#[test]
+fn prefixes_are_unique_across_rules() {
+    let a = r#"{"tagStatus":"tagged","tagPrefixList":["v","rc"],"countType":"imageCountMoreThan","countNumber":1}"#;
+    let b = r#"{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"sinceImagePushed","countUnit":"days","countNumber":9}"#;
+    assert_single(
+        &rules(&[rule_json(1, a, EXPIRE), rule_json(2, b, EXPIRE)]),
+        r#"rule 2 (priority 2): tagPrefixList entry "v" is also used by rule 1; prefixes must be unique across standard rules"#,
+    );
+}
+
+#[test]
+fn count_unit_is_required_for_ages_and_forbidden_for_counts() {
+    assert_single(
+        &one(r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countNumber":7}"#, EXPIRE),
+        r#"rule 1 (priority 1): countType "sinceImagePushed" needs countUnit "days""#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"untagged","countType":"imageCountMoreThan","countUnit":"days","countNumber":7}"#, EXPIRE),
+        r#"rule 1 (priority 1): countType "imageCountMoreThan" does not take countUnit"#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"hours","countNumber":7}"#, EXPIRE),
+        r#"rule 1 (priority 1): countUnit "hours" is not one of: days"#,
+    );
+}
+
+#[test]
+fn count_number_is_positive() {
+    assert_single(
+        &one(r#"{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":0}"#, EXPIRE),
+        "rule 1 (priority 1): countNumber must be a positive integer, found 0",
+    );
+}
+
+#[test]
+fn since_image_pulled_only_transitions() {
+    assert_single(
+        &one(r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#, EXPIRE),
+        r#"rule 1 (priority 1): countType "sinceImagePulled" is only allowed with action type "transition""#,
+    );
+}
+
+#[test]
+fn since_image_transitioned_expires_archived_images_after_90_days_or_more() {
+    let errors = messages(&one(
+        r#"{"tagStatus":"any","countType":"sinceImageTransitioned","countUnit":"days","countNumber":30}"#,
+        TRANSITION,
+    ));
+    assert_eq!(
+        errors,
+        [
+            r#"rule 1 (priority 1): countType "sinceImageTransitioned" is only allowed with action type "expire""#,
+            r#"rule 1 (priority 1): countType "sinceImageTransitioned" needs storageClass "archive""#,
+            r#"rule 1 (priority 1): countType "sinceImageTransitioned" needs countNumber of at least 90 days (archived images have a 90-day minimum), not 30"#,
+        ]
+    );
+}
+
+#[test]
+fn archive_storage_class_only_with_since_image_transitioned() {
+    assert_single(
+        &one(r#"{"tagStatus":"any","storageClass":"archive","countType":"sinceImagePushed","countUnit":"days","countNumber":100}"#, EXPIRE),
+        r#"rule 1 (priority 1): storageClass "archive" is only allowed with countType "sinceImageTransitioned", not "sinceImagePushed""#,
+    );
+}
+
+#[test]
+fn transition_targets_archive_and_expire_has_no_target() {
+    let sel = r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#;
+    assert_single(
+        &one(sel, r#"{"type":"transition"}"#),
+        r#"rule 1 (priority 1): action type "transition" needs targetStorageClass "archive""#,
+    );
+    assert_single(
+        &one(sel, r#"{"type":"transition","targetStorageClass":"standard"}"#),
+        r#"rule 1 (priority 1): action type "transition" needs targetStorageClass "archive", not "standard""#,
+    );
+    assert_single(
+        &one(r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":7}"#, r#"{"type":"expire","targetStorageClass":"archive"}"#),
+        r#"rule 1 (priority 1): targetStorageClass is only allowed with action type "transition""#,
+    );
+}
+
+#[test]
+fn rule_count_and_text_length_are_bounded() {
+    assert_eq!(
+        messages(r#"{"rules":[]}                                                                                          "#),
+        ["policy: the policy has 0 rules; ECR accepts 1 to 50"]
+    );
+    let smallest = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    assert!(messages(smallest).is_empty(), "the smallest useful policy is over the minimum length");
+    let many: Vec<String> = (1..=51)
+        .map(|p| rule_json(p, &format!(r#"{{"tagStatus":"tagged","tagPrefixList":["p{p}"],"countType":"imageCountMoreThan","countNumber":1}}"#), EXPIRE))
+        .collect();
+    assert_eq!(messages(&rules(&many)), ["policy: the policy has 51 rules; ECR accepts 1 to 50"]);
+    let long_description = "x".repeat(MAX_TEXT_CHARS);
+    let long = rules(&[rule_json(1, r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)])
+        .replace("padding to reach the 100 character minimum", &long_description);
+    let got = messages(&long);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].starts_with("policy: the policy text is 30"), "{got:?}");
+    assert_eq!(messages(r#"{"rules":[{"rulePriority":1}]}"#)[0], "policy: the policy text is 30 characters; ECR accepts 100 to 30720");
+}
+
+#[test]
+fn unknown_fields_and_wrong_types_are_errors() {
+    let text = rules(&[rule_json(
+        2,
+        r#"{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1,"tagSuffixList":["x"]}"#,
+        r#"{"type":"delete"}"#,
+    )]);
+    assert_eq!(
+        messages(&text),
+        [
+            r#"rule 1 (priority 2): unknown field "selection.tagSuffixList" (accepted: tagStatus, tagPatternList, tagPrefixList, storageClass, countType, countUnit, countNumber)"#,
+            r#"rule 1 (priority 2): type "delete" is not one of: expire, transition"#,
+        ]
+    );
+    assert_eq!(
+        messages(&format!(r#"{{"rules":[],"version":1,"pad":"{}"}}"#, "x".repeat(100))),
+        [
+            "policy: unknown field \"pad\" (accepted: rules)",
+            "policy: unknown field \"version\" (accepted: rules)",
+            "policy: the policy has 0 rules; ECR accepts 1 to 50",
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_even_past_a_broken_rule() {
+    let broken = r#"{"rulePriority":1,"selection":"nope","action":{"type":"expire"}}"#.to_string();
+    let untagged = r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countNumber":3}"#;
+    let text = rules(&[broken, rule_json(2, untagged, EXPIRE), rule_json(2, untagged, EXPIRE)]);
+    let got = messages(&text);
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert_eq!(got[0], r#"rule 1 (priority 1): "selection" must be an object, found a string"#);
+    assert!(got.iter().any(|m| m.starts_with("rule 3 (priority 2): rulePriority 2 is already used by rule 2")));
+    assert!(got.iter().any(|m| m.contains("only one standard rule may have tagStatus \"untagged\"")));
+}
+
+#[test]
+fn invalid_json_is_its_own_error() {
+    assert!(matches!(parse_policy("{\"rules\": ["), Err(PolicyError::Json(_))));
+}
+
+// ---- Generation -----------------------------------------------------------------------------
+
+#[test]
+fn the_default_is_the_seed_standard_policy() {
+    let p = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+    let seed = policy(
+        r#"{"rules":[
+ {"rulePriority":1,"description":"Keep last 10 version-tagged images",
+  "selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":10},
+  "action":{"type":"expire"}},
+ {"rulePriority":2,"description":"Expire untagged images after 7 days",
+  "selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},
+  "action":{"type":"expire"}}]}"#,
+    );
+    let strip = |p: &LifecyclePolicy| {
+        let mut p = p.clone();
+        p.rules.iter_mut().for_each(|r| r.description = None);
+        p
+    };
+    assert_eq!(strip(&p), strip(&seed));
+}
+
+#[test]
+fn generation_orders_protected_keep_untagged_then_catch_all() {
+    let params = PolicyParams {
+        keep_tagged: 5,
+        tag_prefixes: vec!["v".into(), "release-".into(), "v".into()],
+        tag_patterns: vec!["*-rc*".into()],
+        untagged_days: 3,
+        protected: vec!["latest".into(), "prod-*".into()],
+        max_age_days: Some(90),
+        archive_after_days: None,
+    };
+    let p = generate(&params).unwrap_or_else(|e| panic!("{e}"));
+    let phrases: Vec<(u32, String)> = p.rules.iter().map(|r| (r.rule_priority, r.selection_phrase())).collect();
+    assert_eq!(
+        phrases,
+        [
+            (1, "images matching latest".to_string()),
+            (2, "images matching prod-*".to_string()),
+            (3, "images matching v*".to_string()),
+            (4, "images matching release-*".to_string()),
+            (5, "images matching *-rc*".to_string()),
+            (6, "untagged images".to_string()),
+            (7, "all images".to_string()),
+        ]
+    );
+    // A protected image survives even when it is old and also matches a keep rule.
+    let images = vec![img("prod", &["prod-1", "v0.1"], 400.0), img("v1", &["v1.0"], 1.0), img("main", &["main-1"], 100.0)];
+    assert_eq!(expired_names(&p, &images), ["main"]);
+}
+
+#[test]
+fn generation_rejects_bad_parameters_by_name() {
+    let bad = |f: fn(&mut PolicyParams)| {
+        let mut p = PolicyParams::default();
+        f(&mut p);
+        generate(&p).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert_eq!(bad(|p| p.keep_tagged = 0), "keep-tagged: must be at least 1");
+    assert_eq!(bad(|p| p.untagged_days = 0), "untagged-days: must be at least 1");
+    assert!(bad(|p| {
+        p.max_age_days = Some(30);
+        p.archive_after_days = Some(30);
+    })
+    .starts_with("max-age-days: cannot be combined with archive-after-days"));
+    assert_eq!(
+        bad(|p| p.protected = vec!["a*b*c*d*e*f".into()]),
+        "protect: \"a*b*c*d*e*f\" has more than 4 wildcards (*), which ECR rejects"
+    );
+    assert_eq!(bad(|p| p.tag_prefixes = vec!["v*".into()]), "tag-prefix: \"v*\" contains '*'; use --tag-pattern for wildcards");
+    assert!(bad(|p| p.tag_prefixes = (0..60).map(|k| format!("p{k}-")).collect()).contains("at most 50"));
+}
+
+// ---- Properties -----------------------------------------------------------------------------
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TAGS: &[&str] = &["v1", "v2", "v10", "alpha-1", "beta-2", "latest", "prod-1", "main-3f2a", "rc-1", "x"];
+    const PATTERNS: &[&str] = &["v*", "alpha*", "*-1", "prod*", "latest", "*", "*a*", "v1*", "rc-?", "b*-*"];
+    const PREFIXES: &[&str] = &["v", "alpha", "prod", "rc", "m", "l"];
+
+    fn image_strategy() -> impl Strategy<Value = Vec<Image>> {
+        prop::collection::vec(
+            // Coarse times, so ties in push time (broken by digest) are common.
+            (prop::collection::btree_set(0..TAGS.len(), 0..3), (0u32..90).prop_map(|k| k * 16), prop::option::of(0u32..60 * 24)),
+            0..40,
+        )
+        .prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(k, (tags, hours, pulled))| {
+                    let tags: Vec<&str> = tags.into_iter().map(|t| TAGS[t]).collect();
+                    let mut image = img(&format!("{k:03}"), &tags, f64::from(hours) / 24.0);
+                    image.last_pulled_at = pulled.map(|h| now() - Duration::hours(i64::from(h)));
+                    image
+                })
+                .collect()
+        })
+    }
+
+    #[derive(Debug, Clone)]
+    enum Filter {
+        Tagged { entries: Vec<usize>, prefix: bool },
+        Untagged,
+        Any,
+    }
+
+    fn rule_strategy() -> impl Strategy<Value = (Filter, bool, u32, bool)> {
+        let filter = prop_oneof![
+            4 => (prop::collection::vec(0..10usize, 1..3), any::<bool>()).prop_map(|(entries, prefix)| Filter::Tagged { entries, prefix }),
+            1 => Just(Filter::Untagged),
+            1 => Just(Filter::Any),
+        ];
+        (filter, any::<bool>(), 1u32..20, any::<bool>())
+    }
+
+    /// Random policies that are valid: `any` last, one untagged rule, unique prefixes.
+    fn policy_strategy() -> impl Strategy<Value = LifecyclePolicy> {
+        prop::collection::vec(rule_strategy(), 1..6).prop_map(|specs| {
+            let mut rules = Vec::new();
+            let mut used_prefixes = BTreeSet::new();
+            let mut untagged_seen = false;
+            let mut any_rule = None;
+            for (filter, count, n, transition) in specs {
+                let (status, prefixes, patterns) = match filter {
+                    Filter::Tagged { entries, prefix: true } => {
+                        let list: Vec<String> = entries
+                            .iter()
+                            .map(|e| PREFIXES[e % PREFIXES.len()].to_string())
+                            .filter(|p| used_prefixes.insert(p.clone()))
+                            .collect();
+                        if list.is_empty() {
+                            continue;
+                        }
+                        (TagStatus::Tagged, Some(list), None)
+                    }
+                    Filter::Tagged { entries, prefix: false } => {
+                        (TagStatus::Tagged, None, Some(entries.iter().map(|e| PATTERNS[*e].to_string()).collect()))
+                    }
+                    Filter::Untagged if !untagged_seen => {
+                        untagged_seen = true;
+                        (TagStatus::Untagged, None, None)
+                    }
+                    Filter::Untagged => continue,
+                    Filter::Any => (TagStatus::Any, None, None),
+                };
+                let (count_type, kind) = match (count, transition) {
+                    (true, _) => (CountType::ImageCountMoreThan, ActionType::Expire),
+                    (false, false) => (CountType::SinceImagePushed, ActionType::Expire),
+                    (false, true) => (CountType::SinceImagePulled, ActionType::Transition),
+                };
+                let rule = Rule {
+                    rule_priority: 0,
+                    description: None,
+                    selection: Selection {
+                        tag_status: status,
+                        tag_pattern_list: patterns,
+                        tag_prefix_list: prefixes,
+                        storage_class: None,
+                        count_type,
+                        count_unit: count_type.is_age().then_some(CountUnit::Days),
+                        count_number: n,
+                    },
+                    action: Action {
+                        kind,
+                        target_storage_class: (kind == ActionType::Transition).then_some(StorageClass::Archive),
+                    },
+                };
+                if status == TagStatus::Any {
+                    any_rule.get_or_insert(rule);
+                } else {
+                    rules.push(rule);
+                }
+            }
+            rules.extend(any_rule);
+            // Gapped priorities in shuffled order: nothing may depend on array order.
+            for (k, r) in rules.iter_mut().enumerate() {
+                r.rule_priority = (k as u32 + 1) * 3;
+            }
+            rules.reverse();
+            LifecyclePolicy { rules }
+        })
+    }
+
+    /// Glob matching by plain recursion: slow, obviously right, independent of `TagMatcher`.
+    fn naive_glob(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).any(|k| naive_glob(rest, &t[k..])),
+            Some((c, rest)) => t.first() == Some(c) && naive_glob(rest, &t[1..]),
+        }
+    }
+
+    fn naive_selects(rule: &Rule, image: &Image) -> bool {
+        let sel = &rule.selection;
+        match sel.tag_status {
+            TagStatus::Any => true,
+            TagStatus::Untagged => image.tags.is_empty(),
+            TagStatus::Tagged => {
+                let entry_matches = |entry: &String| {
+                    image.tags.iter().any(|t| match &sel.tag_prefix_list {
+                        Some(_) => t.starts_with(entry.as_str()),
+                        None => naive_glob(entry.as_bytes(), t.as_bytes()),
+                    })
+                };
+                let entries = sel.tag_prefix_list.as_ref().or(sel.tag_pattern_list.as_ref());
+                !image.tags.is_empty() && entries.is_some_and(|e| e.iter().all(entry_matches))
+            }
+        }
+    }
+
+    /// The documented algorithm, step by step: per-rule selection and marking over all images,
+    /// then application in priority order with shielding.
+    fn reference(policy: &LifecyclePolicy, images: &[Image]) -> Vec<Option<(u32, Fate)>> {
+        let mut rules: Vec<&Rule> = policy.rules.iter().collect();
+        rules.sort_by_key(|r| r.rule_priority);
+        let mut acted: Vec<Option<(u32, Fate)>> = vec![None; images.len()];
+        let mut shielded = vec![false; images.len()];
+        for rule in rules {
+            let mut selected: Vec<usize> = (0..images.len()).filter(|&i| naive_selects(rule, &images[i])).collect();
+            selected.sort_by(|&a, &b| images[b].pushed_at.cmp(&images[a].pushed_at).then(images[a].digest.cmp(&images[b].digest)));
+            let n = rule.selection.count_number as usize;
+            let limit = Duration::days(i64::from(rule.selection.count_number));
+            let marked: BTreeSet<usize> = match rule.selection.count_type {
+                CountType::ImageCountMoreThan => selected.iter().skip(n).copied().collect(),
+                CountType::SinceImagePulled => {
+                    selected.iter().copied().filter(|&i| now() - images[i].last_used_at() > limit).collect()
+                }
+                _ => selected.iter().copied().filter(|&i| now() - images[i].pushed_at > limit).collect(),
+            };
+            for &i in &selected {
+                if acted[i].is_none() && !shielded[i] && marked.contains(&i) {
+                    let fate = match rule.action.kind {
+                        ActionType::Expire => Fate::Expire,
+                        ActionType::Transition => Fate::Transition,
+                    };
+                    acted[i] = Some((rule.rule_priority, fate));
+                }
+            }
+            for &i in &selected {
+                shielded[i] = true;
+            }
+        }
+        acted
+    }
+
+    fn acted(plan: &Plan) -> Vec<Option<(u32, Fate)>> {
+        (0..plan.images.len())
+            .map(|i| match plan.decisions[i].fate {
+                f @ (Fate::Expire | Fate::Transition) => plan.rule_of(i).map(|r| (r.rule_priority, f)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn random_policies_validate_and_round_trip(policy in policy_strategy()) {
+            prop_assert_eq!(validate(&policy), Vec::<Violation>::new());
+            let reparsed = parse_policy(&policy.to_json_pretty());
+            prop_assert_eq!(reparsed.as_ref().ok(), Some(&policy));
+        }
+
+        #[test]
+        fn the_simulator_agrees_with_the_documented_algorithm(policy in policy_strategy(), images in image_strategy()) {
+            let plan = simulate(&policy, &images, now());
+            prop_assert_eq!(acted(&plan), reference(&policy, &images));
+        }
+
+        #[test]
+        fn only_the_first_matching_rule_decides(policy in policy_strategy(), images in image_strategy()) {
+            let plan = simulate(&policy, &images, now());
+            let by_priority = policy.rules_by_priority();
+            for (i, image) in images.iter().enumerate() {
+                let first = by_priority.iter().find(|r| naive_selects(r, image)).map(|r| r.rule_priority);
+                prop_assert_eq!(plan.rule_of(i).map(|r| r.rule_priority), first);
+                prop_assert_eq!(plan.decisions[i].fate == Fate::Unmanaged, first.is_none());
+            }
+        }
+
+        #[test]
+        fn an_unshielded_count_rule_keeps_exactly_its_n_newest(images in image_strategy(), pattern in 0..PATTERNS.len(), n in 1u32..15) {
+            let policy = LifecyclePolicy { rules: vec![Rule {
+                rule_priority: 1,
+                description: None,
+                selection: Selection {
+                    tag_status: TagStatus::Tagged,
+                    tag_pattern_list: Some(vec![PATTERNS[pattern].to_string()]),
+                    tag_prefix_list: None,
+                    storage_class: None,
+                    count_type: CountType::ImageCountMoreThan,
+                    count_unit: None,
+                    count_number: n,
+                },
+                action: Action { kind: ActionType::Expire, target_storage_class: None },
+            }]};
+            let plan = simulate(&policy, &images, now());
+            let mut selected: Vec<usize> = (0..images.len()).filter(|&i| plan.decisions[i].rule.is_some()).collect();
+            selected.sort_by(|&a, &b| images[b].pushed_at.cmp(&images[a].pushed_at).then(images[a].digest.cmp(&images[b].digest)));
+            let kept: Vec<usize> = selected.iter().copied().filter(|&i| plan.decisions[i].fate == Fate::Keep).collect();
+            let newest: Vec<usize> = selected.iter().copied().take(n as usize).collect();
+            prop_assert_eq!(kept, newest);
+            prop_assert_eq!(plan.summary().expire, selected.len().saturating_sub(n as usize));
+        }
+
+        #[test]
+        fn a_higher_priority_keeping_rule_protects_what_it_matches(
+            policy in policy_strategy(), images in image_strategy(), pattern in 0..PATTERNS.len()
+        ) {
+            let mut guarded = policy.clone();
+            guarded.rules.push(Rule {
+                rule_priority: 1, // every generated priority is a multiple of 3, so 1 is first
+                description: None,
+                selection: Selection {
+                    tag_status: TagStatus::Tagged,
+                    tag_pattern_list: Some(vec![PATTERNS[pattern].to_string()]),
+                    tag_prefix_list: None,
+                    storage_class: None,
+                    count_type: CountType::ImageCountMoreThan,
+                    count_unit: None,
+                    count_number: PROTECT_COUNT,
+                },
+                action: Action { kind: ActionType::Expire, target_storage_class: None },
+            });
+            let guard = TagMatcher::pattern(PATTERNS[pattern]);
+            let plan = simulate(&guarded, &images, now());
+            let before = simulate(&policy, &images, now());
+            for (i, image) in images.iter().enumerate() {
+                if guard.matches_any(&image.tags) {
+                    prop_assert_eq!(plan.decisions[i].fate, Fate::Keep);
+                } else {
+                    // Everything else is decided exactly as before.
+                    prop_assert_eq!(plan.decisions[i].fate, before.decisions[i].fate);
+                }
+            }
+        }
+
+        #[test]
+        fn generated_policies_always_validate(
+            keep in 1u32..200,
+            prefixes in prop::collection::vec(0..PREFIXES.len(), 0..4),
+            patterns in prop::collection::vec(0..PATTERNS.len(), 0..4),
+            untagged in 1u32..400,
+            protected in prop::collection::vec(0..PATTERNS.len(), 0..4),
+            catch_all in prop::option::of((any::<bool>(), 1u32..400)),
+        ) {
+            let params = PolicyParams {
+                keep_tagged: keep,
+                tag_prefixes: prefixes.iter().map(|&k| PREFIXES[k].to_string()).collect(),
+                tag_patterns: patterns.iter().map(|&k| PATTERNS[k].to_string()).collect(),
+                untagged_days: untagged,
+                protected: protected.iter().map(|&k| PATTERNS[k].to_string()).collect(),
+                max_age_days: catch_all.filter(|c| c.0).map(|c| c.1),
+                archive_after_days: catch_all.filter(|c| !c.0).map(|c| c.1),
+            };
+            let policy = generate(&params);
+            prop_assert!(policy.is_ok(), "{:?}", policy);
+            let policy = policy.unwrap_or_else(|_| LifecyclePolicy { rules: vec![] });
+            prop_assert_eq!(validate(&policy), Vec::<Violation>::new());
+            prop_assert_eq!(parse_policy(&policy.to_json()).ok(), Some(policy));
+        }
+    }
+}
