@@ -95,10 +95,7 @@ impl Image {
     }
 
     pub fn is_manifest_list(&self) -> bool {
-        matches!(
-            self.manifest_media_type.as_deref(),
-            Some(MANIFEST_LIST_V2) | Some(OCI_INDEX)
-        )
+        matches!(self.manifest_media_type.as_deref(), Some(MANIFEST_LIST_V2) | Some(OCI_INDEX))
     }
 }
 
@@ -111,6 +108,8 @@ pub enum InventoryError {
     Json(String),
     #[error("expected the output of `aws ecr describe-images` ({{\"imageDetails\": [...]}}) or an array of image details, found {0}")]
     Shape(&'static str),
+    #[error("this is one page of describe-images output (nextToken is set); the preview needs every image of the repository: run describe-images without --max-items, or merge the pages")]
+    Truncated,
     #[error("imageDetails[{index}]: {message}")]
     Image { index: usize, message: String },
 }
@@ -120,6 +119,10 @@ pub fn parse_image_details(text: &str) -> Result<Vec<Image>, InventoryError> {
     let value: Value = serde_json::from_str(text).map_err(|e| InventoryError::Json(e.to_string()))?;
     let items = match &value {
         Value::Array(items) => items,
+        // Count rules rank every image: judging on one page would be a wrong answer, not a partial one.
+        Value::Object(obj) if obj.get("nextToken").is_some_and(|t| !t.is_null()) => {
+            return Err(InventoryError::Truncated)
+        }
         Value::Object(obj) => match obj.get("imageDetails") {
             Some(Value::Array(items)) => items,
             Some(_) => return Err(InventoryError::Shape("\"imageDetails\" that is not an array")),
@@ -183,14 +186,12 @@ fn image_from_detail(v: &Value) -> Result<Image, String> {
 fn timestamp(v: Option<&Value>, what: &str) -> Result<Option<DateTime<Utc>>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => parse_timestamp(s)
-            .map(Some)
-            .ok_or_else(|| format!("{what} is \"{s}\"; expected an ISO-8601 time such as 2024-05-01T12:00:00Z or epoch seconds")),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .and_then(epoch_seconds)
-            .map(Some)
-            .ok_or_else(|| format!("{what} is {n}; expected epoch seconds")),
+        Some(Value::String(s)) => parse_timestamp(s).map(Some).ok_or_else(|| {
+            format!("{what} is \"{s}\"; expected an ISO-8601 time such as 2024-05-01T12:00:00Z or epoch seconds")
+        }),
+        Some(Value::Number(n)) => {
+            n.as_f64().and_then(epoch_seconds).map(Some).ok_or_else(|| format!("{what} is {n}; expected epoch seconds"))
+        }
         Some(other) => Err(format!("{what} must be a time, found {other}")),
     }
 }

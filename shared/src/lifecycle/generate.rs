@@ -165,7 +165,9 @@ fn check_params(p: &PolicyParams) -> Result<(), GenerateError> {
             "cannot be combined with archive-after-days: both are catch-all (tagStatus \"any\") rules, and ECR allows only one, evaluated last",
         ));
     }
-    for (parameter, list) in [("tag-prefix", &p.tag_prefixes), ("tag-pattern", &p.tag_patterns), ("protect", &p.protected)] {
+    for (parameter, list) in
+        [("tag-prefix", &p.tag_prefixes), ("tag-pattern", &p.tag_patterns), ("protect", &p.protected)]
+    {
         for entry in list {
             if entry.is_empty() {
                 return Err(param(parameter, "entries must not be empty"));

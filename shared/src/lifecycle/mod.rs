@@ -13,11 +13,11 @@ pub use generate::{
     generate, GenerateError, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS,
     PROTECT_COUNT,
 };
-pub use model::{
-    Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
-};
+pub use model::{Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus};
 pub use parse::{parse_policy, PolicyError};
-pub use report::{human_bytes, render_table, short_digest, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage};
+pub use report::{
+    human_bytes, render_table, short_digest, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage,
+};
 pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
 pub use tags::TagMatcher;
 pub use validate::{validate, Violation, MAX_RULES, MAX_TEXT_CHARS, MIN_TEXT_CHARS};

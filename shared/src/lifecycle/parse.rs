@@ -76,8 +76,7 @@ fn read_policy(value: &Value, out: &mut Vec<Violation>) -> Vec<Rule> {
         items.iter().enumerate().map(|(i, item)| RuleReader::new(i + 1, item, out).read()).collect();
     // Semantic checks run over the rules that parsed, so one malformed rule does not hide the
     // rest of the problems.
-    let located: Vec<Located> =
-        parsed.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i + 1, r))).collect();
+    let located: Vec<Located> = parsed.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i + 1, r))).collect();
     check_rules(&located, out);
     parsed.into_iter().flatten().collect()
 }
@@ -150,7 +149,8 @@ impl<'a> RuleReader<'a> {
         let tag_status = self.required_enum(sel, "selection.", "tagStatus", TagStatus::from_wire, TagStatus::ACCEPTED);
         let tag_pattern_list = self.string_list(sel, "tagPatternList");
         let tag_prefix_list = self.string_list(sel, "tagPrefixList");
-        let storage_class = self.optional_enum(sel, "selection.", "storageClass", StorageClass::from_wire, StorageClass::ACCEPTED);
+        let storage_class =
+            self.optional_enum(sel, "selection.", "storageClass", StorageClass::from_wire, StorageClass::ACCEPTED);
         let count_type = self.required_enum(sel, "selection.", "countType", CountType::from_wire, CountType::ACCEPTED);
         let count_unit = self.optional_enum(sel, "selection.", "countUnit", CountUnit::from_wire, CountUnit::ACCEPTED);
         let count_number = self.positive(sel, "selection.", "countNumber");
@@ -168,7 +168,8 @@ impl<'a> RuleReader<'a> {
     fn action(&mut self, act: &Map<String, Value>) -> Option<Action> {
         self.unknown_fields(act, "action.", ACTION_FIELDS);
         let kind = self.required_enum(act, "action.", "type", ActionType::from_wire, ActionType::ACCEPTED);
-        let target = self.optional_enum(act, "action.", "targetStorageClass", StorageClass::from_wire, StorageClass::ACCEPTED);
+        let target =
+            self.optional_enum(act, "action.", "targetStorageClass", StorageClass::from_wire, StorageClass::ACCEPTED);
         Some(Action { kind: kind?, target_storage_class: target.ok()? })
     }
 
@@ -241,10 +242,7 @@ impl<'a> RuleReader<'a> {
         match v.as_str().and_then(from_wire) {
             Some(t) => Ok(Some(t)),
             None => {
-                self.bad(
-                    &format!("{path}{name}"),
-                    format!("{name} {v} is not one of: {}", accepted.join(", ")),
-                );
+                self.bad(&format!("{path}{name}"), format!("{name} {v} is not one of: {}", accepted.join(", ")));
                 Err(())
             }
         }

@@ -1,7 +1,7 @@
 //! The lifecycle preview as a stable JSON document (for scripts) and a table (for people),
 //! both from the same [`Plan`].
 
-use super::simulate::{describe_age, Fate, Plan};
+use super::simulate::{describe_age, newest_first, Fate, Plan};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,11 +85,7 @@ impl PreviewReport {
 
 /// One line per image, newest first: digest, tags, age, size and fate with its reason.
 pub fn render_table(plan: &Plan) -> String {
-    let mut order: Vec<usize> = (0..plan.images.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ia, ib) = (&plan.images[a], &plan.images[b]);
-        ib.effective_pushed_at().cmp(&ia.effective_pushed_at()).then_with(|| ia.digest.cmp(&ib.digest))
-    });
+    let order = newest_first(plan.images);
     let rows: Vec<[String; 5]> = order
         .iter()
         .map(|&i| {

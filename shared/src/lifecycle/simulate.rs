@@ -75,18 +75,22 @@ struct Compiled<'p> {
 enum Criterion {
     /// Keep this many newest; remember the push times of the last `n` selected images so an
     /// image past the limit knows when it was pushed out.
-    MoreThan { n: u32, recent: VecDeque<DateTime<Utc>> },
-    Age { since: CountType, limit: Duration },
+    MoreThan {
+        n: u32,
+        recent: VecDeque<DateTime<Utc>>,
+    },
+    Age {
+        since: CountType,
+        limit: Duration,
+    },
 }
 
 impl<'p> Compiled<'p> {
     fn new(index: usize, rule: &'p Rule) -> Self {
         let sel = &rule.selection;
         let (entries, prefixes) = sel.tag_filter();
-        let matchers = entries
-            .iter()
-            .map(|e| if prefixes { TagMatcher::prefix(e) } else { TagMatcher::pattern(e) })
-            .collect();
+        let matchers =
+            entries.iter().map(|e| if prefixes { TagMatcher::prefix(e) } else { TagMatcher::pattern(e) }).collect();
         let count = match sel.count_type {
             CountType::ImageCountMoreThan => Criterion::MoreThan { n: sel.count_number, recent: VecDeque::new() },
             since => Criterion::Age { since, limit: Duration::days(i64::from(sel.count_number)) },
@@ -112,10 +116,15 @@ impl<'p> Compiled<'p> {
 
     /// Called for every selected image in newest-first order: whether the criterion condemns
     /// it at `now`, and since when it does (or will).
-    fn rank(&mut self, image: &Image, position: u32, now: DateTime<Utc>) -> (bool, Option<DateTime<Utc>>) {
+    fn rank(
+        &mut self,
+        image: &Image,
+        pushed: DateTime<Utc>,
+        position: u32,
+        now: DateTime<Utc>,
+    ) -> (bool, Option<DateTime<Utc>>) {
         match &mut self.count {
             Criterion::MoreThan { n, recent } => {
-                let pushed = image.effective_pushed_at();
                 let eligible = if position > *n { recent.front().copied() } else { None };
                 recent.push_back(pushed);
                 if recent.len() > *n as usize {
@@ -127,7 +136,7 @@ impl<'p> Compiled<'p> {
                 let from = match since {
                     CountType::SinceImagePulled => Some(image.last_used_at()),
                     CountType::SinceImageTransitioned => image.last_archived_at,
-                    _ => Some(image.effective_pushed_at()),
+                    _ => Some(pushed),
                 };
                 // Strictly older than the limit: an image exactly N days old survives.
                 let eligible = from.map(|t| t + *limit);
@@ -143,66 +152,88 @@ impl<'p> Compiled<'p> {
 pub fn simulate<'a>(policy: &'a LifecyclePolicy, images: &'a [Image], now: DateTime<Utc>) -> Plan<'a> {
     let mut rules: Vec<Compiled> = policy.rules.iter().enumerate().map(|(i, r)| Compiled::new(i, r)).collect();
     rules.sort_by_key(|c| c.rule.rule_priority);
-    let mut counters = vec![0u32; rules.len()];
 
-    // Newest first; ties broken by digest so the plan never depends on input order.
-    let mut order: Vec<usize> = (0..images.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ia, ib) = (&images[a], &images[b]);
-        ib.effective_pushed_at().cmp(&ia.effective_pushed_at()).then_with(|| ia.digest.cmp(&ib.digest))
-    });
-
-    let referenced = manifest_list_children(images);
+    // Pass 1, in input order (sequential memory): a bit per rule that selects the image. After
+    // the first match only count rules matter, and only to rank the image.
+    let words = rules.len().div_ceil(64).max(1);
+    let mut selected = vec![0u64; images.len() * words];
     let unmanaged =
         Decision { fate: Fate::Unmanaged, rule: None, position: 0, eligible_since: None, referenced_by: None };
     let mut decisions = vec![unmanaged; images.len()];
-
-    for &i in &order {
-        let image = &images[i];
+    for (i, image) in images.iter().enumerate() {
         let Some(class) = image.status.storage_class() else {
             decisions[i].fate = Fate::Restoring;
             continue;
         };
+        let bits = &mut selected[i * words..(i + 1) * words];
         let mut decided = false;
-        for (slot, rule) in rules.iter_mut().enumerate() {
-            // After the deciding rule only count rules care, and only to rank the image.
-            if decided && !rule.is_count() {
-                continue;
+        for (slot, rule) in rules.iter().enumerate() {
+            if (!decided || rule.is_count()) && rule.selects(class, image) {
+                bits[slot / 64] |= 1 << (slot % 64);
+                decided = true;
             }
-            if !rule.selects(class, image) {
-                continue;
-            }
-            counters[slot] += 1;
-            let position = counters[slot];
-            let (condemned, eligible_since) = rule.rank(image, position, now);
-            if decided {
-                continue;
-            }
-            decided = true;
-            let mut decision = Decision {
-                fate: Fate::Keep,
-                rule: Some(rule.index),
-                position,
-                eligible_since,
-                referenced_by: None,
-            };
-            if condemned {
-                decision.fate = match rule.rule.action.kind {
-                    ActionType::Expire => match referenced.get(image.digest.as_str()) {
-                        Some(&list) => {
-                            decision.referenced_by = Some(list);
-                            Fate::Keep
-                        }
-                        None => Fate::Expire,
-                    },
-                    ActionType::Transition => Fate::Transition,
+        }
+    }
+
+    // Pass 2, newest first over the compact bits: rank for count rules, decide by the first.
+    let referenced = manifest_list_children(images);
+    let mut counters = vec![0u32; rules.len()];
+    for (pushed, i) in newest_first_keyed(images) {
+        let image = &images[i];
+        let mut decided = false;
+        for (w, &word) in selected[i * words..(i + 1) * words].iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                counters[slot] += 1;
+                let position = counters[slot];
+                let rule = &mut rules[slot];
+                let (condemned, eligible_since) = rule.rank(image, pushed, position, now);
+                if decided {
+                    continue;
+                }
+                decided = true;
+                let mut decision = Decision {
+                    fate: Fate::Keep,
+                    rule: Some(rule.index),
+                    position,
+                    eligible_since,
+                    referenced_by: None,
                 };
+                if condemned {
+                    decision.fate = match rule.rule.action.kind {
+                        ActionType::Expire => match referenced.get(image.digest.as_str()) {
+                            Some(&list) => {
+                                decision.referenced_by = Some(list);
+                                Fate::Keep
+                            }
+                            None => Fate::Expire,
+                        },
+                        ActionType::Transition => Fate::Transition,
+                    };
+                }
+                decisions[i] = decision;
             }
-            decisions[i] = decision;
         }
     }
 
     Plan { policy, images, now, decisions }
+}
+
+/// Image indices, newest (effective) push first; ties broken by digest so the plan never
+/// depends on input order. Sorting precomputed keys keeps this well under the rule pass.
+pub(crate) fn newest_first(images: &[Image]) -> Vec<usize> {
+    newest_first_keyed(images).into_iter().map(|(_, i)| i).collect()
+}
+
+/// [`newest_first`] with each image's effective push time, so ranking never goes back to the
+/// image for it.
+fn newest_first_keyed(images: &[Image]) -> Vec<(DateTime<Utc>, usize)> {
+    let mut keys: Vec<(DateTime<Utc>, usize)> =
+        images.iter().enumerate().map(|(i, image)| (image.effective_pushed_at(), i)).collect();
+    keys.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| images[a.1].digest.cmp(&images[b.1].digest)));
+    keys
 }
 
 /// Child digest → index of a manifest list in the inventory that references it.
@@ -273,10 +304,7 @@ impl<'a> Plan<'a> {
                 _ if image.tags.is_empty() => {
                     "no rule matches untagged images in its storage class: it will never be expired".into()
                 }
-                _ => format!(
-                    "no rule matches its tags ({}): it will never be expired",
-                    image.tags.join(", ")
-                ),
+                _ => format!("no rule matches its tags ({}): it will never be expired", image.tags.join(", ")),
             };
         };
         let sel = &rule.selection;
@@ -298,7 +326,8 @@ impl<'a> Plan<'a> {
                 let n = sel.count_number;
                 let (criterion, from, event) = match since {
                     CountType::SinceImagePulled => {
-                        let event = if image.last_pulled_at.is_some() { "last pulled" } else { "pushed, never pulled," };
+                        let event =
+                            if image.last_pulled_at.is_some() { "last pulled" } else { "pushed, never pulled," };
                         (format!("not pulled for more than {n} days"), Some(image.last_used_at()), event)
                     }
                     CountType::SinceImageTransitioned => {

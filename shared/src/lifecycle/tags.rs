@@ -5,7 +5,9 @@
 pub enum TagMatcher {
     Prefix(String),
     /// A glob anchored at both ends, split at its `*`s: `first*mid*…*last`.
-    Glob { parts: Vec<String> },
+    Glob {
+        parts: Vec<String>,
+    },
 }
 
 impl TagMatcher {

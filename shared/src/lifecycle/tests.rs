@@ -37,10 +37,8 @@ fn policy(text: &str) -> LifecyclePolicy {
 
 /// A count rule in pattern form (`prod*`) or prefix form (`prod`).
 fn count_rule(priority: u32, entries: &[&str], prefix_form: bool, n: u32) -> String {
-    let list: Vec<String> = entries
-        .iter()
-        .map(|e| format!("\"{}\"", if prefix_form { e.trim_end_matches('*') } else { e }))
-        .collect();
+    let list: Vec<String> =
+        entries.iter().map(|e| format!("\"{}\"", if prefix_form { e.trim_end_matches('*') } else { e })).collect();
     let key = if prefix_form { "tagPrefixList" } else { "tagPatternList" };
     format!(
         r#"{{"rulePriority":{priority},"selection":{{"tagStatus":"tagged","{key}":[{}],"countType":"imageCountMoreThan","countNumber":{n}}},"action":{{"type":"expire"}}}}"#,
@@ -110,12 +108,8 @@ fn documented_multiple_tags_b_expires_a_and_b() {
 
 #[test]
 fn documented_all_images_a_expires_all_but_newest() {
-    let images = vec![
-        img("A", &["alpha-1"], 4.0),
-        img("B", &["beta-1"], 3.0),
-        img("C", &[], 2.0),
-        img("D", &["alpha-2"], 1.0),
-    ];
+    let images =
+        vec![img("A", &["alpha-1"], 4.0), img("B", &["beta-1"], 3.0), img("C", &[], 2.0), img("D", &["alpha-2"], 1.0)];
     let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
     assert_eq!(expired_names(&policy(text), &images), ["A", "B", "C"]);
 }
@@ -131,7 +125,8 @@ fn documented_all_images_b_expires_a_b_and_d() {
         img("E", &[], 1.0 - 1.0 / 86_400.0),
     ];
     for prefix_form in [false, true] {
-        let p = policy(&rules(&[count_rule(1, &["alpha*"], prefix_form, 1), UNTAGGED_1_DAY.into(), ANY_COUNT_1.into()]));
+        let p =
+            policy(&rules(&[count_rule(1, &["alpha*"], prefix_form, 1), UNTAGGED_1_DAY.into(), ANY_COUNT_1.into()]));
         assert_eq!(expired_names(&p, &images), ["A", "B", "D"], "prefix form: {prefix_form}");
         let plan = simulate(&p, &images, now());
         // C matched rule 1, which kept it: rule 3 must not touch it even though it ranks C past 1.
@@ -258,7 +253,9 @@ fn messages(text: &str) -> Vec<String> {
 }
 
 fn rule_json(priority: u32, selection: &str, action: &str) -> String {
-    format!(r#"{{"rulePriority":{priority},"description":"padding to reach the 100 character minimum","selection":{selection},"action":{action}}}"#)
+    format!(
+        r#"{{"rulePriority":{priority},"description":"padding to reach the 100 character minimum","selection":{selection},"action":{action}}}"#
+    )
 }
 
 fn one(selection: &str, action: &str) -> String {
@@ -275,8 +272,16 @@ fn assert_single(text: &str, expected: &str) {
 
 #[test]
 fn valid_policies_pass() {
-    assert!(messages(&one(r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7}"#, EXPIRE)).is_empty());
-    assert!(messages(&one(r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#, TRANSITION)).is_empty());
+    assert!(messages(&one(
+        r#"{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7}"#,
+        EXPIRE
+    ))
+    .is_empty());
+    assert!(messages(&one(
+        r#"{"tagStatus":"any","countType":"sinceImagePulled","countUnit":"days","countNumber":7}"#,
+        TRANSITION
+    ))
+    .is_empty());
 }
 
 #[test]
@@ -286,7 +291,10 @@ fn tagged_needs_exactly_one_list() {
         r#"rule 1 (priority 5): tagStatus "tagged" needs tagPrefixList or tagPatternList"#,
     );
     assert_single(
-        &one(r#"{"tagStatus":"tagged","tagPrefixList":["v"],"tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        &one(
+            r#"{"tagStatus":"tagged","tagPrefixList":["v"],"tagPatternList":["v*"],"countType":"imageCountMoreThan","countNumber":1}"#,
+            EXPIRE,
+        ),
         r#"rule 1 (priority 1): tagStatus "tagged" takes tagPrefixList or tagPatternList, not both"#,
     );
     assert_single(
@@ -298,7 +306,10 @@ fn tagged_needs_exactly_one_list() {
 #[test]
 fn untagged_and_any_take_no_list() {
     assert_single(
-        &one(r#"{"tagStatus":"untagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        &one(
+            r#"{"tagStatus":"untagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1}"#,
+            EXPIRE,
+        ),
         r#"rule 1 (priority 1): tagStatus "untagged" does not take tagPrefixList"#,
     );
     assert_single(
@@ -311,7 +322,10 @@ fn untagged_and_any_take_no_list() {
 fn patterns_have_at_most_four_wildcards() {
     assert!(messages(&one(r#"{"tagStatus":"tagged","tagPatternList":["*test*1*2*3","test*1*2*3*"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)).is_empty());
     assert_single(
-        &one(r#"{"tagStatus":"tagged","tagPatternList":["test*1*2*3*4*5*6"],"countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE),
+        &one(
+            r#"{"tagStatus":"tagged","tagPatternList":["test*1*2*3*4*5*6"],"countType":"imageCountMoreThan","countNumber":1}"#,
+            EXPIRE,
+        ),
         r#"rule 1 (priority 1): tagPatternList entry "test*1*2*3*4*5*6" has 6 wildcards; ECR accepts at most 4"#,
     );
 }
@@ -417,7 +431,10 @@ fn since_image_transitioned_expires_archived_images_after_90_days_or_more() {
 #[test]
 fn archive_storage_class_only_with_since_image_transitioned() {
     assert_single(
-        &one(r#"{"tagStatus":"any","storageClass":"archive","countType":"sinceImagePushed","countUnit":"days","countNumber":100}"#, EXPIRE),
+        &one(
+            r#"{"tagStatus":"any","storageClass":"archive","countType":"sinceImagePushed","countUnit":"days","countNumber":100}"#,
+            EXPIRE,
+        ),
         r#"rule 1 (priority 1): storageClass "archive" is only allowed with countType "sinceImageTransitioned", not "sinceImagePushed""#,
     );
 }
@@ -434,7 +451,10 @@ fn transition_targets_archive_and_expire_has_no_target() {
         r#"rule 1 (priority 1): action type "transition" needs targetStorageClass "archive", not "standard""#,
     );
     assert_single(
-        &one(r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":7}"#, r#"{"type":"expire","targetStorageClass":"archive"}"#),
+        &one(
+            r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":7}"#,
+            r#"{"type":"expire","targetStorageClass":"archive"}"#,
+        ),
         r#"rule 1 (priority 1): targetStorageClass is only allowed with action type "transition""#,
     );
 }
@@ -442,7 +462,9 @@ fn transition_targets_archive_and_expire_has_no_target() {
 #[test]
 fn rule_count_and_text_length_are_bounded() {
     assert_eq!(
-        messages(r#"{"rules":[]}                                                                                          "#),
+        messages(
+            r#"{"rules":[]}                                                                                          "#
+        ),
         ["policy: the policy has 0 rules; ECR accepts 1 to 50"]
     );
     let smallest = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
@@ -452,12 +474,16 @@ fn rule_count_and_text_length_are_bounded() {
         .collect();
     assert_eq!(messages(&rules(&many)), ["policy: the policy has 51 rules; ECR accepts 1 to 50"]);
     let long_description = "x".repeat(MAX_TEXT_CHARS);
-    let long = rules(&[rule_json(1, r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)])
-        .replace("padding to reach the 100 character minimum", &long_description);
+    let long =
+        rules(&[rule_json(1, r#"{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":1}"#, EXPIRE)])
+            .replace("padding to reach the 100 character minimum", &long_description);
     let got = messages(&long);
     assert_eq!(got.len(), 1);
     assert!(got[0].starts_with("policy: the policy text is 30"), "{got:?}");
-    assert_eq!(messages(r#"{"rules":[{"rulePriority":1}]}"#)[0], "policy: the policy text is 30 characters; ECR accepts 100 to 30720");
+    assert_eq!(
+        messages(r#"{"rules":[{"rulePriority":1}]}"#)[0],
+        "policy: the policy text is 30 characters; ECR accepts 100 to 30720"
+    );
 }
 
 #[test]
@@ -549,7 +575,8 @@ fn generation_orders_protected_keep_untagged_then_catch_all() {
         ]
     );
     // A protected image survives even when it is old and also matches a keep rule.
-    let images = vec![img("prod", &["prod-1", "v0.1"], 400.0), img("v1", &["v1.0"], 1.0), img("main", &["main-1"], 100.0)];
+    let images =
+        vec![img("prod", &["prod-1", "v0.1"], 400.0), img("v1", &["v1.0"], 1.0), img("main", &["main-1"], 100.0)];
     assert_eq!(expired_names(&p, &images), ["main"]);
 }
 
@@ -571,7 +598,10 @@ fn generation_rejects_bad_parameters_by_name() {
         bad(|p| p.protected = vec!["a*b*c*d*e*f".into()]),
         "protect: \"a*b*c*d*e*f\" has more than 4 wildcards (*), which ECR rejects"
     );
-    assert_eq!(bad(|p| p.tag_prefixes = vec!["v*".into()]), "tag-prefix: \"v*\" contains '*'; use --tag-pattern for wildcards");
+    assert_eq!(
+        bad(|p| p.tag_prefixes = vec!["v*".into()]),
+        "tag-prefix: \"v*\" contains '*'; use --tag-pattern for wildcards"
+    );
     assert!(bad(|p| p.tag_prefixes = (0..60).map(|k| format!("p{k}-")).collect()).contains("at most 50"));
 }
 
@@ -588,7 +618,11 @@ mod properties {
     fn image_strategy() -> impl Strategy<Value = Vec<Image>> {
         prop::collection::vec(
             // Coarse times, so ties in push time (broken by digest) are common.
-            (prop::collection::btree_set(0..TAGS.len(), 0..3), (0u32..90).prop_map(|k| k * 16), prop::option::of(0u32..60 * 24)),
+            (
+                prop::collection::btree_set(0..TAGS.len(), 0..3),
+                (0u32..90).prop_map(|k| k * 16),
+                prop::option::of(0u32..60 * 24),
+            ),
             0..40,
         )
         .prop_map(|specs| {
@@ -725,7 +759,9 @@ mod properties {
         let mut shielded = vec![false; images.len()];
         for rule in rules {
             let mut selected: Vec<usize> = (0..images.len()).filter(|&i| naive_selects(rule, &images[i])).collect();
-            selected.sort_by(|&a, &b| images[b].pushed_at.cmp(&images[a].pushed_at).then(images[a].digest.cmp(&images[b].digest)));
+            selected.sort_by(|&a, &b| {
+                images[b].pushed_at.cmp(&images[a].pushed_at).then(images[a].digest.cmp(&images[b].digest))
+            });
             let n = rule.selection.count_number as usize;
             let limit = Duration::days(i64::from(rule.selection.count_number));
             let marked: BTreeSet<usize> = match rule.selection.count_type {

@@ -105,10 +105,9 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
     let lists = [("tagPrefixList", &sel.tag_prefix_list), ("tagPatternList", &sel.tag_pattern_list)];
     match sel.tag_status {
         TagStatus::Tagged => match (&sel.tag_prefix_list, &sel.tag_pattern_list) {
-            (None, None) => bad(
-                "selection.tagStatus",
-                "tagStatus \"tagged\" needs tagPrefixList or tagPatternList".into(),
-            ),
+            (None, None) => {
+                bad("selection.tagStatus", "tagStatus \"tagged\" needs tagPrefixList or tagPatternList".into())
+            }
             (Some(_), Some(_)) => bad(
                 "selection.tagPrefixList",
                 "tagStatus \"tagged\" takes tagPrefixList or tagPatternList, not both".into(),
@@ -148,14 +147,12 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
 
     // Count unit: required for ages, forbidden for counts.
     match (sel.count_type.is_age(), sel.count_unit) {
-        (true, None) => bad(
-            "selection.countUnit",
-            format!("countType \"{}\" needs countUnit \"days\"", sel.count_type),
-        ),
-        (false, Some(_)) => bad(
-            "selection.countUnit",
-            "countType \"imageCountMoreThan\" does not take countUnit".into(),
-        ),
+        (true, None) => {
+            bad("selection.countUnit", format!("countType \"{}\" needs countUnit \"days\"", sel.count_type))
+        }
+        (false, Some(_)) => {
+            bad("selection.countUnit", "countType \"imageCountMoreThan\" does not take countUnit".into())
+        }
         _ => {}
     }
 
@@ -201,10 +198,9 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
     }
 
     match (rule.action.kind, rule.action.target_storage_class) {
-        (ActionType::Transition, None) => bad(
-            "action.targetStorageClass",
-            "action type \"transition\" needs targetStorageClass \"archive\"".into(),
-        ),
+        (ActionType::Transition, None) => {
+            bad("action.targetStorageClass", "action type \"transition\" needs targetStorageClass \"archive\"".into())
+        }
         (ActionType::Transition, Some(StorageClass::Standard)) => bad(
             "action.targetStorageClass",
             "action type \"transition\" needs targetStorageClass \"archive\", not \"standard\"".into(),
@@ -225,7 +221,10 @@ fn check_unique_priorities(rules: &[Located], out: &mut Vec<Violation>) {
                 n,
                 Some(rule.rule_priority.into()),
                 "rulePriority",
-                format!("rulePriority {} is already used by rule {earlier}; priorities must be unique", rule.rule_priority),
+                format!(
+                    "rulePriority {} is already used by rule {earlier}; priorities must be unique",
+                    rule.rule_priority
+                ),
             ));
             first.insert(rule.rule_priority, earlier);
         }

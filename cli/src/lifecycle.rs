@@ -1,0 +1,180 @@
+//! `ecr-keeper lifecycle validate | generate | preview`.
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use ecr_keeper_core::image::{parse_image_details, parse_timestamp, Image, InventoryError};
+use ecr_keeper_core::lifecycle::{
+    generate, parse_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
+    PreviewReport, DEFAULT_KEEP_TAGGED, DEFAULT_UNTAGGED_DAYS,
+};
+use std::io::Read;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Check a lifecycle policy against every ECR rule; exit 2 and list every problem if invalid.
+    Validate {
+        /// Policy JSON, or the output of `aws ecr get-lifecycle-policy`; `-` reads standard input.
+        policy: PathBuf,
+    },
+    /// Print a lifecycle policy built from simple parameters (default: keep the last 10 `v*`
+    /// images, expire untagged images after 7 days).
+    Generate(GenerateArgs),
+    /// Show which images a policy will expire or archive, which it keeps, and which no rule can
+    /// ever touch.
+    Preview(PreviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Keep this many newest images for each tag prefix and tag pattern.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_KEEP_TAGGED)]
+    keep_tagged: u32,
+    /// A tag prefix to keep the last N images of (repeatable; default `v` when no prefix or
+    /// pattern is given). Each prefix gets its own rule: ECR's tag lists match with AND.
+    #[arg(long = "tag-prefix", value_name = "P")]
+    tag_prefixes: Vec<String>,
+    /// A tag pattern (`*` wildcards) to keep the last N images of (repeatable).
+    #[arg(long = "tag-pattern", value_name = "G")]
+    tag_patterns: Vec<String>,
+    /// Expire untagged images this many days after their push.
+    #[arg(long, value_name = "D", default_value_t = DEFAULT_UNTAGGED_DAYS)]
+    untagged_days: u32,
+    /// A tag pattern whose images are never expired, e.g. `latest` or `prod-*` (repeatable).
+    #[arg(long = "protect", value_name = "G")]
+    protected: Vec<String>,
+    /// Expire any image no other rule keeps once it is older than D days.
+    #[arg(long, value_name = "D")]
+    max_age_days: Option<u32>,
+    /// Archive any image no other rule keeps after D days without a pull.
+    #[arg(long, value_name = "D")]
+    archive_after_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Policy JSON, or the output of `aws ecr get-lifecycle-policy`; `-` reads standard input.
+    #[arg(long, value_name = "POLICY")]
+    policy: PathBuf,
+    /// Output of `aws ecr describe-images`, or a bare array of image details; `-` reads
+    /// standard input.
+    #[arg(long, value_name = "IMAGES")]
+    images: PathBuf,
+    /// The moment to evaluate at (RFC 3339, e.g. 2026-11-01T00:00:00Z); default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    #[arg(long, value_enum, default_value_t = Output::Json)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// A stable JSON document for scripts.
+    Json,
+    /// One line per image for people.
+    Table,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleCliError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Policy { path: String, source: PolicyError },
+    #[error("{path}: {source}")]
+    Images { path: String, source: InventoryError },
+    #[error("{0}")]
+    Generate(#[from] GenerateError),
+    #[error("--policy and --images cannot both read standard input")]
+    BothStdin,
+}
+
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    parse_timestamp(text).ok_or_else(|| format!("\"{text}\" is not an RFC 3339 time such as 2026-11-01T00:00:00Z"))
+}
+
+pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
+    match cmd {
+        LifecycleCommand::Validate { policy } => {
+            let policy = load_policy(&policy)?;
+            println!("valid: {} rule{}", policy.rules.len(), if policy.rules.len() == 1 { "" } else { "s" });
+            Ok(())
+        }
+        LifecycleCommand::Generate(args) => {
+            let params = PolicyParams {
+                keep_tagged: args.keep_tagged,
+                tag_prefixes: args.tag_prefixes,
+                tag_patterns: args.tag_patterns,
+                untagged_days: args.untagged_days,
+                protected: args.protected,
+                max_age_days: args.max_age_days,
+                archive_after_days: args.archive_after_days,
+            };
+            println!("{}", generate(&params)?.to_json_pretty());
+            Ok(())
+        }
+        LifecycleCommand::Preview(args) => preview(args),
+    }
+}
+
+fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
+    if is_stdin(&args.policy) && is_stdin(&args.images) {
+        return Err(LifecycleCliError::BothStdin);
+    }
+    let policy = load_policy(&args.policy)?;
+    let images = load_images(&args.images)?;
+    let lists = images.iter().filter(|i| i.is_manifest_list()).count();
+    if lists > 0 {
+        eprintln!(
+            "ecr-keeper: note: {lists} image{} {} manifest list{}; describe-images does not say which images a list references, \
+             and ECR keeps those while the list exists, so some expirations shown may wait until the list is gone",
+            if lists == 1 { "" } else { "s" },
+            if lists == 1 { "is a" } else { "are" },
+            if lists == 1 { "" } else { "s" },
+        );
+    }
+    let plan = simulate(&policy, &images, args.now.unwrap_or_else(Utc::now));
+    match args.output {
+        Output::Json => {
+            let report = PreviewReport::from_plan(&plan);
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        }
+        Output::Table => print!("{}", render_table(&plan)),
+    }
+    Ok(())
+}
+
+fn is_stdin(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn read_input(path: &PathBuf) -> Result<(String, String), LifecycleCliError> {
+    let shown = if is_stdin(path) { "<stdin>".to_string() } else { path.display().to_string() };
+    let mut text = String::new();
+    let read = if is_stdin(path) {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map_err(|source| LifecycleCliError::Read { path: shown.clone(), source })?;
+    Ok((shown, text))
+}
+
+/// Accepts the policy itself or `get-lifecycle-policy` output, which carries the policy as a
+/// string in `lifecyclePolicyText`.
+fn load_policy(path: &PathBuf) -> Result<LifecyclePolicy, LifecycleCliError> {
+    let (shown, text) = read_input(path)?;
+    let inner = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("lifecyclePolicyText").and_then(|t| t.as_str()).map(str::to_owned));
+    let (shown, text) = match inner {
+        Some(inner) => (format!("{shown} (lifecyclePolicyText)"), inner),
+        None => (shown, text),
+    };
+    parse_policy(&text).map_err(|source| LifecycleCliError::Policy { path: shown, source })
+}
+
+fn load_images(path: &PathBuf) -> Result<Vec<Image>, LifecycleCliError> {
+    let (shown, text) = read_input(path)?;
+    parse_image_details(&text).map_err(|source| LifecycleCliError::Images { path: shown, source })
+}
