@@ -1,0 +1,51 @@
+//! `Custom::EcrRepository`. Thin: build the clients once, hand each event to the core, map the
+//! result for Lambda.
+
+use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
+use ecr_keeper_core::custom_resource::{
+    CustomResourceHandler, HandlerError, HttpsTransport, Provisioner, ResponsePolicy,
+};
+use ecr_keeper_core::ports::SystemClock;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A failed invocation, typed for Lambda's error report.
+#[derive(Debug)]
+struct InvocationError(HandlerError);
+
+impl From<InvocationError> for Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        let error_type = match e.0 {
+            HandlerError::NotCustomResource(_) => "NotCustomResource",
+            HandlerError::NotDelivered { .. } => "ResponseNotDelivered",
+        };
+        Diagnostic { error_type: error_type.into(), error_message: e.0.to_string() }
+    }
+}
+
+/// Time left before Lambda stops the invocation.
+fn remaining(deadline_ms: u64) -> Duration {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = sdk_config(&AwsOptions::default()).await;
+    let provisioner = Provisioner::new(EcrRegistry::new(ecr_client(&config)), SystemClock);
+    let handler = CustomResourceHandler::new(provisioner, HttpsTransport::new()?, ResponsePolicy::default());
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let handled =
+            handler.handle(event.payload, remaining(event.context.deadline)).await.map_err(InvocationError)?;
+        Ok::<Value, InvocationError>(json!({
+            "Status": handled.status,
+            "PhysicalResourceId": handled.physical_resource_id,
+            "Reason": handled.reason,
+            "Attempts": handled.attempts,
+        }))
+    }))
+    .await
+}

@@ -1,0 +1,349 @@
+//! The `Registry` port over aws-sdk-ecr.
+
+use crate::image::{Image, ImageStatus};
+use crate::ports::{Registry, RegistryError};
+use crate::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability as SdkMutability,
+    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, Tag,
+};
+use aws_sdk_ecr::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+
+/// ECR's page size maximum: fewer round trips.
+const PAGE_SIZE: i32 = 1000;
+
+#[derive(Debug, Clone)]
+pub struct EcrRegistry {
+    client: Client,
+}
+
+impl EcrRegistry {
+    pub fn new(client: Client) -> Self {
+        EcrRegistry { client }
+    }
+}
+
+/// Sorts an SDK failure into what callers act on, by error code and HTTP status.
+fn classify<E, R>(operation: &'static str, subject: &str, err: SdkError<E, R>) -> RegistryError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown").to_string();
+            let message = e.message().unwrap_or_default().to_string();
+            match code.as_str() {
+                "RepositoryNotFoundException" => RegistryError::RepositoryNotFound(subject.to_string()),
+                "RepositoryAlreadyExistsException" => RegistryError::RepositoryAlreadyExists(subject.to_string()),
+                "RepositoryNotEmptyException" => RegistryError::RepositoryNotEmpty(subject.to_string()),
+                "AccessDeniedException"
+                | "AccessDenied"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException" => RegistryError::AccessDenied { operation, message },
+                "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => {
+                    RegistryError::Throttled { operation }
+                }
+                "ServerException" | "InternalFailure" | "ServiceUnavailable" | "InternalServerError" => {
+                    RegistryError::Service { operation, code, message }
+                }
+                "Unknown" => RegistryError::Service { operation, code, message: DisplayErrorContext(&err).to_string() },
+                _ => RegistryError::Rejected { operation, code, message },
+            }
+        }
+        SdkError::ConstructionFailure(_) => RegistryError::Rejected {
+            operation,
+            code: "InvalidRequest".into(),
+            message: DisplayErrorContext(&err).to_string(),
+        },
+        _ => RegistryError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
+    }
+}
+
+fn time(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+fn sdk_mutability(m: TagMutability) -> SdkMutability {
+    SdkMutability::from(m.as_str())
+}
+
+fn exclusion_filters(filters: &[String]) -> Result<Vec<ImageTagMutabilityExclusionFilter>, RegistryError> {
+    filters
+        .iter()
+        .map(|f| {
+            ImageTagMutabilityExclusionFilter::builder()
+                .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
+                .filter(f)
+                .build()
+                .map_err(|e| RegistryError::Rejected {
+                    operation: "ImageTagMutabilityExclusionFilter",
+                    code: "InvalidRequest".into(),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+fn sdk_tags(tags: &[ResourceTag]) -> Result<Vec<Tag>, RegistryError> {
+    tags.iter()
+        .map(|t| {
+            Tag::builder().key(&t.key).value(&t.value).build().map_err(|e| RegistryError::Rejected {
+                operation: "Tag",
+                code: "InvalidRequest".into(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn repository_from(r: &aws_sdk_ecr::types::Repository) -> Repository {
+    let mutability =
+        r.image_tag_mutability().and_then(|m| TagMutability::from_wire(m.as_str())).unwrap_or(TagMutability::Mutable);
+    let encryption = match r.encryption_configuration() {
+        Some(e) if e.encryption_type() != &EncryptionType::Aes256 => {
+            Encryption::Kms { key: e.kms_key().map(str::to_owned) }
+        }
+        _ => Encryption::Aes256,
+    };
+    Repository {
+        name: r.repository_name().unwrap_or_default().to_string(),
+        arn: r.repository_arn().unwrap_or_default().to_string(),
+        uri: r.repository_uri().unwrap_or_default().to_string(),
+        registry_id: r.registry_id().unwrap_or_default().to_string(),
+        settings: RepositorySettings {
+            tag_mutability: mutability,
+            exclusion_filters: r
+                .image_tag_mutability_exclusion_filters()
+                .iter()
+                .map(|f| f.filter().to_string())
+                .collect(),
+            scan_on_push: r.image_scanning_configuration().is_some_and(|s| s.scan_on_push()),
+            encryption,
+        },
+    }
+}
+
+fn image_from(d: &aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
+    Some(Image {
+        digest: d.image_digest()?.to_string(),
+        tags: d.image_tags().to_vec(),
+        pushed_at: time(d.image_pushed_at())?,
+        size_bytes: d.image_size_in_bytes().unwrap_or_default().max(0) as u64,
+        last_pulled_at: time(d.last_recorded_pull_time()),
+        status: d.image_status().and_then(|s| ImageStatus::from_wire(s.as_str())).unwrap_or(ImageStatus::Active),
+        last_archived_at: time(d.last_archived_at()),
+        last_activated_at: time(d.last_activated_at()),
+        manifest_media_type: d.image_manifest_media_type().map(str::to_owned),
+        child_digests: Vec::new(),
+    })
+}
+
+impl Registry for EcrRegistry {
+    async fn describe_repository(&self, name: &str) -> Result<Option<Repository>, RegistryError> {
+        match self.client.describe_repositories().repository_names(name).send().await {
+            Ok(out) => Ok(out.repositories().first().map(repository_from)),
+            Err(e) => match classify("DescribeRepositories", name, e) {
+                RegistryError::RepositoryNotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn create_repository(
+        &self,
+        name: &str,
+        settings: &RepositorySettings,
+        tags: &[ResourceTag],
+    ) -> Result<Repository, RegistryError> {
+        let encryption = match &settings.encryption {
+            Encryption::Aes256 => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256),
+            Encryption::Kms { key } => {
+                EncryptionConfiguration::builder().encryption_type(EncryptionType::Kms).set_kms_key(key.clone())
+            }
+        }
+        .build()
+        .map_err(|e| RegistryError::Rejected {
+            operation: "CreateRepository",
+            code: "InvalidRequest".into(),
+            message: e.to_string(),
+        })?;
+        let mut request = self
+            .client
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(sdk_mutability(settings.tag_mutability))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(settings.scan_on_push).build(),
+            )
+            .encryption_configuration(encryption)
+            .set_tags(Some(sdk_tags(tags)?));
+        if !settings.exclusion_filters.is_empty() {
+            request = request
+                .set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(&settings.exclusion_filters)?));
+        }
+        let out = request.send().await.map_err(|e| classify("CreateRepository", name, e))?;
+        out.repository().map(repository_from).ok_or_else(|| RegistryError::Service {
+            operation: "CreateRepository",
+            code: "EmptyResponse".into(),
+            message: "ECR answered without the repository".into(),
+        })
+    }
+
+    async fn put_tag_mutability(
+        &self,
+        name: &str,
+        mutability: TagMutability,
+        filters: &[String],
+    ) -> Result<(), RegistryError> {
+        let mut request = self
+            .client
+            .put_image_tag_mutability()
+            .repository_name(name)
+            .image_tag_mutability(sdk_mutability(mutability));
+        if !filters.is_empty() {
+            request = request.set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(filters)?));
+        }
+        request.send().await.map(|_| ()).map_err(|e| classify("PutImageTagMutability", name, e))
+    }
+
+    async fn put_scan_on_push(&self, name: &str, scan_on_push: bool) -> Result<(), RegistryError> {
+        self.client
+            .put_image_scanning_configuration()
+            .repository_name(name)
+            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan_on_push).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutImageScanningConfiguration", name, e))
+    }
+
+    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        match self.client.get_lifecycle_policy().repository_name(name).send().await {
+            Ok(out) => Ok(out.lifecycle_policy_text().map(str::to_owned)),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("LifecyclePolicyNotFoundException") => {
+                Ok(None)
+            }
+            Err(e) => Err(classify("GetLifecyclePolicy", name, e)),
+        }
+    }
+
+    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.client
+            .put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutLifecyclePolicy", name, e))
+    }
+
+    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        match self.client.get_repository_policy().repository_name(name).send().await {
+            Ok(out) => Ok(out.policy_text().map(str::to_owned)),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("RepositoryPolicyNotFoundException") => {
+                Ok(None)
+            }
+            Err(e) => Err(classify("GetRepositoryPolicy", name, e)),
+        }
+    }
+
+    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.client
+            .set_repository_policy()
+            .repository_name(name)
+            .policy_text(text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("SetRepositoryPolicy", name, e))
+    }
+
+    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
+        match self.client.delete_repository_policy().repository_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("RepositoryPolicyNotFoundException") => {
+                Ok(())
+            }
+            Err(e) => Err(classify("DeleteRepositoryPolicy", name, e)),
+        }
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| classify("ListTagsForResource", arn, e))?;
+        Ok(out.tags().iter().map(|t| ResourceTag::new(t.key(), t.value())).collect())
+    }
+
+    async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("TagResource", arn, e))
+    }
+
+    async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UntagResource", arn, e))
+    }
+
+    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
+        let mut pages =
+            self.client.describe_images().repository_name(name).max_results(PAGE_SIZE).into_paginator().send();
+        let mut images = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeImages", name, e))?;
+            images.extend(page.image_details().iter().filter_map(image_from));
+        }
+        Ok(images)
+    }
+
+    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
+        let out = self
+            .client
+            .list_images()
+            .repository_name(name)
+            .max_results(1)
+            .send()
+            .await
+            .map_err(|e| classify("ListImages", name, e))?;
+        Ok(!out.image_ids().is_empty())
+    }
+
+    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
+        self.client
+            .delete_repository()
+            .repository_name(name)
+            .force(force)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteRepository", name, e))
+    }
+}

@@ -1,0 +1,14 @@
+//! `Custom::EcrRepository`: CloudFormation's custom resource protocol, and the repository
+//! provisioning it drives.
+
+mod model;
+mod provision;
+mod respond;
+mod transport;
+
+pub use model::{
+    response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status, MAX_RESPONSE_BYTES,
+};
+pub use provision::{failed_create_id, Progress, Provisioner};
+pub use respond::{CustomResourceHandler, Handled, HandlerError, ResponsePolicy};
+pub use transport::{HttpsTransport, ResponseTransport};

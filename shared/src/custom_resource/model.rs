@@ -1,0 +1,286 @@
+//! CloudFormation's custom resource protocol: the request it sends, the response it waits for.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// CloudFormation rejects response bodies over 4096 bytes.
+pub const MAX_RESPONSE_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    Create,
+    Update,
+    Delete,
+}
+
+impl RequestType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Update => "Update",
+            Self::Delete => "Delete",
+        }
+    }
+}
+
+/// The fields every response echoes, readable even from a request we cannot otherwise use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub response_url: String,
+    pub stack_id: String,
+    pub request_id: String,
+    pub logical_resource_id: String,
+    pub physical_resource_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub request_type: RequestType,
+    pub envelope: Envelope,
+    pub resource_type: String,
+    pub resource_properties: Value,
+    pub old_resource_properties: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Nothing can be answered: the invocation itself fails, visibly, in the logs.
+    #[error("not a CloudFormation custom resource request: {0}")]
+    NotCustomResource(String),
+    /// Answerable: CloudFormation gets a FAILED response with this message.
+    #[error("{message}")]
+    Malformed { envelope: Box<Envelope>, message: String },
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+impl Request {
+    pub fn from_value(v: &Value) -> Result<Request, RequestError> {
+        let response_url = text(v, "ResponseURL")
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .ok_or_else(|| RequestError::NotCustomResource("no ResponseURL to answer".into()))?;
+        let envelope = Envelope {
+            response_url,
+            stack_id: text(v, "StackId").unwrap_or_default(),
+            request_id: text(v, "RequestId").unwrap_or_default(),
+            logical_resource_id: text(v, "LogicalResourceId").unwrap_or_default(),
+            physical_resource_id: text(v, "PhysicalResourceId").filter(|p| !p.is_empty()),
+        };
+        let malformed = |message: String| RequestError::Malformed { envelope: Box::new(envelope.clone()), message };
+        let missing: Vec<&str> = ["StackId", "RequestId", "LogicalResourceId"]
+            .into_iter()
+            .filter(|k| text(v, k).is_none_or(|s| s.is_empty()))
+            .collect();
+        if !missing.is_empty() {
+            return Err(malformed(format!("the request lacks {}", missing.join(", "))));
+        }
+        let request_type = match text(v, "RequestType").as_deref() {
+            Some("Create") => RequestType::Create,
+            Some("Update") => RequestType::Update,
+            Some("Delete") => RequestType::Delete,
+            other => {
+                return Err(malformed(format!(
+                    "RequestType {} is not one of Create, Update, Delete",
+                    other.map_or("(missing)".to_string(), |o| format!("\"{o}\""))
+                )))
+            }
+        };
+        if request_type != RequestType::Create && envelope.physical_resource_id.is_none() {
+            return Err(malformed(format!("a {} request needs a PhysicalResourceId", request_type.as_str())));
+        }
+        let properties = v.get("ResourceProperties").cloned().unwrap_or(Value::Object(Default::default()));
+        if !properties.is_object() {
+            return Err(malformed("ResourceProperties must be an object".into()));
+        }
+        Ok(Request {
+            request_type,
+            resource_type: text(v, "ResourceType").unwrap_or_default(),
+            resource_properties: properties,
+            old_resource_properties: v.get("OldResourceProperties").cloned(),
+            envelope,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+/// What the resource decided; becomes the response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: Status,
+    pub physical_resource_id: String,
+    pub reason: String,
+    pub data: BTreeMap<String, String>,
+}
+
+impl Outcome {
+    pub fn success(physical_resource_id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Success,
+            physical_resource_id: physical_resource_id.into(),
+            reason: reason.into(),
+            data: BTreeMap::new(),
+        }
+    }
+
+    pub fn failed(physical_resource_id: impl Into<String>, reason: impl Into<String>) -> Self {
+        Outcome {
+            status: Status::Failed,
+            physical_resource_id: physical_resource_id.into(),
+            reason: reason.into(),
+            data: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Body<'a> {
+    status: Status,
+    reason: &'a str,
+    physical_resource_id: &'a str,
+    stack_id: &'a str,
+    request_id: &'a str,
+    logical_resource_id: &'a str,
+    no_echo: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    data: &'a BTreeMap<String, String>,
+}
+
+/// The response body, at most [`MAX_RESPONSE_BYTES`]: an over-long Reason is cut at the end (its
+/// beginning says what went wrong); the physical id is never empty.
+pub fn response_body(envelope: &Envelope, outcome: &Outcome) -> Vec<u8> {
+    let physical = if outcome.physical_resource_id.is_empty() {
+        envelope.physical_resource_id.as_deref().unwrap_or("ecr-keeper:unknown")
+    } else {
+        &outcome.physical_resource_id
+    };
+    let render = |reason: &str| {
+        serde_json::to_vec(&Body {
+            status: outcome.status,
+            reason,
+            physical_resource_id: physical,
+            stack_id: &envelope.stack_id,
+            request_id: &envelope.request_id,
+            logical_resource_id: &envelope.logical_resource_id,
+            no_echo: false,
+            data: &outcome.data,
+        })
+        .unwrap_or_default()
+    };
+    let mut reason = outcome.reason.clone();
+    if reason.is_empty() && outcome.status == Status::Failed {
+        reason = "failed without a reason (this is a bug in ecr-keeper)".into();
+    }
+    let body = render(&reason);
+    if body.len() <= MAX_RESPONSE_BYTES {
+        return body;
+    }
+    // JSON escaping makes the body's length a non-linear function of the text's: find the
+    // longest prefix that fits by bisection.
+    const ELLIPSIS: &str = " [...]";
+    let cut = |n: usize| {
+        let mut n = n.min(reason.len());
+        while !reason.is_char_boundary(n) {
+            n -= 1;
+        }
+        format!("{}{ELLIPSIS}", &reason[..n])
+    };
+    let (mut fits, mut too_long) = (0, reason.len());
+    while too_long - fits > 1 {
+        let mid = (fits + too_long) / 2;
+        if render(&cut(mid)).len() <= MAX_RESPONSE_BYTES {
+            fits = mid;
+        } else {
+            too_long = mid;
+        }
+    }
+    render(&cut(fits))
+}
+
+/// The host of a URL, for logs: a pre-signed ResponseURL's path and query are a secret.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            response_url: "https://bucket.s3.amazonaws.com/path?X-Amz-Signature=secret".into(),
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/demo/1111".into(),
+            request_id: "req-1".into(),
+            logical_resource_id: "AppRepository".into(),
+            physical_resource_id: None,
+        }
+    }
+
+    #[test]
+    fn long_reasons_keep_their_beginning_and_fit() {
+        for filler in ["x", "\"", "é", "\n"] {
+            let reason = format!("CreateRepository failed: {}", filler.repeat(10_000));
+            let outcome = Outcome::failed("ecr-keeper:failed-create:req-1", reason);
+            let body = response_body(&envelope(), &outcome);
+            assert!(body.len() <= MAX_RESPONSE_BYTES, "{} bytes for {filler:?}", body.len());
+            let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+            let text = parsed["Reason"].as_str().unwrap_or_default();
+            assert!(text.starts_with("CreateRepository failed: "), "{filler:?}");
+            assert!(text.ends_with("[...]"));
+            assert!(body.len() > MAX_RESPONSE_BYTES - 16, "the Reason is not cut more than needed");
+        }
+    }
+
+    #[test]
+    fn the_body_echoes_the_request_and_never_has_an_empty_physical_id() {
+        let mut outcome = Outcome::success("", "done");
+        outcome.data.insert("RepositoryName".into(), "app".into());
+        let body: Value = serde_json::from_slice(&response_body(&envelope(), &outcome)).unwrap_or_default();
+        assert_eq!(body["Status"], "SUCCESS");
+        assert_eq!(body["PhysicalResourceId"], "ecr-keeper:unknown");
+        assert_eq!(body["StackId"], envelope().stack_id);
+        assert_eq!(body["RequestId"], "req-1");
+        assert_eq!(body["LogicalResourceId"], "AppRepository");
+        assert_eq!(body["NoEcho"], false);
+        assert_eq!(body["Data"]["RepositoryName"], "app");
+    }
+
+    #[test]
+    fn requests_parse_or_say_why() {
+        let mut v = json!({
+            "RequestType": "Update", "ResponseURL": "https://x.example/p", "StackId": "s", "RequestId": "r",
+            "LogicalResourceId": "L", "ResourceType": "Custom::EcrRepository", "ResourceProperties": {}
+        });
+        match Request::from_value(&v) {
+            Err(RequestError::Malformed { message, .. }) => {
+                assert_eq!(message, "a Update request needs a PhysicalResourceId")
+            }
+            other => panic!("{other:?}"),
+        }
+        v["PhysicalResourceId"] = json!("app");
+        assert_eq!(Request::from_value(&v).map(|r| r.request_type), Ok(RequestType::Update));
+        v["RequestType"] = json!("Upsert");
+        assert!(matches!(Request::from_value(&v), Err(RequestError::Malformed { .. })));
+        v["ResponseURL"] = json!(null);
+        assert!(matches!(Request::from_value(&v), Err(RequestError::NotCustomResource(_))));
+    }
+
+    #[test]
+    fn only_the_host_of_a_url_is_shown() {
+        assert_eq!(url_host("https://bucket.s3.amazonaws.com/path?X-Amz-Signature=secret"), "bucket.s3.amazonaws.com");
+        assert_eq!(url_host("http://127.0.0.1:8080/cfn?sig=1"), "127.0.0.1:8080");
+        assert_eq!(url_host("https://user:pw@host.example?q"), "host.example");
+    }
+}

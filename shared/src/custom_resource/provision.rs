@@ -1,0 +1,501 @@
+//! What `Custom::EcrRepository` does for Create, Update and Delete. Every path is idempotent:
+//! Lambda may deliver the same request twice, and CloudFormation may send Delete for an id it
+//! invented or while a Create still runs.
+
+use super::model::{Outcome, Request, RequestType};
+use crate::lifecycle::{simulate, Fate, LifecyclePolicy};
+use crate::ports::{Clock, Registry, RegistryError};
+use crate::repository::{
+    check_repository_name, deletion_mode_of, overridden_retention_properties, parse_spec, DeletionMode, Ownership,
+    Repository, RepositorySpec, ResourceTag, FAILED_CREATE_MARKER,
+};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// How far a request got, shared with the watchdog so a timeout or panic can say where it
+/// stopped, and which repository (if any) this request created.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<Mutex<ProgressState>>);
+
+#[derive(Debug, Clone, Default)]
+struct ProgressState {
+    stage: String,
+    created: Option<String>,
+}
+
+impl Progress {
+    pub fn new(stage: impl Into<String>) -> Self {
+        let p = Progress::default();
+        p.stage(stage);
+        p
+    }
+
+    pub fn stage(&self, stage: impl Into<String>) {
+        if let Ok(mut s) = self.0.lock() {
+            s.stage = stage.into();
+        }
+    }
+
+    pub fn current_stage(&self) -> String {
+        self.0.lock().map(|s| s.stage.clone()).unwrap_or_default()
+    }
+
+    fn created(&self, name: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.created = Some(name.to_string());
+        }
+    }
+
+    /// The repository this request created, if it got that far.
+    pub fn created_repository(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.created.clone())
+    }
+}
+
+/// The physical id a failed Create answers with when no repository exists: deterministic per
+/// request, so a retried invocation answers the same.
+pub fn failed_create_id(request_id: &str) -> String {
+    format!("{FAILED_CREATE_MARKER}{request_id}")
+}
+
+/// A failure, and the physical id to answer with when it differs from the default.
+#[derive(Debug)]
+struct Failure {
+    physical: Option<String>,
+    message: String,
+}
+
+impl From<RegistryError> for Failure {
+    fn from(e: RegistryError) -> Self {
+        Failure { physical: None, message: e.to_string() }
+    }
+}
+
+fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
+    Err(Failure { physical: None, message: message.into() })
+}
+
+pub struct Provisioner<R, C> {
+    registry: R,
+    clock: C,
+}
+
+/// State already read from ECR, so reconciling does not read it again.
+#[derive(Default)]
+struct Known {
+    lifecycle_policy: Option<Option<String>>,
+    tags: Option<Vec<ResourceTag>>,
+    repository_policy_absent: bool,
+}
+
+impl<R: Registry, C: Clock> Provisioner<R, C> {
+    pub fn new(registry: R, clock: C) -> Self {
+        Provisioner { registry, clock }
+    }
+
+    pub async fn provide(&self, req: &Request, progress: &Progress) -> Outcome {
+        match req.request_type {
+            RequestType::Create => self.create(req, progress).await,
+            RequestType::Update => self.update(req, progress).await,
+            RequestType::Delete => self.delete(req, progress).await,
+        }
+    }
+
+    async fn create(&self, req: &Request, progress: &Progress) -> Outcome {
+        let marker = failed_create_id(&req.envelope.request_id);
+        let spec = match parse_spec(&req.resource_properties) {
+            Ok(spec) => spec,
+            Err(e) => return Outcome::failed(marker, e.to_string()),
+        };
+        warn_overrides(&req.resource_properties);
+        match self.create_or_adopt(req, &spec, progress).await {
+            Ok((repo, summary)) => success(&repo, summary),
+            Err(f) => Outcome::failed(f.physical.unwrap_or(marker), f.message),
+        }
+    }
+
+    /// Creates the repository, converges one this resource already manages (a retried Create),
+    /// or adopts an existing one when allowed; then applies every setting.
+    async fn create_or_adopt(
+        &self,
+        req: &Request,
+        spec: &RepositorySpec,
+        progress: &Progress,
+    ) -> Result<(Repository, String), Failure> {
+        let name = &spec.name;
+        let env = &req.envelope;
+        progress.stage(format!("looking up repository {name}"));
+        let mut known = Known::default();
+        let (repo, verb) = match self.registry.describe_repository(name).await? {
+            None => {
+                progress.stage(format!("creating repository {name}"));
+                let owner = Ownership {
+                    stack_id: env.stack_id.clone(),
+                    logical_id: env.logical_resource_id.clone(),
+                    adopted: false,
+                };
+                let mut tags = spec.tags.clone();
+                tags.extend(owner.tags());
+                let repo = match self.registry.create_repository(name, &spec.settings, &tags).await {
+                    Ok(repo) => repo,
+                    Err(RegistryError::RepositoryAlreadyExists(_)) => {
+                        return fail(format!(
+                            "repository {name} was created by someone else while this request ran; retry the stack operation"
+                        ))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                progress.created(name);
+                tracing::info!(repository = %name, "created repository");
+                known = Known { lifecycle_policy: Some(None), tags: Some(tags), repository_policy_absent: true };
+                (repo, "created")
+            }
+            Some(repo) => {
+                progress.stage(format!("reading the tags of {name}"));
+                let tags = self.registry.list_tags(&repo.arn).await?;
+                let verb = match Ownership::from_tags(&tags) {
+                    Some(o) if o.is(&env.stack_id, &env.logical_resource_id) => "converged",
+                    Some(o) if !spec.adopt_existing => {
+                        return fail(format!(
+                            "repository {name} already exists and is managed by {} in stack {}; set AdoptExisting to \"true\" to take it over",
+                            o.logical_id, o.stack_id
+                        ))
+                    }
+                    None if !spec.adopt_existing => {
+                        return fail(format!(
+                            "repository {name} already exists; set AdoptExisting to \"true\" to manage it with this resource (an adopted repository is kept when the stack is deleted unless DeletionMode is Force)"
+                        ))
+                    }
+                    _ => {
+                        if !spec.settings.encryption.satisfied_by(&repo.settings.encryption) {
+                            return fail(format!(
+                                "repository {name} is encrypted with {} and ECR cannot change encryption after creation; set EncryptionType to {} to adopt it",
+                                repo.settings.encryption.type_name(),
+                                repo.settings.encryption.type_name()
+                            ));
+                        }
+                        progress.stage(format!("adopting repository {name}"));
+                        let owner = Ownership {
+                            stack_id: env.stack_id.clone(),
+                            logical_id: env.logical_resource_id.clone(),
+                            adopted: true,
+                        };
+                        self.registry.tag_repository(&repo.arn, &owner.tags()).await?;
+                        tracing::info!(repository = %name, "adopted repository");
+                        "adopted"
+                    }
+                };
+                let mut tags = tags;
+                if verb == "adopted" {
+                    tags.retain(|t| !Ownership::is_key(&t.key));
+                    tags.extend(
+                        Ownership {
+                            stack_id: env.stack_id.clone(),
+                            logical_id: env.logical_resource_id.clone(),
+                            adopted: true,
+                        }
+                        .tags(),
+                    );
+                }
+                known.tags = Some(tags);
+                (repo, verb)
+            }
+        };
+        // From here on the repository exists: a failure answers with its name, so the Delete
+        // CloudFormation sends next finds it (and, being owned, handles it by DeletionMode).
+        let changes = self
+            .reconcile(&repo, spec, None, known, progress)
+            .await
+            .map_err(|f| Failure { physical: Some(repo.name.clone()), message: f.message })?;
+        Ok((repo, summary(verb, &spec.name, &changes)))
+    }
+
+    async fn update(&self, req: &Request, progress: &Progress) -> Outcome {
+        let old_id = req.envelope.physical_resource_id.clone().unwrap_or_default();
+        if old_id.starts_with(FAILED_CREATE_MARKER) {
+            return self.create(req, progress).await;
+        }
+        let spec = match parse_spec(&req.resource_properties) {
+            Ok(spec) => spec,
+            Err(e) => return Outcome::failed(old_id, format!("{e}; nothing was changed")),
+        };
+        warn_overrides(&req.resource_properties);
+        let old_spec = req.old_resource_properties.as_ref().and_then(|p| parse_spec(p).ok());
+        let result = if spec.name != old_id {
+            // Replacement: a new repository; CloudFormation then deletes the old id, and the old
+            // properties' DeletionMode decides what happens to it.
+            progress.stage(format!("replacing {old_id} with {}", spec.name));
+            self.create_or_adopt(req, &spec, progress).await
+        } else {
+            self.update_in_place(req, &spec, old_spec.as_ref(), progress).await
+        };
+        match result {
+            Ok((repo, summary)) => success(&repo, summary),
+            Err(f) => Outcome::failed(old_id, f.message),
+        }
+    }
+
+    async fn update_in_place(
+        &self,
+        req: &Request,
+        spec: &RepositorySpec,
+        old_spec: Option<&RepositorySpec>,
+        progress: &Progress,
+    ) -> Result<(Repository, String), Failure> {
+        let name = &spec.name;
+        progress.stage(format!("looking up repository {name}"));
+        let Some(repo) = self.registry.describe_repository(name).await? else {
+            tracing::warn!(repository = %name, "repository is gone; creating it again");
+            return self.create_or_adopt(req, spec, progress).await;
+        };
+        if !spec.settings.encryption.satisfied_by(&repo.settings.encryption) {
+            return fail(format!(
+                "EncryptionType/KmsKey cannot change on repository {name}: ECR fixes encryption at creation. \
+                 To move to a new repository with the new encryption, also change RepositoryName (the old repository is then handled by its DeletionMode); nothing was changed"
+            ));
+        }
+        progress.stage(format!("reading the lifecycle policy of {name}"));
+        let current_policy = self.registry.get_lifecycle_policy(name).await?;
+        if let Some(limit) = spec.max_images_expired_by_update {
+            if !same_policy(current_policy.as_deref(), &spec.lifecycle_policy) {
+                progress.stage(format!("checking what the new lifecycle policy would expire in {name}"));
+                self.guard(name, &spec.lifecycle_policy, limit).await?;
+            }
+        }
+        let known = Known { lifecycle_policy: Some(current_policy), ..Known::default() };
+        let changes = self.reconcile(&repo, spec, old_spec, known, progress).await?;
+        Ok((repo, summary("updated", name, &changes)))
+    }
+
+    /// Refuses a lifecycle policy that would expire more existing images than allowed.
+    async fn guard(&self, name: &str, policy: &LifecyclePolicy, limit: u32) -> Result<(), Failure> {
+        let images = self.registry.describe_images(name).await?;
+        let plan = simulate(policy, &images, self.clock.now());
+        let expired: Vec<usize> =
+            plan.actions().into_iter().filter(|&i| plan.decisions[i].fate == Fate::Expire).collect();
+        if expired.len() <= limit as usize {
+            return Ok(());
+        }
+        let shown: Vec<String> = expired
+            .iter()
+            .take(5)
+            .map(|&i| {
+                let image = &images[i];
+                if image.tags.is_empty() {
+                    crate::lifecycle::short_digest(&image.digest)
+                } else {
+                    image.tags.join("+")
+                }
+            })
+            .collect();
+        let more = if expired.len() > shown.len() {
+            format!(" and {} more", expired.len() - shown.len())
+        } else {
+            String::new()
+        };
+        fail(format!(
+            "the new lifecycle policy would expire {} of the {} images in {name}, more than MaxImagesExpiredByUpdate ({limit}): {}{more}; nothing was changed. Keep more images, or raise MaxImagesExpiredByUpdate if this is intended",
+            expired.len(),
+            images.len(),
+            shown.join(", ")
+        ))
+    }
+
+    /// Applies every managed setting that differs; returns what changed, for the Reason.
+    async fn reconcile(
+        &self,
+        repo: &Repository,
+        spec: &RepositorySpec,
+        old_spec: Option<&RepositorySpec>,
+        known: Known,
+        progress: &Progress,
+    ) -> Result<Vec<String>, Failure> {
+        let name = &repo.name;
+        let mut changes = Vec::new();
+        let desired = &spec.settings;
+        let actual = &repo.settings;
+        let filters = |f: &[String]| f.iter().cloned().collect::<BTreeSet<_>>();
+        if actual.tag_mutability != desired.tag_mutability
+            || filters(&actual.exclusion_filters) != filters(&desired.exclusion_filters)
+        {
+            progress.stage(format!("setting tag mutability of {name}"));
+            self.registry.put_tag_mutability(name, desired.tag_mutability, &desired.exclusion_filters).await?;
+            changes.push(format!("ImageTagMutability {}", desired.tag_mutability));
+        }
+        if actual.scan_on_push != desired.scan_on_push {
+            progress.stage(format!("setting scan on push of {name}"));
+            self.registry.put_scan_on_push(name, desired.scan_on_push).await?;
+            changes.push(format!("ScanOnPush {}", desired.scan_on_push));
+        }
+
+        let current_policy = match known.lifecycle_policy {
+            Some(p) => p,
+            None => {
+                progress.stage(format!("reading the lifecycle policy of {name}"));
+                self.registry.get_lifecycle_policy(name).await?
+            }
+        };
+        if !same_policy(current_policy.as_deref(), &spec.lifecycle_policy) {
+            progress.stage(format!("applying the lifecycle policy to {name}"));
+            self.registry.put_lifecycle_policy(name, &spec.lifecycle_policy.to_json()).await?;
+            changes.push("lifecycle policy".into());
+        }
+
+        match spec.repository_policy() {
+            Some(document) => {
+                let current = if known.repository_policy_absent {
+                    None
+                } else {
+                    progress.stage(format!("reading the repository policy of {name}"));
+                    self.registry.get_repository_policy(name).await?
+                };
+                if !same_json(current.as_deref(), &document) {
+                    progress.stage(format!("setting the repository policy of {name}"));
+                    self.registry.set_repository_policy(name, &document).await?;
+                    changes.push("repository policy".into());
+                }
+            }
+            // Only a policy this resource wrote is removed; otherwise it is not ours to touch.
+            None if old_spec.is_some_and(RepositorySpec::has_principals) => {
+                progress.stage(format!("removing the repository policy of {name}"));
+                self.registry.delete_repository_policy(name).await?;
+                changes.push("repository policy removed".into());
+            }
+            None => {}
+        }
+
+        let current_tags = match known.tags {
+            Some(t) => t,
+            None => {
+                progress.stage(format!("reading the tags of {name}"));
+                self.registry.list_tags(&repo.arn).await?
+            }
+        };
+        let missing: Vec<ResourceTag> = spec.tags.iter().filter(|t| !current_tags.contains(t)).cloned().collect();
+        let desired_keys: BTreeSet<&str> = spec.tags.iter().map(|t| t.key.as_str()).collect();
+        let removed: Vec<String> = old_spec
+            .map(|o| o.tags.iter().map(|t| t.key.clone()).filter(|k| !desired_keys.contains(k.as_str())).collect())
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            progress.stage(format!("tagging {name}"));
+            self.registry.tag_repository(&repo.arn, &missing).await?;
+            changes.push(format!("{} tag(s) set", missing.len()));
+        }
+        if !removed.is_empty() {
+            progress.stage(format!("untagging {name}"));
+            self.registry.untag_repository(&repo.arn, &removed).await?;
+            changes.push(format!("{} tag(s) removed", removed.len()));
+        }
+        for change in &changes {
+            tracing::info!(repository = %name, change = %change, "reconciled");
+        }
+        Ok(changes)
+    }
+
+    async fn delete(&self, req: &Request, progress: &Progress) -> Outcome {
+        let id = req.envelope.physical_resource_id.clone().unwrap_or_default();
+        if id.starts_with(FAILED_CREATE_MARKER) || check_repository_name(&id).is_err() {
+            return Outcome::success(id, "nothing to delete: no repository was created for this resource");
+        }
+        match self.delete_repository(req, &id, progress).await {
+            Ok(reason) => {
+                tracing::info!(repository = %id, outcome = %reason, "delete handled");
+                Outcome::success(id, reason)
+            }
+            Err(f) => Outcome::failed(id, f.message),
+        }
+    }
+
+    async fn delete_repository(&self, req: &Request, name: &str, progress: &Progress) -> Result<String, Failure> {
+        let mode = match deletion_mode_of(&req.resource_properties) {
+            Ok(mode) => mode,
+            Err(e) => return Ok(format!("kept {name}: {e}, so nothing was deleted")),
+        };
+        progress.stage(format!("looking up repository {name}"));
+        let Some(repo) = self.registry.describe_repository(name).await? else {
+            return Ok(format!("repository {name} is already gone"));
+        };
+        progress.stage(format!("reading the tags of {name}"));
+        let tags = self.registry.list_tags(&repo.arn).await?;
+        let env = &req.envelope;
+        let owner = match Ownership::from_tags(&tags) {
+            Some(o) if o.is(&env.stack_id, &env.logical_resource_id) => o,
+            Some(o) => {
+                return Ok(format!(
+                    "kept {name}: it is managed by {} in stack {}, not by this resource",
+                    o.logical_id, o.stack_id
+                ))
+            }
+            None => return Ok(format!("kept {name}: ecr-keeper did not create it (no ownership tags)")),
+        };
+        match mode {
+            DeletionMode::Retain => return Ok(format!("kept {name}: DeletionMode is Retain")),
+            _ if owner.adopted && mode != DeletionMode::Force => {
+                return Ok(format!(
+                    "kept {name}: it was adopted, and only DeletionMode Force deletes an adopted repository"
+                ))
+            }
+            DeletionMode::Force => {
+                progress.stage(format!("deleting repository {name} and its images"));
+                return match self.registry.delete_repository(name, true).await {
+                    Ok(()) | Err(RegistryError::RepositoryNotFound(_)) => {
+                        Ok(format!("deleted {name} with its images (DeletionMode Force)"))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+            }
+            DeletionMode::RetainIfNotEmpty => {}
+        }
+        progress.stage(format!("checking whether {name} holds images"));
+        let retained = format!(
+            "kept {name}: it holds images (DeletionMode RetainIfNotEmpty); delete them, or set DeletionMode to Force, to remove it with the stack"
+        );
+        if self.registry.has_images(name).await? {
+            return Ok(retained);
+        }
+        progress.stage(format!("deleting empty repository {name}"));
+        match self.registry.delete_repository(name, false).await {
+            Ok(()) | Err(RegistryError::RepositoryNotFound(_)) => Ok(format!("deleted {name} (it held no images)")),
+            // An image arrived between the check and the delete: ECR refused, nothing lost.
+            Err(RegistryError::RepositoryNotEmpty(_)) => Ok(retained),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn same_json(current: Option<&str>, desired: &str) -> bool {
+    let parse = |t: &str| serde_json::from_str::<Value>(t).ok();
+    current.and_then(parse).is_some_and(|c| Some(c) == parse(desired))
+}
+
+fn same_policy(current: Option<&str>, desired: &LifecyclePolicy) -> bool {
+    same_json(current, &desired.to_json())
+}
+
+fn warn_overrides(properties: &Value) {
+    let overridden = overridden_retention_properties(properties);
+    if !overridden.is_empty() {
+        tracing::warn!(
+            properties = %overridden.join(", "),
+            "LifecyclePolicyText is set, so these retention properties are ignored"
+        );
+    }
+}
+
+fn summary(verb: &str, name: &str, changes: &[String]) -> String {
+    if changes.is_empty() {
+        format!("{verb} {name}; nothing to change")
+    } else {
+        format!("{verb} {name}: {}", changes.join(", "))
+    }
+}
+
+fn success(repo: &Repository, reason: String) -> Outcome {
+    let mut outcome = Outcome::success(&repo.name, reason);
+    outcome.data.insert("RepositoryUrl".into(), repo.uri.clone());
+    outcome.data.insert("RepositoryArn".into(), repo.arn.clone());
+    outcome.data.insert("RepositoryName".into(), repo.name.clone());
+    outcome.data.insert("RegistryId".into(), repo.registry_id.clone());
+    outcome
+}

@@ -1,0 +1,106 @@
+//! The small traits the domain talks to the world through. Adapters live in [`crate::aws`];
+//! tests use moto through the same adapters, or fakes.
+
+use crate::image::Image;
+use crate::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
+use chrono::{DateTime, Utc};
+use std::future::Future;
+
+/// The ECR operations ecr-keeper uses, one method per API call (plus paging).
+pub trait Registry: Send + Sync {
+    /// `None` when the repository does not exist.
+    fn describe_repository(&self, name: &str)
+        -> impl Future<Output = Result<Option<Repository>, RegistryError>> + Send;
+
+    fn create_repository(
+        &self,
+        name: &str,
+        settings: &RepositorySettings,
+        tags: &[ResourceTag],
+    ) -> impl Future<Output = Result<Repository, RegistryError>> + Send;
+
+    fn put_tag_mutability(
+        &self,
+        name: &str,
+        mutability: TagMutability,
+        exclusion_filters: &[String],
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    fn put_scan_on_push(
+        &self,
+        name: &str,
+        scan_on_push: bool,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// The policy text, `None` when the repository has none.
+    fn get_lifecycle_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
+
+    fn put_lifecycle_policy(&self, name: &str, text: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// The repository policy text, `None` when the repository has none.
+    fn get_repository_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
+
+    fn set_repository_policy(&self, name: &str, text: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Succeeds when there is no policy to delete.
+    fn delete_repository_policy(&self, name: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Vec<ResourceTag>, RegistryError>> + Send;
+
+    fn tag_repository(&self, arn: &str, tags: &[ResourceTag])
+        -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    fn untag_repository(&self, arn: &str, keys: &[String]) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Every image of the repository (all pages).
+    fn describe_images(&self, name: &str) -> impl Future<Output = Result<Vec<Image>, RegistryError>> + Send;
+
+    /// True when the repository holds at least one image (one small call).
+    fn has_images(&self, name: &str) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+
+    /// `force` deletes the images too. Without it ECR refuses a repository that holds images.
+    fn delete_repository(&self, name: &str, force: bool) -> impl Future<Output = Result<(), RegistryError>> + Send;
+}
+
+/// Time, injected so that lifecycle and cost logic are deterministic in tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// ECR failures, classified by error code (never by message) into what a caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    #[error("repository {0} does not exist")]
+    RepositoryNotFound(String),
+    #[error("repository {0} already exists")]
+    RepositoryAlreadyExists(String),
+    #[error("repository {0} still holds images")]
+    RepositoryNotEmpty(String),
+    #[error("{operation}: access denied ({message}); grant the function's role this permission")]
+    AccessDenied { operation: &'static str, message: String },
+    #[error("{operation}: ECR kept throttling the request past the retry budget; try again later")]
+    Throttled { operation: &'static str },
+    #[error("{operation}: ECR rejected the request ({code}): {message}")]
+    Rejected { operation: &'static str, code: String, message: String },
+    #[error("{operation}: ECR failed ({code}): {message}")]
+    Service { operation: &'static str, code: String, message: String },
+    #[error("{operation}: could not reach ECR: {message}")]
+    Transport { operation: &'static str, message: String },
+}
+
+impl RegistryError {
+    /// Worth trying again later (Lambda retry, or the next scheduled run).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::Transport { .. })
+    }
+}

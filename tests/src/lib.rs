@@ -1,0 +1,313 @@
+//! The integration harness every moto-backed test uses.
+//!
+//! - [`LocalAws`] starts moto's server from the project's `.venv` (through
+//!   `tests/support/moto_server.py`, which patches moto gaps) on a free loopback port (and,
+//!   on request, the CloudWatch protocol bridge in front of it), and kills both when dropped.
+//!   Each test owns its own instance (moto starts in about half a second), so tests run in
+//!   parallel without sharing state.
+//! - [`ResponseRecorder`] is a loopback HTTP server standing in for CloudFormation's pre-signed
+//!   ResponseURL: it records every request and answers with scripted statuses.
+//! - [`seed`] pushes real manifests into moto.
+
+pub mod seed;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn venv_python() -> PathBuf {
+    let python = repo_root().join(".venv/bin/python");
+    if !python.exists() {
+        panic!("{} is missing: run `make setup` first (it installs moto and the tools into .venv)", python.display());
+    }
+    python
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// One HTTP/1.1 exchange over std: enough to poll and reset moto without an HTTP crate.
+pub fn http(method: &str, url: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let rest = url.trim_start_matches("http://");
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    fn spawn(name: &'static str, mut command: Command, probe_url: &str) -> Service {
+        let log = std::env::temp_dir().join(format!("ecr-keeper-{name}-{}-{}.log", std::process::id(), free_port()));
+        let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut service = Service { name, child, log };
+        service.wait_ready(probe_url);
+        service
+    }
+
+    fn wait_ready(&mut self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("{} exited ({status}) before answering:\n{log}", self.name);
+            }
+            if matches!(http("GET", url, ""), Ok((s, _)) if s > 0) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} did not answer {url} within 30 s", self.name);
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// moto on loopback (plus the CloudWatch bridge when asked), for one test.
+pub struct LocalAws {
+    pub moto_url: String,
+    /// Where SDK clients point: the bridge when running, else moto itself.
+    pub endpoint_url: String,
+    _services: Vec<Service>,
+}
+
+impl LocalAws {
+    pub fn start() -> LocalAws {
+        Self::launch(false)
+    }
+
+    /// moto behind the CloudWatch rpc-v2-cbor bridge; every client uses the bridge.
+    pub fn start_with_cloudwatch() -> LocalAws {
+        Self::launch(true)
+    }
+
+    fn launch(bridge: bool) -> LocalAws {
+        let python = venv_python();
+        let port = free_port();
+        let moto_url = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(&python);
+        command.arg(repo_root().join("tests/support/moto_server.py")).args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
+        let mut services = vec![Service::spawn("moto", command, &format!("{moto_url}/moto-api/"))];
+        let mut endpoint_url = moto_url.clone();
+        if bridge {
+            let bridge_port = free_port();
+            let script = repo_root().join("tests/support/cloudwatch_bridge.py");
+            let mut command = Command::new(&python);
+            command.arg(script).args(["--port", &bridge_port.to_string(), "--moto", &moto_url]);
+            endpoint_url = format!("http://127.0.0.1:{bridge_port}");
+            services.push(Service::spawn("cloudwatch-bridge", command, &format!("{endpoint_url}/moto-api/")));
+        }
+        LocalAws { moto_url, endpoint_url, _services: services }
+    }
+
+    /// Clears every resource moto holds.
+    pub fn reset(&self) {
+        match http("POST", &format!("{}/moto-api/reset", self.moto_url), "") {
+            Ok((200, _)) => {}
+            other => panic!("moto reset failed: {other:?}"),
+        }
+    }
+
+    /// SDK configuration for moto: dummy credentials, a fixed region, a short retry budget
+    /// (moto answers unimplemented calls with HTTP 500, which the SDK would otherwise retry).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint_url)
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await
+    }
+
+    pub async fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.sdk_config().await)
+    }
+
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+    }
+
+    /// Environment for a process (a function binary, the CLI) that should talk to this moto.
+    pub fn process_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint_url.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_DEFAULT_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+/// One request CloudFormation's ResponseURL received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("response body is not JSON ({e})"))
+    }
+}
+
+/// A loopback stand-in for the pre-signed ResponseURL.
+pub struct ResponseRecorder {
+    pub port: u16,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ResponseRecorder {
+    /// Answers each request with the next status of `script`, then 200 forever.
+    pub async fn start(script: &[u16]) -> ResponseRecorder {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script.to_vec()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (seen, script) = (seen.clone(), script.clone());
+                tokio::spawn(async move {
+                    let _ = serve_one(stream, seen, script).await;
+                });
+            }
+        });
+        ResponseRecorder { port, requests, task }
+    }
+
+    /// A URL shaped like a pre-signed S3 URL, with a signature in the query.
+    pub fn url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/cfn-responses/stack-1/req?X-Amz-Signature=SECRETSIGNATURE123&X-Amz-Expires=7200",
+            self.port
+        )
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Waits until `n` requests arrived (for responses sent by another process).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Recorded> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.requests();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ResponseRecorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_one(
+    mut stream: tokio::net::TcpStream,
+    seen: Arc<Mutex<Vec<Recorded>>>,
+    script: Arc<Mutex<Vec<u16>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split_whitespace();
+    let method = request_line.next().unwrap_or_default().to_string();
+    let path = request_line.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = buf[header_end..].to_vec();
+    if let Ok(mut s) = seen.lock() {
+        s.push(Recorded { method, path, headers, body });
+    }
+    let status = script.lock().ok().and_then(|mut s| (!s.is_empty()).then(|| s.remove(0))).unwrap_or(200);
+    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(reply.as_bytes()).await?;
+    stream.shutdown().await
+}

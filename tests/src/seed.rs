@@ -1,0 +1,58 @@
+//! Real image manifests pushed into moto with PutImage (moto accepts manifests whose blobs were
+//! never uploaded, which is all a registry-metadata tool needs).
+
+use serde_json::json;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A stable fake blob digest for a name: 64 hex characters.
+pub fn blob_digest(name: &str) -> String {
+    let mut hex = String::with_capacity(64);
+    let mut state: u64 = 0xcbf2_9ce4_8422_2325;
+    while hex.len() < 64 {
+        for b in name.bytes().chain(hex.len().to_le_bytes()) {
+            state ^= u64::from(b);
+            state = state.wrapping_mul(0x0100_0000_01b3);
+        }
+        hex.push_str(&format!("{state:016x}"));
+    }
+    format!("sha256:{}", &hex[..64])
+}
+
+/// An OCI image manifest with a config blob and the given layers (name, size).
+pub fn oci_manifest(config: &str, layers: &[(&str, u64)]) -> String {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob_digest(config), "size": 1469},
+        "layers": layers.iter().map(|(name, size)| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": blob_digest(name), "size": size
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Pushes a manifest, tagged or not; returns the digest moto assigned.
+pub async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: Option<&str>, manifest: &str) -> String {
+    let out = ecr
+        .put_image()
+        .repository_name(repository)
+        .image_manifest(manifest)
+        .image_manifest_media_type(OCI_MANIFEST)
+        .set_image_tag(tag.map(str::to_owned))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutImage {repository}:{tag:?} failed: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        });
+    out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).map(str::to_owned).unwrap_or_default()
+}
+
+/// Pushes a distinct small image per call (`unique` names its own layer).
+pub async fn push_unique(ecr: &aws_sdk_ecr::Client, repository: &str, tag: Option<&str>, unique: &str) -> String {
+    let manifest = oci_manifest(&format!("config-{unique}"), &[("base-layer", 30_000_000), (unique, 1_000_000)]);
+    push(ecr, repository, tag, &manifest).await
+}
