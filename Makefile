@@ -2,11 +2,24 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 NOW ?= 2026-11-01T00:00:00Z
+VENV := .venv
+# Re-installs only when requirements-dev.txt changes.
+SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
+export SAM_CLI_TELEMETRY := 0
 
-.PHONY: test fmt-check lint unit demo bench
+.PHONY: setup test fmt-check lint template unit demo bench
 
-## make test: formatting, lints, every test.
-test: fmt-check lint unit
+## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv (idempotent).
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.setup-*
+	touch $@
+
+## make test: formatting, lints, template checks, every test (unit, moto, end to end).
+test: setup fmt-check lint template unit
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -16,18 +29,21 @@ lint:
 
 # cargo prints one result line per test binary, the last often a doc-test "0 passed"; close
 # the run with the totals so a reader (or CI) sees what actually ran.
-unit:
+template: setup
+	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+
+unit: setup
 	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	    END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' target/test.log
 
-## make demo: what ecr-keeper says about a realistic repository's lifecycle policy.
-demo:
-	$(CARGO) build --quiet --locked -p ecr-keeper-cli
-	@echo "== The seed's standard policy: keep the last 10 v* images, expire untagged after 7 days"
-	./target/debug/ecr-keeper lifecycle generate
+## make demo: ecr-keeper on this machine: moto, the real function under cargo lambda, the CLI.
+demo: setup
+	$(CARGO) build --quiet --locked -p ecr-keeper-cli -p repository-resource -p ecr-keeper-tests --bins
+	$(CARGO) run --quiet --locked -p ecr-keeper-tests --bin demo
 	@echo
-	@echo "== Six weeks of pushes to app-template-dev, and what that policy does with them (at $(NOW))"
+	@echo "== Offline: six weeks of pushes to app-template-dev and what the policy does with them (at $(NOW))"
 	./target/debug/ecr-keeper lifecycle preview --policy examples/lifecycle/demo/policy.json \
 	    --images examples/lifecycle/demo/images.json --now $(NOW) --output table
 

@@ -9,3 +9,4 @@ pub mod image;
 pub mod lifecycle;
 pub mod ports;
 pub mod repository;
+pub mod invocation;

@@ -5,6 +5,7 @@ use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
 use ecr_keeper_core::custom_resource::{
     CustomResourceHandler, HandlerError, HttpsTransport, Provisioner, ResponsePolicy,
 };
+use ecr_keeper_core::invocation::time_left;
 use ecr_keeper_core::ports::SystemClock;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ impl From<InvocationError> for Diagnostic {
 /// Time left before Lambda stops the invocation.
 fn remaining(deadline_ms: u64) -> Duration {
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
-    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    time_left(deadline_ms, now_ms)
 }
 
 #[tokio::main]

@@ -86,6 +86,7 @@ where
                     logical_id = %request.envelope.logical_resource_id,
                     physical_id = request.envelope.physical_resource_id.as_deref().unwrap_or(""),
                     response_host = url_host(&request.envelope.response_url),
+                    time_left_ms = remaining.as_millis() as u64,
                     "custom resource request"
                 );
                 let outcome = self.run(&request, remaining, deadline).await;

@@ -1,0 +1,102 @@
+//! `make demo`: ecr-keeper on one machine, with no AWS account. Starts moto and the real
+//! function binary under `cargo lambda watch`, tells the story step by step, stops everything.
+
+use ecr_keeper_core::aws::EcrRegistry;
+use ecr_keeper_core::lifecycle::{parse_policy, render_table, simulate};
+use ecr_keeper_core::ports::Registry;
+use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
+use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
+use std::time::Duration;
+
+fn step(n: u32, text: &str) {
+    println!("\n== {n}. {text}");
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    step(1, "Starting local AWS (moto) and the repository-resource function under cargo lambda watch");
+    let aws = LocalAws::start();
+    let recorder = ResponseRecorder::start(&[]).await;
+    let lambda = LambdaEmulator::start(&aws, &[("RUST_LOG", "warn")]);
+    let ecr = aws.ecr().await;
+    println!("   moto at {}, Lambda runtime API at 127.0.0.1:{}", aws.moto_url, lambda.port);
+
+    step(2, "CloudFormation creates AppRepository (Custom::EcrRepository) with the seed's settings");
+    let event = sample_event("cfn-create.json", &recorder.url());
+    println!("   properties: {}", event["ResourceProperties"]);
+    let answer = match lambda.invoke("repository-resource", &event) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("the function failed: {e}\n{}", lambda.log());
+            std::process::exit(1);
+        }
+    };
+    let responses = recorder.wait_for(1, Duration::from_secs(10)).await;
+    let Some(response) = responses.first().map(|r| r.json()) else {
+        eprintln!("CloudFormation got no response");
+        std::process::exit(1);
+    };
+    println!("   CloudFormation received: {} — {}", response["Status"], response["Reason"].as_str().unwrap_or_default());
+    println!("   (the function returned {answer})");
+
+    step(3, "Stack outputs");
+    for key in ["RepositoryUrl", "RepositoryArn", "RepositoryName", "RegistryId"] {
+        println!("   {key:<15} {}", response["Data"][key].as_str().unwrap_or_default());
+    }
+
+    step(4, "The lifecycle policy the resource generated (keep the last 10 v* images, untagged 7 days)");
+    let name = response["Data"]["RepositoryName"].as_str().unwrap_or_default().to_string();
+    let text = ecr
+        .get_lifecycle_policy()
+        .repository_name(&name)
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.lifecycle_policy_text().map(str::to_owned))
+        .unwrap_or_default();
+    let policy = match parse_policy(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("the stored policy does not parse: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", policy.to_json_pretty());
+
+    step(5, "Pushing 12 releases, 2 untagged rebuilds, latest and a main build; what the policy will do");
+    for k in 0..12 {
+        seed::push_unique(&ecr, &name, Some(&format!("v1.{k}")), &format!("release-{k}")).await;
+        // moto stamps pushes to the whole second: space releases so their order is visible.
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+    }
+    seed::push_unique(&ecr, &name, None, "rebuild-1").await;
+    seed::push_unique(&ecr, &name, None, "rebuild-2").await;
+    seed::push_unique(&ecr, &name, Some("latest"), "latest").await;
+    seed::push_unique(&ecr, &name, Some("main-3f2a9c1"), "main").await;
+    let images = match EcrRegistry::new(ecr.clone()).describe_images(&name).await {
+        Ok(images) => images,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    // moto stamps every push with the wall clock; look 8 days ahead so the untagged rule shows.
+    let later = chrono::Utc::now() + chrono::Duration::days(8);
+    print!("{}", render_table(&simulate(&policy, &images, later)));
+
+    step(6, "CloudFormation deletes the stack: the repository holds images, so it is kept");
+    let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
+    let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
+    match (answer, responses.get(1).map(|r| r.json())) {
+        (Ok(_), Some(r)) => println!("   CloudFormation received: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default()),
+        (a, r) => {
+            eprintln!("delete went wrong: {a:?} {r:?}");
+            std::process::exit(1);
+        }
+    }
+
+    step(7, "Stopping moto and the function");
+    drop(lambda);
+    drop(aws);
+    println!("   done");
+}

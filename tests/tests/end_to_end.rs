@@ -1,0 +1,45 @@
+//! The real `repository-resource` binary over the Lambda Runtime API (`cargo lambda watch`),
+//! driven by the sample events in `events/` (`cargo lambda invoke`), against moto.
+
+use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
+use ecr_keeper_tests::{LocalAws, ResponseRecorder};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repository_resource_binary_creates_updates_and_deletes() {
+    let aws = LocalAws::start();
+    let recorder = ResponseRecorder::start(&[]).await;
+    let lambda = LambdaEmulator::start(&aws, &[("RUST_LOG", "info")]);
+    let ecr = aws.ecr().await;
+
+    let answer = lambda.invoke("repository-resource", &sample_event("cfn-create.json", &recorder.url()));
+    let answer = answer.unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    let responses = recorder.wait_for(1, Duration::from_secs(10)).await;
+    let created = responses[0].json();
+    assert_eq!(created["Status"], "SUCCESS");
+    assert_eq!(created["PhysicalResourceId"], "app-template-dev");
+    assert_eq!(created["Data"]["RepositoryUrl"], "123456789012.dkr.ecr.us-east-1.amazonaws.com/app-template-dev");
+    let repo = ecr.describe_repositories().repository_names("app-template-dev").send().await;
+    let repo = repo.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(repo.repositories()[0].image_tag_mutability().map(|m| m.as_str()), Some("MUTABLE"));
+
+    let answer = lambda.invoke("repository-resource", &sample_event("cfn-update.json", &recorder.url()));
+    assert_eq!(answer.unwrap_or_else(|e| panic!("{e}"))["Status"], "SUCCESS");
+    let updated = recorder.wait_for(2, Duration::from_secs(10)).await[1].json();
+    assert!(updated["Reason"].as_str().unwrap_or_default().contains("ScanOnPush false"), "{updated}");
+    let policy = ecr.get_lifecycle_policy().repository_name("app-template-dev").send().await;
+    let text = policy.unwrap_or_else(|e| panic!("{e}")).lifecycle_policy_text().unwrap_or_default().to_string();
+    assert!(text.contains("\"countNumber\":20"), "{text}");
+
+    let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
+    assert_eq!(answer.unwrap_or_else(|e| panic!("{e}"))["Status"], "SUCCESS");
+    let deleted = recorder.wait_for(3, Duration::from_secs(10)).await[2].json();
+    assert_eq!(deleted["Reason"], "deleted app-template-dev (it held no images)");
+    assert!(ecr.describe_repositories().send().await.map(|r| r.repositories().is_empty()).unwrap_or(false));
+
+    // The function's logs name the response host, never the signed URL.
+    let logs = lambda.log();
+    assert!(logs.contains("answered CloudFormation"), "{logs}");
+    assert!(!logs.contains("SECRETSIGNATURE"), "the pre-signed URL's signature leaked into the logs");
+}
