@@ -14,7 +14,11 @@ pub fn time_left(deadline_ms: u64, now_ms: u64) -> Duration {
     if deadline_ms > now_ms {
         Duration::from_millis(deadline_ms - now_ms)
     } else {
-        tracing::warn!(deadline_ms, now_ms, "the runtime's deadline has already passed; assuming {FALLBACK_TIME_LEFT:?} left");
+        tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the runtime's deadline has already passed; assuming {FALLBACK_TIME_LEFT:?} left"
+        );
         FALLBACK_TIME_LEFT
     }
 }

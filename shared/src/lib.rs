@@ -6,7 +6,7 @@
 pub mod aws;
 pub mod custom_resource;
 pub mod image;
+pub mod invocation;
 pub mod lifecycle;
 pub mod ports;
 pub mod repository;
-pub mod invocation;

@@ -68,7 +68,17 @@ impl LambdaEmulator {
         let file = std::env::temp_dir().join(format!("ecr-keeper-event-{}-{}.json", std::process::id(), free_port()));
         std::fs::write(&file, event.to_string()).unwrap_or_else(|e| panic!("{e}"));
         let out = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", function, "-A", "127.0.0.1", "-P", &self.port.to_string(), "--output-format", "json"])
+            .args([
+                "lambda",
+                "invoke",
+                function,
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+            ])
             .arg("--data-file")
             .arg(&file)
             .current_dir(repo_root())
@@ -99,7 +109,8 @@ impl Drop for LambdaEmulator {
 pub fn sample_event(name: &str, response_url: &str) -> serde_json::Value {
     let path = repo_root().join("events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut event: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     event["ResponseURL"] = serde_json::json!(response_url);
     event
 }

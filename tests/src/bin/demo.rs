@@ -36,7 +36,11 @@ async fn main() {
         eprintln!("CloudFormation got no response");
         std::process::exit(1);
     };
-    println!("   CloudFormation received: {} — {}", response["Status"], response["Reason"].as_str().unwrap_or_default());
+    println!(
+        "   CloudFormation received: {} — {}",
+        response["Status"],
+        response["Reason"].as_str().unwrap_or_default()
+    );
     println!("   (the function returned {answer})");
 
     step(3, "Stack outputs");
@@ -88,7 +92,9 @@ async fn main() {
     let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
     let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
     match (answer, responses.get(1).map(|r| r.json())) {
-        (Ok(_), Some(r)) => println!("   CloudFormation received: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default()),
+        (Ok(_), Some(r)) => {
+            println!("   CloudFormation received: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default())
+        }
         (a, r) => {
             eprintln!("delete went wrong: {a:?} {r:?}");
             std::process::exit(1);
