@@ -4,9 +4,15 @@
 //! images come in as data.
 
 pub mod aws;
+pub mod config;
 pub mod custom_resource;
+pub mod events;
+pub mod findings;
 pub mod image;
 pub mod invocation;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ports;
+pub mod reactions;
 pub mod repository;
+pub mod scanning;

@@ -1,8 +1,10 @@
 //! The small traits the domain talks to the world through. Adapters live in [`crate::aws`];
 //! tests use moto through the same adapters, or fakes.
 
+use crate::findings::Finding;
 use crate::image::Image;
 use crate::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
+use crate::scanning::RegistryScanning;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
@@ -60,6 +62,19 @@ pub trait Registry: Send + Sync {
 
     /// `force` deletes the images too. Without it ECR refuses a repository that holds images.
     fn delete_repository(&self, name: &str, force: bool) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
+
+    /// A basic scan of one image. ECR allows one per image per day: the second is
+    /// [`RegistryError::QuotaExceeded`].
+    fn start_image_scan(&self, name: &str, digest: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Every finding of an image's latest scan (all pages); `None` when it was never scanned.
+    fn describe_scan_findings(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Finding>>, RegistryError>> + Send;
 }
 
 /// Time, injected so that lifecycle and cost logic are deterministic in tests.
@@ -90,6 +105,8 @@ pub enum RegistryError {
     AccessDenied { operation: &'static str, message: String },
     #[error("{operation}: ECR kept throttling the request past the retry budget; try again later")]
     Throttled { operation: &'static str },
+    #[error("{operation}: an ECR quota was reached: {message}")]
+    QuotaExceeded { operation: &'static str, message: String },
     #[error("{operation}: ECR rejected the request ({code}): {message}")]
     Rejected { operation: &'static str, code: String, message: String },
     #[error("{operation}: ECR failed ({code}): {message}")]

@@ -312,3 +312,76 @@ async fn serve_one(
     stream.write_all(reply.as_bytes()).await?;
     stream.shutdown().await
 }
+
+/// Counts the AWS operations a client makes (one per call or page, retries excluded), by name.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<Vec<String>>>);
+
+impl CallCounter {
+    pub fn calls(&self) -> Vec<String> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub fn reset(&self) {
+        if let Ok(mut c) = self.0.lock() {
+            c.clear();
+        }
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    // Not read_before_execution: for client-level interceptors it runs before the operation's
+    // configuration (which names the operation) is in the bag.
+    fn read_before_serialization(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let (Some(meta), Ok(mut calls)) =
+            (cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>(), self.0.lock())
+        {
+            calls.push(meta.name().to_string());
+        }
+        Ok(())
+    }
+}
+
+impl LocalAws {
+    /// An ECR client whose calls `counter` records.
+    pub async fn counted_ecr(&self, counter: &CallCounter) -> aws_sdk_ecr::Client {
+        let config = aws_sdk_ecr::config::Builder::from(&self.sdk_config().await).interceptor(counter.clone()).build();
+        aws_sdk_ecr::Client::from_conf(config)
+    }
+
+    /// What moto's DescribeImageScanFindings returns for one image: (id, severity, package).
+    pub fn set_scan_findings(&self, repository: &str, digest: &str, findings: &[(&str, &str, &str)]) {
+        let mut counts = serde_json::Map::new();
+        for (_, severity, _) in findings {
+            let n = counts.get(*severity).and_then(|v| v.as_u64()).unwrap_or(0);
+            counts.insert(severity.to_string(), serde_json::json!(n + 1));
+        }
+        let result = serde_json::json!({
+            "registryId": ACCOUNT,
+            "repositoryName": repository,
+            "imageId": {"imageDigest": digest},
+            "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+            "imageScanFindings": {
+                "findings": findings.iter().map(|(id, severity, package)| serde_json::json!({
+                    "name": id, "severity": severity, "uri": format!("https://nvd.nist.gov/vuln/detail/{id}"),
+                    "attributes": [{"key": "package_name", "value": package}, {"key": "package_version", "value": "1.0.0"}]
+                })).collect::<Vec<_>>(),
+                "findingSeverityCounts": counts,
+            }
+        });
+        let body = serde_json::json!({"results": [result], "region": REGION}).to_string();
+        match http("POST", &format!("{}/moto-api/static/ecr/scan-finding-results", self.moto_url), &body) {
+            Ok((200 | 201, _)) => {}
+            other => panic!("setting scan findings failed: {other:?}"),
+        }
+    }
+}

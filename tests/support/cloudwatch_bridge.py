@@ -12,6 +12,7 @@ Usage: python cloudwatch_bridge.py --port PORT --moto http://127.0.0.1:MOTO_PORT
 import argparse
 import base64
 import datetime
+import gzip
 import json
 import sys
 import urllib.error
@@ -117,7 +118,14 @@ class Bridge(BaseHTTPRequestHandler):
             return self._passthrough()
         op = self.path[len(PREFIX):].split("?")[0]
         raw = self._body()
-        request = cbor2.loads(raw) if raw else {}
+        # The SDK gzips large PutMetricData bodies (request compression).
+        if "gzip" in (self.headers.get("Content-Encoding") or ""):
+            raw = gzip.decompress(raw)
+        try:
+            request = cbor2.loads(raw) if raw else {}
+        except Exception as err:  # answer, rather than drop the connection
+            out = cbor2.dumps({"__type": "SerializationException", "message": f"bridge could not decode CBOR: {err}"})
+            return self._reply(400, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], out)
         headers = {
             "X-Amz-Target": "GraniteServiceVersion20100801." + op,
             "Content-Type": "application/x-amz-json-1.0",

@@ -1,12 +1,14 @@
 //! The `Registry` port over aws-sdk-ecr.
 
+use crate::findings::{Finding, Severity};
 use crate::image::{Image, ImageStatus};
 use crate::ports::{Registry, RegistryError};
 use crate::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
+use crate::scanning::{RegistryScanning, ScanFrequency, ScanRule};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
-    EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability as SdkMutability,
-    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, Tag,
+    EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
+    ImageTagMutability as SdkMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, Tag,
 };
 use aws_sdk_ecr::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -48,6 +50,7 @@ where
                 "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => {
                     RegistryError::Throttled { operation }
                 }
+                "LimitExceededException" => RegistryError::QuotaExceeded { operation, message },
                 "ServerException" | "InternalFailure" | "ServiceUnavailable" | "InternalServerError" => {
                     RegistryError::Service { operation, code, message }
                 }
@@ -345,5 +348,87 @@ impl Registry for EcrRegistry {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteRepository", name, e))
+    }
+
+    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
+        let out = self
+            .client
+            .get_registry_scanning_configuration()
+            .send()
+            .await
+            .map_err(|e| classify("GetRegistryScanningConfiguration", "registry", e))?;
+        let Some(config) = out.scanning_configuration() else { return Ok(RegistryScanning::default()) };
+        Ok(RegistryScanning {
+            enhanced: config.scan_type().is_some_and(|t| t.as_str() == "ENHANCED"),
+            rules: config
+                .rules()
+                .iter()
+                .map(|rule| ScanRule {
+                    frequency: match rule.scan_frequency().as_str() {
+                        "SCAN_ON_PUSH" => ScanFrequency::ScanOnPush,
+                        "CONTINUOUS_SCAN" => ScanFrequency::ContinuousScan,
+                        _ => ScanFrequency::Manual,
+                    },
+                    repository_filters: rule.repository_filters().iter().map(|f| f.filter().to_string()).collect(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn start_image_scan(&self, name: &str, digest: &str) -> Result<(), RegistryError> {
+        self.client
+            .start_image_scan()
+            .repository_name(name)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("StartImageScan", name, e))
+    }
+
+    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+        let mut pages = self
+            .client
+            .describe_image_scan_findings()
+            .repository_name(name)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
+        let mut findings = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ScanNotFoundException") => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(classify("DescribeImageScanFindings", name, e)),
+            };
+            let Some(scan) = page.image_scan_findings() else { continue };
+            for f in scan.findings() {
+                let attribute = |key: &str| {
+                    f.attributes().iter().find(|a| a.key() == key).and_then(|a| a.value()).map(str::to_owned)
+                };
+                findings.push(Finding {
+                    id: f.name().unwrap_or_default().to_string(),
+                    severity: f.severity().and_then(|s| Severity::from_wire(s.as_str())).unwrap_or(Severity::Undefined),
+                    package: attribute("package_name"),
+                    version: attribute("package_version"),
+                    uri: f.uri().map(str::to_owned),
+                });
+            }
+            for f in scan.enhanced_findings() {
+                let details = f.package_vulnerability_details();
+                let package = details.and_then(|d| d.vulnerable_packages().first());
+                findings.push(Finding {
+                    id: details.and_then(|d| d.vulnerability_id()).or(f.title()).unwrap_or_default().to_string(),
+                    severity: f.severity().and_then(Severity::from_wire).unwrap_or(Severity::Undefined),
+                    package: package.and_then(|p| p.name()).map(str::to_owned),
+                    version: package.and_then(|p| p.version()).map(str::to_owned),
+                    uri: details.and_then(|d| d.source_url()).map(str::to_owned),
+                });
+            }
+        }
+        Ok(Some(findings))
     }
 }

@@ -1,0 +1,35 @@
+//! EventBridge `ECR Image Action` → metrics, scan assurance, unmanaged-tag warnings.
+
+use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
+use ecr_keeper_core::config::EventsConfig;
+use ecr_keeper_core::ports::{RegistryError, SystemClock};
+use ecr_keeper_core::reactions::{handle_event, PushReactor, ScanReactor};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+/// An AWS failure: returned so Lambda retries the event and, at last, the DLQ keeps it.
+#[derive(Debug)]
+struct AwsFailure(RegistryError);
+
+impl From<AwsFailure> for Diagnostic {
+    fn from(e: AwsFailure) -> Self {
+        let kind = if e.0.is_transient() { "TransientAwsError" } else { "AwsError" };
+        Diagnostic { error_type: kind.into(), error_message: e.0.to_string() }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = EventsConfig::from_env(|name| std::env::var(name).ok())?;
+    let sdk = sdk_config(&AwsOptions::default()).await;
+    let reactor = PushReactor::new(EcrRegistry::new(ecr_client(&sdk)), SystemClock, config.cache_ttl);
+    let sink = ConfiguredSink::new(config.metrics, &sdk);
+    let (reactor, sink) = (&reactor, &sink);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let no_scans: Option<&ScanReactor<EcrRegistry>> = None;
+        let handled = handle_event(&event.payload, Some(reactor), no_scans, sink).await.map_err(AwsFailure)?;
+        Ok::<Value, AwsFailure>(serde_json::to_value(handled).unwrap_or_default())
+    }))
+    .await
+}

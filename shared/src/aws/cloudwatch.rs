@@ -1,0 +1,95 @@
+//! The `MetricsSink` port over PutMetricData, batched within CloudWatch's limits.
+
+use crate::metrics::{Metric, MetricsError, MetricsSink, Unit, NAMESPACE};
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// PutMetricData accepts at most 1,000 metrics and 1 MB per request.
+pub const MAX_METRICS_PER_REQUEST: usize = 1000;
+const MAX_REQUEST_BYTES: usize = 900_000; // headroom under 1 MB for the envelope
+
+#[derive(Debug, Clone)]
+pub struct CloudWatchSink {
+    client: Client,
+}
+
+impl CloudWatchSink {
+    pub fn new(client: Client) -> Self {
+        CloudWatchSink { client }
+    }
+}
+
+/// Splits metrics into requests of at most 1,000 metrics and about 900 kB each.
+pub fn batches(metrics: &[Metric]) -> Vec<&[Metric]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in metrics.iter().enumerate() {
+        // A generous estimate of one datum's encoded size.
+        let size = 64 + m.name.len() + m.dimensions.iter().map(|(k, v)| 16 + k.len() + v.len()).sum::<usize>();
+        if i > start && (i - start == MAX_METRICS_PER_REQUEST || bytes + size > MAX_REQUEST_BYTES) {
+            out.push(&metrics[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < metrics.len() {
+        out.push(&metrics[start..]);
+    }
+    out
+}
+
+fn datum(m: &Metric) -> MetricDatum {
+    let unit = match m.unit {
+        Unit::Count => StandardUnit::Count,
+        Unit::Bytes => StandardUnit::Bytes,
+        Unit::None => StandardUnit::None,
+    };
+    MetricDatum::builder()
+        .metric_name(m.name)
+        .set_dimensions(Some(
+            m.dimensions.iter().map(|(k, v)| Dimension::builder().name(*k).value(v).build()).collect(),
+        ))
+        .value(m.value)
+        .unit(unit)
+        .build()
+}
+
+impl MetricsSink for CloudWatchSink {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        for batch in batches(metrics) {
+            self.client
+                .put_metric_data()
+                .namespace(NAMESPACE)
+                .set_metric_data(Some(batch.iter().map(datum).collect()))
+                .send()
+                .await
+                .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_count_limit() {
+        let metrics: Vec<Metric> =
+            (0..2500).map(|_| Metric::count("ImagePushes", 1).with("Repository", "app")).collect();
+        let sizes: Vec<usize> = batches(&metrics).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+        assert!(batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn batches_respect_the_size_limit() {
+        let long = "r".repeat(1000);
+        let metrics: Vec<Metric> =
+            (0..1000).map(|_| Metric::count("ImagePushes", 1).with("Repository", long.clone())).collect();
+        let batches = batches(&metrics);
+        assert!(batches.len() >= 2, "1,000 metrics with 1 kB dimensions exceed 900 kB");
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 1000);
+    }
+}

@@ -1,0 +1,220 @@
+//! Metric names and dimensions, defined once; the `MetricsSink` port; the Embedded Metric
+//! Format writer (the default inside Lambda: no API call, no latency, no extra IAM).
+
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::io::Write;
+use std::sync::Mutex;
+
+pub const NAMESPACE: &str = "EcrKeeper";
+pub const DIM_REPOSITORY: &str = "Repository";
+pub const DIM_SEVERITY: &str = "Severity";
+
+/// Every metric ecr-keeper emits.
+pub mod names {
+    pub const IMAGE_PUSHES: &str = "ImagePushes";
+    pub const IMAGE_DELETES: &str = "ImageDeletes";
+    pub const IMAGE_PUSH_FAILURES: &str = "ImagePushFailures";
+    pub const IMAGE_STORAGE_CLASS_CHANGES: &str = "ImageStorageClassChanges";
+    pub const SCANS_STARTED: &str = "ScansStarted";
+    pub const SCAN_STARTS_SKIPPED: &str = "ScanStartsSkipped";
+    pub const UNMANAGED_IMAGE_PUSHES: &str = "UnmanagedImagePushes";
+    pub const FINDINGS: &str = "Findings";
+    pub const IMAGES_SCANNED: &str = "ImagesScanned";
+    pub const SCAN_FAILURES: &str = "ScanFailures";
+    pub const VULNERABLE_IMAGES: &str = "VulnerableImages";
+    pub const INVALID_EVENTS: &str = "InvalidEvents";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Bytes,
+    None,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Bytes => "Bytes",
+            Unit::None => "None",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub dimensions: Vec<(&'static str, String)>,
+    pub value: f64,
+    pub unit: Unit,
+}
+
+impl Metric {
+    pub fn count(name: &'static str, value: u64) -> Self {
+        Metric { name, dimensions: Vec::new(), value: value as f64, unit: Unit::Count }
+    }
+
+    pub fn with(mut self, dimension: &'static str, value: impl Into<String>) -> Self {
+        self.dimensions.push((dimension, value.into()));
+        self
+    }
+
+    /// A count per repository.
+    pub fn for_repository(name: &'static str, repository: &str, value: u64) -> Self {
+        Metric::count(name, value).with(DIM_REPOSITORY, repository)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetricsError {
+    #[error("cannot write metrics: {0}")]
+    Write(String),
+    #[error("PutMetricData failed: {0}")]
+    Publish(String),
+}
+
+/// Where metrics go.
+pub trait MetricsSink: Send + Sync {
+    fn publish(&self, metrics: &[Metric]) -> impl Future<Output = Result<(), MetricsError>> + Send;
+}
+
+/// EMF allows at most 100 metrics per directive.
+const EMF_MAX_METRICS: usize = 100;
+
+/// Embedded Metric Format: one JSON log line per set of dimension values; CloudWatch Logs turns
+/// them into metrics.
+pub struct EmfSink<W: Write + Send> {
+    out: Mutex<W>,
+    clock_ms: fn() -> u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+}
+
+impl EmfSink<std::io::Stdout> {
+    pub fn stdout() -> Self {
+        EmfSink { out: Mutex::new(std::io::stdout()), clock_ms: now_ms }
+    }
+}
+
+impl<W: Write + Send> EmfSink<W> {
+    pub fn new(out: W, clock_ms: fn() -> u64) -> Self {
+        EmfSink { out: Mutex::new(out), clock_ms }
+    }
+
+    pub fn into_inner(self) -> W {
+        match self.out.into_inner() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// The EMF lines for `metrics`: metrics sharing the same dimension values share a line.
+pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
+    let mut groups: Vec<(&Vec<(&'static str, String)>, Vec<&Metric>)> = Vec::new();
+    for m in metrics {
+        match groups
+            .iter_mut()
+            .find(|(d, ms)| *d == &m.dimensions && ms.len() < EMF_MAX_METRICS && !ms.iter().any(|x| x.name == m.name))
+        {
+            Some((_, ms)) => ms.push(m),
+            None => groups.push((&m.dimensions, vec![m])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(dimensions, ms)| {
+            let mut line = Map::new();
+            let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+            line.insert(
+                "_aws".into(),
+                json!({
+                    "Timestamp": timestamp_ms,
+                    "CloudWatchMetrics": [{
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [keys],
+                        "Metrics": ms.iter().map(|m| json!({"Name": m.name, "Unit": m.unit.as_str()})).collect::<Vec<_>>(),
+                    }],
+                }),
+            );
+            for (k, v) in dimensions {
+                line.insert((*k).into(), Value::String(v.clone()));
+            }
+            for m in ms {
+                line.insert(m.name.into(), json!(m.value));
+            }
+            Value::Object(line).to_string()
+        })
+        .collect()
+}
+
+impl<W: Write + Send> MetricsSink for EmfSink<W> {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        if metrics.is_empty() {
+            return Ok(());
+        }
+        let lines = emf_lines(metrics, (self.clock_ms)());
+        let mut out = self.out.lock().map_err(|_| MetricsError::Write("the output lock is poisoned".into()))?;
+        for line in lines {
+            writeln!(out, "{line}").map_err(|e| MetricsError::Write(e.to_string()))?;
+        }
+        out.flush().map_err(|e| MetricsError::Write(e.to_string()))
+    }
+}
+
+/// `KEEPER_METRICS=off`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+impl MetricsSink for NoMetrics {
+    async fn publish(&self, _metrics: &[Metric]) -> Result<(), MetricsError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn emf_lines_carry_namespace_dimensions_units_and_values() {
+        let sink = EmfSink::new(Vec::new(), || 1_700_000_000_000);
+        let metrics = vec![
+            Metric::for_repository(names::IMAGE_PUSHES, "app", 1),
+            Metric::for_repository(names::SCANS_STARTED, "app", 1),
+            Metric::for_repository(names::FINDINGS, "app", 3).with(DIM_SEVERITY, "HIGH"),
+            Metric::for_repository(names::FINDINGS, "app", 0).with(DIM_SEVERITY, "LOW"),
+        ];
+        assert!(sink.publish(&metrics).await.is_ok());
+        let text = String::from_utf8(sink.into_inner()).unwrap_or_default();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        let first = &lines[0];
+        assert_eq!(first["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Namespace"], "EcrKeeper");
+        assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository"]]));
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "ImagePushes", "Unit": "Count"}, {"Name": "ScansStarted", "Unit": "Count"}])
+        );
+        assert_eq!(first["Repository"], "app");
+        assert_eq!(first["ImagePushes"], 1.0);
+        assert_eq!(lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository", "Severity"]]));
+        assert_eq!(lines[1]["Severity"], "HIGH");
+        assert_eq!(lines[1]["Findings"], 3.0);
+        assert_eq!(lines[2]["Severity"], "LOW");
+        assert_eq!(lines[2]["Findings"], 0.0, "zeros are emitted so graphs and alarms stay continuous");
+    }
+
+    #[test]
+    fn a_directive_never_exceeds_100_metrics() {
+        let names: Vec<&'static str> = (0..150).map(|k| &*Box::leak(format!("M{k}").into_boxed_str())).collect();
+        let metrics: Vec<Metric> = names.iter().map(|n| Metric::count(n, 1)).collect();
+        let lines = emf_lines(&metrics, 0);
+        assert_eq!(lines.len(), 2);
+    }
+}

@@ -1,0 +1,360 @@
+//! What ecr-keeper does when an image is pushed or scanned.
+//!
+//! Push: count it; start a basic scan where nothing scans on push; warn when the pushed tag is
+//! one no lifecycle rule can ever act on. Scan: count findings by severity; apply the threshold
+//! and suppressions; raise one structured alert on a breach.
+
+use crate::events::{parse_event, EventError, ImageAction, ImageActionType, KeeperEvent, ScanResult, Scanner};
+use crate::findings::{console_link, Assessment, FindingsPolicy, Severity};
+use crate::image::Image;
+use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy};
+use crate::metrics::{names, Metric, MetricsSink, DIM_SEVERITY};
+use crate::ports::{Clock, Registry, RegistryError};
+use crate::scanning::{scanned_automatically, RegistryScanning};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What the repository's settings say, as far as a push is concerned.
+#[derive(Debug, Clone)]
+struct RepositoryFacts {
+    exists: bool,
+    scan_on_push: bool,
+    /// `Err` holds why the stored policy could not be read.
+    policy: Option<Result<LifecyclePolicy, String>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    registry: Option<(Instant, RegistryScanning)>,
+    repositories: HashMap<String, (Instant, RepositoryFacts)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum ScanDecision {
+    Started,
+    /// ECR's once-a-day manual scan quota for this image was already used.
+    SkippedQuota,
+    NotNeeded {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushReaction {
+    #[serde(skip)]
+    pub metrics: Vec<Metric>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanDecision>,
+    pub warnings: Vec<String>,
+}
+
+pub struct PushReactor<R, C> {
+    registry: R,
+    clock: C,
+    ttl: Duration,
+    cache: Mutex<Cache>,
+}
+
+impl<R: Registry, C: Clock> PushReactor<R, C> {
+    /// `ttl` bounds how stale cached settings (scanning, lifecycle policy) may be.
+    pub fn new(registry: R, clock: C, ttl: Duration) -> Self {
+        PushReactor { registry, clock, ttl, cache: Mutex::new(Cache::default()) }
+    }
+
+    pub async fn on_image_action(&self, action: &ImageAction) -> Result<PushReaction, RegistryError> {
+        let repo = action.repository.as_str();
+        let mut reaction = PushReaction { metrics: Vec::new(), scan: None, warnings: Vec::new() };
+        let metric = match (action.action, action.succeeded) {
+            (ImageActionType::Push, true) => names::IMAGE_PUSHES,
+            (ImageActionType::Push, false) => names::IMAGE_PUSH_FAILURES,
+            (ImageActionType::Delete, true) => names::IMAGE_DELETES,
+            (ImageActionType::UpdateStorageClass, true) => names::IMAGE_STORAGE_CLASS_CHANGES,
+            (kind, false) => {
+                reaction.warnings.push(format!("{kind:?} of an image in {repo} failed"));
+                return Ok(reaction);
+            }
+        };
+        reaction.metrics.push(Metric::for_repository(metric, repo, 1));
+        if !(action.action == ImageActionType::Push && action.succeeded) {
+            return Ok(reaction);
+        }
+
+        let facts = self.repository_facts(repo).await?;
+        if !facts.exists {
+            reaction.warnings.push(format!("repository {repo} no longer exists"));
+            return Ok(reaction);
+        }
+        let scanning = self.registry_scanning().await?;
+        reaction.scan = Some(self.assure_scan(action, &facts, &scanning, &mut reaction.metrics).await?);
+
+        if let Some(warning) = self.unmanaged_warning(action, &facts) {
+            reaction.metrics.push(Metric::for_repository(names::UNMANAGED_IMAGE_PUSHES, repo, 1));
+            reaction.warnings.push(warning);
+        }
+        Ok(reaction)
+    }
+
+    async fn assure_scan(
+        &self,
+        action: &ImageAction,
+        facts: &RepositoryFacts,
+        scanning: &RegistryScanning,
+        metrics: &mut Vec<Metric>,
+    ) -> Result<ScanDecision, RegistryError> {
+        let repo = action.repository.as_str();
+        if scanning.enhanced {
+            return Ok(ScanDecision::NotNeeded {
+                reason: "the registry uses enhanced scanning (Amazon Inspector)".into(),
+            });
+        }
+        if scanned_automatically(repo, facts.scan_on_push, scanning) {
+            return Ok(ScanDecision::NotNeeded { reason: "scanned on push".into() });
+        }
+        let Some(digest) = action.digest.as_deref() else {
+            return Ok(ScanDecision::NotNeeded { reason: "the event names no image digest".into() });
+        };
+        match self.registry.start_image_scan(repo, digest).await {
+            Ok(()) => {
+                tracing::info!(repository = %repo, digest = %digest, "started a basic scan: nothing scans this repository on push");
+                metrics.push(Metric::for_repository(names::SCANS_STARTED, repo, 1));
+                Ok(ScanDecision::Started)
+            }
+            Err(RegistryError::QuotaExceeded { .. }) => {
+                tracing::info!(repository = %repo, digest = %digest, "scan not started: this image already had its manual scan today");
+                metrics.push(Metric::for_repository(names::SCAN_STARTS_SKIPPED, repo, 1));
+                Ok(ScanDecision::SkippedQuota)
+            }
+            Err(e) => {
+                self.forget(repo);
+                Err(e)
+            }
+        }
+    }
+
+    fn unmanaged_warning(&self, action: &ImageAction, facts: &RepositoryFacts) -> Option<String> {
+        let repo = &action.repository;
+        let policy = match &facts.policy {
+            None => {
+                return Some(format!(
+                    "repository {repo} has no lifecycle policy: no image pushed to it is ever expired"
+                ))
+            }
+            Some(Err(e)) => {
+                return Some(format!(
+                    "the lifecycle policy of {repo} cannot be read ({e}): ecr-keeper cannot tell what it expires"
+                ))
+            }
+            Some(Ok(policy)) => policy,
+        };
+        let now = self.clock.now();
+        let tags: Vec<&str> = action.tag.iter().map(String::as_str).collect();
+        let image = [Image::new(action.digest.clone().unwrap_or_default(), &tags, now, 0)];
+        if simulate(policy, &image, now).decisions[0].fate != Fate::Unmanaged {
+            return None;
+        }
+        Some(match &action.tag {
+            Some(tag) => format!(
+                "tag `{tag}` matches no rule of the lifecycle policy of {repo}: this image will never be expired"
+            ),
+            None => format!(
+                "no rule of the lifecycle policy of {repo} covers untagged images: this image will never be expired"
+            ),
+        })
+    }
+
+    async fn repository_facts(&self, repo: &str) -> Result<RepositoryFacts, RegistryError> {
+        if let Some(facts) = self.cached(|c| c.repositories.get(repo).cloned()) {
+            return Ok(facts);
+        }
+        let facts = match self.registry.describe_repository(repo).await? {
+            None => RepositoryFacts { exists: false, scan_on_push: false, policy: None },
+            Some(r) => RepositoryFacts {
+                exists: true,
+                scan_on_push: r.settings.scan_on_push,
+                policy: self
+                    .registry
+                    .get_lifecycle_policy(repo)
+                    .await?
+                    .map(|text| parse_policy(&text).map_err(|e| e.to_string().replace('\n', " "))),
+            },
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.repositories.insert(repo.to_string(), (Instant::now(), facts.clone()));
+        }
+        Ok(facts)
+    }
+
+    async fn registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
+        if let Some(scanning) = self.cached(|c| c.registry.clone()) {
+            return Ok(scanning);
+        }
+        let scanning = self.registry.get_registry_scanning().await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.registry = Some((Instant::now(), scanning.clone()));
+        }
+        Ok(scanning)
+    }
+
+    fn cached<T>(&self, get: impl Fn(&Cache) -> Option<(Instant, T)>) -> Option<T> {
+        let cache = self.cache.lock().ok()?;
+        get(&cache).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v)
+    }
+
+    fn forget(&self, repo: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.repositories.remove(repo);
+        }
+    }
+}
+
+/// The structured log record raised when an image breaches the threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerabilityAlert {
+    pub alert: &'static str,
+    pub repository: String,
+    pub image_digest: String,
+    pub image_tags: Vec<String>,
+    pub scanner: &'static str,
+    pub severity_counts: BTreeMap<&'static str, u64>,
+    #[serde(flatten)]
+    pub assessment: Assessment,
+    pub console_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReaction {
+    #[serde(skip)]
+    pub metrics: Vec<Metric>,
+    pub completed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assessment: Option<Assessment>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<VulnerabilityAlert>,
+}
+
+pub struct ScanReactor<R> {
+    registry: R,
+    policy: FindingsPolicy,
+}
+
+impl<R: Registry> ScanReactor<R> {
+    pub fn new(registry: R, policy: FindingsPolicy) -> Self {
+        ScanReactor { registry, policy }
+    }
+
+    pub async fn on_scan(&self, scan: &ScanResult) -> Result<ScanReaction, RegistryError> {
+        let repo = scan.repository.as_str();
+        if !scan.completed() {
+            tracing::warn!(repository = %repo, digest = %scan.digest, status = %scan.status, "scan did not complete");
+            let metrics = vec![Metric::for_repository(names::SCAN_FAILURES, repo, 1)];
+            return Ok(ScanReaction { metrics, completed: false, assessment: None, alert: None });
+        }
+        let mut metrics = vec![Metric::for_repository(names::IMAGES_SCANNED, repo, 1)];
+        // All six severities, zeros included, so graphs and alarms stay continuous.
+        for (severity, n) in scan.counts.iter() {
+            metrics.push(Metric::for_repository(names::FINDINGS, repo, n).with(DIM_SEVERITY, severity.as_str()));
+        }
+        if scan.counts.at_or_above(self.policy.threshold) == 0 {
+            return Ok(ScanReaction { metrics, completed: true, assessment: None, alert: None });
+        }
+        // Only a possible breach is worth the findings' details (for suppressions and the alert).
+        let findings = self.registry.describe_scan_findings(repo, &scan.digest).await?.unwrap_or_default();
+        let assessment = self.policy.assess(repo, &scan.counts, &findings);
+        let alert = assessment.breached().then(|| {
+            metrics.push(Metric::for_repository(names::VULNERABLE_IMAGES, repo, 1));
+            VulnerabilityAlert {
+                alert: "VulnerableImage",
+                repository: repo.to_string(),
+                image_digest: scan.digest.clone(),
+                image_tags: scan.tags.clone(),
+                scanner: match scan.scanner {
+                    Scanner::Basic => "basic",
+                    Scanner::Enhanced => "enhanced",
+                },
+                severity_counts: scan.counts.iter().map(|(s, n)| (s.as_str(), n)).collect(),
+                assessment: assessment.clone(),
+                console_url: console_link(&scan.region, &scan.account, repo, &scan.digest),
+            }
+        });
+        Ok(ScanReaction { metrics, completed: true, assessment: Some(assessment), alert })
+    }
+}
+
+/// What an event function did with one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "handled")]
+pub enum Handled {
+    Push(PushReaction),
+    Scan(ScanReaction),
+    /// A permanent problem with the event itself: counted and dropped, never retried.
+    Invalid {
+        reason: String,
+    },
+}
+
+/// Parses, reacts, publishes metrics. AWS errors are returned (Lambda retries, then the DLQ
+/// keeps the event); a bad event is counted as `InvalidEvents` and dropped.
+pub async fn handle_event<R: Registry, C: Clock, S: MetricsSink>(
+    event: &Value,
+    push: Option<&PushReactor<R, C>>,
+    scan: Option<&ScanReactor<R>>,
+    sink: &S,
+) -> Result<Handled, RegistryError> {
+    let mut accepted = Vec::new();
+    if push.is_some() {
+        accepted.push(crate::events::IMAGE_ACTION);
+    }
+    if scan.is_some() {
+        accepted.extend([crate::events::ECR_SCAN, crate::events::INSPECTOR_SCAN]);
+    }
+    let handled = match (parse_event(event, &accepted), push, scan) {
+        (Err(e), _, _) => return Ok(drop_invalid(e, sink).await),
+        (Ok(KeeperEvent::ImageAction(a)), Some(reactor), _) => {
+            let reaction = reactor.on_image_action(&a).await?;
+            for warning in &reaction.warnings {
+                tracing::warn!(repository = %a.repository, tag = a.tag.as_deref().unwrap_or(""), "{warning}");
+            }
+            publish(sink, &reaction.metrics).await;
+            Handled::Push(reaction)
+        }
+        (Ok(KeeperEvent::Scan(s)), _, Some(reactor)) => {
+            let reaction = reactor.on_scan(&s).await?;
+            if let Some(alert) = &reaction.alert {
+                // One JSON line, for log subscriptions and metric filters.
+                tracing::error!(alert = %serde_json::to_string(alert).unwrap_or_default(), "vulnerable image");
+            }
+            publish(sink, &reaction.metrics).await;
+            Handled::Scan(reaction)
+        }
+        // parse_event only accepts the kinds whose reactor is present.
+        (Ok(_), _, _) => Handled::Invalid { reason: "no reactor for this event".into() },
+    };
+    Ok(handled)
+}
+
+async fn drop_invalid<S: MetricsSink>(error: EventError, sink: &S) -> Handled {
+    tracing::error!(error = %error, "dropping an event that cannot be handled");
+    publish(sink, &[Metric::count(names::INVALID_EVENTS, 1)]).await;
+    Handled::Invalid { reason: error.to_string() }
+}
+
+/// Metrics are best effort: a failure to publish is logged, never fails the event.
+async fn publish<S: MetricsSink>(sink: &S, metrics: &[Metric]) {
+    if let Err(e) = sink.publish(metrics).await {
+        tracing::warn!(error = %e, "metrics were not published");
+    }
+}
+
+/// Severity threshold from its name, for configuration.
+pub fn parse_threshold(text: &str) -> Result<Severity, String> {
+    Severity::from_wire(text.trim()).ok_or_else(|| {
+        format!("\"{text}\" is not one of {}", Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+    })
+}
