@@ -26,6 +26,9 @@ pub mod names {
     pub const INVALID_EVENTS: &str = "InvalidEvents";
 }
 
+/// Metrics alarms watch across all repositories: also published without dimensions.
+pub const ALARMED: &[&str] = &[names::VULNERABLE_IMAGES];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
@@ -130,13 +133,17 @@ pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
         .map(|(dimensions, ms)| {
             let mut line = Map::new();
             let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+            let mut dimension_sets = vec![keys];
+            if !dimensions.is_empty() && ms.iter().any(|m| ALARMED.contains(&m.name)) {
+                dimension_sets.push(Vec::new());
+            }
             line.insert(
                 "_aws".into(),
                 json!({
                     "Timestamp": timestamp_ms,
                     "CloudWatchMetrics": [{
                         "Namespace": NAMESPACE,
-                        "Dimensions": [keys],
+                        "Dimensions": dimension_sets,
                         "Metrics": ms.iter().map(|m| json!({"Name": m.name, "Unit": m.unit.as_str()})).collect::<Vec<_>>(),
                     }],
                 }),
@@ -208,6 +215,13 @@ mod tests {
         assert_eq!(lines[1]["Findings"], 3.0);
         assert_eq!(lines[2]["Severity"], "LOW");
         assert_eq!(lines[2]["Findings"], 0.0, "zeros are emitted so graphs and alarms stay continuous");
+    }
+
+    #[test]
+    fn alarmed_metrics_also_get_a_dimensionless_aggregate() {
+        let lines = emf_lines(&[Metric::for_repository(names::VULNERABLE_IMAGES, "app", 1)], 0);
+        let line: Value = serde_json::from_str(&lines[0]).unwrap_or_default();
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository"], []]));
     }
 
     #[test]

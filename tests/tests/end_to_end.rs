@@ -43,3 +43,58 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
     assert!(logs.contains("answered CloudFormation"), "{logs}");
     assert!(!logs.contains("SECRETSIGNATURE"), "the pre-signed URL's signature leaked into the logs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_and_scan_event_binaries_react_with_emf_metrics() {
+    use aws_sdk_ecr::types::ImageScanningConfiguration;
+    use ecr_keeper_tests::seed;
+    use serde_json::json;
+
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    ecr.create_repository()
+        .repository_name("shop")
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(false).build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let digest = seed::push_unique(&ecr, "shop", Some("main-3f2a"), "shop").await;
+    let lambda = LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")]);
+
+    let mut push = sample_event("ecr-image-action-push.json", "");
+    push["detail"]["repository-name"] = json!("shop");
+    push["detail"]["image-digest"] = json!(digest);
+    push["detail"]["image-tag"] = json!("main-3f2a");
+    let answer = lambda.invoke("push-events", &push).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    assert_eq!(answer["handled"], "push", "{answer}");
+    assert_eq!(answer["scan"]["outcome"], "started");
+    assert_eq!(answer["warnings"][0], "repository shop has no lifecycle policy: no image pushed to it is ever expired");
+
+    aws.set_scan_findings("shop", &digest, &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib")]);
+    let mut scan = sample_event("ecr-image-scan-basic.json", "");
+    scan["detail"]["repository-name"] = json!("shop");
+    scan["detail"]["image-digest"] = json!(digest);
+    scan["detail"]["finding-severity-counts"] = json!({"CRITICAL": 1, "HIGH": 1});
+    let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    assert_eq!(answer["handled"], "scan", "{answer}");
+    assert_eq!(answer["alert"]["unsuppressedAtOrAbove"], 1);
+    assert_eq!(answer["alert"]["suppressed"][0]["id"], "CVE-2024-0002");
+
+    // A permanent problem: answered (so Lambda does not retry), counted.
+    let bad = sample_event("inspector2-finding.json", "");
+    let answer = lambda.invoke("scan-events", &bad).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer["handled"], "invalid", "{answer}");
+
+    // The metrics went to the log as Embedded Metric Format lines.
+    let logs = lambda.log();
+    let emf: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|l| l.starts_with('{') && l.contains("\"_aws\""))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let emitted = |name: &str| emf.iter().any(|l| l.get(name).is_some());
+    for name in ["ImagePushes", "ScansStarted", "UnmanagedImagePushes", "ImagesScanned", "Findings", "VulnerableImages", "InvalidEvents"] {
+        assert!(emitted(name), "{name} missing from the EMF output:\n{logs}");
+    }
+    assert!(logs.contains("vulnerable image"), "the alert record is logged");
+}

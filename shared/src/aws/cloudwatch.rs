@@ -1,6 +1,6 @@
 //! The `MetricsSink` port over PutMetricData, batched within CloudWatch's limits.
 
-use crate::metrics::{Metric, MetricsError, MetricsSink, Unit, NAMESPACE};
+use crate::metrics::{Metric, MetricsError, MetricsSink, Unit, ALARMED, NAMESPACE};
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -57,7 +57,14 @@ fn datum(m: &Metric) -> MetricDatum {
 
 impl MetricsSink for CloudWatchSink {
     async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
-        for batch in batches(metrics) {
+        // The same aggregate EMF publishes for alarmed metrics.
+        let aggregates: Vec<Metric> = metrics
+            .iter()
+            .filter(|m| ALARMED.contains(&m.name) && !m.dimensions.is_empty())
+            .map(|m| Metric { dimensions: Vec::new(), ..m.clone() })
+            .collect();
+        let all: Vec<Metric> = metrics.iter().cloned().chain(aggregates).collect();
+        for batch in batches(&all) {
             self.client
                 .put_metric_data()
                 .namespace(NAMESPACE)
