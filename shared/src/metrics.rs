@@ -118,7 +118,8 @@ impl<W: Write + Send> EmfSink<W> {
 
 /// The EMF lines for `metrics`: metrics sharing the same dimension values share a line.
 pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
-    let mut groups: Vec<(&Vec<(&'static str, String)>, Vec<&Metric>)> = Vec::new();
+    type Dimensions = Vec<(&'static str, String)>;
+    let mut groups: Vec<(&Dimensions, Vec<&Metric>)> = Vec::new();
     for m in metrics {
         match groups
             .iter_mut()

@@ -292,7 +292,7 @@ impl<R: Registry> ScanReactor<R> {
 #[serde(rename_all = "camelCase", tag = "handled")]
 pub enum Handled {
     Push(PushReaction),
-    Scan(ScanReaction),
+    Scan(Box<ScanReaction>),
     /// A permanent problem with the event itself: counted and dropped, never retried.
     Invalid {
         reason: String,
@@ -331,7 +331,7 @@ pub async fn handle_event<R: Registry, C: Clock, S: MetricsSink>(
                 tracing::error!(alert = %serde_json::to_string(alert).unwrap_or_default(), "vulnerable image");
             }
             publish(sink, &reaction.metrics).await;
-            Handled::Scan(reaction)
+            Handled::Scan(Box::new(reaction))
         }
         // parse_event only accepts the kinds whose reactor is present.
         (Ok(_), _, _) => Handled::Invalid { reason: "no reactor for this event".into() },

@@ -59,7 +59,8 @@ async fn push_and_scan_event_binaries_react_with_emf_metrics() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let digest = seed::push_unique(&ecr, "shop", Some("main-3f2a"), "shop").await;
-    let lambda = LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")]);
+    let lambda =
+        LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")]);
 
     let mut push = sample_event("ecr-image-action-push.json", "");
     push["detail"]["repository-name"] = json!("shop");
@@ -70,7 +71,11 @@ async fn push_and_scan_event_binaries_react_with_emf_metrics() {
     assert_eq!(answer["scan"]["outcome"], "started");
     assert_eq!(answer["warnings"][0], "repository shop has no lifecycle policy: no image pushed to it is ever expired");
 
-    aws.set_scan_findings("shop", &digest, &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib")]);
+    aws.set_scan_findings(
+        "shop",
+        &digest,
+        &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib")],
+    );
     let mut scan = sample_event("ecr-image-scan-basic.json", "");
     scan["detail"]["repository-name"] = json!("shop");
     scan["detail"]["image-digest"] = json!(digest);
@@ -93,7 +98,15 @@ async fn push_and_scan_event_binaries_react_with_emf_metrics() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     let emitted = |name: &str| emf.iter().any(|l| l.get(name).is_some());
-    for name in ["ImagePushes", "ScansStarted", "UnmanagedImagePushes", "ImagesScanned", "Findings", "VulnerableImages", "InvalidEvents"] {
+    for name in [
+        "ImagePushes",
+        "ScansStarted",
+        "UnmanagedImagePushes",
+        "ImagesScanned",
+        "Findings",
+        "VulnerableImages",
+        "InvalidEvents",
+    ] {
         assert!(emitted(name), "{name} missing from the EMF output:\n{logs}");
     }
     assert!(logs.contains("vulnerable image"), "the alert record is logged");

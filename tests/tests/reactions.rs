@@ -15,12 +15,15 @@ use serde_json::{json, Value};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// A published metric: name, dimensions, value.
+type Published = (String, Vec<(String, String)>, f64);
+
 /// Keeps what was published, for assertions.
 #[derive(Default)]
 struct MemorySink(Mutex<Vec<Metric>>);
 
 impl MemorySink {
-    fn take(&self) -> Vec<(String, Vec<(String, String)>, f64)> {
+    fn take(&self) -> Vec<Published> {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.drain(..)
             .map(|m| {
@@ -37,7 +40,7 @@ impl MetricsSink for MemorySink {
     }
 }
 
-fn names(metrics: &[(String, Vec<(String, String)>, f64)]) -> Vec<&str> {
+fn names(metrics: &[Published]) -> Vec<&str> {
     metrics.iter().map(|(n, _, _)| n.as_str()).collect()
 }
 

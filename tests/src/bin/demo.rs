@@ -17,7 +17,10 @@ async fn main() {
     step(1, "Starting local AWS (moto) and the repository-resource function under cargo lambda watch");
     let aws = LocalAws::start();
     let recorder = ResponseRecorder::start(&[]).await;
-    let lambda = LambdaEmulator::start(&aws, &[("RUST_LOG", "warn")]);
+    let lambda = LambdaEmulator::start(
+        &aws,
+        &[("RUST_LOG", "warn"), ("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")],
+    );
     let ecr = aws.ecr().await;
     println!("   moto at {}, Lambda runtime API at 127.0.0.1:{}", aws.moto_url, lambda.port);
 
@@ -67,28 +70,68 @@ async fn main() {
     };
     println!("{}", policy.to_json_pretty());
 
-    step(5, "Pushing 12 releases, 2 untagged rebuilds, latest and a main build; what the policy will do");
+    step(5, "Pushing 12 releases, 2 untagged rebuilds, latest and a main build; each push goes to push-events");
+    let mut pushed = Vec::new();
     for k in 0..12 {
-        seed::push_unique(&ecr, &name, Some(&format!("v1.{k}")), &format!("release-{k}")).await;
+        let tag = format!("v1.{k}");
+        pushed.push((seed::push_unique(&ecr, &name, Some(&tag), &format!("release-{k}")).await, Some(tag)));
         // moto stamps pushes to the whole second: space releases so their order is visible.
         tokio::time::sleep(Duration::from_millis(1050)).await;
     }
-    seed::push_unique(&ecr, &name, None, "rebuild-1").await;
-    seed::push_unique(&ecr, &name, None, "rebuild-2").await;
-    seed::push_unique(&ecr, &name, Some("latest"), "latest").await;
-    seed::push_unique(&ecr, &name, Some("main-3f2a9c1"), "main").await;
+    pushed.push((seed::push_unique(&ecr, &name, None, "rebuild-1").await, None));
+    pushed.push((seed::push_unique(&ecr, &name, None, "rebuild-2").await, None));
+    pushed.push((seed::push_unique(&ecr, &name, Some("latest"), "latest").await, Some("latest".to_string())));
+    pushed.push((seed::push_unique(&ecr, &name, Some("main-3f2a9c1"), "main").await, Some("main-3f2a9c1".to_string())));
+    let mut scans_needed = 0;
+    for (digest, tag) in &pushed {
+        let mut event = sample_event("ecr-image-action-push.json", "");
+        event["detail"]["repository-name"] = serde_json::json!(name);
+        event["detail"]["image-digest"] = serde_json::json!(digest);
+        event["detail"]["image-tag"] = serde_json::json!(tag);
+        let answer = lambda.invoke("push-events", &event).unwrap_or_else(|e| fail(&format!("push-events: {e}")));
+        if answer["scan"]["outcome"] == "started" {
+            scans_needed += 1;
+        }
+        for warning in answer["warnings"].as_array().into_iter().flatten() {
+            println!("   WARN {}", warning.as_str().unwrap_or_default());
+        }
+    }
+    println!("   {} pushes counted (ImagePushes); scans started by ecr-keeper: {scans_needed} (the repository scans on push)", pushed.len());
+
+    step(6, "A scan completes with a critical and a (suppressed) high finding; scan-events raises one alert");
+    let (latest, _) = &pushed[pushed.len() - 2];
+    let started = ecr
+        .start_image_scan()
+        .repository_name(&name)
+        .image_id(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(latest).build())
+        .send()
+        .await;
+    if let Err(e) = started {
+        fail(&format!("StartImageScan: {e}"));
+    }
+    aws.set_scan_findings(
+        &name,
+        latest,
+        &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib")],
+    );
+    let mut scan = sample_event("ecr-image-scan-basic.json", "");
+    scan["detail"]["repository-name"] = serde_json::json!(name);
+    scan["detail"]["image-digest"] = serde_json::json!(latest);
+    scan["detail"]["image-tags"] = serde_json::json!(["latest"]);
+    scan["detail"]["finding-severity-counts"] = serde_json::json!({"CRITICAL": 1, "HIGH": 1});
+    let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| fail(&format!("scan-events: {e}")));
+    println!("{}", serde_json::to_string_pretty(&answer["alert"]).unwrap_or_default());
+
+    step(7, "What the lifecycle policy will do to these images (8 days from now)");
     let images = match EcrRegistry::new(ecr.clone()).describe_images(&name).await {
         Ok(images) => images,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(&e.to_string()),
     };
     // moto stamps every push with the wall clock; look 8 days ahead so the untagged rule shows.
     let later = chrono::Utc::now() + chrono::Duration::days(8);
     print!("{}", render_table(&simulate(&policy, &images, later)));
 
-    step(6, "CloudFormation deletes the stack: the repository holds images, so it is kept");
+    step(8, "CloudFormation deletes the stack: the repository holds images, so it is kept");
     let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
     let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
     match (answer, responses.get(1).map(|r| r.json())) {
@@ -101,8 +144,13 @@ async fn main() {
         }
     }
 
-    step(7, "Stopping moto and the function");
+    step(9, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
     println!("   done");
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("demo failed: {message}");
+    std::process::exit(1)
 }
