@@ -1,5 +1,6 @@
 //! `ecr-keeper`: the command line over ecr-keeper's core.
 
+mod audit;
 mod lifecycle;
 
 use clap::{Parser, Subcommand};
@@ -17,22 +18,27 @@ enum Command {
     /// Validate, generate and preview ECR lifecycle policies, offline.
     #[command(subcommand)]
     Lifecycle(lifecycle::LifecycleCommand),
+    /// Audit every repository: lifecycle hygiene, scanning, tag immutability, encryption,
+    /// public policies. Exit 0 when everything passes, 1 when a check fails, 2 on usage or
+    /// access errors.
+    Audit(audit::AuditArgs),
 }
 
 /// Exit codes scripts can rely on.
 pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED_CHECKS: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Lifecycle(cmd) => lifecycle::run(cmd),
-    };
-    match result {
-        Ok(()) => ExitCode::from(EXIT_OK),
-        Err(e) => {
-            eprintln!("ecr-keeper: {e}");
-            ExitCode::from(EXIT_INVALID)
-        }
+    match cli.command {
+        Command::Lifecycle(cmd) => match lifecycle::run(cmd) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => {
+                eprintln!("ecr-keeper: {e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::Audit(args) => audit::run(args),
     }
 }

@@ -97,3 +97,99 @@ mod tests {
         assert!(EventsConfig::from_env(env(&[("KEEPER_CACHE_TTL_SECONDS", "5m")])).is_err());
     }
 }
+
+/// Configuration of the scheduled audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    pub metrics: MetricsMode,
+    pub settings: crate::audit::AuditSettings,
+    pub repository_prefix: Option<String>,
+    pub concurrency: usize,
+    pub remediation: crate::audit::Remediation,
+}
+
+impl AuditConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let events = EventsConfig::from_env(&get)?;
+        let set = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let number = |name: &'static str| -> Result<Option<u32>, ConfigError> {
+            set(name)
+                .map(|v| {
+                    v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
+                        variable: name,
+                        message: format!("\"{v}\" is not a whole number of at least 1"),
+                    })
+                })
+                .transpose()
+        };
+        let keep = number("KEEPER_STANDARD_KEEP_TAGGED")?;
+        let days = number("KEEPER_STANDARD_UNTAGGED_DAYS")?;
+        let prefixes: Vec<String> = set("KEEPER_STANDARD_TAG_PREFIXES")
+            .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
+        let standard = (keep.is_some() || days.is_some() || !prefixes.is_empty()).then(|| crate::audit::Standard {
+            keep_tagged: keep.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
+            untagged_days: days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
+            tag_prefixes: if prefixes.is_empty() {
+                vec![crate::lifecycle::DEFAULT_TAG_PREFIX.into()]
+            } else {
+                prefixes
+            },
+        });
+        let require_kms = match set("KEEPER_REQUIRE_KMS").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "KEEPER_REQUIRE_KMS",
+                    message: format!("\"{other}\" is not true or false"),
+                })
+            }
+        };
+        let mut remediation = crate::audit::Remediation { apply: true, ..Default::default() };
+        for part in set("KEEPER_REMEDIATE").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "lifecycle" => remediation.lifecycle = true,
+                "scan" => remediation.scan = true,
+                "none" => {}
+                other => {
+                    return Err(ConfigError {
+                        variable: "KEEPER_REMEDIATE",
+                        message: format!("\"{other}\" is not one of lifecycle, scan, none"),
+                    })
+                }
+            }
+        }
+        Ok(AuditConfig {
+            metrics: events.metrics,
+            settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms },
+            repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
+            concurrency: number("KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
+            remediation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod audit_config_tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_reads_its_standard_and_remediation() {
+        let vars = [
+            ("KEEPER_STANDARD_KEEP_TAGGED", "20"),
+            ("KEEPER_STANDARD_TAG_PREFIXES", "v, release-"),
+            ("KEEPER_REMEDIATE", "lifecycle,scan"),
+        ];
+        let c = AuditConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let standard = c.settings.standard.unwrap_or_else(|| panic!("no standard"));
+        assert_eq!((standard.keep_tagged, standard.untagged_days), (20, 7));
+        assert_eq!(standard.tag_prefixes, ["v", "release-"]);
+        assert!(c.remediation.lifecycle && c.remediation.scan && c.remediation.apply);
+        let bad = AuditConfig::from_env(|k| (k == "KEEPER_REMEDIATE").then(|| "delete".to_string()))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(bad.as_deref(), Some("KEEPER_REMEDIATE: \"delete\" is not one of lifecycle, scan, none"));
+    }
+}

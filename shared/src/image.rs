@@ -5,6 +5,7 @@
 //! timestamps as ISO-8601 strings or epoch seconds (the CLI prints either, depending on its
 //! `cli_timestamp_format`).
 
+use crate::findings::{Severity, SeverityCounts};
 use crate::lifecycle::StorageClass;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
@@ -55,6 +56,21 @@ pub struct Image {
     /// Digests a manifest list / OCI index references. ECR will not expire them while it exists.
     /// `describe-images` does not say; callers that read manifests fill it in.
     pub child_digests: Vec<String>,
+    /// The latest scan, as DescribeImages summarises it.
+    pub scan: Option<ImageScan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageScan {
+    /// `COMPLETE`, `FAILED`, `IN_PROGRESS`, `ACTIVE` (enhanced), …
+    pub status: String,
+    pub counts: SeverityCounts,
+}
+
+impl ImageScan {
+    pub fn completed(&self) -> bool {
+        matches!(self.status.as_str(), "COMPLETE" | "ACTIVE")
+    }
 }
 
 impl Image {
@@ -71,6 +87,7 @@ impl Image {
             last_activated_at: None,
             manifest_media_type: None,
             child_digests: Vec::new(),
+            scan: None,
         }
     }
 
@@ -174,6 +191,16 @@ fn image_from_detail(v: &Value) -> Result<Image, String> {
         last_activated_at: timestamp(obj.get("lastActivatedAt"), &at("lastActivatedAt"))?,
         manifest_media_type: obj.get("imageManifestMediaType").and_then(Value::as_str).map(str::to_owned),
         child_digests: Vec::new(),
+        scan: obj.get("imageScanStatus").and_then(|s| s.get("status")).and_then(Value::as_str).map(|status| {
+            let mut counts = SeverityCounts::default();
+            let summary = obj.get("imageScanFindingsSummary").and_then(|s| s.get("findingSeverityCounts"));
+            for (k, n) in summary.and_then(Value::as_object).into_iter().flatten() {
+                if let (Some(severity), Some(n)) = (Severity::from_wire(k), n.as_u64()) {
+                    counts.add(severity, n);
+                }
+            }
+            ImageScan { status: status.to_string(), counts }
+        }),
         digest,
         tags,
         pushed_at,

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 pub const NAMESPACE: &str = "EcrKeeper";
 pub const DIM_REPOSITORY: &str = "Repository";
 pub const DIM_SEVERITY: &str = "Severity";
+pub const DIM_CHECK: &str = "Check";
 
 /// Every metric ecr-keeper emits.
 pub mod names {
@@ -24,6 +25,15 @@ pub mod names {
     pub const SCAN_FAILURES: &str = "ScanFailures";
     pub const VULNERABLE_IMAGES: &str = "VulnerableImages";
     pub const INVALID_EVENTS: &str = "InvalidEvents";
+    pub const NON_COMPLIANT_REPOSITORIES: &str = "NonCompliantRepositories";
+    pub const CHECK_FAILURES: &str = "CheckFailures";
+    pub const EXPIRABLE_IMAGES: &str = "ExpirableImages";
+    pub const EXPIRABLE_BYTES: &str = "ExpirableBytes";
+    pub const OVERDUE_IMAGES: &str = "OverdueImages";
+    pub const OVERDUE_BYTES: &str = "OverdueBytes";
+    pub const UNMANAGED_IMAGES: &str = "UnmanagedImages";
+    pub const UNMANAGED_BYTES: &str = "UnmanagedBytes";
+    pub const AUDIT_INCOMPLETE: &str = "AuditIncomplete";
 }
 
 /// Metrics alarms watch across all repositories: also published without dimensions.

@@ -63,6 +63,12 @@ pub trait Registry: Send + Sync {
     /// `force` deletes the images too. Without it ECR refuses a repository that holds images.
     fn delete_repository(&self, name: &str, force: bool) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
+    /// Every repository of the registry (all pages), optionally only names with `prefix`.
+    fn list_repositories(
+        &self,
+        prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Repository>, RegistryError>> + Send;
+
     fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
 
     /// A basic scan of one image. ECR allows one per image per day: the second is

@@ -9,6 +9,7 @@
 //!   ResponseURL: it records every request and answers with scripted statuses.
 //! - [`seed`] pushes real manifests into moto.
 
+pub mod faults;
 pub mod lambda;
 pub mod seed;
 

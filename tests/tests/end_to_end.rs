@@ -111,3 +111,29 @@ async fn push_and_scan_event_binaries_react_with_emf_metrics() {
     }
     assert!(logs.contains("vulnerable image"), "the alert record is logged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_audit_binary_logs_one_report_line_and_metrics() {
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    ecr.create_repository().repository_name("bare").send().await.unwrap_or_else(|e| panic!("{e}"));
+    let lambda = LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_REMEDIATE", "lifecycle")]);
+    let schedule = serde_json::json!({"version": "0", "id": "sched-1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+        "account": "123456789012", "time": "2026-11-26T06:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    let answer = lambda.invoke("lifecycle-audit", &schedule).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    assert_eq!(answer["complete"], true, "{answer}");
+    assert_eq!(answer["repositories"], 1);
+    assert_eq!(answer["nonCompliant"], 1);
+    assert_eq!(answer["remediation"], 1);
+    let logs = lambda.log();
+    let report = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("repositories").is_some())
+        .unwrap_or_else(|| panic!("no report line in:\n{logs}"));
+    assert_eq!(report["repositories"][0]["name"], "bare");
+    assert_eq!(report["remediation"][0]["applied"], true);
+    assert!(logs.contains("\"NonCompliantRepositories\":1.0"), "{logs}");
+    // Remediation applied the standard policy.
+    assert!(ecr.get_lifecycle_policy().repository_name("bare").send().await.is_ok());
+}

@@ -1,7 +1,7 @@
 //! The `Registry` port over aws-sdk-ecr.
 
-use crate::findings::{Finding, Severity};
-use crate::image::{Image, ImageStatus};
+use crate::findings::{Finding, Severity, SeverityCounts};
+use crate::image::{Image, ImageScan, ImageStatus};
 use crate::ports::{Registry, RegistryError};
 use crate::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
 use crate::scanning::{RegistryScanning, ScanFrequency, ScanRule};
@@ -143,6 +143,16 @@ fn image_from(d: &aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
         last_activated_at: time(d.last_activated_at()),
         manifest_media_type: d.image_manifest_media_type().map(str::to_owned),
         child_digests: Vec::new(),
+        scan: d.image_scan_status().and_then(|s| s.status()).map(|status| {
+            let mut counts = SeverityCounts::default();
+            let summary = d.image_scan_findings_summary().and_then(|s| s.finding_severity_counts());
+            for (k, n) in summary.into_iter().flatten() {
+                if let Some(severity) = Severity::from_wire(k.as_str()) {
+                    counts.add(severity, (*n).max(0) as u64);
+                }
+            }
+            ImageScan { status: status.as_str().to_string(), counts }
+        }),
     })
 }
 
@@ -348,6 +358,21 @@ impl Registry for EcrRegistry {
             .await
             .map(|_| ())
             .map_err(|e| classify("DeleteRepository", name, e))
+    }
+
+    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
+        let mut pages = self.client.describe_repositories().max_results(PAGE_SIZE).into_paginator().send();
+        let mut repositories = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeRepositories", "registry", e))?;
+            repositories.extend(
+                page.repositories()
+                    .iter()
+                    .map(repository_from)
+                    .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p))),
+            );
+        }
+        Ok(repositories)
     }
 
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {

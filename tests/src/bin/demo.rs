@@ -131,7 +131,25 @@ async fn main() {
     let later = chrono::Utc::now() + chrono::Duration::days(8);
     print!("{}", render_table(&simulate(&policy, &images, later)));
 
-    step(8, "CloudFormation deletes the stack: the repository holds images, so it is kept");
+    step(8, "The daily lifecycle audit of this registry (ecr-keeper audit, 8 days from now)");
+    let audit_bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
+    let now = later.to_rfc3339();
+    let out = std::process::Command::new(&audit_bin)
+        .args(["audit", "--standard-keep-tagged", "10", "--standard-untagged-days", "7", "--now", &now])
+        .envs(aws.process_env())
+        .output();
+    match out {
+        Ok(out) => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+            println!(
+                "   (exit code {}: 0 all pass, 1 a check failed, 2 could not read)",
+                out.status.code().unwrap_or(-1)
+            );
+        }
+        Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
+    }
+
+    step(9, "CloudFormation deletes the stack: the repository holds images, so it is kept");
     let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
     let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
     match (answer, responses.get(1).map(|r| r.json())) {
@@ -144,7 +162,7 @@ async fn main() {
         }
     }
 
-    step(9, "Stopping moto and the functions");
+    step(10, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
     println!("   done");

@@ -1,0 +1,135 @@
+//! `ecr-keeper audit`.
+
+use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, Standard};
+use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
+use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
+use ecr_keeper_core::image::parse_timestamp;
+use ecr_keeper_core::lifecycle::{DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS};
+use ecr_keeper_core::reactions::parse_threshold;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// AWS region (default: the AWS configuration's).
+    #[arg(long)]
+    region: Option<String>,
+    /// A non-AWS endpoint, e.g. http://127.0.0.1:5000 for moto.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Only repositories whose name starts with this.
+    #[arg(long, value_name = "P")]
+    repository_prefix: Option<String>,
+    /// The standard (LC-6): keep the last N tagged images per prefix.
+    #[arg(long, value_name = "N")]
+    standard_keep_tagged: Option<u32>,
+    /// The standard (LC-6): expire untagged images after D days.
+    #[arg(long, value_name = "D")]
+    standard_untagged_days: Option<u32>,
+    /// The standard (LC-6): tag prefixes kept (repeatable; default v).
+    #[arg(long = "standard-tag-prefix", value_name = "P")]
+    standard_tag_prefixes: Vec<String>,
+    /// SCAN-2 fails on unsuppressed findings at or above this severity.
+    #[arg(long, value_name = "S", default_value = "HIGH", value_parser = parse_threshold)]
+    severity_threshold: ecr_keeper_core::findings::Severity,
+    /// A finding id not held against an image, or repository-pattern:id (repeatable).
+    #[arg(long = "suppress", value_name = "ID")]
+    suppressed: Vec<String>,
+    /// ENC-1 fails without a customer-managed KMS key (default: informs).
+    #[arg(long)]
+    require_kms: bool,
+    /// Repositories audited at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    concurrency: usize,
+    #[arg(long, value_enum, default_value_t = AuditOutput::Markdown)]
+    output: AuditOutput,
+    /// List what remediation would do: apply the standard policy where none exists, turn on
+    /// scan on push where nothing scans. Never replaces a policy, never deletes an image.
+    #[arg(long)]
+    fix: bool,
+    /// With --fix: make the changes.
+    #[arg(long, requires = "fix")]
+    yes: bool,
+    /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuditOutput {
+    Json,
+    Markdown,
+}
+
+pub fn run(args: AuditArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ecr-keeper: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: AuditArgs) -> ExitCode {
+    let suppressions = match parse_suppressions(&args.suppressed.join(",")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ecr-keeper: --suppress: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let standard = (args.standard_keep_tagged.is_some()
+        || args.standard_untagged_days.is_some()
+        || !args.standard_tag_prefixes.is_empty())
+    .then(|| Standard {
+        keep_tagged: args.standard_keep_tagged.unwrap_or(DEFAULT_KEEP_TAGGED),
+        untagged_days: args.standard_untagged_days.unwrap_or(DEFAULT_UNTAGGED_DAYS),
+        tag_prefixes: if args.standard_tag_prefixes.is_empty() {
+            vec![DEFAULT_TAG_PREFIX.into()]
+        } else {
+            args.standard_tag_prefixes.clone()
+        },
+    });
+    let settings = AuditSettings {
+        standard,
+        findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
+        require_kms: args.require_kms,
+    };
+    let config = sdk_config(&AwsOptions {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..AwsOptions::default()
+    })
+    .await;
+    let options = AuditOptions {
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        repository_prefix: args.repository_prefix.clone(),
+        concurrency: args.concurrency,
+        remediation: Remediation { lifecycle: args.fix, scan: args.fix, apply: args.yes },
+        deadline: None,
+    };
+    let registry = EcrRegistry::new(ecr_client(&config));
+    let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(Utc::now)).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ecr-keeper: the audit could not read the registry: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    match args.output {
+        AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        AuditOutput::Markdown => print!("{}", report.to_markdown()),
+    }
+    if report.any_error() {
+        eprintln!("ecr-keeper: some repositories could not be read; the report is incomplete");
+        ExitCode::from(EXIT_INVALID)
+    } else if report.any_failed() {
+        ExitCode::from(EXIT_FAILED_CHECKS)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}

@@ -1,0 +1,62 @@
+//! Scheduled lifecycle audit: every repository's checks, logged as one JSON report line, with
+//! metrics; optional remediation.
+
+use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
+use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
+use ecr_keeper_core::config::AuditConfig;
+use ecr_keeper_core::invocation::time_left;
+use ecr_keeper_core::metrics::MetricsSink;
+use ecr_keeper_core::ports::RegistryError;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The registry could not be listed: nothing to report.
+#[derive(Debug)]
+struct AuditFailed(RegistryError);
+
+impl From<AuditFailed> for Diagnostic {
+    fn from(e: AuditFailed) -> Self {
+        Diagnostic { error_type: "AuditFailed".into(), error_message: e.0.to_string() }
+    }
+}
+
+/// Time kept back to log the report and publish metrics after the last repository.
+const REPORT_RESERVE: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
+    let sdk = sdk_config(&AwsOptions::default()).await;
+    let registry = EcrRegistry::new(ecr_client(&sdk));
+    let sink = ConfiguredSink::new(config.metrics, &sdk);
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let (registry, sink, config, region) = (&registry, &sink, &config, &region);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+        let left = time_left(event.context.deadline, now_ms);
+        let options = AuditOptions {
+            region: region.clone(),
+            repository_prefix: config.repository_prefix.clone(),
+            concurrency: config.concurrency,
+            remediation: config.remediation,
+            deadline: Some(tokio::time::Instant::now() + left.saturating_sub(REPORT_RESERVE)),
+        };
+        let report = audit(registry, &config.settings, &options, chrono::Utc::now()).await.map_err(AuditFailed)?;
+        // One line: log subscriptions and Logs Insights read it whole.
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+            tracing::warn!(error = %e, "audit metrics were not published");
+        }
+        Ok::<Value, AuditFailed>(json!({
+            "complete": report.complete,
+            "repositories": report.summary.repositories,
+            "nonCompliant": report.summary.non_compliant,
+            "overdueImages": report.summary.overdue.images,
+            "unreached": report.unreached,
+            "remediation": report.remediation.len(),
+        }))
+    }))
+    .await
+}

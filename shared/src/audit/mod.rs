@@ -1,0 +1,273 @@
+//! The scheduled lifecycle audit: compliance checks for every repository, and what its lifecycle
+//! policy will, will not, and should already have deleted.
+
+mod checks;
+mod model;
+
+pub use checks::{run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
+pub use model::{
+    AuditReport, CheckCounts, CheckResult, CheckSeverity, RemediationAction, RepositoryAudit, Status, Summary, Totals,
+};
+
+use crate::image::Image;
+use crate::lifecycle::{generate, PolicyParams};
+use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
+use crate::ports::{Registry, RegistryError};
+use crate::repository::Repository;
+use crate::scanning::RegistryScanning;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use serde_json::json;
+use tokio::time::Instant;
+
+/// What remediation may change. It never replaces an existing policy and never deletes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Remediation {
+    /// Apply the standard policy where a repository has none.
+    pub lifecycle: bool,
+    /// Turn on scan on push where nothing scans.
+    pub scan: bool,
+    /// False: a dry run that only lists what it would do.
+    pub apply: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    pub region: String,
+    pub repository_prefix: Option<String>,
+    /// Repositories audited at once.
+    pub concurrency: usize,
+    pub remediation: Remediation,
+    /// No repository is started after this; the ones left are reported as not reached.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            region: String::new(),
+            repository_prefix: None,
+            concurrency: 8,
+            remediation: Remediation::default(),
+            deadline: None,
+        }
+    }
+}
+
+/// What one repository's collection produced.
+enum Collected {
+    Audited(RepositoryAudit),
+    Unreached(String),
+}
+
+/// Audits the registry. Listing repositories and reading the registry scanning configuration
+/// must succeed; a failure on one repository gives ERROR results for it and an incomplete report.
+pub async fn audit<R: Registry>(
+    registry: &R,
+    settings: &AuditSettings,
+    options: &AuditOptions,
+    now: DateTime<Utc>,
+) -> Result<AuditReport, RegistryError> {
+    let (repositories, scanning) = tokio::try_join!(
+        registry.list_repositories(options.repository_prefix.as_deref()),
+        registry.get_registry_scanning()
+    )?;
+    let registry_id = repositories.first().map(|r| r.registry_id.clone()).unwrap_or_default();
+    let collected: Vec<Collected> = stream::iter(repositories.iter())
+        .map(|repo| audit_repository(registry, repo, &scanning, settings, options.deadline, now))
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let mut audits = Vec::new();
+    let mut unreached = Vec::new();
+    for c in collected {
+        match c {
+            Collected::Audited(a) => audits.push(a),
+            Collected::Unreached(name) => unreached.push(name),
+        }
+    }
+    let remediation = remediate(registry, &audits, settings, options.remediation).await;
+    let complete = unreached.is_empty() && !audits.iter().any(|a| a.checks.iter().any(|c| c.status == Status::Error));
+    let summary = AuditReport::summarize(&audits);
+    Ok(AuditReport {
+        generated_at: now.to_rfc3339(),
+        region: options.region.clone(),
+        registry_id,
+        complete,
+        repositories: audits,
+        summary,
+        unreached,
+        remediation,
+    })
+}
+
+async fn audit_repository<R: Registry>(
+    registry: &R,
+    repo: &Repository,
+    scanning: &RegistryScanning,
+    settings: &AuditSettings,
+    deadline: Option<Instant>,
+    now: DateTime<Utc>,
+) -> Collected {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Collected::Unreached(repo.name.clone());
+    }
+    let name = repo.name.as_str();
+    let read = tokio::try_join!(
+        registry.get_lifecycle_policy(name),
+        registry.get_repository_policy(name),
+        registry.describe_images(name)
+    );
+    let (lifecycle_policy, repository_policy, images) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            tracing::warn!(repository = %name, error = %e, "could not audit repository");
+            let check = CheckResult {
+                id: "READ",
+                status: Status::Error,
+                severity: CheckSeverity::High,
+                message: e.to_string(),
+                evidence: json!(null),
+            };
+            return Collected::Audited(RepositoryAudit {
+                name: name.to_string(),
+                arn: repo.arn.clone(),
+                images: 0,
+                checks: vec![check],
+                expirable: Totals::default(),
+                overdue: Totals::default(),
+                unmanaged: Totals::default(),
+            });
+        }
+    };
+    let suppressed = suppressed_on_newest(registry, name, &images, settings).await;
+    let facts = Facts {
+        repository: repo,
+        lifecycle_policy: lifecycle_policy.as_deref(),
+        repository_policy: repository_policy.as_deref(),
+        images: &images,
+        registry_scanning: scanning,
+        newest_image_suppressed_at_or_above: suppressed,
+    };
+    let (checks, totals) = run_checks(&facts, settings, now);
+    Collected::Audited(RepositoryAudit {
+        name: name.to_string(),
+        arn: repo.arn.clone(),
+        images: images.len(),
+        checks,
+        expirable: totals.expirable,
+        overdue: totals.overdue,
+        unmanaged: totals.unmanaged,
+    })
+}
+
+/// Suppressions need finding ids, which only DescribeImageScanFindings has: read them for the
+/// newest image, and only when suppressions exist and it has findings at or above the threshold.
+async fn suppressed_on_newest<R: Registry>(
+    registry: &R,
+    name: &str,
+    images: &[Image],
+    settings: &AuditSettings,
+) -> u64 {
+    let policy = &settings.findings;
+    let Some(newest) = images.iter().max_by_key(|i| i.pushed_at) else { return 0 };
+    let Some(scan) = newest.scan.as_ref().filter(|s| s.counts.at_or_above(policy.threshold) > 0) else { return 0 };
+    if policy.suppressions.is_empty() {
+        return 0;
+    }
+    match registry.describe_scan_findings(name, &newest.digest).await {
+        Ok(Some(findings)) => {
+            let open = policy.assess(name, &scan.counts, &findings).unsuppressed_at_or_above;
+            scan.counts.at_or_above(policy.threshold) - open
+        }
+        _ => 0,
+    }
+}
+
+async fn remediate<R: Registry>(
+    registry: &R,
+    audits: &[RepositoryAudit],
+    settings: &AuditSettings,
+    remediation: Remediation,
+) -> Vec<RemediationAction> {
+    let failed = |a: &RepositoryAudit, id: &str| a.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
+    let standard = settings.standard.as_ref().map_or_else(PolicyParams::default, |s| PolicyParams {
+        keep_tagged: s.keep_tagged,
+        tag_prefixes: s.tag_prefixes.clone(),
+        untagged_days: s.untagged_days,
+        ..PolicyParams::default()
+    });
+    let mut actions = Vec::new();
+    for a in audits {
+        if remediation.lifecycle && failed(a, "LC-1") {
+            let mut action = RemediationAction {
+                repository: a.name.clone(),
+                action: "apply-lifecycle-policy",
+                applied: false,
+                detail: format!(
+                    "the standard policy: keep the last {} of {}*, untagged {} days",
+                    standard.keep_tagged,
+                    standard.tag_prefixes.join("*, "),
+                    standard.untagged_days
+                ),
+            };
+            if remediation.apply {
+                let outcome = match generate(&standard) {
+                    Ok(policy) => {
+                        registry.put_lifecycle_policy(&a.name, &policy.to_json()).await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match outcome {
+                    Ok(()) => action.applied = true,
+                    Err(e) => action.detail = format!("failed: {e}"),
+                }
+            }
+            actions.push(action);
+        }
+        if remediation.scan && failed(a, "SCAN-1") {
+            let mut action = RemediationAction {
+                repository: a.name.clone(),
+                action: "enable-scan-on-push",
+                applied: false,
+                detail: "turn on basic scan on push".into(),
+            };
+            if remediation.apply {
+                match registry.put_scan_on_push(&a.name, true).await {
+                    Ok(()) => action.applied = true,
+                    Err(e) => action.detail = format!("failed: {e}"),
+                }
+            }
+            actions.push(action);
+        }
+    }
+    actions
+}
+
+/// The audit's metrics: per repository, and registry totals without dimensions (for alarms).
+pub fn audit_metrics(report: &AuditReport) -> Vec<Metric> {
+    let mut out = Vec::new();
+    let sized = |images: &'static str, bytes: &'static str, t: Totals, repo: Option<&str>| {
+        let mut pair =
+            vec![Metric::count(images, t.images), Metric { unit: Unit::Bytes, ..Metric::count(bytes, t.bytes) }];
+        if let Some(r) = repo {
+            pair = pair.into_iter().map(|m| m.with(DIM_REPOSITORY, r)).collect();
+        }
+        pair
+    };
+    for r in &report.repositories {
+        out.extend(sized(names::EXPIRABLE_IMAGES, names::EXPIRABLE_BYTES, r.expirable, Some(&r.name)));
+        out.extend(sized(names::OVERDUE_IMAGES, names::OVERDUE_BYTES, r.overdue, Some(&r.name)));
+        out.extend(sized(names::UNMANAGED_IMAGES, names::UNMANAGED_BYTES, r.unmanaged, Some(&r.name)));
+    }
+    let s = &report.summary;
+    out.extend(sized(names::EXPIRABLE_IMAGES, names::EXPIRABLE_BYTES, s.expirable, None));
+    out.extend(sized(names::OVERDUE_IMAGES, names::OVERDUE_BYTES, s.overdue, None));
+    out.extend(sized(names::UNMANAGED_IMAGES, names::UNMANAGED_BYTES, s.unmanaged, None));
+    out.push(Metric::count(names::NON_COMPLIANT_REPOSITORIES, s.non_compliant as u64));
+    for (id, counts) in &s.by_check {
+        out.push(Metric::count(names::CHECK_FAILURES, u64::from(counts.fail)).with(DIM_CHECK, *id));
+    }
+    out.push(Metric::count(names::AUDIT_INCOMPLETE, u64::from(!report.complete)));
+    out
+}

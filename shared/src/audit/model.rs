@@ -1,0 +1,218 @@
+//! The audit report: one struct, rendered as JSON (for machines) and markdown (for people).
+
+use crate::lifecycle::human_bytes;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Fail,
+    Warn,
+    Info,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CheckSeverity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub status: Status,
+    pub severity: CheckSeverity,
+    pub message: String,
+    pub evidence: Value,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub images: u64,
+    pub bytes: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, bytes: u64) {
+        self.images += 1;
+        self.bytes += bytes;
+    }
+
+    pub fn merge(&mut self, other: Totals) {
+        self.images += other.images;
+        self.bytes += other.bytes;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryAudit {
+    pub name: String,
+    pub arn: String,
+    pub images: usize,
+    pub checks: Vec<CheckResult>,
+    pub expirable: Totals,
+    pub overdue: Totals,
+    pub unmanaged: Totals,
+}
+
+impl RepositoryAudit {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| matches!(c.status, Status::Fail | Status::Error))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CheckCounts {
+    pub pass: u32,
+    pub fail: u32,
+    pub warn: u32,
+    pub info: u32,
+    pub error: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub repositories: usize,
+    pub non_compliant: usize,
+    pub by_check: BTreeMap<&'static str, CheckCounts>,
+    pub expirable: Totals,
+    pub overdue: Totals,
+    pub unmanaged: Totals,
+}
+
+/// One change remediation made (or, in a dry run, would make).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationAction {
+    pub repository: String,
+    pub action: &'static str,
+    pub applied: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditReport {
+    pub generated_at: String,
+    pub region: String,
+    pub registry_id: String,
+    /// False when a repository could not be read or was not reached before the deadline.
+    pub complete: bool,
+    pub repositories: Vec<RepositoryAudit>,
+    pub summary: Summary,
+    /// Repositories the audit did not reach before its deadline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreached: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remediation: Vec<RemediationAction>,
+}
+
+impl AuditReport {
+    pub fn summarize(repositories: &[RepositoryAudit]) -> Summary {
+        let mut summary = Summary {
+            repositories: repositories.len(),
+            non_compliant: repositories.iter().filter(|r| r.failed()).count(),
+            by_check: BTreeMap::new(),
+            expirable: Totals::default(),
+            overdue: Totals::default(),
+            unmanaged: Totals::default(),
+        };
+        for r in repositories {
+            summary.expirable.merge(r.expirable);
+            summary.overdue.merge(r.overdue);
+            summary.unmanaged.merge(r.unmanaged);
+            for c in &r.checks {
+                let counts = summary.by_check.entry(c.id).or_default();
+                match c.status {
+                    Status::Pass => counts.pass += 1,
+                    Status::Fail => counts.fail += 1,
+                    Status::Warn => counts.warn += 1,
+                    Status::Info => counts.info += 1,
+                    Status::Error => counts.error += 1,
+                }
+            }
+        }
+        summary
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.repositories.iter().any(RepositoryAudit::failed)
+    }
+
+    pub fn any_error(&self) -> bool {
+        self.repositories.iter().any(|r| r.checks.iter().any(|c| c.status == Status::Error))
+    }
+
+    /// The same report for people.
+    pub fn to_markdown(&self) -> String {
+        let mut md = format!(
+            "# ECR lifecycle audit\n\nRegistry {} in {}, {}. {} repositories, {} non-compliant{}.\n\n",
+            self.registry_id,
+            self.region,
+            self.generated_at,
+            self.summary.repositories,
+            self.summary.non_compliant,
+            if self.complete { "" } else { " — **incomplete**" }
+        );
+        md.push_str(&format!(
+            "Expirable now: {} images ({}). Overdue: {} images ({}). Never expired (unmanaged): {} images ({}).\n\n",
+            self.summary.expirable.images,
+            human_bytes(self.summary.expirable.bytes),
+            self.summary.overdue.images,
+            human_bytes(self.summary.overdue.bytes),
+            self.summary.unmanaged.images,
+            human_bytes(self.summary.unmanaged.bytes)
+        ));
+        md.push_str("| check | pass | fail | warn | info | error |\n|---|---|---|---|---|---|\n");
+        for (id, c) in &self.summary.by_check {
+            md.push_str(&format!("| {id} | {} | {} | {} | {} | {} |\n", c.pass, c.fail, c.warn, c.info, c.error));
+        }
+        for r in &self.repositories {
+            md.push_str(&format!(
+                "\n## {} ({} images){}\n\n",
+                r.name,
+                r.images,
+                if r.failed() { " — non-compliant" } else { "" }
+            ));
+            md.push_str("| check | status | severity | finding |\n|---|---|---|---|\n");
+            for c in &r.checks {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    c.id,
+                    serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                    serde_json::to_value(c.severity)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    c.message.replace('|', "\\|")
+                ));
+            }
+        }
+        if !self.unreached.is_empty() {
+            md.push_str(&format!("\nNot reached before the deadline: {}.\n", self.unreached.join(", ")));
+        }
+        if !self.remediation.is_empty() {
+            md.push_str("\n## Remediation\n\n");
+            for a in &self.remediation {
+                md.push_str(&format!(
+                    "- {} {}: {} ({})\n",
+                    if a.applied { "applied" } else { "would apply" },
+                    a.action,
+                    a.repository,
+                    a.detail
+                ));
+            }
+        }
+        md
+    }
+}

@@ -1,0 +1,389 @@
+//! The lifecycle audit on a seeded moto registry: every check passing and failing, paging, the
+//! report, metrics, remediation, partial reports, the CLI's exit codes, and the calls it makes.
+
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration, ImageTagMutability,
+    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, RegistryScanningRule, ScanFrequency,
+    ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
+};
+use ecr_keeper_core::audit::{
+    audit, audit_metrics, AuditOptions, AuditReport, AuditSettings, Remediation, Standard, Status,
+};
+use ecr_keeper_core::aws::EcrRegistry;
+use ecr_keeper_core::findings::FindingsPolicy;
+use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use ecr_keeper_tests::{seed, CallCounter, LocalAws};
+use std::process::Command;
+
+fn settings() -> AuditSettings {
+    AuditSettings {
+        standard: Some(Standard { keep_tagged: 10, untagged_days: 7, tag_prefixes: vec!["v".into()] }),
+        findings: FindingsPolicy::default(),
+        require_kms: false,
+    }
+}
+
+/// Lifecycle policies are judged ten days from now: moto stamps every push with the wall clock.
+fn later() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::days(10)
+}
+
+struct Repo<'a> {
+    name: &'a str,
+    mutability: &'a str,
+    exclusions: &'a [&'a str],
+    scan_on_push: bool,
+    kms: bool,
+    policy: Option<PolicyParams>,
+    repository_policy: Option<serde_json::Value>,
+}
+
+impl<'a> Repo<'a> {
+    fn good(name: &'a str) -> Self {
+        Repo {
+            name,
+            mutability: "IMMUTABLE",
+            exclusions: &[],
+            scan_on_push: true,
+            kms: true,
+            policy: Some(PolicyParams::default()),
+            repository_policy: None,
+        }
+    }
+}
+
+async fn create(ecr: &aws_sdk_ecr::Client, r: &Repo<'_>) {
+    let mut req = ecr
+        .create_repository()
+        .repository_name(r.name)
+        .image_tag_mutability(ImageTagMutability::from(r.mutability))
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(r.scan_on_push).build());
+    for f in r.exclusions {
+        req = req.image_tag_mutability_exclusion_filters(
+            ImageTagMutabilityExclusionFilter::builder()
+                .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
+                .filter(*f)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    if r.kms {
+        req = req.encryption_configuration(
+            EncryptionConfiguration::builder()
+                .encryption_type(EncryptionType::Kms)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+    }
+    req.send().await.unwrap_or_else(|e| panic!("{}: {e}", r.name));
+    if let Some(params) = &r.policy {
+        let text = generate(params).unwrap_or_else(|e| panic!("{e}")).to_json();
+        ecr.put_lifecycle_policy()
+            .repository_name(r.name)
+            .lifecycle_policy_text(text)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    if let Some(doc) = &r.repository_policy {
+        ecr.set_repository_policy()
+            .repository_name(r.name)
+            .policy_text(doc.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Scans an image and gives it no findings (what a clean scan reports).
+async fn scan_clean(aws: &LocalAws, ecr: &aws_sdk_ecr::Client, repo: &str, digest: &str) {
+    let id = ImageIdentifier::builder().image_digest(digest).build();
+    ecr.start_image_scan().repository_name(repo).image_id(id.clone()).send().await.unwrap_or_else(|e| panic!("{e}"));
+    aws.set_scan_findings(repo, digest, &[]);
+    // moto hands custom results to the image when they are first read.
+    ecr.describe_image_scan_findings()
+        .repository_name(repo)
+        .image_id(id)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn check<'r>(report: &'r AuditReport, repo: &str, id: &str) -> (Status, &'r str) {
+    let r = report.repositories.iter().find(|r| r.name == repo).unwrap_or_else(|| panic!("{repo} not in the report"));
+    let c = r.checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{repo} has no {id}"));
+    (c.status, c.message.as_str())
+}
+
+/// A registry with repositories that pass and fail each check.
+async fn seed_registry(aws: &LocalAws) -> aws_sdk_ecr::Client {
+    let ecr = aws.ecr().await;
+    let public = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage"]}]});
+    let org = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "MyOrg", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["ecr:BatchGetImage"],
+         "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}}}]});
+    let drifted = PolicyParams { keep_tagged: 20, untagged_days: 14, ..PolicyParams::default() };
+    let repos = [
+        Repo::good("good"),
+        Repo { repository_policy: Some(public), ..Repo::good("public") },
+        Repo { repository_policy: Some(org), ..Repo::good("org-shared") },
+        Repo { scan_on_push: false, ..Repo::good("registry-covered") },
+        Repo { scan_on_push: false, ..Repo::good("unscanned") },
+        Repo { mutability: "MUTABLE", ..Repo::good("mut-mutable") },
+        Repo { mutability: "IMMUTABLE_WITH_EXCLUSION", exclusions: &["latest"], ..Repo::good("mut-immutable-excl") },
+        Repo { mutability: "MUTABLE_WITH_EXCLUSION", exclusions: &["v*"], ..Repo::good("mut-mutable-excl") },
+        Repo { kms: false, ..Repo::good("aes") },
+        Repo::good("overdue"),
+        Repo::good("unmanaged"),
+        Repo { policy: None, ..Repo::good("nopolicy") },
+        Repo { policy: Some(drifted), ..Repo::good("drifted") },
+    ];
+    for r in &repos {
+        create(&ecr, r).await;
+    }
+    let rule = RegistryScanningRule::builder()
+        .scan_frequency(ScanFrequency::ScanOnPush)
+        .repository_filters(
+            ScanningRepositoryFilter::builder()
+                .filter("registry-*")
+                .filter_type(ScanningRepositoryFilterType::Wildcard)
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    ecr.put_registry_scanning_configuration()
+        .scan_type(ScanType::Basic)
+        .rules(rule)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let digest = seed::push_unique(&ecr, "good", Some("v1.0"), "good-1").await;
+    scan_clean(aws, &ecr, "good", &digest).await;
+    seed::push_unique(&ecr, "overdue", None, "old-build-1").await;
+    seed::push_unique(&ecr, "overdue", None, "old-build-2").await;
+    seed::push_unique(&ecr, "unmanaged", Some("latest"), "latest-1").await;
+    seed::push_unique(&ecr, "unmanaged", Some("main-3f2a"), "main-1").await;
+    ecr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_check_passes_and_fails_where_it_should() {
+    let aws = LocalAws::start();
+    let ecr = seed_registry(&aws).await;
+    let counter = CallCounter::default();
+    let registry = EcrRegistry::new(aws.counted_ecr(&counter).await);
+    let options = AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() };
+    let report = audit(&registry, &settings(), &options, later()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    assert!(report.complete);
+    assert_eq!(report.registry_id, "123456789012");
+    assert_eq!(report.summary.repositories, 13);
+    let expect = [
+        ("good", "LC-1", Status::Pass),
+        ("nopolicy", "LC-1", Status::Fail),
+        ("nopolicy", "LC-3", Status::Fail),
+        ("good", "LC-3", Status::Pass),
+        ("unmanaged", "LC-4", Status::Warn),
+        ("good", "LC-4", Status::Pass),
+        ("overdue", "LC-5", Status::Fail),
+        ("good", "LC-5", Status::Pass),
+        ("drifted", "LC-6", Status::Warn),
+        ("good", "LC-6", Status::Pass),
+        ("registry-covered", "SCAN-1", Status::Pass),
+        ("unscanned", "SCAN-1", Status::Fail),
+        ("good", "SCAN-2", Status::Pass),
+        ("unmanaged", "SCAN-2", Status::Fail),
+        ("good", "TAG-1", Status::Pass),
+        ("mut-immutable-excl", "TAG-1", Status::Warn),
+        ("mut-mutable", "TAG-1", Status::Fail),
+        ("mut-mutable-excl", "TAG-1", Status::Fail),
+        ("good", "ENC-1", Status::Pass),
+        ("aes", "ENC-1", Status::Info),
+        ("public", "POL-1", Status::Fail),
+        ("org-shared", "POL-1", Status::Pass),
+        ("good", "POL-1", Status::Pass),
+        ("good", "QUOTA-1", Status::Pass),
+    ];
+    for (repo, id, status) in expect {
+        let (got, message) = check(&report, repo, id);
+        assert_eq!(got, status, "{repo} {id}: {message}");
+    }
+    assert!(check(&report, "overdue", "LC-5").1.starts_with("2 image(s)"), "{}", check(&report, "overdue", "LC-5").1);
+    assert_eq!(check(&report, "drifted", "LC-6").1, "drifts from the standard: keeps 20 v* images (standard: 10); expires untagged images after 14 days (standard: 7)");
+    assert!(check(&report, "unmanaged", "LC-4").1.contains("latest"));
+    assert!(check(&report, "mut-immutable-excl", "TAG-1").1.ends_with("except those matching latest"));
+    assert!(check(&report, "public", "POL-1").1.contains("statement Everyone"));
+    let good = report.repositories.iter().find(|r| r.name == "good").unwrap_or_else(|| panic!("no good"));
+    assert!(!good.failed(), "{:?}", good.checks);
+    assert_eq!(report.summary.overdue.images, 2);
+    assert_eq!(report.summary.unmanaged.images, 2);
+    assert_eq!(report.summary.by_check.get("TAG-1").map(|c| (c.pass, c.warn, c.fail)), Some((10, 1, 2)));
+
+    // The minimum of calls: one listing, the scanning configuration once, three reads a repository.
+    let calls = counter.calls();
+    let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+    assert_eq!(count("DescribeRepositories"), 1);
+    assert_eq!(count("GetRegistryScanningConfiguration"), 1);
+    for op in ["GetLifecyclePolicy", "GetRepositoryPolicy", "DescribeImages"] {
+        assert_eq!(count(op), 13, "{op}");
+    }
+    assert_eq!(calls.len(), 2 + 3 * 13, "{calls:?}");
+
+    // One struct, two renderings.
+    let json = serde_json::to_value(&report).unwrap_or_default();
+    assert_eq!(json["repositories"][0]["checks"][0]["id"], "LC-1");
+    assert!(json["summary"]["byCheck"]["LC-1"]["fail"].as_u64() == Some(1));
+    let md = report.to_markdown();
+    assert!(md.starts_with("# ECR lifecycle audit"));
+    assert!(md.contains("## public (0 images) — non-compliant"));
+
+    // Metrics: totals without dimensions for alarms, per repository with.
+    let metrics = audit_metrics(&report);
+    let total = |name: &str| metrics.iter().find(|m| m.name == name && m.dimensions.is_empty()).map(|m| m.value);
+    assert_eq!(total("OverdueImages"), Some(2.0));
+    assert_eq!(total("NonCompliantRepositories"), Some(report.summary.non_compliant as f64));
+    assert_eq!(total("AuditIncomplete"), Some(0.0));
+    assert!(metrics
+        .iter()
+        .any(|m| m.name == "CheckFailures" && m.dimensions == [("Check", "POL-1".to_string())] && m.value == 1.0));
+    drop(ecr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remediation_lists_then_applies_and_never_replaces() {
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo { policy: None, scan_on_push: false, ..Repo::good("bare") }).await;
+    create(
+        &ecr,
+        &Repo { policy: Some(PolicyParams { keep_tagged: 3, ..PolicyParams::default() }), ..Repo::good("custom") },
+    )
+    .await;
+    let registry = EcrRegistry::new(ecr.clone());
+    let dry = AuditOptions {
+        remediation: Remediation { lifecycle: true, scan: true, apply: false },
+        ..AuditOptions::default()
+    };
+    let report = audit(&registry, &settings(), &dry, later()).await.unwrap_or_else(|e| panic!("{e}"));
+    let planned: Vec<(&str, &str, bool)> =
+        report.remediation.iter().map(|a| (a.repository.as_str(), a.action, a.applied)).collect();
+    assert_eq!(planned, [("bare", "apply-lifecycle-policy", false), ("bare", "enable-scan-on-push", false)]);
+    assert!(ecr.get_lifecycle_policy().repository_name("bare").send().await.is_err(), "a dry run changes nothing");
+
+    let apply = AuditOptions {
+        remediation: Remediation { lifecycle: true, scan: true, apply: true },
+        ..AuditOptions::default()
+    };
+    let report = audit(&registry, &settings(), &apply, later()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.remediation.iter().all(|a| a.applied), "{:?}", report.remediation);
+    let after =
+        audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check(&after, "bare", "LC-1").0, Status::Pass);
+    assert_eq!(check(&after, "bare", "SCAN-1").0, Status::Pass);
+    assert!(after.remediation.is_empty());
+    // The custom policy (keep 3) was left alone: drift is reported, not "fixed".
+    assert_eq!(check(&after, "custom", "LC-6").0, Status::Warn);
+    let custom = ecr.get_lifecycle_policy().repository_name("custom").send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(custom.lifecycle_policy_text().unwrap_or_default().contains("\"countNumber\":3"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_repository_pages_and_the_deadline_stops_cleanly() {
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("big")).await;
+    // 2,500 images: more than two pages of 1,000.
+    let mut pushes = Vec::new();
+    for k in 0..2500 {
+        let ecr = ecr.clone();
+        pushes.push(tokio::spawn(async move {
+            seed::push_unique(&ecr, "big", Some(&format!("v{k}")), &format!("big-{k}")).await
+        }));
+        if pushes.len() == 16 {
+            for p in pushes.drain(..) {
+                let _ = p.await;
+            }
+        }
+    }
+    for p in pushes {
+        let _ = p.await;
+    }
+    let registry = EcrRegistry::new(ecr.clone());
+    let report =
+        audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
+    let big = &report.repositories[0];
+    assert_eq!(big.images, 2500);
+    assert_eq!(big.expirable.images, 2490, "keep the 10 newest v* images");
+    assert_eq!(check(&report, "big", "QUOTA-1").0, Status::Pass);
+
+    // A deadline already passed: nothing is started, the report says what was not reached.
+    let late = AuditOptions { deadline: Some(tokio::time::Instant::now()), ..AuditOptions::default() };
+    let report = audit(&registry, &settings(), &late, later()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.complete);
+    assert_eq!(report.unreached, ["big"]);
+    assert_eq!(audit_metrics(&report).iter().find(|m| m.name == "AuditIncomplete").map(|m| m.value), Some(1.0));
+}
+
+fn cli(aws: &LocalAws, args: &[&str]) -> std::process::Output {
+    let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
+    Command::new(&bin)
+        .arg("audit")
+        .args(args)
+        .envs(aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (build the CLI first: cargo build -p ecr-keeper-cli)", bin.display()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_exit_code_says_pass_fail_or_cannot_read() {
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()));
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("good")).await;
+    let ok = cli(&aws, &["--output", "json"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap_or_default();
+    assert_eq!(report["summary"]["nonCompliant"], 0);
+
+    create(&ecr, &Repo { mutability: "MUTABLE", ..Repo::good("loose") }).await;
+    let failed = cli(&aws, &["--repository-prefix", "loo"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let md = String::from_utf8_lossy(&failed.stdout);
+    assert!(md.contains("## loose (0 images) — non-compliant") && !md.contains("## good"), "{md}");
+
+    let fix = cli(&aws, &["--repository-prefix", "loo", "--fix", "--output", "json"]);
+    let fix_report: serde_json::Value = serde_json::from_slice(&fix.stdout).unwrap_or_default();
+    assert!(fix_report.get("remediation").is_none(), "mutability is not remediated: only policies and scanning");
+
+    let unreachable = cli(&aws, &["--endpoint-url", &format!("http://127.0.0.1:{}", ecr_keeper_tests::free_port())]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("could not read the registry"));
+    let usage = cli(&aws, &["--yes"]);
+    assert_eq!(usage.status.code(), Some(2), "--yes without --fix is a usage error");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_that_cannot_be_read_gives_error_results_and_the_audit_goes_on() {
+    use ecr_keeper_core::ports::RegistryError;
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("fine")).await;
+    create(&ecr, &Repo::good("locked")).await;
+    let registry = ecr_keeper_tests::faults::FailingFor {
+        inner: EcrRegistry::new(ecr.clone()),
+        repository: "locked".into(),
+        error: RegistryError::AccessDenied { operation: "GetLifecyclePolicy", message: "not authorized".into() },
+    };
+    let report =
+        audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.complete);
+    assert!(report.any_error());
+    let (status, message) = check(&report, "locked", "READ");
+    assert_eq!(status, Status::Error);
+    assert!(message.starts_with("GetLifecyclePolicy: access denied"), "{message}");
+    assert_eq!(check(&report, "fine", "LC-1").0, Status::Pass, "the other repository was audited");
+}
