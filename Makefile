@@ -49,4 +49,4 @@ demo: setup
 
 ## make bench: the lifecycle simulator at ECR's per-repository maximum (100,000 images).
 bench:
-	$(CARGO) bench --locked -p ecr-keeper-core --bench simulate
+	$(CARGO) bench --locked -p ecr-keeper-core

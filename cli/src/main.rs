@@ -1,6 +1,7 @@
 //! `ecr-keeper`: the command line over ecr-keeper's core.
 
 mod audit;
+mod cost;
 mod lifecycle;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Command {
     /// public policies. Exit 0 when everything passes, 1 when a check fails, 2 on usage or
     /// access errors.
     Audit(audit::AuditArgs),
+    /// What each repository's storage costs, and what lifecycle policies save.
+    CostReport(cost::CostArgs),
 }
 
 /// Exit codes scripts can rely on.
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit(args) => audit::run(args),
+        Command::CostReport(args) => cost::run(args),
     }
 }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod aws;
 pub mod config;
+pub mod cost;
 pub mod custom_resource;
 pub mod events;
 pub mod findings;

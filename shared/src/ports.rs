@@ -69,6 +69,14 @@ pub trait Registry: Send + Sync {
         prefix: Option<&str>,
     ) -> impl Future<Output = Result<Vec<Repository>, RegistryError>> + Send;
 
+    /// Manifests of the given images (BatchGetImage, at most 100 per call): digest → (media
+    /// type, manifest text).
+    fn get_manifests(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Option<String>, String)>, RegistryError>> + Send;
+
     fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
 
     /// A basic scan of one image. ECR allows one per image per day: the second is
@@ -81,6 +89,23 @@ pub trait Registry: Send + Sync {
         name: &str,
         digest: &str,
     ) -> impl Future<Output = Result<Option<Vec<Finding>>, RegistryError>> + Send;
+}
+
+/// CloudWatch beyond PutMetricData: reading a metric back and keeping a dashboard.
+pub trait MetricsStore: Send + Sync {
+    /// The most recent value of a dimensionless metric of the `EcrKeeper` namespace since `since`.
+    fn latest_value(
+        &self,
+        name: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<f64>, crate::metrics::MetricsError>> + Send;
+
+    fn put_dashboard(
+        &self,
+        name: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(), crate::metrics::MetricsError>> + Send;
 }
 
 /// Time, injected so that lifecycle and cost logic are deterministic in tests.

@@ -92,6 +92,14 @@ impl<R: Registry> Registry for FailingFor<R> {
     async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
         self.inner.list_repositories(prefix).await
     }
+    async fn get_manifests(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
+        self.check(name)?;
+        self.inner.get_manifests(name, digests).await
+    }
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         self.inner.get_registry_scanning().await
     }

@@ -56,3 +56,31 @@ pub async fn push_unique(ecr: &aws_sdk_ecr::Client, repository: &str, tag: Optio
     let manifest = oci_manifest(&format!("config-{unique}"), &[("base-layer", 30_000_000), (unique, 1_000_000)]);
     push(ecr, repository, tag, &manifest).await
 }
+
+/// Pushes a manifest with an explicit media type and, optionally, digest (moto gives manifests
+/// without layers a random digest from 101 values; naming it avoids collisions).
+pub async fn push_as(
+    ecr: &aws_sdk_ecr::Client,
+    repository: &str,
+    tag: Option<&str>,
+    manifest: &str,
+    media_type: &str,
+    digest: Option<&str>,
+) -> String {
+    let out = ecr
+        .put_image()
+        .repository_name(repository)
+        .image_manifest(manifest)
+        .image_manifest_media_type(media_type)
+        .set_image_tag(tag.map(str::to_owned))
+        .set_image_digest(digest.map(str::to_owned))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PutImage {repository}:{tag:?} failed: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        });
+    out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).map(str::to_owned).unwrap_or_default()
+}

@@ -5,6 +5,7 @@ sees this file: it talks to whatever answers at its endpoint.
 Usage: python moto_server.py -H 127.0.0.1 -p PORT   (same arguments as `python -m moto.server`)
 """
 
+import json
 import sys
 
 from moto.ecr import models as ecr_models
@@ -37,6 +38,16 @@ def _image_scan_findings_summary(self):
     return {"imageScanCompletedAt": self.last_scan, "findingSeverityCounts": counts}
 
 
+def _image_size_in_bytes(self):
+    # AWS: imageSizeInBytes is the image's compressed size (its layers and config). moto 5.2.5
+    # reports the config blob's size alone, which makes every image look a few hundred bytes.
+    manifest = json.loads(self.image_manifest)
+    if "layers" not in manifest:
+        return None
+    return sum(layer.get("size", 0) for layer in manifest["layers"]) + manifest.get("config", {}).get("size", 0)
+
+
+ecr_models.Image.get_image_size_in_bytes = _image_size_in_bytes
 ecr_models.Image.image_scan_status = property(_image_scan_status)
 ecr_models.Image.image_scan_findings_summary = property(_image_scan_findings_summary)
 

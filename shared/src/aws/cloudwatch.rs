@@ -1,9 +1,13 @@
 //! The `MetricsSink` port over PutMetricData, batched within CloudWatch's limits.
 
 use crate::metrics::{Metric, MetricsError, MetricsSink, Unit, ALARMED, NAMESPACE};
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use crate::ports::MetricsStore;
+use aws_sdk_cloudwatch::types::{
+    Dimension, Metric as CwMetric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
+};
 use aws_sdk_cloudwatch::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
 
 /// PutMetricData accepts at most 1,000 metrics and 1 MB per request.
 pub const MAX_METRICS_PER_REQUEST: usize = 1000;
@@ -74,6 +78,69 @@ impl MetricsSink for CloudWatchSink {
                 .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))?;
         }
         Ok(())
+    }
+}
+
+/// GetMetricData and PutDashboard.
+#[derive(Debug, Clone)]
+pub struct CloudWatchStore {
+    client: Client,
+}
+
+impl CloudWatchStore {
+    pub fn new(client: Client) -> Self {
+        CloudWatchStore { client }
+    }
+}
+
+fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(t.timestamp())
+}
+
+impl MetricsStore for CloudWatchStore {
+    async fn latest_value(
+        &self,
+        name: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<f64>, MetricsError> {
+        let query = MetricDataQuery::builder()
+            .id("latest")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(CwMetric::builder().namespace(NAMESPACE).metric_name(name).build())
+                    .period(3600)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(smithy_time(since))
+            .end_time(smithy_time(until))
+            .send()
+            .await
+            .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))?;
+        // The newest point: CloudWatch lists timestamps newest first by default, but do not rely on it.
+        Ok(out
+            .metric_data_results()
+            .iter()
+            .flat_map(|r| r.timestamps().iter().zip(r.values()))
+            .max_by_key(|(t, _)| t.secs())
+            .map(|(_, v)| *v))
+    }
+
+    async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), MetricsError> {
+        self.client
+            .put_dashboard()
+            .dashboard_name(name)
+            .dashboard_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))
     }
 }
 

@@ -7,8 +7,9 @@ use crate::repository::{Encryption, Repository, RepositorySettings, ResourceTag,
 use crate::scanning::{RegistryScanning, ScanFrequency, ScanRule};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
-    EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
-    ImageTagMutability as SdkMutability, ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, Tag,
+    DescribeImagesFilter, EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
+    ImageStatusFilter, ImageTagMutability as SdkMutability, ImageTagMutabilityExclusionFilter,
+    ImageTagMutabilityExclusionFilterType, Tag,
 };
 use aws_sdk_ecr::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -16,6 +17,14 @@ use chrono::{DateTime, Utc};
 
 /// ECR's page size maximum: fewer round trips.
 const PAGE_SIZE: i32 = 1000;
+/// BatchGetImage takes at most 100 image ids.
+const BATCH_GET_MAX: usize = 100;
+const ACCEPTED_MANIFESTS: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+];
 
 #[derive(Debug, Clone)]
 pub struct EcrRegistry {
@@ -327,8 +336,16 @@ impl Registry for EcrRegistry {
     }
 
     async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
-        let mut pages =
-            self.client.describe_images().repository_name(name).max_results(PAGE_SIZE).into_paginator().send();
+        // ANY: archived images too (DescribeImages returns only ACTIVE ones by default).
+        let all = DescribeImagesFilter::builder().image_status(ImageStatusFilter::Any).build();
+        let mut pages = self
+            .client
+            .describe_images()
+            .repository_name(name)
+            .filter(all)
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
         let mut images = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify("DescribeImages", name, e))?;
@@ -373,6 +390,36 @@ impl Registry for EcrRegistry {
             );
         }
         Ok(repositories)
+    }
+
+    async fn get_manifests(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
+        let mut out = Vec::with_capacity(digests.len());
+        for chunk in digests.chunks(BATCH_GET_MAX) {
+            let ids = chunk.iter().map(|d| ImageIdentifier::builder().image_digest(d).build()).collect();
+            let page = self
+                .client
+                .batch_get_image()
+                .repository_name(name)
+                .set_image_ids(Some(ids))
+                .set_accepted_media_types(Some(ACCEPTED_MANIFESTS.iter().map(|m| m.to_string()).collect()))
+                .send()
+                .await
+                .map_err(|e| classify("BatchGetImage", name, e))?;
+            for image in page.images() {
+                let digest = image.image_id().and_then(|i| i.image_digest()).map(str::to_owned);
+                if let (Some(digest), Some(text)) = (digest, image.image_manifest()) {
+                    // One entry per digest, even when several tags name it.
+                    if !out.iter().any(|(d, _, _): &(String, Option<String>, String)| d == &digest) {
+                        out.push((digest, image.image_manifest_media_type().map(str::to_owned), text.to_string()));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {

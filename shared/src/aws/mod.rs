@@ -4,7 +4,7 @@ mod cloudwatch;
 mod config;
 mod ecr;
 
-pub use cloudwatch::{batches, CloudWatchSink, MAX_METRICS_PER_REQUEST};
+pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
 pub use config::{cloudwatch_client, ecr_client, sdk_config, AwsOptions};
 pub use ecr::EcrRegistry;
 

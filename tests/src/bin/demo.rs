@@ -149,7 +149,27 @@ async fn main() {
         Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
     }
 
-    step(9, "CloudFormation deletes the stack: the repository holds images, so it is kept");
+    step(9, "The weekly cost report (ecr-keeper cost-report), before and after the policy");
+    // moto has the small demo images; add what a real service stores: 20 releases of 400 MiB
+    // sharing a 300 MiB base, in a repository without a lifecycle policy.
+    if let Err(e) = ecr.create_repository().repository_name("legacy-service").send().await {
+        fail(&format!("CreateRepository: {e}"));
+    }
+    for k in 0..20 {
+        let manifest = seed::oci_manifest(
+            &format!("legacy-cfg-{k}"),
+            &[("legacy-base", 300 << 20), (&format!("legacy-{k}"), 100 << 20)],
+        );
+        seed::push(&ecr, "legacy-service", Some(&format!("v2.{k}")), &manifest).await;
+    }
+    let out =
+        std::process::Command::new(&audit_bin).args(["cost-report", "--now", &now]).envs(aws.process_env()).output();
+    match out {
+        Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
+    }
+
+    step(10, "CloudFormation deletes the stack: the repository holds images, so it is kept");
     let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
     let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
     match (answer, responses.get(1).map(|r| r.json())) {
@@ -162,7 +182,7 @@ async fn main() {
         }
     }
 
-    step(10, "Stopping moto and the functions");
+    step(11, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
     println!("   done");

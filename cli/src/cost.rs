@@ -1,0 +1,112 @@
+//! `ecr-keeper cost-report`.
+
+use crate::{EXIT_INVALID, EXIT_OK};
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use ecr_keeper_core::aws::{
+    cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry,
+};
+use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices};
+use ecr_keeper_core::image::parse_timestamp;
+use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    #[arg(long)]
+    region: Option<String>,
+    /// A non-AWS endpoint, e.g. http://127.0.0.1:5000 for moto.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    #[arg(long, value_name = "P")]
+    repository_prefix: Option<String>,
+    /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
+    #[arg(long, value_name = "X", default_value_t = 0.10)]
+    price_per_gb_month: f64,
+    /// Archive storage price, USD per GB-month.
+    #[arg(long, value_name = "X", default_value_t = 0.10)]
+    archive_price_per_gb_month: f64,
+    /// How many of the most expensive repositories the report and the dashboard name.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    #[arg(long, value_enum, default_value_t = CostOutput::Markdown)]
+    output: CostOutput,
+    /// Also publish the metrics (PutMetricData) and rewrite the ecr-keeper-costs dashboard; the
+    /// previous published total is read back to show the change.
+    #[arg(long)]
+    publish: bool,
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    concurrency: usize,
+    /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]
+    now: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CostOutput {
+    Json,
+    Markdown,
+}
+
+pub fn run(args: CostArgs) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(run_async(args)),
+        Err(e) => {
+            eprintln!("ecr-keeper: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+async fn run_async(args: CostArgs) -> ExitCode {
+    if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0) {
+        eprintln!("ecr-keeper: prices must be zero or more");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let config = sdk_config(&AwsOptions {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        ..AwsOptions::default()
+    })
+    .await;
+    let options = CostOptions {
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        repository_prefix: args.repository_prefix.clone(),
+        concurrency: args.concurrency,
+        top: args.top,
+        prices: Prices {
+            storage_per_gb_month: args.price_per_gb_month,
+            archive_per_gb_month: args.archive_price_per_gb_month,
+            ..Prices::default()
+        },
+    };
+    let standard = match generate(&PolicyParams::default()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ecr-keeper: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let registry = EcrRegistry::new(ecr_client(&config));
+    let store = CloudWatchStore::new(cloudwatch_client(&config));
+    let reads_previous = args.publish.then_some(&store);
+    let report =
+        match cost_report(&registry, reads_previous, &options, &standard, args.now.unwrap_or_else(Utc::now)).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("ecr-keeper: the cost report could not read the registry: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        };
+    if args.publish {
+        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store).await {
+            eprintln!("ecr-keeper: the report was not published: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    }
+    match args.output {
+        CostOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        CostOutput::Markdown => print!("{}", report.to_markdown()),
+    }
+    ExitCode::from(EXIT_OK)
+}

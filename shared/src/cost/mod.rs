@@ -1,0 +1,436 @@
+//! What the registry's storage costs, per repository, and what lifecycle policies save.
+//!
+//! Storage is billed on the compressed blobs stored; a blob shared by several images of a
+//! repository is stored once. So `uniqueBytes` (distinct config and layer blobs, from the
+//! manifests) is the estimate, and `naiveBytes` (Σ `imageSizeInBytes`) the overstatement most
+//! tools report.
+
+mod collect;
+mod manifest;
+
+pub use collect::{cost_report, publish, CostOptions};
+pub use manifest::{parse_manifest, Blob, Manifest, DOCKER_MANIFEST_V2, OCI_MANIFEST};
+
+use crate::image::{Image, ImageStatus};
+use crate::lifecycle::{human_bytes, simulate, Fate, LifecyclePolicy};
+use crate::metrics::{Metric, Unit, DIM_REPOSITORY};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// ECR bills a GB as 2^30 bytes.
+pub const GIB: f64 = 1_073_741_824.0;
+
+/// Prices in USD (us-east-1 list prices by default); all parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prices {
+    pub storage_per_gb_month: f64,
+    pub archive_per_gb_month: f64,
+    pub enhanced_first_scan: f64,
+    pub enhanced_rescan: f64,
+}
+
+impl Default for Prices {
+    fn default() -> Self {
+        Prices {
+            storage_per_gb_month: 0.10,
+            archive_per_gb_month: 0.10,
+            enhanced_first_scan: 0.09,
+            enhanced_rescan: 0.01,
+        }
+    }
+}
+
+/// Cents, as a bill shows them.
+pub fn usd(amount: f64) -> f64 {
+    (amount * 100.0).round() / 100.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Projection {
+    pub images_kept: usize,
+    pub unique_bytes: u64,
+    pub projected_monthly_cost_usd: f64,
+    pub savings_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Archived {
+    pub images: usize,
+    pub bytes: u64,
+    pub monthly_cost_usd: f64,
+}
+
+/// Enhanced scanning (Amazon Inspector) is billed per image scanned: an estimate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanEstimate {
+    pub first_scans: usize,
+    pub rescans: usize,
+    pub monthly_cost_usd: f64,
+    pub note: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryCost {
+    pub name: String,
+    pub images: usize,
+    pub tagged_images: usize,
+    pub untagged_images: usize,
+    pub naive_bytes: u64,
+    pub unique_bytes: u64,
+    pub monthly_cost_usd: f64,
+    pub has_lifecycle_policy: bool,
+    /// After the repository's own lifecycle policy runs (the current cost without one).
+    pub projected_monthly_cost_usd: f64,
+    pub savings_usd: f64,
+    /// What the standard policy would do, for a repository without a policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_standard_policy: Option<Projection>,
+    #[serde(skip_serializing_if = "archived_is_empty")]
+    pub archived: Archived,
+    /// Images whose manifest media type is not understood: counted by `imageSizeInBytes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_media_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enhanced_scanning_estimate: Option<ScanEstimate>,
+}
+
+fn archived_is_empty(a: &Archived) -> bool {
+    a.images == 0
+}
+
+/// How a registry scans, as far as cost goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scanning {
+    Basic,
+    /// Enhanced, and whether images are rescanned continuously.
+    Enhanced {
+        continuous: bool,
+    },
+}
+
+/// Σ of distinct blob sizes over `images`; images without a readable manifest count by
+/// `imageSizeInBytes`. Manifest lists add nothing: their children are images of the repository.
+fn unique_bytes<'a>(images: impl Iterator<Item = &'a Image>, manifests: &HashMap<String, Manifest>) -> u64 {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut total = 0;
+    for image in images {
+        match manifests.get(&image.digest) {
+            Some(Manifest::Image { blobs }) => {
+                for blob in blobs {
+                    if seen.insert(blob.digest.as_str()) {
+                        total += blob.size;
+                    }
+                }
+            }
+            Some(Manifest::List { .. }) => {}
+            Some(Manifest::Unknown { .. }) | None => total += image.size_bytes,
+        }
+    }
+    total
+}
+
+fn monthly(bytes: u64, price: f64) -> f64 {
+    bytes as f64 / GIB * price
+}
+
+fn projection(
+    policy: &LifecyclePolicy,
+    active: &[Image],
+    manifests: &HashMap<String, Manifest>,
+    now: DateTime<Utc>,
+    prices: &Prices,
+    current: f64,
+) -> Projection {
+    let plan = simulate(policy, active, now);
+    let kept: Vec<&Image> = active
+        .iter()
+        .zip(&plan.decisions)
+        .filter(|(_, d)| !matches!(d.fate, Fate::Expire | Fate::Transition))
+        .map(|(i, _)| i)
+        .collect();
+    let bytes = unique_bytes(kept.iter().copied(), manifests);
+    let projected = monthly(bytes, prices.storage_per_gb_month);
+    Projection {
+        images_kept: kept.len(),
+        unique_bytes: bytes,
+        projected_monthly_cost_usd: usd(projected),
+        savings_usd: usd(current - projected),
+    }
+}
+
+/// What every repository's accounting shares.
+#[derive(Debug, Clone)]
+pub struct CostContext {
+    /// The policy a repository without one is compared with.
+    pub standard: LifecyclePolicy,
+    pub scanning: Scanning,
+    pub prices: Prices,
+    pub now: DateTime<Utc>,
+}
+
+/// Accounts one repository. `images` get their manifest-list children filled in (so the
+/// simulator protects them as ECR does).
+pub fn account_repository(
+    name: &str,
+    images: &mut [Image],
+    manifests: &HashMap<String, Manifest>,
+    policy: Option<&LifecyclePolicy>,
+    cx: &CostContext,
+) -> RepositoryCost {
+    let (standard, scanning, prices, now) = (&cx.standard, cx.scanning, &cx.prices, cx.now);
+    for image in images.iter_mut() {
+        if let Some(Manifest::List { children }) = manifests.get(&image.digest) {
+            image.child_digests = children.clone();
+        }
+    }
+    let (active, archived): (Vec<Image>, Vec<Image>) =
+        images.iter().cloned().partition(|i| i.status != ImageStatus::Archived);
+    let unique = unique_bytes(active.iter(), manifests);
+    let current = monthly(unique, prices.storage_per_gb_month);
+    let archived_bytes = unique_bytes(archived.iter(), manifests);
+    let own = policy.map(|p| projection(p, &active, manifests, now, prices, current));
+    let unknown_media_types = active
+        .iter()
+        .filter(|i| matches!(manifests.get(&i.digest), Some(Manifest::Unknown { .. }) | None))
+        .map(|i| i.digest.clone())
+        .collect();
+    let enhanced_scanning_estimate = match scanning {
+        Scanning::Basic => None,
+        Scanning::Enhanced { continuous } => {
+            let recent = active.iter().filter(|i| now - i.pushed_at <= Duration::days(30)).count();
+            let rescans = if continuous { active.len() - recent } else { 0 };
+            Some(ScanEstimate {
+                first_scans: recent,
+                rescans,
+                monthly_cost_usd: usd(recent as f64 * prices.enhanced_first_scan + rescans as f64 * prices.enhanced_rescan),
+                note: "estimate: images pushed in the last 30 days at the first-scan price, the others at one rescan a month when scanning is continuous",
+            })
+        }
+    };
+    RepositoryCost {
+        name: name.to_string(),
+        images: active.len(),
+        tagged_images: active.iter().filter(|i| i.is_tagged()).count(),
+        untagged_images: active.iter().filter(|i| !i.is_tagged()).count(),
+        naive_bytes: active.iter().map(|i| i.size_bytes).sum(),
+        unique_bytes: unique,
+        monthly_cost_usd: usd(current),
+        has_lifecycle_policy: policy.is_some(),
+        projected_monthly_cost_usd: own.as_ref().map_or(usd(current), |p| p.projected_monthly_cost_usd),
+        savings_usd: own.as_ref().map_or(0.0, |p| p.savings_usd),
+        with_standard_policy: policy.is_none().then(|| projection(standard, &active, manifests, now, prices, current)),
+        archived: Archived {
+            images: archived.len(),
+            bytes: archived_bytes,
+            monthly_cost_usd: usd(monthly(archived_bytes, prices.archive_per_gb_month)),
+        },
+        unknown_media_types,
+        enhanced_scanning_estimate,
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Total {
+    pub repositories: usize,
+    pub images: usize,
+    pub naive_bytes: u64,
+    pub unique_bytes: u64,
+    pub monthly_cost_usd: f64,
+    pub projected_monthly_cost_usd: f64,
+    pub savings_usd: f64,
+    /// What the standard policy would save in the repositories that have none.
+    pub standard_policy_savings_usd: f64,
+    pub archived_monthly_cost_usd: f64,
+    pub enhanced_scanning_estimate_usd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostReport {
+    pub generated_at: String,
+    pub region: String,
+    pub prices: Prices,
+    /// Most expensive first.
+    pub repositories: Vec<RepositoryCost>,
+    pub total: Total,
+    /// The names of the `top` most expensive repositories.
+    pub top: Vec<String>,
+    /// The total monthly cost the previous report published, if any.
+    pub previous_total: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_since_previous_usd: Option<f64>,
+}
+
+impl CostReport {
+    pub fn new(
+        mut repositories: Vec<RepositoryCost>,
+        region: &str,
+        prices: Prices,
+        top: usize,
+        previous_total: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        repositories.sort_by(|a, b| b.unique_bytes.cmp(&a.unique_bytes).then_with(|| a.name.cmp(&b.name)));
+        let mut total = Total { repositories: repositories.len(), ..Total::default() };
+        for r in &repositories {
+            total.images += r.images;
+            total.naive_bytes += r.naive_bytes;
+            total.unique_bytes += r.unique_bytes;
+            total.monthly_cost_usd += r.monthly_cost_usd;
+            total.projected_monthly_cost_usd += r.projected_monthly_cost_usd;
+            total.savings_usd += r.savings_usd;
+            total.standard_policy_savings_usd += r.with_standard_policy.as_ref().map_or(0.0, |p| p.savings_usd);
+            total.archived_monthly_cost_usd += r.archived.monthly_cost_usd;
+            total.enhanced_scanning_estimate_usd +=
+                r.enhanced_scanning_estimate.as_ref().map_or(0.0, |e| e.monthly_cost_usd);
+        }
+        for amount in [
+            &mut total.monthly_cost_usd,
+            &mut total.projected_monthly_cost_usd,
+            &mut total.savings_usd,
+            &mut total.standard_policy_savings_usd,
+            &mut total.archived_monthly_cost_usd,
+            &mut total.enhanced_scanning_estimate_usd,
+        ] {
+            *amount = usd(*amount);
+        }
+        let change = previous_total.map(|p| usd(total.monthly_cost_usd - p));
+        CostReport {
+            generated_at: now.to_rfc3339(),
+            region: region.to_string(),
+            prices,
+            top: repositories.iter().take(top).map(|r| r.name.clone()).collect(),
+            repositories,
+            total,
+            previous_total,
+            change_since_previous_usd: change,
+        }
+    }
+
+    /// Metrics for PutMetricData: per repository and, without dimensions, the totals.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let gauge = |name: &'static str, value: f64, unit: Unit| Metric { name, dimensions: Vec::new(), value, unit };
+        let mut out = Vec::new();
+        for r in &self.repositories {
+            out.push(gauge(names::STORAGE_BYTES, r.naive_bytes as f64, Unit::Bytes).with(DIM_REPOSITORY, &r.name));
+            out.push(
+                gauge(names::UNIQUE_STORAGE_BYTES, r.unique_bytes as f64, Unit::Bytes).with(DIM_REPOSITORY, &r.name),
+            );
+            out.push(
+                gauge(names::ESTIMATED_MONTHLY_COST_USD, r.monthly_cost_usd, Unit::None).with(DIM_REPOSITORY, &r.name),
+            );
+            out.push(
+                gauge(names::PROJECTED_MONTHLY_COST_USD, r.projected_monthly_cost_usd, Unit::None)
+                    .with(DIM_REPOSITORY, &r.name),
+            );
+        }
+        out.push(gauge(names::STORAGE_BYTES, self.total.naive_bytes as f64, Unit::Bytes));
+        out.push(gauge(names::UNIQUE_STORAGE_BYTES, self.total.unique_bytes as f64, Unit::Bytes));
+        out.push(gauge(names::ESTIMATED_MONTHLY_COST_USD, self.total.monthly_cost_usd, Unit::None));
+        out.push(gauge(names::PROJECTED_MONTHLY_COST_USD, self.total.projected_monthly_cost_usd, Unit::None));
+        out
+    }
+
+    /// The `ecr-keeper-costs` dashboard: rewritten every run, since the top N changes.
+    pub fn dashboard_body(&self, region: &str) -> String {
+        let ns = crate::metrics::NAMESPACE;
+        let per_repo = |metric: &str| -> Vec<serde_json::Value> {
+            self.top.iter().map(|r| serde_json::json!([ns, metric, DIM_REPOSITORY, r])).collect()
+        };
+        let widget = |x: u32, y: u32, title: &str, metrics: Vec<serde_json::Value>, view: &str| {
+            serde_json::json!({"type": "metric", "x": x, "y": y, "width": 12, "height": 6,
+                "properties": {"title": title, "region": region, "view": view, "stat": "Maximum", "period": 86400, "metrics": metrics}})
+        };
+        let savings = format!(
+            "## Savings available\n\nCurrent **${:.2}**/month; after the lifecycle policies **${:.2}** (saves ${:.2}). The standard policy would save another **${:.2}** in repositories without one.",
+            self.total.monthly_cost_usd, self.total.projected_monthly_cost_usd, self.total.savings_usd, self.total.standard_policy_savings_usd
+        );
+        serde_json::json!({"widgets": [
+            widget(0, 0, "ECR storage cost, total (USD/month)", vec![serde_json::json!([ns, names::ESTIMATED_MONTHLY_COST_USD]), serde_json::json!([ns, names::PROJECTED_MONTHLY_COST_USD])], "timeSeries"),
+            widget(12, 0, &format!("Top {} repositories by cost (USD/month)", self.top.len()), per_repo(names::ESTIMATED_MONTHLY_COST_USD), "bar"),
+            widget(0, 6, "Storage per repository (unique bytes)", per_repo(names::UNIQUE_STORAGE_BYTES), "timeSeries"),
+            serde_json::json!({"type": "text", "x": 12, "y": 6, "width": 12, "height": 6, "properties": {"markdown": savings}}),
+        ]})
+        .to_string()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut md = format!(
+            "# ECR storage cost\n\n{} in {}: {} repositories, {} images, {} stored once ({} if every image's size were counted), **${:.2}/month** at ${}/GB-month.\n\n",
+            self.generated_at,
+            self.region,
+            self.total.repositories,
+            self.total.images,
+            human_bytes(self.total.unique_bytes),
+            human_bytes(self.total.naive_bytes),
+            self.total.monthly_cost_usd,
+            self.prices.storage_per_gb_month
+        );
+        if let (Some(previous), Some(change)) = (self.previous_total, self.change_since_previous_usd) {
+            md.push_str(&format!("Previous report: ${previous:.2}/month; change {change:+.2}.\n\n"));
+        }
+        md.push_str("| repository | images | unique storage | cost/month | after its policy | savings |\n|---|---|---|---|---|---|\n");
+        for r in &self.repositories {
+            let after = if r.has_lifecycle_policy {
+                format!("${:.2}", r.projected_monthly_cost_usd)
+            } else {
+                "no policy".into()
+            };
+            md.push_str(&format!(
+                "| {} | {} | {} | ${:.2} | {} | ${:.2} |\n",
+                r.name,
+                r.images,
+                human_bytes(r.unique_bytes),
+                r.monthly_cost_usd,
+                after,
+                r.savings_usd
+            ));
+        }
+        let without: Vec<&RepositoryCost> =
+            self.repositories.iter().filter(|r| r.with_standard_policy.is_some()).collect();
+        if !without.is_empty() {
+            md.push_str("\n## Before and after the standard policy (repositories without a policy)\n\n| repository | images | now | with the standard policy | saves |\n|---|---|---|---|---|\n");
+            for r in without {
+                if let Some(p) = &r.with_standard_policy {
+                    md.push_str(&format!(
+                        "| {} | {} → {} | ${:.2} | ${:.2} | ${:.2} |\n",
+                        r.name,
+                        r.images,
+                        p.images_kept,
+                        r.monthly_cost_usd,
+                        p.projected_monthly_cost_usd,
+                        p.savings_usd
+                    ));
+                }
+            }
+        }
+        let flagged: usize = self.repositories.iter().map(|r| r.unknown_media_types.len()).sum();
+        if flagged > 0 {
+            md.push_str(&format!("\n{flagged} image(s) have a manifest type this report does not read; they count by their reported size.\n"));
+        }
+        if self.total.enhanced_scanning_estimate_usd > 0.0 {
+            md.push_str(&format!(
+                "\nEnhanced scanning, estimated: ${:.2}/month.\n",
+                self.total.enhanced_scanning_estimate_usd
+            ));
+        }
+        md
+    }
+}
+
+/// Metric names of the cost report.
+pub mod names {
+    pub const STORAGE_BYTES: &str = "StorageBytes";
+    pub const UNIQUE_STORAGE_BYTES: &str = "UniqueStorageBytes";
+    pub const ESTIMATED_MONTHLY_COST_USD: &str = "EstimatedMonthlyCostUsd";
+    pub const PROJECTED_MONTHLY_COST_USD: &str = "ProjectedMonthlyCostUsd";
+}
+
+pub const DASHBOARD_NAME: &str = "ecr-keeper-costs";
