@@ -14,6 +14,8 @@ fn step(n: u32, text: &str) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    // DEMO_SUMMARY=path writes the story's outcomes as JSON (the CI test asserts on them).
+    let mut summary = serde_json::Map::new();
     step(1, "Starting local AWS (moto) and the repository-resource function under cargo lambda watch");
     let aws = LocalAws::start();
     let recorder = ResponseRecorder::start(&[]).await;
@@ -46,6 +48,7 @@ async fn main() {
     );
     println!("   (the function returned {answer})");
 
+    summary.insert("create".into(), response.clone());
     step(3, "Stack outputs");
     for key in ["RepositoryUrl", "RepositoryArn", "RepositoryName", "RegistryId"] {
         println!("   {key:<15} {}", response["Data"][key].as_str().unwrap_or_default());
@@ -97,6 +100,7 @@ async fn main() {
         }
     }
     println!("   {} pushes counted (ImagePushes); scans started by ecr-keeper: {scans_needed} (the repository scans on push)", pushed.len());
+    summary.insert("pushes".into(), serde_json::json!(pushed.len()));
 
     step(6, "A scan completes with a critical and a (suppressed) high finding; scan-events raises one alert");
     let (latest, _) = &pushed[pushed.len() - 2];
@@ -121,6 +125,7 @@ async fn main() {
     scan["detail"]["finding-severity-counts"] = serde_json::json!({"CRITICAL": 1, "HIGH": 1});
     let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| fail(&format!("scan-events: {e}")));
     println!("{}", serde_json::to_string_pretty(&answer["alert"]).unwrap_or_default());
+    summary.insert("scan".into(), answer.clone());
 
     step(7, "What the lifecycle policy will do to these images (8 days from now)");
     let images = match EcrRegistry::new(ecr.clone()).describe_images(&name).await {
@@ -148,6 +153,8 @@ async fn main() {
         }
         Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
     }
+    summary
+        .insert("audit".into(), cli_json(&audit_bin, &aws, &["audit", "--standard-keep-tagged", "10", "--now", &now]));
 
     step(9, "The weekly cost report (ecr-keeper cost-report), before and after the policy");
     // moto has the small demo images; add what a real service stores: 20 releases of 400 MiB
@@ -168,13 +175,33 @@ async fn main() {
         Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
         Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
     }
+    summary.insert("cost".into(), cli_json(&audit_bin, &aws, &["cost-report", "--now", &now]));
 
-    step(10, "CloudFormation deletes the stack: the repository holds images, so it is kept");
+    step(10, "The team tightens retention to 3 releases; the guardrail refuses, a gentler 8 passes");
+    let base = sample_event("cfn-update.json", &recorder.url())["OldResourceProperties"].clone();
+    for (count, expect) in [("3", "refused"), ("8", "accepted")] {
+        let mut update = sample_event("cfn-update.json", &recorder.url());
+        update["OldResourceProperties"] = base.clone();
+        update["ResourceProperties"] = base.clone();
+        update["ResourceProperties"]["ImageRetentionCount"] = serde_json::json!(count);
+        update["ResourceProperties"]["MaxImagesExpiredByUpdate"] = serde_json::json!("5");
+        let before = recorder.requests().len();
+        if let Err(e) = lambda.invoke("repository-resource", &update) {
+            fail(&format!("update: {e}"));
+        }
+        let answered = recorder.wait_for(before + 1, Duration::from_secs(10)).await;
+        let Some(r) = answered.get(before).map(|r| r.json()) else { fail("no response to the update") };
+        println!("   keep {count}: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default());
+        summary.insert(format!("update-{expect}"), r);
+    }
+
+    step(11, "CloudFormation deletes the stack: the repository holds images, so it is kept");
     let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
-    let responses = recorder.wait_for(2, Duration::from_secs(10)).await;
-    match (answer, responses.get(1).map(|r| r.json())) {
+    let responses = recorder.wait_for(4, Duration::from_secs(10)).await;
+    match (answer, responses.get(3).map(|r| r.json())) {
         (Ok(_), Some(r)) => {
-            println!("   CloudFormation received: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default())
+            println!("   CloudFormation received: {} — {}", r["Status"], r["Reason"].as_str().unwrap_or_default());
+            summary.insert("delete".into(), r);
         }
         (a, r) => {
             eprintln!("delete went wrong: {a:?} {r:?}");
@@ -182,10 +209,26 @@ async fn main() {
         }
     }
 
-    step(11, "Stopping moto and the functions");
+    step(12, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
+    if let Ok(path) = std::env::var("DEMO_SUMMARY") {
+        if let Err(e) = std::fs::write(&path, serde_json::Value::Object(summary).to_string()) {
+            fail(&format!("{path}: {e}"));
+        }
+    }
     println!("   done");
+}
+
+/// Runs the CLI with `--output json` and returns what it printed.
+fn cli_json(bin: &std::path::Path, aws: &LocalAws, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(bin).args(args).args(["--output", "json"]).envs(aws.process_env()).output();
+    match out {
+        Ok(out) => {
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| fail(&format!("{args:?} did not print JSON: {e}")))
+        }
+        Err(e) => fail(&format!("{}: {e}", bin.display())),
+    }
 }
 
 fn fail(message: &str) -> ! {

@@ -1,0 +1,55 @@
+//! `make demo`'s story, run as a test: its outcomes (JSON), not its prose, are asserted.
+
+use std::process::Command;
+
+#[test]
+fn the_whole_story_runs_on_one_machine() {
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()), "the CLI must build");
+    let summary_path = std::env::temp_dir().join(format!("ecr-keeper-demo-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .env("DEMO_SUMMARY", &summary_path)
+        .current_dir(ecr_keeper_tests::repo_root())
+        .output()
+        .unwrap_or_else(|e| panic!("the demo did not run: {e}"));
+    assert!(
+        out.status.success(),
+        "demo failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&summary_path).unwrap_or_else(|e| panic!("no summary: {e}"));
+    let _ = std::fs::remove_file(&summary_path);
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("summary is not JSON: {e}"));
+
+    // 1. The repository, created through the custom resource, with the four outputs.
+    assert_eq!(s["create"]["Status"], "SUCCESS");
+    for key in ["RepositoryUrl", "RepositoryArn", "RepositoryName", "RegistryId"] {
+        assert!(s["create"]["Data"][key].as_str().is_some_and(|v| !v.is_empty()), "{key}");
+    }
+    // 2-3. Every push went through push-events; the critical finding raised one alert, the
+    // suppressed one was reported as such.
+    assert_eq!(s["pushes"], 16);
+    assert_eq!(s["scan"]["alert"]["unsuppressedAtOrAbove"], 1);
+    assert_eq!(s["scan"]["alert"]["suppressed"][0]["id"], "CVE-2024-0002");
+    // 4. The audit saw the overdue and unmanaged images; the cost report the standard policy's saving.
+    assert_eq!(s["audit"]["summary"]["repositories"], 1);
+    assert!(s["audit"]["summary"]["overdue"]["images"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(s["audit"]["summary"]["unmanaged"]["images"], 2);
+    let legacy = s["cost"]["repositories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "legacy-service")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(legacy["withStandardPolicy"]["imagesKept"], 10);
+    assert!(legacy["withStandardPolicy"]["savingsUsd"].as_f64().is_some_and(|v| v > 0.0));
+    // 5. The guardrail refused the harsh update and accepted the gentle one.
+    assert_eq!(s["update-refused"]["Status"], "FAILED");
+    assert!(s["update-refused"]["Reason"].as_str().unwrap_or_default().contains("would expire 9 of the 16 images"));
+    assert_eq!(s["update-accepted"]["Status"], "SUCCESS");
+    // 6. Deleting the stack kept the repository: it holds images.
+    assert_eq!(s["delete"]["Status"], "SUCCESS");
+    assert!(s["delete"]["Reason"].as_str().unwrap_or_default().starts_with("kept app-template-dev: it holds images"));
+}
