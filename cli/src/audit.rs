@@ -63,18 +63,7 @@ enum AuditOutput {
     Markdown,
 }
 
-pub fn run(args: AuditArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ecr-keeper: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    runtime.block_on(run_async(args))
-}
-
-async fn run_async(args: AuditArgs) -> ExitCode {
+pub async fn run(args: AuditArgs) -> ExitCode {
     let suppressions = match parse_suppressions(&args.suppressed.join(",")) {
         Ok(s) => s,
         Err(e) => {

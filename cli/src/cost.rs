@@ -48,17 +48,7 @@ enum CostOutput {
     Markdown,
 }
 
-pub fn run(args: CostArgs) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt.block_on(run_async(args)),
-        Err(e) => {
-            eprintln!("ecr-keeper: cannot start the async runtime: {e}");
-            ExitCode::from(EXIT_INVALID)
-        }
-    }
-}
-
-async fn run_async(args: CostArgs) -> ExitCode {
+pub async fn run(args: CostArgs) -> ExitCode {
     if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0) {
         eprintln!("ecr-keeper: prices must be zero or more");
         return ExitCode::from(EXIT_INVALID);

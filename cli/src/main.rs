@@ -27,6 +27,17 @@ enum Command {
     CostReport(cost::CostArgs),
 }
 
+/// Runs an async command on a runtime of its own (the lifecycle commands need none).
+pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(command),
+        Err(e) => {
+            eprintln!("ecr-keeper: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
 /// Exit codes scripts can rely on.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED_CHECKS: u8 = 1;
@@ -42,7 +53,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
-        Command::Audit(args) => audit::run(args),
-        Command::CostReport(args) => cost::run(args),
+        Command::Audit(args) => block_on(audit::run(args)),
+        Command::CostReport(args) => block_on(cost::run(args)),
     }
 }

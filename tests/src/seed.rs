@@ -32,23 +32,9 @@ pub fn oci_manifest(config: &str, layers: &[(&str, u64)]) -> String {
     .to_string()
 }
 
-/// Pushes a manifest, tagged or not; returns the digest moto assigned.
+/// Pushes an OCI manifest, tagged or not; returns the digest moto assigned.
 pub async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: Option<&str>, manifest: &str) -> String {
-    let out = ecr
-        .put_image()
-        .repository_name(repository)
-        .image_manifest(manifest)
-        .image_manifest_media_type(OCI_MANIFEST)
-        .set_image_tag(tag.map(str::to_owned))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PutImage {repository}:{tag:?} failed: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            )
-        });
-    out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).map(str::to_owned).unwrap_or_default()
+    push_as(ecr, repository, tag, manifest, OCI_MANIFEST, None).await
 }
 
 /// Pushes a distinct small image per call (`unique` names its own layer).

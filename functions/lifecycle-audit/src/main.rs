@@ -4,12 +4,12 @@
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
 use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
 use ecr_keeper_core::config::AuditConfig;
-use ecr_keeper_core::invocation::time_left;
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::RegistryError;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_support::remaining;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The registry could not be listed: nothing to report.
 #[derive(Debug)]
@@ -34,8 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let (registry, sink, config, region) = (&registry, &sink, &config, &region);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
-        let left = time_left(event.context.deadline, now_ms);
+        let left = remaining(event.context.deadline);
         let options = AuditOptions {
             region: region.clone(),
             repository_prefix: config.repository_prefix.clone(),

@@ -2,21 +2,11 @@
 
 use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
 use ecr_keeper_core::config::EventsConfig;
-use ecr_keeper_core::ports::{RegistryError, SystemClock};
+use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_event, PushReactor, ScanReactor};
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::AwsFailure;
 use serde_json::Value;
-
-/// An AWS failure: returned so Lambda retries the event and, at last, the DLQ keeps it.
-#[derive(Debug)]
-struct AwsFailure(RegistryError);
-
-impl From<AwsFailure> for Diagnostic {
-    fn from(e: AwsFailure) -> Self {
-        let kind = if e.0.is_transient() { "TransientAwsError" } else { "AwsError" };
-        Diagnostic { error_type: kind.into(), error_message: e.0.to_string() }
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

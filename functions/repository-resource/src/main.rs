@@ -5,11 +5,10 @@ use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
 use ecr_keeper_core::custom_resource::{
     CustomResourceHandler, HandlerError, HttpsTransport, Provisioner, ResponsePolicy,
 };
-use ecr_keeper_core::invocation::time_left;
 use ecr_keeper_core::ports::SystemClock;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use lambda_support::remaining;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A failed invocation, typed for Lambda's error report.
 #[derive(Debug)]
@@ -23,12 +22,6 @@ impl From<InvocationError> for Diagnostic {
         };
         Diagnostic { error_type: error_type.into(), error_message: e.0.to_string() }
     }
-}
-
-/// Time left before Lambda stops the invocation.
-fn remaining(deadline_ms: u64) -> Duration {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
-    time_left(deadline_ms, now_ms)
 }
 
 #[tokio::main]

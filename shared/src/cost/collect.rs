@@ -61,7 +61,12 @@ pub async fn cost_report<R: Registry, S: MetricsStore>(
         .try_collect::<Vec<_>>()
         .await?;
     let previous = match store {
-        Some(store) => match store.latest_value(names::ESTIMATED_MONTHLY_COST_USD, now - PREVIOUS_WINDOW, now).await {
+        // EndTime is exclusive (and whole seconds): a minute of margin includes a total published
+        // moments ago.
+        Some(store) => match store
+            .latest_value(names::ESTIMATED_MONTHLY_COST_USD, now - PREVIOUS_WINDOW, now + Duration::minutes(1))
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "the previous total could not be read; the report shows no change");
