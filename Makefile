@@ -7,7 +7,7 @@ VENV := .venv
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup test fmt-check lint template unit demo bench
+.PHONY: setup test fmt-check lint template unit demo bench sam-build measure
 
 ## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv (idempotent).
 setup: $(SETUP_STAMP)
@@ -18,8 +18,9 @@ $(SETUP_STAMP): requirements-dev.txt
 	rm -f $(VENV)/.setup-*
 	touch $@
 
-## make test: formatting, lints, template checks, every test (unit, moto, end to end).
-test: setup fmt-check lint template unit
+## make test: formatting, lints, template checks, every test (unit, moto, end to end), and
+## `sam build` of the five arm64 functions.
+test: setup fmt-check lint template sam-build unit
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -47,6 +48,16 @@ demo: setup
 	@echo "== Offline: six weeks of pushes to app-template-dev and what the policy does with them (at $(NOW))"
 	./target/debug/ecr-keeper lifecycle preview --policy examples/lifecycle/demo/policy.json \
 	    --images examples/lifecycle/demo/images.json --now $(NOW) --output table
+
+## make sam-build: the five arm64 functions as SAM packages them (cargo-lambda cross-compiles with zig).
+sam-build: setup
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
+
+## make measure: zipped sizes, cold starts (vs a Python/boto3 handler) and peak RSS of each function.
+measure: sam-build
+	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report
+	$(VENV)/bin/python bench/measure.py
 
 ## make bench: the lifecycle simulator at ECR's per-repository maximum (100,000 images).
 bench:
