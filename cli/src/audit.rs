@@ -4,7 +4,7 @@ use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, Standard};
-use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
+use ecr_keeper_core::aws::{ecr_client, EcrRegistry};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::{DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS};
@@ -13,12 +13,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// AWS region (default: the AWS configuration's).
-    #[arg(long)]
-    region: Option<String>,
-    /// A non-AWS endpoint, e.g. http://127.0.0.1:5000 for moto.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    aws: crate::AwsArgs,
     /// Only repositories whose name starts with this.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
@@ -88,12 +84,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
         require_kms: args.require_kms,
     };
-    let config = sdk_config(&AwsOptions {
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-        ..AwsOptions::default()
-    })
-    .await;
+    let config = args.aws.config().await;
     let options = AuditOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),

@@ -3,9 +3,7 @@
 use crate::{EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_core::aws::{
-    cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry,
-};
+use ecr_keeper_core::aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
@@ -13,11 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
-    #[arg(long)]
-    region: Option<String>,
-    /// A non-AWS endpoint, e.g. http://127.0.0.1:5000 for moto.
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    aws: crate::AwsArgs,
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
     /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
@@ -53,12 +48,7 @@ pub async fn run(args: CostArgs) -> ExitCode {
         eprintln!("ecr-keeper: prices must be zero or more");
         return ExitCode::from(EXIT_INVALID);
     }
-    let config = sdk_config(&AwsOptions {
-        region: args.region.clone(),
-        endpoint_url: args.endpoint_url.clone(),
-        ..AwsOptions::default()
-    })
-    .await;
+    let config = args.aws.config().await;
     let options = CostOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),

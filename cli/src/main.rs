@@ -27,6 +27,28 @@ enum Command {
     CostReport(cost::CostArgs),
 }
 
+/// Where the AWS commands talk to: the standard AWS configuration, with these overrides.
+#[derive(Debug, clap::Args)]
+pub struct AwsArgs {
+    /// AWS region (default: the AWS configuration's).
+    #[arg(long)]
+    region: Option<String>,
+    /// A non-AWS endpoint, e.g. http://127.0.0.1:5000 for moto.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+}
+
+impl AwsArgs {
+    pub async fn config(&self) -> aws_config::SdkConfig {
+        let options = ecr_keeper_core::aws::AwsOptions {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            ..Default::default()
+        };
+        ecr_keeper_core::aws::sdk_config(&options).await
+    }
+}
+
 /// Runs an async command on a runtime of its own (the lifecycle commands need none).
 pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
