@@ -29,13 +29,19 @@ fn the_whole_story_runs_on_one_machine() {
     }
     // 2-3. Every push went through push-events; the critical finding raised one alert, the
     // suppressed one was reported as such.
-    assert_eq!(s["pushes"], 16);
+    assert_eq!(s["pushes"], 31);
     assert_eq!(s["scan"]["alert"]["unsuppressedAtOrAbove"], 1);
     assert_eq!(s["scan"]["alert"]["suppressed"][0]["id"], "CVE-2024-0002");
     // 4. The audit saw the overdue and unmanaged images; the cost report the standard policy's saving.
     assert_eq!(s["audit"]["summary"]["repositories"], 1);
     assert!(s["audit"]["summary"]["overdue"]["images"].as_u64().is_some_and(|n| n > 0));
-    assert_eq!(s["audit"]["summary"]["unmanaged"]["images"], 2);
+    assert_eq!(s["audit"]["summary"]["unmanaged"]["images"], 4, "latest and three main builds");
+    // The scheduled functions ran too: the audit found the repository non-compliant, the cost
+    // report published its total (through the CloudWatch bridge).
+    // By then the cost step has added legacy-service, which has no policy: two non-compliant.
+    assert_eq!(s["lifecycle-audit"]["repositories"], 2);
+    assert_eq!(s["lifecycle-audit"]["nonCompliant"], 2);
+    assert!(s["cost-report"]["monthlyCostUsd"].as_f64().is_some());
     let legacy = s["cost"]["repositories"]
         .as_array()
         .into_iter()
@@ -47,7 +53,7 @@ fn the_whole_story_runs_on_one_machine() {
     assert!(legacy["withStandardPolicy"]["savingsUsd"].as_f64().is_some_and(|v| v > 0.0));
     // 5. The guardrail refused the harsh update and accepted the gentle one.
     assert_eq!(s["update-refused"]["Status"], "FAILED");
-    assert!(s["update-refused"]["Reason"].as_str().unwrap_or_default().contains("would expire 9 of the 16 images"));
+    assert!(s["update-refused"]["Reason"].as_str().unwrap_or_default().contains("would expire 22 of the 31 images"));
     assert_eq!(s["update-accepted"]["Status"], "SUCCESS");
     // 6. Deleting the stack kept the repository: it holds images.
     assert_eq!(s["delete"]["Status"], "SUCCESS");

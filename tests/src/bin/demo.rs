@@ -17,7 +17,7 @@ async fn main() {
     // DEMO_SUMMARY=path writes the story's outcomes as JSON (the CI test asserts on them).
     let mut summary = serde_json::Map::new();
     step(1, "Starting local AWS (moto) and the repository-resource function under cargo lambda watch");
-    let aws = LocalAws::start();
+    let aws = LocalAws::start_with_cloudwatch();
     let recorder = ResponseRecorder::start(&[]).await;
     let lambda = LambdaEmulator::start(
         &aws,
@@ -73,9 +73,9 @@ async fn main() {
     };
     println!("{}", policy.to_json_pretty());
 
-    step(5, "Pushing 12 releases, 2 untagged rebuilds, latest and a main build; each push goes to push-events");
+    step(5, "Pushing v1.0 … v1.24, 2 untagged rebuilds, latest and 3 main builds; each push goes to push-events");
     let mut pushed = Vec::new();
-    for k in 0..12 {
+    for k in 0..25 {
         let tag = format!("v1.{k}");
         pushed.push((seed::push_unique(&ecr, &name, Some(&tag), &format!("release-{k}")).await, Some(tag)));
         // moto stamps pushes to the whole second: space releases so their order is visible.
@@ -84,7 +84,10 @@ async fn main() {
     pushed.push((seed::push_unique(&ecr, &name, None, "rebuild-1").await, None));
     pushed.push((seed::push_unique(&ecr, &name, None, "rebuild-2").await, None));
     pushed.push((seed::push_unique(&ecr, &name, Some("latest"), "latest").await, Some("latest".to_string())));
-    pushed.push((seed::push_unique(&ecr, &name, Some("main-3f2a9c1"), "main").await, Some("main-3f2a9c1".to_string())));
+    for sha in ["3f2a9c1", "8be41d0", "c07d5e2"] {
+        let tag = format!("main-{sha}");
+        pushed.push((seed::push_unique(&ecr, &name, Some(&tag), &tag).await, Some(tag)));
+    }
     let mut scans_needed = 0;
     for (digest, tag) in &pushed {
         let mut event = sample_event("ecr-image-action-push.json", "");
@@ -103,7 +106,7 @@ async fn main() {
     summary.insert("pushes".into(), serde_json::json!(pushed.len()));
 
     step(6, "A scan completes with a critical and a (suppressed) high finding; scan-events raises one alert");
-    let (latest, _) = &pushed[pushed.len() - 2];
+    let Some((latest, _)) = pushed.iter().find(|(_, tag)| tag.as_deref() == Some("latest")) else { fail("no latest") };
     let started = ecr
         .start_image_scan()
         .repository_name(&name)
@@ -176,10 +179,18 @@ async fn main() {
         Err(e) => fail(&format!("{}: {e}", audit_bin.display())),
     }
     summary.insert("cost".into(), cli_json(&audit_bin, &aws, &["cost-report", "--now", &now]));
+    // The same two, as the scheduled functions run them in AWS.
+    let scheduled = serde_json::json!({"version": "0", "id": "demo", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+        "account": "123456789012", "time": "2026-11-26T06:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    for function in ["lifecycle-audit", "cost-report"] {
+        let answer = lambda.invoke(function, &scheduled).unwrap_or_else(|e| fail(&format!("{function}: {e}")));
+        println!("   {function} (scheduled function): {answer}");
+        summary.insert(function.into(), answer);
+    }
 
-    step(10, "The team tightens retention to 3 releases; the guardrail refuses, a gentler 8 passes");
+    step(10, "The team tightens retention to 3 releases; the guardrail refuses, a gentler 20 passes");
     let base = sample_event("cfn-update.json", &recorder.url())["OldResourceProperties"].clone();
-    for (count, expect) in [("3", "refused"), ("8", "accepted")] {
+    for (count, expect) in [("3", "refused"), ("20", "accepted")] {
         let mut update = sample_event("cfn-update.json", &recorder.url());
         update["OldResourceProperties"] = base.clone();
         update["ResourceProperties"] = base.clone();
