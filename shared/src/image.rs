@@ -116,6 +116,12 @@ impl Image {
     }
 }
 
+/// The most recently pushed image; pushes within one second are told apart by digest, the same
+/// order the lifecycle simulator uses, so every caller names the same image.
+pub fn newest(images: &[Image]) -> Option<&Image> {
+    images.iter().max_by(|a, b| a.pushed_at.cmp(&b.pushed_at).then_with(|| b.digest.cmp(&a.digest)))
+}
+
 pub const MANIFEST_LIST_V2: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 

@@ -34,6 +34,10 @@ pub mod names {
     pub const UNMANAGED_IMAGES: &str = "UnmanagedImages";
     pub const UNMANAGED_BYTES: &str = "UnmanagedBytes";
     pub const AUDIT_INCOMPLETE: &str = "AuditIncomplete";
+    pub const STORAGE_BYTES: &str = "StorageBytes";
+    pub const UNIQUE_STORAGE_BYTES: &str = "UniqueStorageBytes";
+    pub const ESTIMATED_MONTHLY_COST_USD: &str = "EstimatedMonthlyCostUsd";
+    pub const PROJECTED_MONTHLY_COST_USD: &str = "ProjectedMonthlyCostUsd";
 }
 
 /// Metrics alarms watch across all repositories: also published without dimensions.

@@ -367,9 +367,7 @@ fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> CheckResult {
 }
 
 fn newest_image_scan(f: &Facts, findings: &FindingsPolicy) -> CheckResult {
-    let Some(newest) =
-        f.images.iter().max_by(|a, b| a.pushed_at.cmp(&b.pushed_at).then_with(|| b.digest.cmp(&a.digest)))
-    else {
+    let Some(newest) = crate::image::newest(f.images) else {
         return result("SCAN-2", Status::Pass, CheckSeverity::High, "no images", Value::Null);
     };
     let who = tags_or_digest(newest);

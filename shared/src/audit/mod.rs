@@ -170,7 +170,7 @@ async fn suppressed_on_newest<R: Registry>(
     settings: &AuditSettings,
 ) -> u64 {
     let policy = &settings.findings;
-    let Some(newest) = images.iter().max_by_key(|i| i.pushed_at) else { return 0 };
+    let Some(newest) = crate::image::newest(images) else { return 0 };
     let Some(scan) = newest.scan.as_ref().filter(|s| s.counts.at_or_above(policy.threshold) > 0) else { return 0 };
     if policy.suppressions.is_empty() {
         return 0;

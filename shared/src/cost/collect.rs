@@ -2,11 +2,9 @@
 //! page) and their manifests (BatchGetImage, 100 a call); the registry scanning once; the
 //! previous total from CloudWatch.
 
-use super::{
-    account_repository, names, parse_manifest, CostContext, CostReport, Manifest, Prices, Scanning, DASHBOARD_NAME,
-};
+use super::{account_repository, parse_manifest, CostContext, CostReport, Manifest, Prices, Scanning, DASHBOARD_NAME};
 use crate::lifecycle::{parse_policy, LifecyclePolicy};
-use crate::metrics::{MetricsError, MetricsSink};
+use crate::metrics::{names, MetricsError, MetricsSink};
 use crate::ports::{MetricsStore, Registry, RegistryError};
 use crate::repository::Repository;
 use crate::scanning::ScanFrequency;

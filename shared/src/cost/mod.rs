@@ -13,7 +13,7 @@ pub use manifest::{parse_manifest, Blob, Manifest, DOCKER_MANIFEST_V2, OCI_MANIF
 
 use crate::image::{Image, ImageStatus};
 use crate::lifecycle::{human_bytes, simulate, Fate, LifecyclePolicy};
-use crate::metrics::{Metric, Unit, DIM_REPOSITORY};
+use crate::metrics::{names, Metric, Unit, DIM_REPOSITORY};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -423,14 +423,6 @@ impl CostReport {
         }
         md
     }
-}
-
-/// Metric names of the cost report.
-pub mod names {
-    pub const STORAGE_BYTES: &str = "StorageBytes";
-    pub const UNIQUE_STORAGE_BYTES: &str = "UniqueStorageBytes";
-    pub const ESTIMATED_MONTHLY_COST_USD: &str = "EstimatedMonthlyCostUsd";
-    pub const PROJECTED_MONTHLY_COST_USD: &str = "ProjectedMonthlyCostUsd";
 }
 
 pub const DASHBOARD_NAME: &str = "ecr-keeper-costs";
