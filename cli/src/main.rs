@@ -43,7 +43,8 @@ impl AwsArgs {
         let options = ecr_keeper_core::aws::AwsOptions {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
-            ..Default::default()
+            // Only the audit and the cost report talk to AWS: read-only batch work.
+            retry: ecr_keeper_core::aws::RetryProfile::Scheduled,
         };
         ecr_keeper_core::aws::sdk_config(&options).await
     }

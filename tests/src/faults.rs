@@ -1,4 +1,6 @@
-//! A `Registry` that fails every call about one repository, and delegates the rest.
+//! A `Registry` that fails (or panics on) every call about one repository, and delegates the
+//! rest. The panic is the fault matrix's "bug inside the handler": it lives in this test crate
+//! only, so no release build can contain it.
 
 use ecr_keeper_core::findings::Finding;
 use ecr_keeper_core::image::Image;
@@ -8,17 +10,26 @@ use ecr_keeper_core::scanning::RegistryScanning;
 
 pub struct FailingFor<R> {
     pub inner: R,
-    /// Calls naming this repository (or its ARN) fail with `error`.
+    /// Calls naming this repository (or its ARN), or any repository for `*`, fail.
     pub repository: String,
-    pub error: RegistryError,
+    pub error: Failure,
+}
+
+#[derive(Debug, Clone)]
+pub enum Failure {
+    Error(RegistryError),
+    Panic(&'static str),
 }
 
 impl<R> FailingFor<R> {
     fn check(&self, subject: &str) -> Result<(), RegistryError> {
-        if subject == self.repository || subject.ends_with(&format!("repository/{}", self.repository)) {
-            Err(self.error.clone())
-        } else {
-            Ok(())
+        let hit = self.repository == "*"
+            || subject == self.repository
+            || subject.ends_with(&format!("repository/{}", self.repository));
+        match &self.error {
+            _ if !hit => Ok(()),
+            Failure::Error(e) => Err(e.clone()),
+            Failure::Panic(message) => panic!("{message}"),
         }
     }
 }

@@ -9,6 +9,7 @@
 //!   ResponseURL: it records every request and answers with scripted statuses.
 //! - [`seed`] pushes real manifests into moto.
 
+pub mod fault_proxy;
 pub mod faults;
 pub mod lambda;
 pub mod seed;
@@ -166,6 +167,19 @@ impl LocalAws {
             .endpoint_url(&self.endpoint_url)
             .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .load()
+            .await
+    }
+
+    /// SDK configuration for reaching moto through `endpoint` (a [`fault_proxy::FaultProxy`]),
+    /// with the product's own retry and timeout settings for `profile`.
+    pub async fn sdk_config_via(&self, endpoint: &str, profile: ecr_keeper_core::aws::RetryProfile) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
+            .retry_config(profile.retry_config())
+            .timeout_config(profile.timeout_config())
             .load()
             .await
     }
@@ -385,4 +399,35 @@ impl LocalAws {
             other => panic!("setting scan findings failed: {other:?}"),
         }
     }
+}
+
+/// Every kind of bad `Custom::EcrRepository` property, with what the error must say. A name
+/// `ok-name` stands for whatever valid name the caller uses.
+#[rustfmt::skip]
+pub fn bad_repository_properties() -> Vec<(serde_json::Value, &'static str)> {
+    vec![
+        (serde_json::json!({}), "RepositoryName: is required"),
+        (serde_json::json!({"RepositoryName": "Has_Upper"}), "RepositoryName: \"Has_Upper\" is not a valid repository name"),
+        (serde_json::json!({"RepositoryName": "a"}), "RepositoryName: \"a\" is 1 characters"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageTagMutability": "LOCKED"}), "ImageTagMutability: \"LOCKED\" is not one of MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION"}), "ImageTagMutabilityExclusionFilters: is required with ImageTagMutability MUTABLE_WITH_EXCLUSION"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageTagMutabilityExclusionFilters": ["x"]}), "ImageTagMutabilityExclusionFilters: is only allowed with"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageTagMutability": "IMMUTABLE_WITH_EXCLUSION", "ImageTagMutabilityExclusionFilters": ["a", "b", "c", "d", "e", "f"]}), "has 6 filters; ECR accepts 1 to 5"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ScanOnPush": "yes"}), "ScanOnPush: \"yes\" is not a boolean"),
+        (serde_json::json!({"RepositoryName": "ok-name", "EncryptionType": "DES"}), "EncryptionType: \"DES\" is not one of AES256, KMS"),
+        (serde_json::json!({"RepositoryName": "ok-name", "KmsKey": "k"}), "KmsKey: is only allowed with EncryptionType KMS"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageRetentionCount": "ten"}), "ImageRetentionCount: \"ten\" is not a whole number of at least 1"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ImageRetentionCount": "0"}), "ImageRetentionCount: \"0\" is not a whole number of at least 1"),
+        (serde_json::json!({"RepositoryName": "ok-name", "UntaggedRetentionDays": "-1"}), "UntaggedRetentionDays: \"-1\" is not a whole number"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ProtectedTags": ["a*b*c*d*e*f"]}), "ProtectedTags: protect: \"a*b*c*d*e*f\" has more than 4 wildcards"),
+        (serde_json::json!({"RepositoryName": "ok-name", "LifecyclePolicyText": "{\"rules\": []}"}), "LifecyclePolicyText: the lifecycle policy is not valid"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ReadPrincipals": ["bob"]}), "ReadPrincipals: \"bob\" is not an IAM principal ARN"),
+        (serde_json::json!({"RepositoryName": "ok-name", "ReadWritePrincipals": ["*"]}), "would open the repository to every AWS account"),
+        (serde_json::json!({"RepositoryName": "ok-name", "Tags": [{"Key": "aws:x", "Value": "1"}]}), "Tags: tag key \"aws:x\" is reserved"),
+        (serde_json::json!({"RepositoryName": "ok-name", "Tags": "team=a"}), "Tags: must be a list"),
+        (serde_json::json!({"RepositoryName": "ok-name", "DeletionMode": "Delete"}), "DeletionMode: \"Delete\" is not one of RetainIfNotEmpty, Retain, Force"),
+        (serde_json::json!({"RepositoryName": "ok-name", "AdoptExisting": "maybe"}), "AdoptExisting: \"maybe\" is not a boolean"),
+        (serde_json::json!({"RepositoryName": "ok-name", "MaxImagesExpiredByUpdate": "many"}), "MaxImagesExpiredByUpdate: \"many\" is not a whole number of at least 0"),
+        (serde_json::json!({"RepositoryName": "ok-name", "Retention": "10"}), "Retention: unknown property (accepted: RepositoryName,"),
+    ]
 }

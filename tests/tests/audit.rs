@@ -376,7 +376,10 @@ async fn a_repository_that_cannot_be_read_gives_error_results_and_the_audit_goes
     let registry = ecr_keeper_tests::faults::FailingFor {
         inner: EcrRegistry::new(ecr.clone()),
         repository: "locked".into(),
-        error: RegistryError::AccessDenied { operation: "GetLifecyclePolicy", message: "not authorized".into() },
+        error: ecr_keeper_tests::faults::Failure::Error(RegistryError::AccessDenied {
+            operation: "GetLifecyclePolicy",
+            message: "not authorized".into(),
+        }),
     };
     let report =
         audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -386,4 +389,37 @@ async fn a_repository_that_cannot_be_read_gives_error_results_and_the_audit_goes
     assert_eq!(status, Status::Error);
     assert!(message.starts_with("GetLifecyclePolicy: access denied"), "{message}");
     assert_eq!(check(&report, "fine", "LC-1").0, Status::Pass, "the other repository was audited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_half_of_every_read_throttled_the_report_equals_the_fault_free_one() {
+    use ecr_keeper_core::aws::RetryProfile;
+    use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
+    let aws = LocalAws::start();
+    seed_registry(&aws).await;
+    let (options, now) = (AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() }, later());
+    let clean =
+        audit(&EcrRegistry::new(aws.ecr().await), &settings(), &options, now).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let proxy = FaultProxy::start(&aws.endpoint_url).await;
+    proxy.set_rules(vec![Rule::new(Operations::Reads, When::Probability { p: 0.5, seed: 2026 }, Fault::Throttle)]);
+    let ecr = aws_sdk_ecr::Client::new(&aws.sdk_config_via(&proxy.url, RetryProfile::Scheduled).await);
+    let throttled =
+        audit(&EcrRegistry::new(ecr), &settings(), &options, now).await.unwrap_or_else(|e| panic!("throttled: {e}"));
+
+    let injected = proxy.injected();
+    let reads: usize = ["DescribeRepositories", "GetRegistryScanningConfiguration", "DescribeImages"]
+        .iter()
+        .chain(&["GetLifecyclePolicy", "GetRepositoryPolicy", "ListTagsForResource", "DescribeImageScanFindings"])
+        .map(|op| proxy.calls(op))
+        .sum();
+    // Each throttled attempt is retried, so the proxy saw one extra call per fault.
+    assert!(injected.len() >= 20, "only {} throttles injected", injected.len());
+    assert!(injected.len() * 3 >= reads && injected.len() * 3 <= reads * 2, "{} of {reads} calls", injected.len());
+    assert!(throttled.complete, "{}", throttled.to_markdown());
+    assert_eq!(
+        serde_json::to_value(&throttled).unwrap_or_default(),
+        serde_json::to_value(&clean).unwrap_or_default(),
+        "the report under throttling differs from the fault-free report"
+    );
 }

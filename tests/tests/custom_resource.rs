@@ -388,31 +388,7 @@ async fn a_repository_owned_by_another_stack_is_never_deleted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_properties_fail_clearly_and_create_nothing() {
     let f = Fixture::new().await;
-    let cases: Vec<(Value, &str)> = vec![
-        (json!({}), "RepositoryName: is required"),
-        (json!({"RepositoryName": "Has_Upper"}), "RepositoryName: \"Has_Upper\" is not a valid repository name"),
-        (json!({"RepositoryName": "a"}), "RepositoryName: \"a\" is 1 characters"),
-        (json!({"RepositoryName": "ok-name", "ImageTagMutability": "LOCKED"}), "ImageTagMutability: \"LOCKED\" is not one of MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION"),
-        (json!({"RepositoryName": "ok-name", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION"}), "ImageTagMutabilityExclusionFilters: is required with ImageTagMutability MUTABLE_WITH_EXCLUSION"),
-        (json!({"RepositoryName": "ok-name", "ImageTagMutabilityExclusionFilters": ["x"]}), "ImageTagMutabilityExclusionFilters: is only allowed with"),
-        (json!({"RepositoryName": "ok-name", "ImageTagMutability": "IMMUTABLE_WITH_EXCLUSION", "ImageTagMutabilityExclusionFilters": ["a", "b", "c", "d", "e", "f"]}), "has 6 filters; ECR accepts 1 to 5"),
-        (json!({"RepositoryName": "ok-name", "ScanOnPush": "yes"}), "ScanOnPush: \"yes\" is not a boolean"),
-        (json!({"RepositoryName": "ok-name", "EncryptionType": "DES"}), "EncryptionType: \"DES\" is not one of AES256, KMS"),
-        (json!({"RepositoryName": "ok-name", "KmsKey": "k"}), "KmsKey: is only allowed with EncryptionType KMS"),
-        (json!({"RepositoryName": "ok-name", "ImageRetentionCount": "ten"}), "ImageRetentionCount: \"ten\" is not a whole number of at least 1"),
-        (json!({"RepositoryName": "ok-name", "ImageRetentionCount": "0"}), "ImageRetentionCount: \"0\" is not a whole number of at least 1"),
-        (json!({"RepositoryName": "ok-name", "UntaggedRetentionDays": "-1"}), "UntaggedRetentionDays: \"-1\" is not a whole number"),
-        (json!({"RepositoryName": "ok-name", "ProtectedTags": ["a*b*c*d*e*f"]}), "ProtectedTags: protect: \"a*b*c*d*e*f\" has more than 4 wildcards"),
-        (json!({"RepositoryName": "ok-name", "LifecyclePolicyText": "{\"rules\": []}"}), "LifecyclePolicyText: the lifecycle policy is not valid"),
-        (json!({"RepositoryName": "ok-name", "ReadPrincipals": ["bob"]}), "ReadPrincipals: \"bob\" is not an IAM principal ARN"),
-        (json!({"RepositoryName": "ok-name", "ReadWritePrincipals": ["*"]}), "would open the repository to every AWS account"),
-        (json!({"RepositoryName": "ok-name", "Tags": [{"Key": "aws:x", "Value": "1"}]}), "Tags: tag key \"aws:x\" is reserved"),
-        (json!({"RepositoryName": "ok-name", "Tags": "team=a"}), "Tags: must be a list"),
-        (json!({"RepositoryName": "ok-name", "DeletionMode": "Delete"}), "DeletionMode: \"Delete\" is not one of RetainIfNotEmpty, Retain, Force"),
-        (json!({"RepositoryName": "ok-name", "AdoptExisting": "maybe"}), "AdoptExisting: \"maybe\" is not a boolean"),
-        (json!({"RepositoryName": "ok-name", "MaxImagesExpiredByUpdate": "many"}), "MaxImagesExpiredByUpdate: \"many\" is not a whole number of at least 0"),
-        (json!({"RepositoryName": "ok-name", "Retention": "10"}), "Retention: unknown property (accepted: RepositoryName,"),
-    ];
+    let cases = ecr_keeper_tests::bad_repository_properties();
     for (props, expected) in cases {
         let body = f.create(props.clone()).await;
         assert_eq!(body["Status"], "FAILED", "{props}");

@@ -2,7 +2,7 @@
 //! `ecr-keeper-costs` dashboard.
 
 use ecr_keeper_core::aws::{
-    cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry,
+    cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry, RetryProfile,
 };
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices};
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         enhanced_first_scan: env_number("KEEPER_ENHANCED_SCAN_PRICE", defaults.enhanced_first_scan)?,
         enhanced_rescan: env_number("KEEPER_ENHANCED_RESCAN_PRICE", defaults.enhanced_rescan)?,
     };
-    let sdk = sdk_config(&AwsOptions::default()).await;
+    let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
     let options = CostOptions {
         region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: std::env::var("KEEPER_REPOSITORY_PREFIX").ok().filter(|p| !p.is_empty()),

@@ -2,7 +2,7 @@
 //! metrics; optional remediation.
 
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
-use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
+use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
 use ecr_keeper_core::config::AuditConfig;
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::RegistryError;
@@ -28,7 +28,7 @@ const REPORT_RESERVE: Duration = Duration::from_secs(10);
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sdk_config(&AwsOptions::default()).await;
+    let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
     let registry = EcrRegistry::new(ecr_client(&sdk));
     let sink = ConfiguredSink::new(config.metrics, &sdk);
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();

@@ -5,7 +5,7 @@ mod config;
 mod ecr;
 
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
-pub use config::{cloudwatch_client, ecr_client, sdk_config, AwsOptions};
+pub use config::{cloudwatch_client, ecr_client, sdk_config, AwsOptions, RetryProfile};
 pub use ecr::EcrRegistry;
 
 use crate::config::MetricsMode;

@@ -155,8 +155,9 @@ struct Body<'a> {
     data: &'a BTreeMap<String, String>,
 }
 
-/// The response body, at most [`MAX_RESPONSE_BYTES`]: an over-long Reason is cut at the end (its
-/// beginning says what went wrong); the physical id is never empty.
+/// The response body, at most [`MAX_RESPONSE_BYTES`]: an over-long Reason is cut in the middle
+/// (its beginning says what went wrong, its end what to do about it, and a long AWS message sits
+/// between them); the physical id is never empty.
 pub fn response_body(envelope: &Envelope, outcome: &Outcome) -> Vec<u8> {
     let physical = if outcome.physical_resource_id.is_empty() {
         envelope.physical_resource_id.as_deref().unwrap_or("ecr-keeper:unknown")
@@ -184,17 +185,19 @@ pub fn response_body(envelope: &Envelope, outcome: &Outcome) -> Vec<u8> {
     if body.len() <= MAX_RESPONSE_BYTES {
         return body;
     }
-    // JSON escaping makes the body's length a non-linear function of the text's: find the
-    // longest prefix that fits by bisection.
-    const ELLIPSIS: &str = " [...]";
-    let cut = |n: usize| {
-        let mut n = n.min(reason.len());
+    // JSON escaping makes the body's length a non-linear function of the text's: keep the last
+    // few hundred bytes, and find the longest beginning that fits by bisection.
+    const ELLIPSIS: &str = " [...] ";
+    const TAIL: usize = 300;
+    let boundary = |mut n: usize| {
         while !reason.is_char_boundary(n) {
             n -= 1;
         }
-        format!("{}{ELLIPSIS}", &reason[..n])
+        n
     };
-    let (mut fits, mut too_long) = (0, reason.len());
+    let tail_start = boundary(reason.len().saturating_sub(TAIL));
+    let cut = |n: usize| format!("{}{ELLIPSIS}{}", &reason[..boundary(n.min(tail_start))], &reason[tail_start..]);
+    let (mut fits, mut too_long) = (0, tail_start);
     while too_long - fits > 1 {
         let mid = (fits + too_long) / 2;
         if render(&cut(mid)).len() <= MAX_RESPONSE_BYTES {
@@ -229,16 +232,20 @@ mod tests {
     }
 
     #[test]
-    fn long_reasons_keep_their_beginning_and_fit() {
+    fn long_reasons_keep_their_beginning_and_their_advice_and_fit() {
         for filler in ["x", "\"", "é", "\n"] {
-            let reason = format!("CreateRepository failed: {}", filler.repeat(10_000));
+            let reason = format!(
+                "CreateRepository failed: {}; grant the function's role ecr:CreateRepository",
+                filler.repeat(10_000)
+            );
             let outcome = Outcome::failed("ecr-keeper:failed-create:req-1", reason);
             let body = response_body(&envelope(), &outcome);
             assert!(body.len() <= MAX_RESPONSE_BYTES, "{} bytes for {filler:?}", body.len());
             let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
             let text = parsed["Reason"].as_str().unwrap_or_default();
             assert!(text.starts_with("CreateRepository failed: "), "{filler:?}");
-            assert!(text.ends_with("[...]"));
+            assert!(text.contains(" [...] "), "{filler:?}");
+            assert!(text.ends_with("; grant the function's role ecr:CreateRepository"), "{filler:?}");
             assert!(body.len() > MAX_RESPONSE_BYTES - 16, "the Reason is not cut more than needed");
         }
     }

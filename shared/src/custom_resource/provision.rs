@@ -14,14 +14,14 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// How far a request got, shared with the watchdog so a timeout or panic can say where it
-/// stopped, and which repository (if any) this request created.
+/// stopped, and which repository (if any) this request may have created.
 #[derive(Debug, Clone, Default)]
 pub struct Progress(Arc<Mutex<ProgressState>>);
 
 #[derive(Debug, Clone, Default)]
 struct ProgressState {
     stage: String,
-    created: Option<String>,
+    maybe_created: Option<String>,
 }
 
 impl Progress {
@@ -41,15 +41,16 @@ impl Progress {
         self.0.lock().map(|s| s.stage.clone()).unwrap_or_default()
     }
 
-    fn created(&self, name: &str) {
+    fn creating(&self, name: Option<&str>) {
         if let Ok(mut s) = self.0.lock() {
-            s.created = Some(name.to_string());
+            s.maybe_created = name.map(str::to_string);
         }
     }
 
-    /// The repository this request created, if it got that far.
+    /// The repository this request asked ECR to create, if it got that far: from the moment
+    /// CreateRepository is sent, the repository may exist even if no answer came back.
     pub fn created_repository(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|s| s.created.clone())
+        self.0.lock().ok().and_then(|s| s.maybe_created.clone())
     }
 }
 
@@ -137,16 +138,20 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
                 };
                 let mut tags = spec.tags.clone();
                 tags.extend(owner.tags());
+                // A timeout or a 5xx does not prove the repository was not created, so a failure
+                // from here on answers with its name: the Delete CloudFormation sends next then
+                // finds it, and removes it only if this resource owns it.
+                progress.creating(Some(name));
                 let repo = match self.registry.create_repository(name, &spec.settings, &tags).await {
                     Ok(repo) => repo,
                     Err(RegistryError::RepositoryAlreadyExists(_)) => {
+                        progress.creating(None);
                         return fail(format!(
                             "repository {name} was created by someone else while this request ran; retry the stack operation"
-                        ))
+                        ));
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(Failure { physical: Some(name.clone()), message: e.to_string() }),
                 };
-                progress.created(name);
                 tracing::info!(repository = %name, "created repository");
                 known = Known { lifecycle_policy: Some(None), tags: Some(tags), repository_policy_absent: true };
                 (repo, "created")
