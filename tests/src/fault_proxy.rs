@@ -109,14 +109,18 @@ struct State {
 }
 
 impl State {
-    fn decide(&mut self, operation: &str) -> Option<Fault> {
+    /// `json_errors`: whether an error can be injected in this request's protocol. Errors are
+    /// written as JSON 1.1 (ECR's protocol); rpc-v2-cbor calls (CloudWatch) only get resets and
+    /// delays.
+    fn decide(&mut self, operation: &str, json_errors: bool) -> Option<Fault> {
         let call = {
             let n = self.calls.entry(operation.to_string()).or_default();
             *n += 1;
             *n
         };
         for (rule, used) in self.rules.iter_mut() {
-            if *used >= rule.limit || !rule.operations.matches(operation) {
+            let is_error = matches!(rule.fault, Fault::Throttle | Fault::ServerError | Fault::Error { .. });
+            if *used >= rule.limit || !rule.operations.matches(operation) || (is_error && !json_errors) {
                 continue;
             }
             let hit = match &rule.when {
@@ -293,7 +297,8 @@ async fn serve(mut client: TcpStream, upstream: &str, state: Arc<Mutex<State>>) 
         return Ok(());
     };
     let operation = request.operation();
-    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation));
+    let json_errors = request.header("smithy-protocol").is_none_or(|p| p != "rpc-v2-cbor");
+    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation, json_errors));
     let error = |status: u16, code: &str, message: &str| {
         let body = serde_json::json!({"__type": code, "message": message}).to_string();
         format!(
@@ -355,7 +360,7 @@ mod tests {
         state.rules.push((rule, 0));
         let got: Vec<bool> = ["ListImages", "PutLifecyclePolicy", "ListImages", "DescribeImages"]
             .iter()
-            .map(|op| state.decide(op).is_some())
+            .map(|op| state.decide(op, true).is_some())
             .collect();
         assert_eq!(got, vec![true, false, true, false]);
         assert_eq!(state.calls.get("ListImages"), Some(&2));

@@ -16,6 +16,9 @@ fn cargo_lambda() -> PathBuf {
 
 /// `cargo lambda watch` on a loopback port, with the functions' AWS pointed at `aws`. Killed,
 /// with the function processes it started, when dropped.
+/// Longest a single `cargo lambda invoke` may take, the function's first build included.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(600);
+
 pub struct LambdaEmulator {
     pub port: u16,
     child: Child,
@@ -67,7 +70,7 @@ impl LambdaEmulator {
     pub fn invoke(&self, function: &str, event: &serde_json::Value) -> Result<serde_json::Value, String> {
         let file = std::env::temp_dir().join(format!("ecr-keeper-event-{}-{}.json", std::process::id(), free_port()));
         std::fs::write(&file, event.to_string()).unwrap_or_else(|e| panic!("{e}"));
-        let out = Command::new(cargo_lambda())
+        let child = Command::new(cargo_lambda())
             .args([
                 "lambda",
                 "invoke",
@@ -82,8 +85,21 @@ impl LambdaEmulator {
             .arg("--data-file")
             .arg(&file)
             .current_dir(repo_root())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap_or_else(|e| panic!("cannot run cargo lambda invoke: {e}"));
+        // A function that fails to build leaves `invoke` waiting forever: bound it (the first
+        // invocation of a function includes its build).
+        let pid = child.id();
+        let (done, waited) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if waited.recv_timeout(INVOKE_TIMEOUT).is_err() {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
+        });
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("cargo lambda invoke: {e}"));
+        let _ = done.send(());
         let _ = std::fs::remove_file(&file);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         if out.status.success() {

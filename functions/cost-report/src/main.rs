@@ -28,7 +28,7 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_support::init_logging();
     let defaults = Prices::default();
     let prices = Prices {
         storage_per_gb_month: env_number("KEEPER_PRICE_PER_GB_MONTH", defaults.storage_per_gb_month)?,

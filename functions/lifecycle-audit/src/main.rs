@@ -26,7 +26,7 @@ const REPORT_RESERVE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_support::init_logging();
     let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
     let registry = EcrRegistry::new(ecr_client(&sdk));

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_support::init_logging();
     let config = EventsConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions::default()).await;
     let reactor = PushReactor::new(EcrRegistry::new(ecr_client(&sdk)), SystemClock, config.cache_ttl);

@@ -26,7 +26,7 @@ impl From<InvocationError> for Diagnostic {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_support::init_logging();
     let config = sdk_config(&AwsOptions::default()).await;
     let provisioner = Provisioner::new(EcrRegistry::new(ecr_client(&config)), SystemClock);
     let handler = CustomResourceHandler::new(provisioner, HttpsTransport::new()?, ResponsePolicy::default());

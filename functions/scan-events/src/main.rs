@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    lambda_support::init_logging();
     let config = EventsConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions::default()).await;
     let reactor = ScanReactor::new(EcrRegistry::new(ecr_client(&sdk)), config.findings);

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ecr_keeper_core::fuzz_targets::custom_resource_request(data));

@@ -1,0 +1,44 @@
+//! Replays every saved fuzz input (seeds, and the corpora `make fuzz` kept) through the same
+//! entry points the fuzz targets drive, on stable Rust: a regression found by fuzzing stays
+//! found.
+
+use ecr_keeper_core::fuzz_targets;
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut replayed = 0;
+    for entry in entries.flatten() {
+        let data = std::fs::read(entry.path()).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+        let outcome = std::panic::catch_unwind(|| run(&data));
+        assert!(outcome.is_ok(), "{target}: {} panics", entry.path().display());
+        replayed += 1;
+    }
+    assert!(replayed >= 3, "{target}: only {replayed} inputs in {}", dir.display());
+}
+
+#[test]
+fn lifecycle_policy_corpus() {
+    replay("lifecycle_policy", fuzz_targets::lifecycle_policy);
+}
+
+#[test]
+fn event_corpus() {
+    replay("event", fuzz_targets::event);
+}
+
+#[test]
+fn custom_resource_request_corpus() {
+    replay("custom_resource_request", fuzz_targets::custom_resource_request);
+}
+
+#[test]
+fn manifest_corpus() {
+    replay("manifest", fuzz_targets::manifest);
+}
+
+#[test]
+fn image_details_corpus() {
+    replay("image_details", fuzz_targets::image_details);
+}

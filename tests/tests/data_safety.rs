@@ -1,0 +1,273 @@
+//! Data safety, as a property on moto: whatever sequence of Create, Update (in place, with a new
+//! name, with new encryption), Delete and adoption CloudFormation sends — including its rollbacks
+//! after a failure and its clean-up Deletes after a replacement — no image ever disappears,
+//! unless the request was a Delete with `DeletionMode: Force` for a repository this very resource
+//! owns (by its ownership tags, adopted or created).
+
+use ecr_keeper_core::aws::EcrRegistry;
+use ecr_keeper_core::custom_resource::{CustomResourceHandler, HttpsTransport, Provisioner, ResponsePolicy};
+use ecr_keeper_core::ports::SystemClock;
+use ecr_keeper_core::repository::{Ownership, ResourceTag};
+use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/11111111-2222-3333-4444-555555555555";
+const OTHER_STACK: &str =
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/other/99999999-2222-3333-4444-555555555555";
+/// `legacy` exists before the stack (no owner); `foreign` belongs to another stack.
+const NAMES: [&str; 4] = ["alpha", "beta", "legacy", "foreign"];
+const LOGICAL: [&str; 2] = ["RepoA", "RepoB"];
+const MODES: [Option<&str>; 4] = [None, Some("Retain"), Some("RetainIfNotEmpty"), Some("Force")];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Create { logical: usize, name: usize, mode: usize, adopt: bool, kms: bool },
+    UpdateInPlace { logical: usize, mode: usize, keep: u8 },
+    Rename { logical: usize, name: usize },
+    ChangeEncryption { logical: usize, rename: bool },
+    Delete { logical: usize },
+    Push { name: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0..2usize, 0..4usize, 0..4usize, any::<bool>(), any::<bool>())
+            .prop_map(|(logical, name, mode, adopt, kms)| Step::Create { logical, name, mode, adopt, kms }),
+        (0..2usize, 0..4usize, 1..5u8).prop_map(|(logical, mode, keep)| Step::UpdateInPlace { logical, mode, keep }),
+        (0..2usize, 0..4usize).prop_map(|(logical, name)| Step::Rename { logical, name }),
+        (0..2usize, any::<bool>()).prop_map(|(logical, rename)| Step::ChangeEncryption { logical, rename }),
+        (0..2usize).prop_map(|logical| Step::Delete { logical }),
+        (0..4usize).prop_map(|name| Step::Push { name }),
+    ]
+}
+
+type Images = BTreeMap<String, BTreeSet<String>>;
+
+struct World {
+    aws: LocalAws,
+    ecr: aws_sdk_ecr::Client,
+    recorder: ResponseRecorder,
+    handler: CustomResourceHandler<EcrRegistry, SystemClock, HttpsTransport>,
+    /// What CloudFormation believes: logical id → (physical id, properties).
+    stack: BTreeMap<usize, (String, Value)>,
+    requests: usize,
+    pushes: usize,
+}
+
+impl World {
+    async fn new() -> World {
+        let aws = LocalAws::start();
+        let ecr = aws.ecr().await;
+        let recorder = ResponseRecorder::start(&[]).await;
+        let handler = CustomResourceHandler::new(
+            Provisioner::new(EcrRegistry::new(ecr.clone()), SystemClock),
+            HttpsTransport::new().unwrap_or_else(|e| panic!("{e}")),
+            ResponsePolicy { first_backoff: Duration::from_millis(10), ..ResponsePolicy::default() },
+        );
+        World { aws, ecr, recorder, handler, stack: BTreeMap::new(), requests: 0, pushes: 0 }
+    }
+
+    async fn reset(&mut self) {
+        self.aws.reset();
+        self.stack.clear();
+        self.ecr.create_repository().repository_name("legacy").send().await.unwrap_or_else(|e| panic!("{e}"));
+        let foreign = Ownership { stack_id: OTHER_STACK.into(), logical_id: "Other".into(), adopted: false };
+        let mut create = self.ecr.create_repository().repository_name("foreign");
+        for t in foreign.tags() {
+            create = create.tags(
+                aws_sdk_ecr::types::Tag::builder().key(t.key).value(t.value).build().unwrap_or_else(|e| panic!("{e}")),
+            );
+        }
+        create.send().await.unwrap_or_else(|e| panic!("{e}"));
+        self.push("legacy").await;
+        self.push("foreign").await;
+    }
+
+    async fn push(&mut self, name: &str) {
+        self.pushes += 1;
+        let tag = format!("v1.{}", self.pushes);
+        let exists = self.ecr.describe_repositories().repository_names(name).send().await.is_ok();
+        if exists {
+            seed::push_unique(&self.ecr, name, Some(&tag), &format!("image-{}", self.pushes)).await;
+        }
+    }
+
+    /// Every repository's images, and who owns each repository.
+    async fn snapshot(&self) -> (Images, BTreeMap<String, Option<Ownership>>) {
+        let (mut images, mut owners) = (Images::new(), BTreeMap::new());
+        let repos = self.ecr.describe_repositories().send().await.unwrap_or_else(|e| panic!("{e}"));
+        for repo in repos.repositories() {
+            let (Some(name), Some(arn)) = (repo.repository_name(), repo.repository_arn()) else { continue };
+            let listed = self.ecr.list_images().repository_name(name).send().await.unwrap_or_else(|e| panic!("{e}"));
+            images.insert(
+                name.to_string(),
+                listed.image_ids().iter().filter_map(|i| i.image_digest().map(str::to_owned)).collect(),
+            );
+            let tags =
+                self.ecr.list_tags_for_resource().resource_arn(arn).send().await.unwrap_or_else(|e| panic!("{e}"));
+            let tags: Vec<ResourceTag> =
+                tags.tags().iter().map(|t| ResourceTag { key: t.key().into(), value: t.value().into() }).collect();
+            owners.insert(name.to_string(), Ownership::from_tags(&tags));
+        }
+        (images, owners)
+    }
+
+    /// Sends one request and checks the property around it; answers (status, physical id).
+    async fn send(
+        &mut self,
+        kind: &str,
+        logical: usize,
+        physical: Option<&str>,
+        props: &Value,
+        old: Option<&Value>,
+    ) -> (String, String) {
+        self.requests += 1;
+        let mut event = json!({
+            "RequestType": kind, "ResponseURL": self.recorder.url(), "StackId": STACK,
+            "RequestId": format!("r-{}", self.requests), "ResourceType": "Custom::EcrRepository",
+            "LogicalResourceId": LOGICAL[logical], "ResourceProperties": props,
+        });
+        if let Some(p) = physical {
+            event["PhysicalResourceId"] = json!(p);
+        }
+        if let Some(o) = old {
+            event["OldResourceProperties"] = o.clone();
+        }
+        let (before, owners) = self.snapshot().await;
+        let handled = self.handler.handle(event.clone(), Duration::from_secs(30)).await;
+        let handled = handled.unwrap_or_else(|e| panic!("{kind} got no answer: {e}"));
+        let (after, _) = self.snapshot().await;
+        let force = props.get("DeletionMode").and_then(Value::as_str) == Some("Force");
+        for (repository, digests) in &before {
+            let kept = after.get(repository);
+            let lost: Vec<&String> = digests.iter().filter(|d| !kept.is_some_and(|k| k.contains(*d))).collect();
+            if lost.is_empty() {
+                continue;
+            }
+            let owned = owners.get(repository).cloned().flatten().is_some_and(|o| o.is(STACK, LOGICAL[logical]));
+            assert!(
+                kind == "Delete" && force && owned,
+                "{kind} {event} lost {} image(s) of {repository} (owner {:?}); answer: {handled:?}",
+                lost.len(),
+                owners.get(repository)
+            );
+        }
+        (format!("{:?}", handled.status).to_uppercase(), handled.physical_resource_id)
+    }
+
+    fn props(name: &str, mode: Option<&str>, adopt: bool, kms: bool, keep: u8) -> Value {
+        let mut p = json!({"RepositoryName": name, "ImageRetentionCount": keep.to_string(), "AdoptExisting": adopt.to_string()});
+        if let Some(m) = mode {
+            p["DeletionMode"] = json!(m);
+        }
+        if kms {
+            p["EncryptionType"] = json!("KMS");
+        }
+        p
+    }
+
+    /// CloudFormation's side of an Update: a replacement is followed by a Delete of the old id;
+    /// a failure by a rollback Update to the old properties.
+    async fn update(&mut self, logical: usize, new: Value) {
+        let Some((physical, old)) = self.stack.get(&logical).cloned() else { return };
+        let (status, id) = self.send("Update", logical, Some(&physical), &new, Some(&old)).await;
+        if status == "SUCCESS" {
+            if id != physical {
+                self.push(&id).await;
+                self.send("Delete", logical, Some(&physical), &old, None).await;
+            }
+            self.stack.insert(logical, (id, new));
+        } else {
+            let (_, back) = self.send("Update", logical, Some(&physical), &old, Some(&new)).await;
+            if back != physical {
+                self.send("Delete", logical, Some(&back), &new, None).await;
+            }
+        }
+    }
+
+    async fn apply(&mut self, step: &Step) {
+        match *step {
+            Step::Create { logical, name, mode, adopt, kms } => {
+                if self.stack.contains_key(&logical) {
+                    return;
+                }
+                let props = Self::props(NAMES[name], MODES[mode], adopt, kms, 3);
+                let (status, id) = self.send("Create", logical, None, &props, None).await;
+                if status == "SUCCESS" {
+                    // Teams push as soon as the repository exists.
+                    self.push(&id).await;
+                    self.stack.insert(logical, (id, props));
+                } else {
+                    self.send("Delete", logical, Some(&id), &props, None).await;
+                }
+            }
+            Step::UpdateInPlace { logical, mode, keep } => {
+                let Some((_, old)) = self.stack.get(&logical).cloned() else { return };
+                let mut new = old.clone();
+                new["ImageRetentionCount"] = json!(keep.to_string());
+                match MODES[mode] {
+                    Some(m) => new["DeletionMode"] = json!(m),
+                    None => _ = new.as_object_mut().map(|o| o.remove("DeletionMode")),
+                }
+                self.update(logical, new).await;
+            }
+            Step::Rename { logical, name } => {
+                let Some((_, old)) = self.stack.get(&logical).cloned() else { return };
+                let mut new = old.clone();
+                new["RepositoryName"] = json!(NAMES[name]);
+                self.update(logical, new).await;
+            }
+            Step::ChangeEncryption { logical, rename } => {
+                let Some((_, old)) = self.stack.get(&logical).cloned() else { return };
+                let mut new = old.clone();
+                match new.get("EncryptionType") {
+                    Some(_) => _ = new.as_object_mut().map(|o| o.remove("EncryptionType")),
+                    None => new["EncryptionType"] = json!("KMS"),
+                }
+                if rename {
+                    let current = old["RepositoryName"].as_str().unwrap_or_default().to_string();
+                    new["RepositoryName"] = json!(format!("{current}-kms"));
+                }
+                self.update(logical, new).await;
+            }
+            Step::Delete { logical } => {
+                let Some((physical, props)) = self.stack.get(&logical).cloned() else { return };
+                let (status, _) = self.send("Delete", logical, Some(&physical), &props, None).await;
+                if status == "SUCCESS" {
+                    self.stack.remove(&logical);
+                }
+            }
+            Step::Push { name } => self.push(NAMES[name]).await,
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+proptest! {
+    // Each case is a real run against moto; 20 sequences of up to 14 steps, plus shrinking on
+    // a failure. The seed is fixed in proptest's config file-less default: failures are saved
+    // under proptest-regressions/ and replayed first.
+    #![proptest_config(ProptestConfig { cases: 20, max_shrink_iters: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_image_disappears_unless_a_force_delete_of_an_owned_repository(steps in prop::collection::vec(step(), 4..14)) {
+        let rt = runtime();
+        rt.block_on(async {
+            let mut world = World::new().await;
+            world.reset().await;
+            for s in &steps {
+                world.apply(s).await;
+            }
+            // The stack is deleted at the end, as CloudFormation would.
+            for logical in [0, 1] {
+                world.apply(&Step::Delete { logical }).await;
+            }
+        });
+    }
+}
