@@ -7,7 +7,7 @@ VENV := .venv
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup test fmt-check lint template unit demo bench sam-build measure
+.PHONY: setup test fmt-check lint template unit demo bench sam-build measure deny fuzz
 
 ## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv (idempotent).
 setup: $(SETUP_STAMP)
@@ -20,7 +20,7 @@ $(SETUP_STAMP): requirements-dev.txt
 
 ## make test: formatting, lints, template checks, every test (unit, moto, end to end), and
 ## `sam build` of the five arm64 functions.
-test: setup fmt-check lint template sam-build unit
+test: setup fmt-check lint template deny sam-build unit
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -39,6 +39,24 @@ unit: setup
 	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	    END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' target/test.log
+
+# cargo-deny, pinned, built into .venv (not ~/.cargo): the project installs what it checks with.
+DENY_VERSION := 0.20.2
+DENY := $(VENV)/cargo/bin/cargo-deny
+
+$(DENY):
+	$(CARGO) install --quiet --locked --root $(VENV)/cargo cargo-deny --version $(DENY_VERSION)
+
+## make deny: licences, banned and duplicate-major crates, and crate sources (deny.toml). The
+## RustSec advisory database lives on GitHub, which this machine cannot reach: `advisories` is
+## checked where it can be fetched (`make deny DENY_CHECKS=`).
+DENY_CHECKS ?= licenses bans sources
+deny: $(DENY)
+	$(DENY) --log-level error check $(DENY_CHECKS)
+
+## make fuzz: every fuzz target for 10 million executions (RUNS=…), cargo +nightly fuzz.
+fuzz:
+	fuzz/run.sh
 
 ## make demo: ecr-keeper on this machine: moto, the real function under cargo lambda, the CLI.
 demo: setup

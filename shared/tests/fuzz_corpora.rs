@@ -6,16 +6,20 @@ use ecr_keeper_core::fuzz_targets;
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    let mut replayed = 0;
-    for entry in entries.flatten() {
-        let data = std::fs::read(entry.path()).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
-        let outcome = std::panic::catch_unwind(|| run(&data));
-        assert!(outcome.is_ok(), "{target}: {} panics", entry.path().display());
-        replayed += 1;
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut replayed = [0, 0];
+    for (i, kind) in ["seeds", "corpus"].iter().enumerate() {
+        let dir = fuzz.join(kind).join(target);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let data = std::fs::read(entry.path()).unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+            let outcome = std::panic::catch_unwind(|| run(&data));
+            assert!(outcome.is_ok(), "{target}: {} panics", entry.path().display());
+            replayed[i] += 1;
+        }
     }
-    assert!(replayed >= 3, "{target}: only {replayed} inputs in {}", dir.display());
+    assert!(replayed[0] >= 3, "{target}: only {} seeds", replayed[0]);
+    assert!(replayed[1] >= 100, "{target}: only {} corpus inputs (run `make fuzz`)", replayed[1]);
 }
 
 #[test]
