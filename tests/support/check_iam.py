@@ -3,7 +3,11 @@ actions scoped to repository ARNs wherever ECR supports resource-level permissio
 cloudwatch:PutMetricData only within the EcrKeeper namespace, write actions only where needed.
 
 Usage: .venv/bin/python tests/support/check_iam.py template.yaml
+Before checking the template, it checks itself: each of a set of over-broad edits to the
+template must make it fail, so a checker that passes everything cannot go unnoticed.
 """
+
+import copy
 
 import sys
 
@@ -46,10 +50,7 @@ def resource_text(r):
     return str(r)
 
 
-def main(path):
-    template, errors = decode(path)
-    if errors:
-        sys.exit(f"{path}: {errors}")
+def run(template, quiet=False):
     passed = failed = 0
 
     def check(ok, what):
@@ -58,7 +59,8 @@ def main(path):
             passed += 1
         else:
             failed += 1
-            print(f"FAIL {what}")
+            if not quiet:
+                print(f"FAIL {what}")
 
     functions = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
     check(set(functions) == set(WRITES), f"every function is known: {sorted(functions)}")
@@ -70,7 +72,7 @@ def main(path):
             resources = [resource_text(r) for r in as_list(st.get("Resource", []))]
             for action in actions:
                 check(action != "*" and not action.endswith(":*"), f"{name}: no wildcard action ({action})")
-                service, verb = action.split(":", 1)
+                service, _, verb = action.partition(":")
                 is_read = verb.startswith(READ_PREFIXES)
                 check(is_read or action in WRITES[name] or action == "kms:DescribeKey", f"{name}: {action} is a write it should not hold")
                 if service == "ecr" and action not in REGISTRY_LEVEL:
@@ -80,7 +82,42 @@ def main(path):
                     check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
                 if action == "cloudwatch:PutDashboard":
                     check(all("dashboard/ecr-keeper-costs" in r for r in resources), f"{name}: PutDashboard only on ecr-keeper-costs")
-    print(f"iam: {passed} passed, {failed} failed")
+    return passed, failed
+
+
+def first_statement(template, function, action_prefix):
+    for st in statements(template["Resources"][function]["Properties"]["Policies"]):
+        if any(a.startswith(action_prefix) for a in as_list(st["Action"])):
+            return st
+    raise SystemExit(f"self-test: no {action_prefix} statement in {function}")
+
+
+def mutants(template):
+    """Over-broad edits, each of which the check must refuse."""
+    def edit(describe, change):
+        t = copy.deepcopy(template)
+        change(t)
+        return describe, t
+
+    def add_action(fn, action):
+        return lambda t: first_statement(t, fn, "ecr:").__setitem__("Action", as_list(first_statement(t, fn, "ecr:")["Action"]) + [action])
+
+    yield edit("ecr:* on the audit", add_action("LifecycleAuditFunction", "ecr:*"))
+    yield edit("* on the push function", add_action("PushEventsFunction", "*"))
+    yield edit("a delete on the scan function", add_action("ScanEventsFunction", "ecr:BatchDeleteImage"))
+    yield edit("ECR actions on every resource", lambda t: first_statement(t, "RepositoryResourceFunction", "ecr:CreateRepository").__setitem__("Resource", "*"))
+    yield edit("PutMetricData without the namespace condition", lambda t: first_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
+
+
+def main(path):
+    template, errors = decode(path)
+    if errors:
+        sys.exit(f"{path}: {errors}")
+    for describe, mutant in mutants(template):
+        if run(mutant, quiet=True)[1] == 0:
+            sys.exit(f"self-test: the check accepted a template with {describe}")
+    passed, failed = run(template)
+    print(f"iam: {passed} passed, {failed} failed (and 5 over-broad variants refused)")
     sys.exit(1 if failed else 0)
 
 

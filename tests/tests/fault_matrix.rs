@@ -405,20 +405,34 @@ impl Bench {
                 assert!(physical.starts_with(FAILED_CREATE_MARKER) || physical == "app", "{cell}: {physical}")
             }
             (Column::Rename, "SUCCESS") => assert_eq!(physical, "app-v2", "{cell}"),
+            // A failed replacement removes the (empty) repository it created, unless it was cut
+            // short by the deadline.
+            (Column::Rename, "FAILED") if !reason.contains("timed out") => {
+                assert!(!after.contains_key("app-v2"), "{cell}: the failed replacement left app-v2 behind");
+                assert_eq!(physical, "app", "{cell}")
+            }
             _ => assert_eq!(physical, "app", "{cell}"),
         }
         Cell { status, reason, attempts: requests.len(), fault_reached, delivered }
     }
 }
 
+/// A Reason for the table: its beginning (what failed) and its end (what to do), at most
+/// about 110 characters.
 fn short(reason: &str) -> String {
-    if let Some((head, tail)) = reason.split_once(" [...] ") {
+    let (head, tail) = reason.split_once(" [...] ").unwrap_or((reason, ""));
+    let chars: Vec<char> = if tail.is_empty() { head.chars().collect() } else { Vec::new() };
+    let text = if !tail.is_empty() {
         let head: String = head.chars().take(45).collect();
         let tail: String = tail.chars().skip(tail.chars().count().saturating_sub(45)).collect();
-        return format!("{head} [...] {tail}").replace('|', "\\|");
-    }
-    let text: String = reason.chars().take(90).collect();
-    let text = if text.len() < reason.len() { format!("{text}…") } else { text };
+        format!("{head} [...] {tail}")
+    } else if chars.len() > 110 {
+        let head: String = chars[..55].iter().collect();
+        let tail: String = chars[chars.len() - 50..].iter().collect();
+        format!("{head} … {tail}")
+    } else {
+        reason.to_string()
+    };
     text.replace('|', "\\|")
 }
 

@@ -231,7 +231,10 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
             // Replacement: a new repository; CloudFormation then deletes the old id, and the old
             // properties' DeletionMode decides what happens to it.
             progress.stage(format!("replacing {old_id} with {}", spec.name));
-            self.create_or_adopt(req, &spec, progress).await
+            match self.create_or_adopt(req, &spec, progress).await {
+                Err(f) => Err(self.discard_failed_replacement(req, progress, f).await),
+                done => done,
+            }
         } else {
             self.update_in_place(req, &spec, old_spec.as_ref(), progress).await
         };
@@ -239,6 +242,35 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
             Ok((repo, summary)) => success(&repo, summary),
             Err(f) => Outcome::failed(old_id, f.message),
         }
+    }
+
+    /// A replacement that fails after creating its new repository would leave it behind:
+    /// CloudFormation rolls back by updating the old repository and never deletes the new id.
+    /// So the new one is removed here, if it is still empty and this request's own creation
+    /// (ECR refuses to delete a repository holding images, so nothing can be lost).
+    async fn discard_failed_replacement(&self, req: &Request, progress: &Progress, failure: Failure) -> Failure {
+        let Some(name) = progress.created_repository() else { return failure };
+        let env = &req.envelope;
+        let removed = async {
+            let Some(repo) = self.registry.describe_repository(&name).await? else { return Ok(false) };
+            let tags = self.registry.list_tags(&repo.arn).await?;
+            let ours = Ownership::from_tags(&tags)
+                .is_some_and(|o| !o.adopted && o.is(&env.stack_id, &env.logical_resource_id));
+            if !ours {
+                return Ok(false);
+            }
+            self.registry.delete_repository(&name, false).await.map(|()| true)
+        }
+        .await;
+        let message = match removed {
+            Ok(true) => format!("{}; the new repository {name} was removed again", failure.message),
+            Ok(false) => failure.message,
+            Err(e) => {
+                tracing::warn!(repository = %name, error = %e, "the new repository of a failed replacement was left in place");
+                format!("{}; the new repository {name} was left in place ({e})", failure.message)
+            }
+        };
+        Failure { physical: failure.physical, message }
     }
 
     async fn update_in_place(
