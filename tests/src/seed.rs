@@ -5,6 +5,13 @@ use serde_json::json;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// Creates a repository with scan on push on or off (nothing else set).
+pub async fn create_repository(ecr: &aws_sdk_ecr::Client, name: &str, scan_on_push: bool) {
+    let scanning = aws_sdk_ecr::types::ImageScanningConfiguration::builder().scan_on_push(scan_on_push).build();
+    let created = ecr.create_repository().repository_name(name).image_scanning_configuration(scanning).send().await;
+    created.unwrap_or_else(|e| panic!("creating {name}: {e}"));
+}
+
 /// A stable fake blob digest for a name: 64 hex characters.
 pub fn blob_digest(name: &str) -> String {
     let mut hex = String::with_capacity(64);

@@ -46,18 +46,12 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_and_scan_event_binaries_react_with_emf_metrics() {
-    use aws_sdk_ecr::types::ImageScanningConfiguration;
     use ecr_keeper_tests::seed;
     use serde_json::json;
 
     let aws = LocalAws::start();
     let ecr = aws.ecr().await;
-    ecr.create_repository()
-        .repository_name("shop")
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(false).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    seed::create_repository(&ecr, "shop", false).await;
     let digest = seed::push_unique(&ecr, "shop", Some("main-3f2a"), "shop").await;
     let lambda =
         LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")]);

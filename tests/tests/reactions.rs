@@ -1,8 +1,7 @@
 //! Push and scan reactions on moto, through the real SDK adapter; AWS calls counted.
 
 use aws_sdk_ecr::types::{
-    ImageScanningConfiguration, RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter,
-    ScanningRepositoryFilterType,
+    RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
 };
 use ecr_keeper_core::aws::{CloudWatchSink, EcrRegistry};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy, Severity};
@@ -62,12 +61,7 @@ fn scan_event(repository: &str, digest: &str, counts: Value, tags: &[&str]) -> V
 }
 
 async fn create_repository(ecr: &aws_sdk_ecr::Client, name: &str, scan_on_push: bool, with_policy: bool) {
-    ecr.create_repository()
-        .repository_name(name)
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan_on_push).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    seed::create_repository(ecr, name, scan_on_push).await;
     if with_policy {
         let policy = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
         ecr.put_lifecycle_policy()

@@ -3,7 +3,6 @@
 //! DLQ keeps the event), bad events are answered and counted (never retried), and nothing any
 //! function logs contains a credential or a ResponseURL's signature.
 
-use aws_sdk_ecr::types::ImageScanningConfiguration;
 use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
 use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
@@ -16,12 +15,7 @@ const SESSION_TOKEN: &str = "keeper-session-token-must-never-be-logged-c91d";
 
 async fn shop(aws: &LocalAws) -> String {
     let ecr = aws.ecr().await;
-    ecr.create_repository()
-        .repository_name("shop")
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(false).build())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    seed::create_repository(&ecr, "shop", false).await;
     seed::push_unique(&ecr, "shop", Some("v1.0"), "shop-1").await
 }
 
