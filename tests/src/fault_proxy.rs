@@ -30,18 +30,6 @@ pub enum Fault {
     Delay(Duration),
 }
 
-impl Fault {
-    pub fn label(&self) -> String {
-        match self {
-            Fault::Throttle => "ThrottlingException".into(),
-            Fault::ServerError => "HTTP 500".into(),
-            Fault::Error { status, code, .. } => format!("HTTP {status} {code}"),
-            Fault::Reset => "connection reset".into(),
-            Fault::Delay(d) => format!("{} ms delay", d.as_millis()),
-        }
-    }
-}
-
 /// Which calls of an operation a rule hits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum When {
@@ -203,6 +191,11 @@ impl FaultProxy {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// How many calls, of every operation, reached the proxy since the rules were set.
+    pub fn total_calls(&self) -> usize {
+        self.state.lock().map(|s| s.calls.values().sum()).unwrap_or(0)
     }
 
     /// How many calls of `operation` reached the proxy since the rules were set.

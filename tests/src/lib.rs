@@ -109,6 +109,14 @@ impl Drop for Service {
     }
 }
 
+/// Dummy credentials, the fixed region, and a local endpoint.
+fn local_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
+}
+
 /// moto on loopback (plus the CloudWatch bridge when asked), for one test.
 pub struct LocalAws {
     pub moto_url: String,
@@ -162,10 +170,7 @@ impl LocalAws {
     /// SDK configuration for moto: dummy credentials, a fixed region, a short retry budget
     /// (moto answers unimplemented calls with HTTP 500, which the SDK would otherwise retry).
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.endpoint_url)
-            .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
+        local_loader(&self.endpoint_url)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
             .load()
             .await
@@ -174,10 +179,7 @@ impl LocalAws {
     /// SDK configuration for reaching moto through `endpoint` (a [`fault_proxy::FaultProxy`]),
     /// with the product's own retry and timeout settings for `profile`.
     pub async fn sdk_config_via(&self, endpoint: &str, profile: ecr_keeper_core::aws::RetryProfile) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
+        local_loader(endpoint)
             .retry_config(profile.retry_config())
             .timeout_config(profile.timeout_config())
             .load()

@@ -3,6 +3,7 @@
 //! DLQ keeps the event), bad events are answered and counted (never retried), and nothing any
 //! function logs contains a credential or a ResponseURL's signature.
 
+use ecr_keeper_core::aws::RetryProfile;
 use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
 use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
@@ -49,7 +50,7 @@ async fn transient_aws_errors_fail_the_invocation_and_bad_events_are_dropped() {
     let failed = lambda.invoke("push-events", &push_event(&digest));
     let error = failed.err().unwrap_or_else(|| panic!("a throttled push must fail the invocation"));
     assert!(error.contains("StartImageScan: ECR kept throttling"), "{error}");
-    assert_eq!(proxy.calls("StartImageScan"), 3, "the interactive profile's 3 attempts");
+    assert_eq!(proxy.calls("StartImageScan"), RetryProfile::Interactive.max_attempts() as usize, "every attempt");
 
     // The same event again (Lambda's retry), with ECR recovered after one more throttle.
     proxy.set_rules(vec![Rule::new(Operations::named(&["StartImageScan"]), When::Calls(vec![1]), Fault::Throttle)]);

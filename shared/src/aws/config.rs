@@ -6,10 +6,11 @@
 //! second), which turns a short audit into minutes, while our concurrency is already bounded.
 //! What differs per workload is how long a call may keep trying:
 //!
-//! - [`RetryProfile::Interactive`] (custom resource, event functions, CLI): 3 attempts, 20 s per
+//! - [`RetryProfile::Interactive`] (custom resource, event functions): 3 attempts, 20 s per
 //!   call. CloudFormation waits on the custom resource, and the event functions have Lambda's own
 //!   retries and a dead-letter queue behind them, so failing fast and saying so beats waiting.
-//! - [`RetryProfile::Scheduled`] (audit, cost report): 10 attempts from a 100 ms base, 90 s per
+//! - [`RetryProfile::Scheduled`] (audit, cost report, and the CLI, which runs only those two):
+//!   10 attempts from a 100 ms base, 90 s per
 //!   call. Nobody waits on these, they are read-only, and they read many repositories in a burst
 //!   that ECR may throttle; at a 50 % throttle rate a call still fails only once in 1,024.
 

@@ -195,8 +195,15 @@ pub fn response_body(envelope: &Envelope, outcome: &Outcome) -> Vec<u8> {
         }
         n
     };
-    let tail_start = boundary(reason.len().saturating_sub(TAIL));
-    let cut = |n: usize| format!("{}{ELLIPSIS}{}", &reason[..boundary(n.min(tail_start))], &reason[tail_start..]);
+    let mut tail_start = boundary(reason.len().saturating_sub(TAIL));
+    let cut = |n: usize, tail_start: usize| {
+        format!("{}{ELLIPSIS}{}", &reason[..boundary(n.min(tail_start))], &reason[tail_start..])
+    };
+    // Only ids far longer than CloudFormation's leave no room for the tail: keep the beginning.
+    if render(&cut(0, tail_start)).len() > MAX_RESPONSE_BYTES {
+        tail_start = reason.len();
+    }
+    let cut = |n: usize| cut(n, tail_start);
     let (mut fits, mut too_long) = (0, tail_start);
     while too_long - fits > 1 {
         let mid = (fits + too_long) / 2;
@@ -248,6 +255,18 @@ mod tests {
             assert!(text.ends_with("; grant the function's role ecr:CreateRepository"), "{filler:?}");
             assert!(body.len() > MAX_RESPONSE_BYTES - 16, "the Reason is not cut more than needed");
         }
+    }
+
+    #[test]
+    fn with_ids_that_leave_no_room_for_the_advice_the_beginning_is_kept() {
+        let mut env = envelope();
+        env.logical_resource_id = "L".repeat(3_700);
+        let outcome = Outcome::failed("id", format!("PutLifecyclePolicy failed: {}", "x".repeat(5_000)));
+        let body = response_body(&env, &outcome);
+        assert!(body.len() <= MAX_RESPONSE_BYTES, "{} bytes", body.len());
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let text = parsed["Reason"].as_str().unwrap_or_default();
+        assert!(text.starts_with("PutLifecyclePolicy failed: x") && text.ends_with(" [...] "), "{text}");
     }
 
     #[test]
