@@ -98,6 +98,105 @@ mod tests {
     }
 }
 
+/// scan-events' alerting: `KEEPER_ALERTS`, `KEEPER_ALERT_TOPIC_ARN`, `KEEPER_ALERT_TABLE`,
+/// `KEEPER_ALERT_TOP_N`, `KEEPER_ALERT_MIN_INTERVAL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    pub mode: crate::alerts::AlertMode,
+    pub topic_arn: Option<String>,
+    pub table: Option<String>,
+    pub settings: crate::alerts::AlertSettings,
+}
+
+impl AlertsConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::alerts::{AlertMode, AlertSettings, MAX_TOP_N};
+        let set = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let topic_arn = set("KEEPER_ALERT_TOPIC_ARN");
+        let table = set("KEEPER_ALERT_TABLE");
+        let mode = match set("KEEPER_ALERTS").as_deref() {
+            None if topic_arn.is_some() => AlertMode::Sns,
+            None => AlertMode::Log,
+            Some("sns") => AlertMode::Sns,
+            Some("log") => AlertMode::Log,
+            Some("off") => AlertMode::Off,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "KEEPER_ALERTS",
+                    message: format!("\"{other}\" is not one of sns, log, off"),
+                })
+            }
+        };
+        if mode == AlertMode::Sns {
+            for (variable, value, what) in [
+                ("KEEPER_ALERT_TOPIC_ARN", &topic_arn, "the SNS topic ARN to publish alerts to"),
+                ("KEEPER_ALERT_TABLE", &table, "the DynamoDB table that remembers what was alerted"),
+            ] {
+                if value.is_none() {
+                    return Err(ConfigError {
+                        variable,
+                        message: format!("KEEPER_ALERTS=sns needs {what}; or set KEEPER_ALERTS to log or off"),
+                    });
+                }
+            }
+        }
+        let mut settings = AlertSettings::default();
+        if let Some(text) = set("KEEPER_ALERT_TOP_N") {
+            settings.top_n = text.parse::<usize>().ok().filter(|n| (1..=MAX_TOP_N).contains(n)).ok_or_else(|| {
+                ConfigError {
+                    variable: "KEEPER_ALERT_TOP_N",
+                    message: format!("\"{text}\" is not a whole number from 1 to {MAX_TOP_N}"),
+                }
+            })?;
+        }
+        if let Some(text) = set("KEEPER_ALERT_MIN_INTERVAL") {
+            let interval = match text.parse::<u64>() {
+                Ok(seconds) => Ok(Duration::from_secs(seconds)),
+                Err(_) => humantime::parse_duration(&text),
+            };
+            settings.min_interval = Some(interval.map_err(|_| ConfigError {
+                variable: "KEEPER_ALERT_MIN_INTERVAL",
+                message: format!("\"{text}\" is not a duration: seconds (3600) or with a unit (15m, 1h, 1d)"),
+            })?)
+            .filter(|d| !d.is_zero());
+        }
+        Ok(AlertsConfig { mode, topic_arn, table, settings })
+    }
+}
+
+#[cfg(test)]
+mod alerts_config_tests {
+    use super::*;
+    use crate::alerts::AlertMode;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<AlertsConfig, String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AlertsConfig::from_env(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_topic_means_sns_and_no_topic_means_the_log() {
+        let sns = read(&[("KEEPER_ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"), ("KEEPER_ALERT_TABLE", "t")]);
+        assert_eq!(sns.map(|c| c.mode), Ok(AlertMode::Sns));
+        assert_eq!(read(&[]).map(|c| (c.mode, c.settings.top_n)), Ok((AlertMode::Log, 10)));
+    }
+
+    #[test]
+    fn bad_alert_settings_name_the_variable_and_the_choices() {
+        assert_eq!(read(&[("KEEPER_ALERTS", "email")]).err().as_deref(), Some("KEEPER_ALERTS: \"email\" is not one of sns, log, off"));
+        let missing = read(&[("KEEPER_ALERTS", "sns"), ("KEEPER_ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")]).err();
+        assert!(missing.is_some_and(|e| e.starts_with("KEEPER_ALERT_TABLE: KEEPER_ALERTS=sns needs")));
+        assert_eq!(
+            read(&[("KEEPER_ALERT_TOP_N", "0")]).err().as_deref(),
+            Some("KEEPER_ALERT_TOP_N: \"0\" is not a whole number from 1 to 1000")
+        );
+        assert!(read(&[("KEEPER_ALERT_MIN_INTERVAL", "soon")]).err().is_some_and(|e| e.starts_with("KEEPER_ALERT_MIN_INTERVAL:")));
+        let interval = read(&[("KEEPER_ALERT_MIN_INTERVAL", "15m")]).map(|c| c.settings.min_interval);
+        assert_eq!(interval, Ok(Some(Duration::from_secs(900))));
+        assert_eq!(read(&[("KEEPER_ALERT_MIN_INTERVAL", "3600")]).map(|c| c.settings.min_interval), Ok(Some(Duration::from_secs(3600))));
+    }
+}
+
 /// Configuration of the scheduled audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {

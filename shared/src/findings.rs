@@ -91,6 +91,12 @@ pub struct Finding {
     pub version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// The version that fixes it, where the scanner knows one (enhanced scanning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_in: Option<String>,
+    /// The scanner's score (CVSS), as reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
 }
 
 /// `CVE-2024-1234`, or `team-a/*:CVE-2024-1234` to suppress it only in matching repositories.
@@ -179,6 +185,20 @@ impl FindingsPolicy {
     }
 }
 
+impl FindingsPolicy {
+    /// Every unsuppressed finding at or above the threshold, most severe first.
+    pub fn open_at_or_above(&self, repository: &str, findings: &[Finding]) -> Vec<Finding> {
+        let mut open: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.severity.at_or_above(self.threshold))
+            .filter(|f| !self.suppressions.iter().any(|s| s.applies(repository, &f.id)))
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.id.cmp(&b.id)));
+        open
+    }
+}
+
 /// The console page with an image's scan results.
 pub fn console_link(region: &str, account: &str, repository: &str, digest: &str) -> String {
     format!(
@@ -191,7 +211,7 @@ mod tests {
     use super::*;
 
     fn finding(id: &str, severity: Severity) -> Finding {
-        Finding { id: id.into(), severity, package: None, version: None, uri: None }
+        Finding { id: id.into(), severity, package: None, version: None, uri: None, fixed_in: None, score: None }
     }
 
     #[test]

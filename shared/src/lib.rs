@@ -3,6 +3,7 @@
 //! Everything here is deterministic and tested without a network: time comes in as a value,
 //! images come in as data.
 
+pub mod alerts;
 pub mod audit;
 pub mod aws;
 pub mod config;

@@ -5,11 +5,12 @@
 //! and suppressions; raise one structured alert on a breach.
 
 use crate::events::{parse_event, EventError, ImageAction, ImageActionType, KeeperEvent, ScanResult, Scanner};
-use crate::findings::{console_link, Assessment, FindingsPolicy, Severity};
+use crate::alerts::{AlertError, Alerts, Delivery, ImageAlert, NoAlerts};
+use crate::findings::{console_link, Assessment, Finding, FindingsPolicy, Severity, SeverityCounts};
 use crate::image::Image;
 use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy};
 use crate::metrics::{names, Metric, MetricsSink, DIM_SEVERITY};
-use crate::ports::{Clock, Registry, RegistryError};
+use crate::ports::{Clock, Registry, RegistryError, SystemClock};
 use crate::scanning::{scanned_automatically, RegistryScanning};
 use serde::Serialize;
 use serde_json::Value;
@@ -217,6 +218,8 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
 #[serde(rename_all = "camelCase")]
 pub struct VulnerabilityAlert {
     pub alert: &'static str,
+    pub account: String,
+    pub region: String,
     pub repository: String,
     pub image_digest: String,
     pub image_tags: Vec<String>,
@@ -225,11 +228,15 @@ pub struct VulnerabilityAlert {
     #[serde(flatten)]
     pub assessment: Assessment,
     pub console_url: String,
+    /// Why the findings' details could not be read (the counts come from the event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_unavailable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanReaction {
+    /// Published after the event's own counts (see [`scan_counts`]).
     #[serde(skip)]
     pub metrics: Vec<Metric>,
     pub completed: bool,
@@ -237,53 +244,155 @@ pub struct ScanReaction {
     pub assessment: Option<Assessment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert: Option<VulnerabilityAlert>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
 }
 
-pub struct ScanReactor<R> {
+/// Why reacting to an event failed: returned so Lambda retries it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReactionError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("the alert was not delivered: {0}")]
+    Alert(#[from] AlertError),
+}
+
+impl ReactionError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Registry(e) => e.is_transient(),
+            Self::Alert(e) => e.is_transient(),
+        }
+    }
+}
+
+/// What the scan event itself says, as metrics: published before any AWS call, so that a
+/// failed lookup never loses them.
+pub fn scan_counts(scan: &ScanResult) -> Vec<Metric> {
+    let repo = scan.repository.as_str();
+    if !scan.completed() {
+        return vec![Metric::for_repository(names::SCAN_FAILURES, repo, 1)];
+    }
+    let mut metrics = vec![Metric::for_repository(names::IMAGES_SCANNED, repo, 1)];
+    // All six severities, zeros included, so graphs and alarms stay continuous.
+    for (severity, n) in scan.counts.iter() {
+        metrics.push(Metric::for_repository(names::FINDINGS, repo, n).with(DIM_SEVERITY, severity.as_str()));
+    }
+    metrics
+}
+
+pub struct ScanReactor<R, A = NoAlerts> {
     registry: R,
     policy: FindingsPolicy,
+    alerts: A,
+    clock: Box<dyn Clock>,
 }
 
-impl<R: Registry> ScanReactor<R> {
+impl<R: Registry> ScanReactor<R, NoAlerts> {
+    /// Alerts go to the log only.
     pub fn new(registry: R, policy: FindingsPolicy) -> Self {
-        ScanReactor { registry, policy }
+        ScanReactor { registry, policy, alerts: NoAlerts, clock: Box::new(SystemClock) }
+    }
+}
+
+impl<R: Registry, A: Alerts> ScanReactor<R, A> {
+    pub fn with_alerts(registry: R, policy: FindingsPolicy, alerts: A, clock: impl Clock + 'static) -> Self {
+        ScanReactor { registry, policy, alerts, clock: Box::new(clock) }
     }
 
-    pub async fn on_scan(&self, scan: &ScanResult) -> Result<ScanReaction, RegistryError> {
+    /// Judges a scan and alerts. The event's counts are not in the returned metrics: publish
+    /// [`scan_counts`] first.
+    pub async fn on_scan(&self, scan: &ScanResult) -> Result<ScanReaction, ReactionError> {
         let repo = scan.repository.as_str();
+        let mut reaction =
+            ScanReaction { metrics: Vec::new(), completed: scan.completed(), assessment: None, alert: None, delivery: None };
         if !scan.completed() {
             tracing::warn!(repository = %repo, digest = %scan.digest, status = %scan.status, "scan did not complete");
-            let metrics = vec![Metric::for_repository(names::SCAN_FAILURES, repo, 1)];
-            return Ok(ScanReaction { metrics, completed: false, assessment: None, alert: None });
-        }
-        let mut metrics = vec![Metric::for_repository(names::IMAGES_SCANNED, repo, 1)];
-        // All six severities, zeros included, so graphs and alarms stay continuous.
-        for (severity, n) in scan.counts.iter() {
-            metrics.push(Metric::for_repository(names::FINDINGS, repo, n).with(DIM_SEVERITY, severity.as_str()));
+            return Ok(reaction);
         }
         if scan.counts.at_or_above(self.policy.threshold) == 0 {
-            return Ok(ScanReaction { metrics, completed: true, assessment: None, alert: None });
+            return Ok(reaction);
         }
         // Only a possible breach is worth the findings' details (for suppressions and the alert).
-        let findings = self.registry.describe_scan_findings(repo, &scan.digest).await?.unwrap_or_default();
-        let assessment = self.policy.assess(repo, &scan.counts, &findings);
-        let alert = assessment.breached().then(|| {
-            metrics.push(Metric::for_repository(names::VULNERABLE_IMAGES, repo, 1));
-            VulnerabilityAlert {
-                alert: "VulnerableImage",
-                repository: repo.to_string(),
-                image_digest: scan.digest.clone(),
-                image_tags: scan.tags.clone(),
-                scanner: match scan.scanner {
-                    Scanner::Basic => "basic",
-                    Scanner::Enhanced => "enhanced",
-                },
-                severity_counts: scan.counts.iter().map(|(s, n)| (s.as_str(), n)).collect(),
-                assessment: assessment.clone(),
-                console_url: console_link(&scan.region, &scan.account, repo, &scan.digest),
+        let (assessment, open, unavailable) = match self.registry.describe_scan_findings(repo, &scan.digest).await {
+            Ok(findings) => {
+                let findings = findings.unwrap_or_default();
+                let open = self.policy.open_at_or_above(repo, &findings);
+                (self.policy.assess(repo, &scan.counts, &findings), open, None)
             }
-        });
-        Ok(ScanReaction { metrics, completed: true, assessment: Some(assessment), alert })
+            Err(e) if e.is_transient() => return Err(e.into()),
+            // Gone or forbidden: retrying cannot help, and the event's counts are still true.
+            Err(e) => {
+                tracing::warn!(repository = %repo, digest = %scan.digest, error = %e, "alerting with the event's counts only");
+                (self.policy.assess(repo, &scan.counts, &[]), Vec::new(), Some(e.to_string()))
+            }
+        };
+        if !assessment.breached() {
+            reaction.assessment = Some(assessment);
+            return Ok(reaction);
+        }
+        reaction.metrics.push(Metric::for_repository(names::VULNERABLE_IMAGES, repo, 1));
+        let scanner = match scan.scanner {
+            Scanner::Basic => "basic",
+            Scanner::Enhanced => "enhanced",
+        };
+        let console_url = console_link(&scan.region, &scan.account, repo, &scan.digest);
+        let mut image = ImageAlert {
+            account: scan.account.clone(),
+            region: scan.region.clone(),
+            repository: repo.to_string(),
+            digest: scan.digest.clone(),
+            tags: scan.tags.clone(),
+            scanner,
+            threshold: self.policy.threshold,
+            counts: scan.counts,
+            open_at_or_above: assessment.unsuppressed_at_or_above,
+            new_findings: open,
+            suppressed: assessment.suppressed.len(),
+            console_url: console_url.clone(),
+            details_unavailable: unavailable.clone(),
+        };
+        if unavailable.is_some() {
+            // No findings to tell apart: the counts stand in for them, so the same event
+            // delivered twice alerts once.
+            image.new_findings = vec![counts_stand_in(&scan.counts)];
+        }
+        let alert = VulnerabilityAlert {
+            alert: "VulnerableImage",
+            account: scan.account.clone(),
+            region: scan.region.clone(),
+            repository: repo.to_string(),
+            image_digest: scan.digest.clone(),
+            image_tags: scan.tags.clone(),
+            scanner,
+            severity_counts: scan.counts.iter().map(|(s, n)| (s.as_str(), n)).collect(),
+            assessment: assessment.clone(),
+            console_url,
+            details_unavailable: unavailable,
+        };
+        // One JSON line whatever the alert mode, for log subscriptions and Logs Insights.
+        tracing::error!(alert = %serde_json::to_string(&alert).unwrap_or_default(), "vulnerable image");
+        let delivery = self.alerts.deliver(image, self.clock.now()).await?;
+        tracing::info!(repository = %repo, digest = %scan.digest, delivery = ?delivery, "alert");
+        reaction.assessment = Some(assessment);
+        reaction.alert = Some(alert);
+        reaction.delivery = Some(delivery);
+        Ok(reaction)
+    }
+}
+
+/// A finding standing for "these counts", when the details could not be read.
+fn counts_stand_in(counts: &SeverityCounts) -> Finding {
+    let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    let worst = counts.iter().find(|(_, n)| *n > 0).map_or(Severity::Undefined, |(s, _)| s);
+    Finding {
+        id: format!("counts {}", summary.join(" ")),
+        severity: worst,
+        package: None,
+        version: None,
+        uri: None,
+        fixed_in: None,
+        score: None,
     }
 }
 
@@ -299,44 +408,42 @@ pub enum Handled {
     },
 }
 
-/// Parses, reacts, publishes metrics. AWS errors are returned (Lambda retries, then the DLQ
-/// keeps the event); a bad event is counted as `InvalidEvents` and dropped.
-pub async fn handle_event<R: Registry, C: Clock, S: MetricsSink>(
+/// push-events: parses, reacts, publishes metrics. AWS errors are returned (Lambda retries,
+/// then the DLQ keeps the event); a bad event is counted as `InvalidEvents` and dropped.
+pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
     event: &Value,
-    push: Option<&PushReactor<R, C>>,
-    scan: Option<&ScanReactor<R>>,
+    reactor: &PushReactor<R, C>,
     sink: &S,
-) -> Result<Handled, RegistryError> {
-    let mut accepted = Vec::new();
-    if push.is_some() {
-        accepted.push(crate::events::IMAGE_ACTION);
-    }
-    if scan.is_some() {
-        accepted.extend([crate::events::ECR_SCAN, crate::events::INSPECTOR_SCAN]);
-    }
-    let handled = match (parse_event(event, &accepted), push, scan) {
-        (Err(e), _, _) => return Ok(drop_invalid(e, sink).await),
-        (Ok(KeeperEvent::ImageAction(a)), Some(reactor), _) => {
-            let reaction = reactor.on_image_action(&a).await?;
-            for warning in &reaction.warnings {
-                tracing::warn!(repository = %a.repository, tag = a.tag.as_deref().unwrap_or(""), "{warning}");
-            }
-            publish(sink, &reaction.metrics).await;
-            Handled::Push(reaction)
-        }
-        (Ok(KeeperEvent::Scan(s)), _, Some(reactor)) => {
-            let reaction = reactor.on_scan(&s).await?;
-            if let Some(alert) = &reaction.alert {
-                // One JSON line, for log subscriptions and metric filters.
-                tracing::error!(alert = %serde_json::to_string(alert).unwrap_or_default(), "vulnerable image");
-            }
-            publish(sink, &reaction.metrics).await;
-            Handled::Scan(Box::new(reaction))
-        }
-        // parse_event only accepts the kinds whose reactor is present.
-        (Ok(_), _, _) => Handled::Invalid { reason: "no reactor for this event".into() },
+) -> Result<Handled, ReactionError> {
+    let action = match parse_event(event, &[crate::events::IMAGE_ACTION]) {
+        Ok(KeeperEvent::ImageAction(a)) => a,
+        Ok(_) => return Ok(drop_invalid(EventError::Invalid { detail_type: "event".into(), message: "not an ECR Image Action".into() }, sink).await),
+        Err(e) => return Ok(drop_invalid(e, sink).await),
     };
-    Ok(handled)
+    let reaction = reactor.on_image_action(&action).await?;
+    for warning in &reaction.warnings {
+        tracing::warn!(repository = %action.repository, tag = action.tag.as_deref().unwrap_or(""), "{warning}");
+    }
+    publish(sink, &reaction.metrics).await;
+    Ok(Handled::Push(reaction))
+}
+
+/// scan-events: the event's counts are published first, then the findings are read and the
+/// alert delivered. AWS errors worth retrying are returned; a bad event is counted and dropped.
+pub async fn handle_scan_event<R: Registry, A: Alerts, S: MetricsSink>(
+    event: &Value,
+    reactor: &ScanReactor<R, A>,
+    sink: &S,
+) -> Result<Handled, ReactionError> {
+    let scan = match parse_event(event, &[crate::events::ECR_SCAN, crate::events::INSPECTOR_SCAN]) {
+        Ok(KeeperEvent::Scan(s)) => s,
+        Ok(_) => return Ok(drop_invalid(EventError::Invalid { detail_type: "event".into(), message: "not a scan result".into() }, sink).await),
+        Err(e) => return Ok(drop_invalid(e, sink).await),
+    };
+    publish(sink, &scan_counts(&scan)).await;
+    let reaction = reactor.on_scan(&scan).await?;
+    publish(sink, &reaction.metrics).await;
+    Ok(Handled::Scan(Box::new(reaction)))
 }
 
 async fn drop_invalid<S: MetricsSink>(error: EventError, sink: &S) -> Handled {

@@ -8,7 +8,7 @@ use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy, Severity};
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink};
 use ecr_keeper_core::ports::SystemClock;
-use ecr_keeper_core::reactions::{handle_event, Handled, PushReactor, ScanDecision, ScanReactor};
+use ecr_keeper_core::reactions::{handle_push_event, handle_scan_event, Handled, PushReactor, ScanDecision, ScanReactor};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 use serde_json::{json, Value};
 use std::sync::Mutex;
@@ -74,11 +74,9 @@ async fn create_repository(ecr: &aws_sdk_ecr::Client, name: &str, scan_on_push: 
 }
 
 type Push = PushReactor<EcrRegistry, SystemClock>;
-const NO_SCANS: Option<&ScanReactor<EcrRegistry>> = None;
-const NO_PUSHES: Option<&Push> = None;
 
 async fn on_push(reactor: &Push, sink: &MemorySink, event: Value) -> ecr_keeper_core::reactions::PushReaction {
-    match handle_event(&event, Some(reactor), NO_SCANS, sink).await {
+    match handle_push_event(&event, reactor, sink).await {
         Ok(Handled::Push(r)) => r,
         other => panic!("{other:?}"),
     }
@@ -224,7 +222,7 @@ async fn findings_of_a_started_scan_become_metrics_and_one_alert() {
     let counter = CallCounter::default();
     let scans = ScanReactor::new(EcrRegistry::new(aws.counted_ecr(&counter).await), FindingsPolicy::default());
     let event = scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 1, "LOW": 1}), &["v3.1"]);
-    let reaction = match handle_event(&event, NO_PUSHES, Some(&scans), &sink).await {
+    let reaction = match handle_scan_event(&event, &scans, &sink).await {
         Ok(Handled::Scan(r)) => r,
         other => panic!("{other:?}"),
     };
@@ -272,7 +270,7 @@ async fn findings_of_a_started_scan_become_metrics_and_one_alert() {
         suppressions: parse_suppressions("payments:CVE-2024-0001 CVE-2024-0002").unwrap_or_default(),
     };
     let quiet = ScanReactor::new(EcrRegistry::new(ecr.clone()), suppressing);
-    let reaction = match handle_event(&event, NO_PUSHES, Some(&quiet), &sink).await {
+    let reaction = match handle_scan_event(&event, &quiet, &sink).await {
         Ok(Handled::Scan(r)) => r,
         other => panic!("{other:?}"),
     };
@@ -292,7 +290,7 @@ async fn findings_of_a_started_scan_become_metrics_and_one_alert() {
     );
     let mild = scan_event("payments", &digest, json!({"HIGH": 1}), &[]);
     assert!(
-        matches!(handle_event(&mild, NO_PUSHES, Some(&strict), &sink).await, Ok(Handled::Scan(r)) if r.alert.is_none())
+        matches!(handle_scan_event(&mild, &strict, &sink).await, Ok(Handled::Scan(r)) if r.alert.is_none())
     );
     assert!(counter.calls().is_empty(), "a clean scan costs no AWS call");
 }
@@ -317,7 +315,7 @@ async fn inspector_scans_name_the_repository_by_arn() {
                    "finding-severity-counts": {"CRITICAL": 1, "TOTAL": 1}, "image-digest": digest, "image-tags": ["latest"]}});
     let scans = ScanReactor::new(EcrRegistry::new(ecr.clone()), FindingsPolicy::default());
     let sink = MemorySink::default();
-    let reaction = match handle_event(&event, NO_PUSHES, Some(&scans), &sink).await {
+    let reaction = match handle_scan_event(&event, &scans, &sink).await {
         Ok(Handled::Scan(r)) => r,
         other => panic!("{other:?}"),
     };
@@ -338,14 +336,14 @@ async fn failed_scans_bad_events_and_aws_outages_are_told_apart() {
     let mut failed = scan_event("x", "sha256:1", json!({}), &[]);
     failed["detail"]["scan-status"] = json!("FAILED");
     assert!(
-        matches!(handle_event(&failed, NO_PUSHES, Some(&scans), &sink).await, Ok(Handled::Scan(r)) if !r.completed)
+        matches!(handle_scan_event(&failed, &scans, &sink).await, Ok(Handled::Scan(r)) if !r.completed)
     );
     assert_eq!(names(&sink.take()), ["ScanFailures"]);
 
     // A scan event sent to the push function is dropped and counted, not retried.
     let push = PushReactor::new(EcrRegistry::new(ecr.clone()), SystemClock, Duration::from_secs(1));
     let wrong = scan_event("x", "sha256:1", json!({}), &[]);
-    match handle_event(&wrong, Some(&push), NO_SCANS, &sink).await {
+    match handle_push_event(&wrong, &push, &sink).await {
         Ok(Handled::Invalid { reason }) => assert!(reason.ends_with("expected aws.ecr / ECR Image Action"), "{reason}"),
         other => panic!("{other:?}"),
     }
@@ -358,7 +356,7 @@ async fn failed_scans_bad_events_and_aws_outages_are_told_apart() {
             .build(),
     );
     let offline = PushReactor::new(EcrRegistry::new(dead), SystemClock, Duration::from_secs(1));
-    let err = handle_event(&push_event("x", "sha256:1", Some("v1")), Some(&offline), NO_SCANS, &sink).await.err();
+    let err = handle_push_event(&push_event("x", "sha256:1", Some("v1")), &offline, &sink).await.err();
     assert!(err.as_ref().is_some_and(|e| e.is_transient()), "{err:?}");
 }
 

@@ -2,17 +2,33 @@
 
 use ecr_keeper_core::invocation::time_left;
 use ecr_keeper_core::ports::RegistryError;
+use ecr_keeper_core::reactions::ReactionError;
 use lambda_runtime::Diagnostic;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An AWS failure: returned so Lambda retries the event and, at last, the DLQ keeps it.
 #[derive(Debug)]
-pub struct AwsFailure(pub RegistryError);
+pub struct AwsFailure {
+    pub transient: bool,
+    pub message: String,
+}
+
+impl From<RegistryError> for AwsFailure {
+    fn from(e: RegistryError) -> Self {
+        AwsFailure { transient: e.is_transient(), message: e.to_string() }
+    }
+}
+
+impl From<ReactionError> for AwsFailure {
+    fn from(e: ReactionError) -> Self {
+        AwsFailure { transient: e.is_transient(), message: e.to_string() }
+    }
+}
 
 impl From<AwsFailure> for Diagnostic {
     fn from(e: AwsFailure) -> Self {
-        let kind = if e.0.is_transient() { "TransientAwsError" } else { "AwsError" };
-        Diagnostic { error_type: kind.into(), error_message: e.0.to_string() }
+        let kind = if e.transient { "TransientAwsError" } else { "AwsError" };
+        Diagnostic { error_type: kind.into(), error_message: e.message }
     }
 }
 
@@ -47,11 +63,13 @@ pub fn init_logging() {
     }
 }
 
-const SDK_TARGETS: [&str; 10] = [
+const SDK_TARGETS: [&str; 12] = [
     "aws_config",
     "aws_runtime",
     "aws_sdk_ecr",
     "aws_sdk_cloudwatch",
+    "aws_sdk_sns",
+    "aws_sdk_dynamodb",
     "aws_smithy_runtime",
     "aws_smithy_runtime_api",
     "aws_smithy_http_client",

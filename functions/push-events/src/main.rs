@@ -3,7 +3,7 @@
 use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
 use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
-use ecr_keeper_core::reactions::{handle_event, PushReactor, ScanReactor};
+use ecr_keeper_core::reactions::{handle_push_event, PushReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
 use lambda_support::AwsFailure;
 use serde_json::Value;
@@ -17,8 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sink = ConfiguredSink::new(config.metrics, &sdk);
     let (reactor, sink) = (&reactor, &sink);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let no_scans: Option<&ScanReactor<EcrRegistry>> = None;
-        let handled = handle_event(&event.payload, Some(reactor), no_scans, sink).await.map_err(AwsFailure)?;
+        let handled = handle_push_event(&event.payload, reactor, sink).await.map_err(AwsFailure::from)?;
         Ok::<Value, AwsFailure>(serde_json::to_value(handled).unwrap_or_default())
     }))
     .await

@@ -6,7 +6,6 @@ use aws_sdk_cloudwatch::types::{
     Dimension, Metric as CwMetric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
 };
 use aws_sdk_cloudwatch::Client;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 
 /// PutMetricData accepts at most 1,000 metrics and 1 MB per request.
@@ -75,7 +74,7 @@ impl MetricsSink for CloudWatchSink {
                 .set_metric_data(Some(batch.iter().map(datum).collect()))
                 .send()
                 .await
-                .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))?;
+                .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))?;
         }
         Ok(())
     }
@@ -122,7 +121,7 @@ impl MetricsStore for CloudWatchStore {
             .end_time(smithy_time(until))
             .send()
             .await
-            .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))?;
         // The newest point: CloudWatch lists timestamps newest first by default, but do not rely on it.
         Ok(out
             .metric_data_results()
@@ -140,7 +139,7 @@ impl MetricsStore for CloudWatchStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| MetricsError::Publish(DisplayErrorContext(&e).to_string()))
+            .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))
     }
 }
 

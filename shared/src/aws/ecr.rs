@@ -12,7 +12,6 @@ use aws_sdk_ecr::types::{
     ImageTagMutabilityExclusionFilterType, Tag,
 };
 use aws_sdk_ecr::Client;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 
 /// ECR's page size maximum: fewer round trips.
@@ -41,7 +40,7 @@ impl EcrRegistry {
 fn classify<E, R>(operation: &'static str, subject: &str, err: SdkError<E, R>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &err {
         SdkError::ServiceError(service) => {
@@ -63,16 +62,16 @@ where
                 "ServerException" | "InternalFailure" | "ServiceUnavailable" | "InternalServerError" => {
                     RegistryError::Service { operation, code, message }
                 }
-                "Unknown" => RegistryError::Service { operation, code, message: DisplayErrorContext(&err).to_string() },
+                "Unknown" => RegistryError::Service { operation, code, message: crate::aws::one_line(&err) },
                 _ => RegistryError::Rejected { operation, code, message },
             }
         }
         SdkError::ConstructionFailure(_) => RegistryError::Rejected {
             operation,
             code: "InvalidRequest".into(),
-            message: DisplayErrorContext(&err).to_string(),
+            message: crate::aws::one_line(&err),
         },
-        _ => RegistryError::Transport { operation, message: DisplayErrorContext(&err).to_string() },
+        _ => RegistryError::Transport { operation, message: crate::aws::one_line(&err) },
     }
 }
 
@@ -487,6 +486,8 @@ impl Registry for EcrRegistry {
                     package: attribute("package_name"),
                     version: attribute("package_version"),
                     uri: f.uri().map(str::to_owned),
+                    fixed_in: None,
+                    score: attribute("CVSS3_SCORE").or_else(|| attribute("CVSS2_SCORE")),
                 });
             }
             for f in scan.enhanced_findings() {
@@ -498,6 +499,8 @@ impl Registry for EcrRegistry {
                     package: package.and_then(|p| p.name()).map(str::to_owned),
                     version: package.and_then(|p| p.version()).map(str::to_owned),
                     uri: details.and_then(|d| d.source_url()).map(str::to_owned),
+                    fixed_in: package.and_then(|p| p.fixed_in_version()).map(str::to_owned),
+                    score: (f.score() > 0.0).then(|| format!("{:.1}", f.score())),
                 });
             }
         }

@@ -1,16 +1,37 @@
 //! The only place that calls AWS: SDK configuration and the adapters implementing the ports.
 
+mod alerting;
 mod cloudwatch;
 mod config;
 mod ecr;
 
+pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
-pub use config::{cloudwatch_client, ecr_client, sdk_config, AwsOptions, RetryProfile};
+pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sns_client, sdk_config, AwsOptions, RetryProfile};
 pub use ecr::EcrRegistry;
 
 use crate::config::MetricsMode;
 use crate::metrics::{EmfSink, Metric, MetricsError, MetricsSink, NoMetrics};
 use aws_config::SdkConfig;
+
+/// Where `KEEPER_ALERTS` sends alerts.
+pub enum ConfiguredAlerts {
+    Sns(crate::alerts::Alerter<SnsPublisher, DynamoLedger>),
+    LogOnly,
+}
+
+impl crate::alerts::Alerts for ConfiguredAlerts {
+    async fn deliver(
+        &self,
+        alert: crate::alerts::ImageAlert,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<crate::alerts::Delivery, crate::alerts::AlertError> {
+        match self {
+            ConfiguredAlerts::Sns(a) => a.deliver(alert, now).await,
+            ConfiguredAlerts::LogOnly => Ok(crate::alerts::Delivery::NotSent),
+        }
+    }
+}
 
 /// The sink `KEEPER_METRICS` chose.
 pub enum ConfiguredSink {
@@ -37,4 +58,19 @@ impl MetricsSink for ConfiguredSink {
             ConfiguredSink::Off(s) => s.publish(metrics).await,
         }
     }
+}
+
+/// An SDK failure as one line: each cause once, outermost first, without the SDK's Debug dump
+/// of the request and response (`--verbose` / `RUST_LOG` show those).
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

@@ -1,0 +1,661 @@
+//! Vulnerability alerts people can act on: one SNS message per image with findings not alerted
+//! before, in AWS Chatbot's custom-notification format (chat) and as plain text (e-mail).
+//!
+//! De-duplication: the alert ledger keeps, per (account, repository, digest), the keys of the
+//! open findings the last scan had. A rescan alerts only for findings missing from that set; the
+//! set is then replaced by the scan's own, so a finding that was fixed and comes back alerts
+//! again. The set is written only after SNS accepted the message, so a failed publish is retried
+//! with the same findings, never dropped.
+
+use crate::findings::{Finding, Severity, SeverityCounts};
+use chrono::{DateTime, Duration as Span, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::time::Duration;
+
+/// SNS refuses messages over 256 KiB (262,144 bytes); the margin covers the subject and the
+/// attributes SNS counts with the message.
+pub const MAX_MESSAGE_BYTES: usize = 250_000;
+/// SNS allows 100 characters; e-mail clients cut long subjects anyway.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+pub const DEFAULT_TOP_N: usize = 10;
+pub const MAX_TOP_N: usize = 1_000;
+/// How long the ledger remembers an image's findings and a repository's last alert.
+pub const LEDGER_TTL_DAYS: i64 = 90;
+
+/// A finding's identity for de-duplication: the first 64 bits of SHA-256 over `id|package`
+/// (the same CVE in two packages is two findings). 64 bits keep a 2,000-finding image's set at
+/// 16 KB, far inside DynamoDB's 400 KB item limit.
+pub type FindingKey = u64;
+
+pub fn finding_key(finding: &Finding) -> FindingKey {
+    let digest = Sha256::digest(format!("{}|{}", finding.id, finding.package.as_deref().unwrap_or("")).as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// The ledger key of an image's alerted findings.
+pub fn image_key(account: &str, repository: &str, digest: &str) -> String {
+    format!("image#{account}/{repository}@{digest}")
+}
+
+/// The ledger key of a repository's last alert (for `KEEPER_ALERT_MIN_INTERVAL`).
+pub fn repository_key(account: &str, repository: &str) -> String {
+    format!("repository#{account}/{repository}")
+}
+
+/// `KEEPER_ALERTS`: where vulnerability alerts go (the JSON log line is written in every mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertMode {
+    /// SNS, de-duplicated through the ledger.
+    Sns,
+    /// The log line only.
+    Log,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    pub top_n: usize,
+    /// At most one message per repository within this span; later findings wait for a rescan.
+    pub min_interval: Option<Duration>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings { top_n: DEFAULT_TOP_N, min_interval: None }
+    }
+}
+
+/// Everything one alert says about one scanned image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageAlert {
+    pub account: String,
+    pub region: String,
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub scanner: &'static str,
+    pub threshold: Severity,
+    /// The scan's counts, as the event reported them.
+    pub counts: SeverityCounts,
+    /// Findings at or above the threshold that no suppression covers.
+    pub open_at_or_above: u64,
+    /// Open findings at or above the threshold not alerted before, most severe first.
+    pub new_findings: Vec<Finding>,
+    pub suppressed: usize,
+    pub console_url: String,
+    /// Why the scan's details could not be read: the alert then carries the event's counts.
+    pub details_unavailable: Option<String>,
+}
+
+/// One SNS message: `body` is the JSON object for `MessageStructure: json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertMessage {
+    pub subject: String,
+    pub body: String,
+    /// Findings listed in the message, and new findings left out to stay under the size limit
+    /// or the top-N setting.
+    pub shown: usize,
+    pub left_out: usize,
+}
+
+/// The message for `alert`, listing at most `top_n` findings and halving the list until the
+/// whole message fits SNS's limit.
+pub fn compose(alert: &ImageAlert, top_n: usize) -> AlertMessage {
+    let mut shown = alert.new_findings.len().min(top_n);
+    loop {
+        let body = render(alert, shown);
+        if body.len() <= MAX_MESSAGE_BYTES || shown == 0 {
+            return AlertMessage { subject: subject(alert), body, shown, left_out: alert.new_findings.len() - shown };
+        }
+        shown /= 2;
+    }
+}
+
+fn image_name(alert: &ImageAlert) -> String {
+    match alert.tags.first() {
+        Some(tag) => format!("{}:{tag}", alert.repository),
+        None => format!("{}@{}", alert.repository, short_digest(&alert.digest)),
+    }
+}
+
+fn short_digest(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn headline(alert: &ImageAlert) -> String {
+    let new = alert.new_findings.len() as u64;
+    match &alert.details_unavailable {
+        Some(_) => format!(
+            "{} at or above {} in {}",
+            plural(alert.open_at_or_above, "finding", "findings"),
+            alert.threshold,
+            image_name(alert)
+        ),
+        None => format!("{} {}+ in {}", plural(new, "new finding", "new findings"), alert.threshold, image_name(alert)),
+    }
+}
+
+/// ASCII only (SNS refuses control characters; e-mail subjects mangle the rest), ≤ 99 chars.
+fn subject(alert: &ImageAlert) -> String {
+    let text: String = format!("ecr-keeper: {}", headline(alert))
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .collect();
+    if text.len() <= MAX_SUBJECT_CHARS {
+        text
+    } else {
+        format!("{}...", &text[..MAX_SUBJECT_CHARS - 3])
+    }
+}
+
+fn severity_line(counts: &SeverityCounts) -> String {
+    counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn finding_line(f: &Finding) -> String {
+    let mut line = format!("{} {}", f.severity, f.id);
+    if let Some(package) = &f.package {
+        let _ = write!(line, " in {package}");
+        if let Some(version) = &f.version {
+            let _ = write!(line, " {version}");
+        }
+    }
+    if let Some(fixed) = &f.fixed_in {
+        let _ = write!(line, ", fixed in {fixed}");
+    }
+    if let Some(score) = &f.score {
+        let _ = write!(line, " (score {score})");
+    }
+    line
+}
+
+fn next_steps(alert: &ImageAlert) -> Vec<String> {
+    let mut steps = vec![format!("Open the scan results: {}", alert.console_url)];
+    if let Some(reason) = &alert.details_unavailable {
+        steps.push(format!(
+            "The findings' details could not be read ({reason}); the counts come from the scan event"
+        ));
+    } else {
+        steps.push(
+            "Upgrade the listed packages (or rebuild on a patched base image) and push the image again".to_string(),
+        );
+    }
+    steps.push(format!(
+        "If a finding does not apply, suppress it for this repository: add {}:<finding id> to the stack's SuppressedFindings",
+        alert.repository
+    ));
+    steps
+}
+
+fn render(alert: &ImageAlert, shown: usize) -> String {
+    let listed = &alert.new_findings[..shown];
+    let left_out = alert.new_findings.len() - shown;
+    let tags = if alert.tags.is_empty() { "untagged".to_string() } else { alert.tags.join(", ") };
+    let steps = next_steps(alert);
+
+    let mut markdown = format!(
+        "*Repository:* `{}` in account {} ({})\n*Image:* `{}` (tags: {tags}), {} scanning\n*Open at or above {}:* {} ({} suppressed)\n*By severity:* {}\n",
+        alert.repository,
+        alert.account,
+        alert.region,
+        alert.digest,
+        alert.scanner,
+        alert.threshold,
+        alert.open_at_or_above,
+        alert.suppressed,
+        severity_line(&alert.counts),
+    );
+    if let Some(reason) = &alert.details_unavailable {
+        let _ = writeln!(markdown, "*Details unavailable:* {reason}");
+    }
+    if !listed.is_empty() {
+        markdown.push_str("*New findings:*\n");
+        for f in listed {
+            let _ = writeln!(markdown, "• {}", finding_line(f));
+        }
+    }
+    if left_out > 0 {
+        let _ = writeln!(markdown, "_…and {left_out} more new findings not listed here: see the scan results._");
+    }
+
+    let mut email = format!(
+        "{}\n\nRepository: {}\nAccount: {}\nRegion: {}\nImage digest: {}\nTags: {tags}\nScanner: {}\nOpen findings at or above {}: {} ({} suppressed)\nBy severity: {}\n",
+        headline(alert),
+        alert.repository,
+        alert.account,
+        alert.region,
+        alert.digest,
+        alert.scanner,
+        alert.threshold,
+        alert.open_at_or_above,
+        alert.suppressed,
+        severity_line(&alert.counts),
+    );
+    if let Some(reason) = &alert.details_unavailable {
+        let _ = writeln!(email, "Details unavailable: {reason}");
+    }
+    if !listed.is_empty() {
+        email.push_str("\nNew findings:\n");
+        for f in listed {
+            let _ = writeln!(email, "  - {}", finding_line(f));
+        }
+    }
+    if left_out > 0 {
+        let _ = writeln!(email, "  ... and {left_out} more new findings not listed here: see the scan results.");
+    }
+    email.push_str("\nWhat to do:\n");
+    for step in &steps {
+        let _ = writeln!(email, "  - {step}");
+    }
+    email.push_str("\n-- ecr-keeper (scan-events)\n");
+
+    let counts: serde_json::Map<String, Value> =
+        alert.counts.iter().map(|(s, n)| (s.as_str().to_string(), json!(n))).collect();
+    let chat = json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": format!("{}@{}", alert.repository, alert.digest),
+        "content": {
+            "textType": "client-markdown",
+            "title": format!(":rotating_light: {}", headline(alert)),
+            "description": markdown,
+            "nextSteps": steps,
+            "keywords": [alert.repository.clone(), alert.threshold.as_str(), alert.scanner],
+        },
+        "metadata": {
+            "threadId": format!("{}/{}", alert.account, alert.repository),
+            "summary": headline(alert),
+            "eventType": "VulnerableImage",
+            "relatedResources": [
+                format!("arn:aws:ecr:{}:{}:repository/{}", alert.region, alert.account, alert.repository),
+                alert.console_url.clone(),
+            ],
+            "additionalContext": {
+                "account": alert.account,
+                "region": alert.region,
+                "repository": alert.repository,
+                "imageDigest": alert.digest,
+                "imageTags": alert.tags,
+                "threshold": alert.threshold.as_str(),
+                "openAtOrAbove": alert.open_at_or_above,
+                "newFindings": alert.new_findings.len(),
+                "listed": shown,
+                "leftOut": left_out,
+                "suppressed": alert.suppressed,
+                "severityCounts": counts,
+                "consoleUrl": alert.console_url,
+            },
+        },
+    });
+    json!({ "default": chat.to_string(), "email": email }).to_string()
+}
+
+/// SNS, DynamoDB and the like, classified by error code into what a caller acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlertError {
+    #[error("{operation}: access denied ({message}); grant the function's role this permission")]
+    AccessDenied { operation: &'static str, message: String },
+    #[error("{operation}: throttled past the retry budget; the event is retried")]
+    Throttled { operation: &'static str },
+    #[error("{operation}: rejected ({code}): {message}")]
+    Rejected { operation: &'static str, code: String, message: String },
+    #[error("{operation}: the service failed ({code}): {message}")]
+    Service { operation: &'static str, code: String, message: String },
+    #[error("{operation}: could not reach the service: {message}")]
+    Transport { operation: &'static str, message: String },
+}
+
+impl AlertError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Throttled { .. } | Self::Service { .. } | Self::Transport { .. })
+    }
+}
+
+/// Where alert messages go (SNS in Lambda).
+pub trait AlertPublisher: Send + Sync {
+    fn publish(&self, message: &AlertMessage) -> impl Future<Output = Result<(), AlertError>> + Send;
+}
+
+/// What was alerted before (a DynamoDB table with a TTL in Lambda).
+pub trait AlertLedger: Send + Sync {
+    /// The finding keys recorded for an image (empty when none).
+    fn findings(&self, image: &str) -> impl Future<Output = Result<HashSet<FindingKey>, AlertError>> + Send;
+
+    /// Replaces an image's recorded keys.
+    fn remember_findings(
+        &self,
+        image: &str,
+        keys: &[FindingKey],
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AlertError>> + Send;
+
+    fn last_alert(&self, repository: &str)
+        -> impl Future<Output = Result<Option<DateTime<Utc>>, AlertError>> + Send;
+
+    fn remember_alert(
+        &self,
+        repository: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), AlertError>> + Send;
+}
+
+/// What became of an image's alert.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum Delivery {
+    Published { new: usize, shown: usize, left_out: usize },
+    /// Every open finding was alerted before.
+    NothingNew,
+    /// The repository had a message within `KEEPER_ALERT_MIN_INTERVAL`.
+    Deferred { last_alert: String },
+    /// `KEEPER_ALERTS` is `log` or `off`.
+    NotSent,
+}
+
+/// Where alerts go: SNS through the ledger, or nowhere but the log.
+pub trait Alerts: Send + Sync {
+    /// `alert.new_findings` holds every open finding at or above the threshold on entry.
+    fn deliver(&self, alert: ImageAlert, now: DateTime<Utc>)
+        -> impl Future<Output = Result<Delivery, AlertError>> + Send;
+}
+
+/// `KEEPER_ALERTS=log|off`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAlerts;
+
+impl Alerts for NoAlerts {
+    async fn deliver(&self, _alert: ImageAlert, _now: DateTime<Utc>) -> Result<Delivery, AlertError> {
+        Ok(Delivery::NotSent)
+    }
+}
+
+/// SNS messages, de-duplicated through the ledger.
+pub struct Alerter<P, L> {
+    publisher: P,
+    ledger: L,
+    settings: AlertSettings,
+}
+
+impl<P: AlertPublisher, L: AlertLedger> Alerter<P, L> {
+    pub fn new(publisher: P, ledger: L, settings: AlertSettings) -> Self {
+        Alerter { publisher, ledger, settings }
+    }
+}
+
+impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
+    async fn deliver(&self, mut alert: ImageAlert, now: DateTime<Utc>) -> Result<Delivery, AlertError> {
+        let image = image_key(&alert.account, &alert.repository, &alert.digest);
+        let current: Vec<FindingKey> = alert.new_findings.iter().map(finding_key).collect();
+        let seen = self.ledger.findings(&image).await?;
+        let expires_at = now + Span::days(LEDGER_TTL_DAYS);
+        alert.new_findings.retain(|f| !seen.contains(&finding_key(f)));
+        if alert.new_findings.is_empty() {
+            // Forget what was fixed, so that it alerts again if it comes back.
+            if current.iter().copied().collect::<HashSet<_>>() != seen {
+                self.ledger.remember_findings(&image, &current, expires_at).await?;
+            }
+            return Ok(Delivery::NothingNew);
+        }
+        let repository = repository_key(&alert.account, &alert.repository);
+        if let Some(interval) = self.settings.min_interval {
+            if let Some(last) = self.ledger.last_alert(&repository).await? {
+                if now.signed_duration_since(last).to_std().is_ok_and(|since| since < interval) {
+                    return Ok(Delivery::Deferred { last_alert: last.to_rfc3339() });
+                }
+            }
+        }
+        let message = compose(&alert, self.settings.top_n);
+        self.publisher.publish(&message).await?;
+        // The message is out: a failure to record it costs at most a repeated alert later, so
+        // it is logged, not retried (a retry would publish the same message again now).
+        if let Err(e) = self.ledger.remember_findings(&image, &current, expires_at).await {
+            tracing::warn!(error = %e, image = %image, "alert sent but not recorded: a rescan may repeat it");
+        }
+        if self.settings.min_interval.is_some() {
+            if let Err(e) = self.ledger.remember_alert(&repository, now, expires_at).await {
+                tracing::warn!(error = %e, repository = %repository, "alert time not recorded");
+            }
+        }
+        Ok(Delivery::Published { new: alert.new_findings.len(), shown: message.shown, left_out: message.left_out })
+    }
+}
+
+/// In-memory stand-ins for unit tests of anything that alerts.
+pub mod memory {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Records every message; fails the next `fail_next` publishes with `error`.
+    #[derive(Default)]
+    pub struct RecordingPublisher {
+        pub sent: Mutex<Vec<AlertMessage>>,
+        pub failures: Mutex<Vec<AlertError>>,
+    }
+
+    impl RecordingPublisher {
+        pub fn messages(&self) -> Vec<AlertMessage> {
+            self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+        }
+
+        pub fn fail_next(&self, error: AlertError) {
+            if let Ok(mut f) = self.failures.lock() {
+                f.push(error);
+            }
+        }
+    }
+
+    impl AlertPublisher for RecordingPublisher {
+        async fn publish(&self, message: &AlertMessage) -> Result<(), AlertError> {
+            if let Some(e) = self.failures.lock().ok().and_then(|mut f| f.pop()) {
+                return Err(e);
+            }
+            if let Ok(mut sent) = self.sent.lock() {
+                sent.push(message.clone());
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    pub struct MemoryLedger {
+        findings: Mutex<HashMap<String, HashSet<FindingKey>>>,
+        alerts: Mutex<HashMap<String, DateTime<Utc>>>,
+    }
+
+    impl AlertLedger for MemoryLedger {
+        async fn findings(&self, image: &str) -> Result<HashSet<FindingKey>, AlertError> {
+            Ok(self.findings.lock().ok().and_then(|m| m.get(image).cloned()).unwrap_or_default())
+        }
+
+        async fn remember_findings(
+            &self,
+            image: &str,
+            keys: &[FindingKey],
+            _expires_at: DateTime<Utc>,
+        ) -> Result<(), AlertError> {
+            if let Ok(mut m) = self.findings.lock() {
+                m.insert(image.to_string(), keys.iter().copied().collect());
+            }
+            Ok(())
+        }
+
+        async fn last_alert(&self, repository: &str) -> Result<Option<DateTime<Utc>>, AlertError> {
+            Ok(self.alerts.lock().ok().and_then(|m| m.get(repository).copied()))
+        }
+
+        async fn remember_alert(
+            &self,
+            repository: &str,
+            at: DateTime<Utc>,
+            _expires_at: DateTime<Utc>,
+        ) -> Result<(), AlertError> {
+            if let Ok(mut m) = self.alerts.lock() {
+                m.insert(repository.to_string(), at);
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory::{MemoryLedger, RecordingPublisher};
+    use super::*;
+
+    fn finding(id: &str, severity: Severity) -> Finding {
+        Finding {
+            id: id.into(),
+            severity,
+            package: Some("openssl".into()),
+            version: Some("3.0.1".into()),
+            uri: None,
+            fixed_in: Some("3.0.2".into()),
+            score: Some("9.8".into()),
+        }
+    }
+
+    fn alert(findings: Vec<Finding>) -> ImageAlert {
+        let mut counts = SeverityCounts::default();
+        for f in &findings {
+            counts.add(f.severity, 1);
+        }
+        ImageAlert {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            repository: "team-a/payments".into(),
+            digest: "sha256:0123456789abcdef0123456789abcdef".into(),
+            tags: vec!["v1.4.2".into()],
+            scanner: "enhanced",
+            threshold: Severity::High,
+            open_at_or_above: findings.len() as u64,
+            counts,
+            new_findings: findings,
+            suppressed: 1,
+            console_url: "https://eu-west-1.console.aws.amazon.com/ecr/x".into(),
+            details_unavailable: None,
+        }
+    }
+
+    fn parts(message: &AlertMessage) -> (Value, String) {
+        let body: Value = serde_json::from_str(&message.body).unwrap_or_default();
+        let chat: Value = serde_json::from_str(body["default"].as_str().unwrap_or_default()).unwrap_or_default();
+        (chat, body["email"].as_str().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn the_message_carries_what_to_act_on_in_both_formats() {
+        // GIVEN an image with a critical and a high finding
+        let a = alert(vec![finding("CVE-2024-0001", Severity::Critical), finding("CVE-2024-0002", Severity::High)]);
+        // WHEN it is composed
+        let m = compose(&a, 10);
+        // THEN the chat part is a Chatbot custom notification and the e-mail part plain text
+        let (chat, email) = parts(&m);
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        let description = chat["content"]["description"].as_str().unwrap_or_default();
+        for needle in ["team-a/payments", "123456789012", "eu-west-1", "v1.4.2", "CVE-2024-0001", "fixed in 3.0.2", "score 9.8", "1 suppressed", "CRITICAL 1, HIGH 1"] {
+            assert!(description.contains(needle), "description lacks {needle}: {description}");
+            assert!(email.contains(needle), "e-mail lacks {needle}: {email}");
+        }
+        assert!(chat["content"]["nextSteps"].as_array().is_some_and(|s| s.len() == 3));
+        assert_eq!(chat["metadata"]["additionalContext"]["newFindings"], 2);
+        assert!(!email.contains('{'), "the e-mail is text, not JSON");
+        assert_eq!(m.subject, "ecr-keeper: 2 new findings HIGH+ in team-a/payments:v1.4.2");
+        assert_eq!((m.shown, m.left_out), (2, 0));
+    }
+
+    #[test]
+    fn subjects_stay_ascii_and_under_100_characters() {
+        let mut a = alert(vec![finding("CVE-1", Severity::High)]);
+        a.repository = format!("{}/é", "x".repeat(200));
+        let s = compose(&a, 10).subject;
+        assert!(s.len() <= MAX_SUBJECT_CHARS && s.is_ascii() && s.ends_with("..."), "{s}");
+    }
+
+    #[test]
+    fn a_huge_scan_is_cut_to_fit_and_says_how_many_were_left_out() {
+        // GIVEN 2,000 findings with long fields, and room for all of them by top N
+        let many: Vec<Finding> = (0..2000)
+            .map(|k| Finding {
+                uri: Some(format!("https://nvd.nist.gov/vuln/detail/CVE-2024-{k:05}")),
+                package: Some(format!("lib-{}-{k}", "p".repeat(120))),
+                ..finding(&format!("CVE-2024-{k:05}"), Severity::High)
+            })
+            .collect();
+        let m = compose(&alert(many), MAX_TOP_N);
+        // THEN the message fits SNS and both parts say how many are missing
+        assert!(m.body.len() <= MAX_MESSAGE_BYTES, "{} bytes", m.body.len());
+        assert!(m.shown > 0 && m.shown < MAX_TOP_N);
+        assert_eq!(m.left_out, 2000 - m.shown);
+        let (chat, email) = parts(&m);
+        let note = format!("{} more new findings not listed", m.left_out);
+        assert!(email.contains(&note) && chat["content"]["description"].as_str().unwrap_or_default().contains(&note));
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_rescan_alerts_only_for_new_findings_and_a_returning_finding_alerts_again() {
+        let alerter = Alerter::new(RecordingPublisher::default(), MemoryLedger::default(), AlertSettings::default());
+        let (a, b) = (finding("CVE-A", Severity::Critical), finding("CVE-B", Severity::High));
+        // GIVEN a first scan with A
+        let first = alerter.deliver(alert(vec![a.clone()]), now()).await;
+        assert_eq!(first, Ok(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
+        // WHEN the same scan comes again THEN nothing is published
+        assert_eq!(alerter.deliver(alert(vec![a.clone()]), now()).await, Ok(Delivery::NothingNew));
+        // WHEN B appears THEN only B is published
+        assert_eq!(alerter.deliver(alert(vec![a.clone(), b.clone()]), now()).await.ok(), Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
+        let sent = alerter.publisher.messages();
+        assert!(sent[1].body.contains("CVE-B") && !sent[1].body.contains("CVE-A"));
+        // WHEN A is fixed, then comes back THEN A alerts again
+        assert_eq!(alerter.deliver(alert(vec![b.clone()]), now()).await, Ok(Delivery::NothingNew));
+        assert!(matches!(alerter.deliver(alert(vec![a, b]), now()).await, Ok(Delivery::Published { new: 1, .. })));
+        assert_eq!(alerter.publisher.messages().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_records_nothing_so_the_retry_alerts() {
+        let alerter = Alerter::new(RecordingPublisher::default(), MemoryLedger::default(), AlertSettings::default());
+        alerter.publisher.fail_next(AlertError::Throttled { operation: "Publish" });
+        let a = finding("CVE-A", Severity::Critical);
+        let failed = alerter.deliver(alert(vec![a.clone()]), now()).await;
+        assert!(failed.as_ref().is_err_and(AlertError::is_transient), "{failed:?}");
+        assert!(matches!(alerter.deliver(alert(vec![a]), now()).await, Ok(Delivery::Published { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_minimum_interval_defers_a_repository_s_next_message() {
+        let settings = AlertSettings { min_interval: Some(Duration::from_secs(3600)), ..AlertSettings::default() };
+        let alerter = Alerter::new(RecordingPublisher::default(), MemoryLedger::default(), settings);
+        let _ = alerter.deliver(alert(vec![finding("CVE-A", Severity::High)]), now()).await;
+        let later = alert(vec![finding("CVE-A", Severity::High), finding("CVE-B", Severity::High)]);
+        let soon = alerter.deliver(later.clone(), now() + Span::minutes(10)).await;
+        assert!(matches!(soon, Ok(Delivery::Deferred { .. })), "{soon:?}");
+        // The deferred finding was not recorded: it goes out once the interval has passed.
+        let after = alerter.deliver(later, now() + Span::minutes(61)).await;
+        assert_eq!(after, Ok(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
+    }
+
+    #[test]
+    fn the_same_cve_in_two_packages_is_two_findings() {
+        let mut other = finding("CVE-A", Severity::High);
+        other.package = Some("libssl".into());
+        assert_ne!(finding_key(&finding("CVE-A", Severity::High)), finding_key(&other));
+    }
+}
