@@ -28,13 +28,29 @@ fmt-check:
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# cargo prints one result line per test binary, the last often a doc-test "0 passed"; close
-# the run with the totals so a reader (or CI) sees what actually ran.
-template: setup
+# checkov, pinned, in a venv of its own: its pins clash with aws-sam-cli's. --skip-download:
+# otherwise it tries to reach a policy API off this machine.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(VENV)/checkov/bin/checkov
+
+$(CHECKOV):
+	python3 -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+# Each checker first proves it can fail: on the template as it was before issue 12's fixes
+# (tests/support/fixtures), every defect it looks for must be found.
+BEFORE := tests/support/fixtures/template-before-alerts.yaml
+template: setup $(CHECKOV)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+	$(VENV)/bin/python tests/support/check_iam.py $(BEFORE) --expect-failure
 	$(VENV)/bin/python tests/support/check_iam.py template.yaml
+	$(VENV)/bin/python tests/support/check_template.py $(BEFORE) --expect-failure
+	$(VENV)/bin/python tests/support/check_template.py template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
 
+# cargo prints one result line per test binary, the last often a doc-test "0 passed"; close
+# the run with the totals so a reader (or CI) sees what actually ran.
 unit: setup
 	@mkdir -p target; set -o pipefail; $(CARGO) test --workspace --locked 2>&1 | tee target/test.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \

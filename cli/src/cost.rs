@@ -4,7 +4,7 @@ use crate::{EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_core::aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
-use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices};
+use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use std::process::ExitCode;
@@ -79,7 +79,7 @@ pub async fn run(args: CostArgs) -> ExitCode {
             }
         };
     if args.publish {
-        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store).await {
+        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store, DASHBOARD_NAME).await {
             eprintln!("ecr-keeper: the report was not published: {e}");
             return ExitCode::from(EXIT_INVALID);
         }

@@ -228,6 +228,7 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
     if left_out > 0 {
         let _ = writeln!(markdown, "_…and {left_out} more new findings not listed here: see the scan results._");
     }
+    let _ = write!(markdown, "*Scan results:* {}", alert.console_url);
 
     let mut email = format!(
         "{}\n\nRepository: {}\nAccount: {}\nRegion: {}\nImage digest: {}\nTags: {tags}\nScanner: {}\nOpen findings at or above {}: {} ({} suppressed)\nBy severity: {}\n",
@@ -254,6 +255,7 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
     if left_out > 0 {
         let _ = writeln!(email, "  ... and {left_out} more new findings not listed here: see the scan results.");
     }
+    let _ = writeln!(email, "\nScan results: {}", alert.console_url);
     email.push_str("\nWhat to do:\n");
     for step in &steps {
         let _ = writeln!(email, "  - {step}");

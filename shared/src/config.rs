@@ -197,6 +197,36 @@ mod alerts_config_tests {
     }
 }
 
+/// A positive whole number from the environment, naming the variable when it is not one.
+fn positive(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<u32>, ConfigError> {
+    get(name)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
+                variable: name,
+                message: format!("\"{v}\" is not a whole number of at least 1"),
+            })
+        })
+        .transpose()
+}
+
+/// The team's standard from `KEEPER_STANDARD_KEEP_TAGGED`, `KEEPER_STANDARD_UNTAGGED_DAYS` and
+/// `KEEPER_STANDARD_TAG_PREFIXES`; `None` when none is set. The audit and the cost report read
+/// it here, so they never disagree about what the standard keeps.
+pub fn standard_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::audit::Standard>, ConfigError> {
+    let keep = positive(get, "KEEPER_STANDARD_KEEP_TAGGED")?;
+    let days = positive(get, "KEEPER_STANDARD_UNTAGGED_DAYS")?;
+    let prefixes: Vec<String> = get("KEEPER_STANDARD_TAG_PREFIXES")
+        .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    Ok((keep.is_some() || days.is_some() || !prefixes.is_empty()).then(|| crate::audit::Standard {
+        keep_tagged: keep.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
+        untagged_days: days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
+        tag_prefixes: if prefixes.is_empty() { vec![crate::lifecycle::DEFAULT_TAG_PREFIX.into()] } else { prefixes },
+    }))
+}
+
 /// Configuration of the scheduled audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -211,30 +241,7 @@ impl AuditConfig {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let events = EventsConfig::from_env(&get)?;
         let set = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let number = |name: &'static str| -> Result<Option<u32>, ConfigError> {
-            set(name)
-                .map(|v| {
-                    v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
-                        variable: name,
-                        message: format!("\"{v}\" is not a whole number of at least 1"),
-                    })
-                })
-                .transpose()
-        };
-        let keep = number("KEEPER_STANDARD_KEEP_TAGGED")?;
-        let days = number("KEEPER_STANDARD_UNTAGGED_DAYS")?;
-        let prefixes: Vec<String> = set("KEEPER_STANDARD_TAG_PREFIXES")
-            .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
-            .unwrap_or_default();
-        let standard = (keep.is_some() || days.is_some() || !prefixes.is_empty()).then(|| crate::audit::Standard {
-            keep_tagged: keep.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
-            untagged_days: days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
-            tag_prefixes: if prefixes.is_empty() {
-                vec![crate::lifecycle::DEFAULT_TAG_PREFIX.into()]
-            } else {
-                prefixes
-            },
-        });
+        let standard = standard_from_env(&get)?;
         let require_kms = match set("KEEPER_REQUIRE_KMS").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -263,7 +270,7 @@ impl AuditConfig {
             metrics: events.metrics,
             settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms },
             repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
-            concurrency: number("KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
+            concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
             remediation,
         })
     }
@@ -290,5 +297,23 @@ mod audit_config_tests {
             .err()
             .map(|e| e.to_string());
         assert_eq!(bad.as_deref(), Some("KEEPER_REMEDIATE: \"delete\" is not one of lifecycle, scan, none"));
+    }
+}
+
+#[cfg(test)]
+mod standard_tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_is_read_once_for_every_function() {
+        let vars = [("KEEPER_STANDARD_KEEP_TAGGED", "20"), ("KEEPER_STANDARD_TAG_PREFIXES", "release-")];
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let standard = standard_from_env(&get).ok().flatten().unwrap_or_else(|| panic!("no standard"));
+        assert_eq!(standard.params().describe(), "keep the last 20 of release-*, untagged 7 days");
+        assert_eq!(standard_from_env(&|_: &str| None).ok(), Some(None));
+        let bad = standard_from_env(&|k: &str| (k == "KEEPER_STANDARD_UNTAGGED_DAYS").then(|| "0".to_string()));
+        assert_eq!(bad.err().map(|e| e.to_string()).as_deref(), Some("KEEPER_STANDARD_UNTAGGED_DAYS: \"0\" is not a whole number of at least 1"));
+        // The generator's default prefix is named, not left as a bare "*".
+        assert_eq!(crate::lifecycle::PolicyParams::default().describe(), "keep the last 10 of v*, untagged 7 days");
     }
 }

@@ -227,8 +227,19 @@ impl HttpMessage {
         if let Some(target) = self.header("x-amz-target") {
             return target.rsplit('.').next().unwrap_or(target).to_string();
         }
+        // The query protocol (SNS): `Action=Publish&…` in a form body.
+        if self.is_query() {
+            let body = String::from_utf8_lossy(&self.body);
+            if let Some(action) = body.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
+                return action.to_string();
+            }
+        }
         let path = self.head.split_whitespace().nth(1).unwrap_or_default();
         path.split('?').next().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string()
+    }
+
+    fn is_query(&self) -> bool {
+        self.header("content-type").is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
     }
 
     /// The same message, asking the peer to close after it (one exchange per connection).
@@ -290,12 +301,24 @@ async fn serve(mut client: TcpStream, upstream: &str, state: Arc<Mutex<State>>) 
         return Ok(());
     };
     let operation = request.operation();
-    let json_errors = request.header("smithy-protocol").is_none_or(|p| p != "rpc-v2-cbor");
-    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation, json_errors));
+    // Errors in the protocol the SDK expects: JSON 1.1 (ECR, DynamoDB), XML (SNS's query
+    // protocol); CloudWatch's rpc-v2-cbor gets resets and delays only.
+    let query = request.is_query();
+    let errors_parse = query || request.header("smithy-protocol").is_none_or(|p| p != "rpc-v2-cbor");
+    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation, errors_parse));
     let error = |status: u16, code: &str, message: &str| {
-        let body = serde_json::json!({"__type": code, "message": message}).to_string();
+        let (content_type, body) = if query {
+            let kind = if status < 500 { "Sender" } else { "Receiver" };
+            let xml = format!(
+                "<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>fault-proxy</RequestId></ErrorResponse>"
+            );
+            ("text/xml", xml)
+        } else {
+            ("application/x-amz-json-1.1", serde_json::json!({"__type": code, "message": message}).to_string())
+        };
         format!(
-            "HTTP/1.1 {status} Error\r\nContent-Type: application/x-amz-json-1.1\r\nx-amzn-ErrorType: {code}\r\n\
+            "HTTP/1.1 {status} Error\r\nContent-Type: {content_type}\r\nx-amzn-ErrorType: {code}\r\n\
              x-amzn-RequestId: fault-proxy\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )

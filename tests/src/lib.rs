@@ -207,6 +207,64 @@ impl LocalAws {
     }
 }
 
+/// The alert topic and ledger table of a stack, on moto.
+pub struct AlertStore {
+    pub topic_arn: String,
+    pub table: String,
+}
+
+impl LocalAws {
+    /// An SNS topic and a DynamoDB table shaped like the template's `AlertTopic` and
+    /// `AlertLedgerTable`.
+    pub async fn alert_store(&self) -> AlertStore {
+        let config = self.sdk_config().await;
+        let topic = aws_sdk_sns::Client::new(&config)
+            .create_topic()
+            .name("alerts")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let table = "alert-ledger";
+        aws_sdk_dynamodb::Client::new(&config)
+            .create_table()
+            .table_name(table)
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        AlertStore { topic_arn: topic.topic_arn().unwrap_or_default().to_string(), table: table.to_string() }
+    }
+
+    /// Every message SNS accepted on `topic_arn`, as moto keeps them: (subject, message).
+    pub fn published(&self, topic_arn: &str) -> Vec<(String, String)> {
+        let (status, body) = http("GET", &format!("{}/moto-api/data.json", self.moto_url), "")
+            .unwrap_or_else(|e| panic!("moto data: {e}"));
+        assert_eq!(status, 200, "moto data: {body}");
+        let data: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto data: {e}"));
+        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+        topics
+            .iter()
+            .filter(|t| t["arn"] == topic_arn)
+            .flat_map(|t| t["sent_notifications"].as_array().cloned().unwrap_or_default())
+            .map(|n| (n[2].as_str().unwrap_or_default().to_string(), n[1].as_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+}
+
 /// One request CloudFormation's ResponseURL received.
 #[derive(Debug, Clone)]
 pub struct Recorded {

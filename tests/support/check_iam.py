@@ -1,21 +1,30 @@
-"""Least privilege, checked on template.yaml: per function, no "*" actions, no ecr:*, ECR
-actions scoped to repository ARNs wherever ECR supports resource-level permissions,
-cloudwatch:PutMetricData only within the EcrKeeper namespace, write actions only where needed.
+"""Least privilege, checked on template.yaml.
 
-Usage: .venv/bin/python tests/support/check_iam.py template.yaml
-Before checking the template, it checks itself: each of a set of over-broad edits to the
-template must make it fail, so a checker that passes everything cannot go unnoticed.
+Per function: its own role (no SAM-generated role with AWSLambdaBasicExecutionRole, no managed
+policies); log writes only to its own log group; no "*" actions, no ecr:*; ECR actions scoped to
+repository ARNs wherever ECR supports resource-level permissions; cloudwatch:PutMetricData only
+within the EcrKeeper namespace; writes only where needed (SNS, DynamoDB and SQS on this stack's own
+topic, table and queues).
+
+For the custom resource's role it goes further and evaluates the policy as IAM would (Allow
+statements; Null, StringEquals and Bool conditions; Fn::If on AllowAdoption both ways) for the
+requests that matter: creating a repository with and without ownership tags, changing or deleting
+an owned and an unowned repository, adopting one, and a KMS grant not made for ECR.
+
+Usage: .venv/bin/python tests/support/check_iam.py template.yaml [--expect-failure]
+Before checking the template it checks itself: each of a set of over-broad edits must make it
+fail, so a checker that passes everything cannot go unnoticed. With --expect-failure (used on the
+template as it was before roles were scoped) it exits 0 only if the check fails.
 """
 
 import copy
-
+import fnmatch
 import sys
 
 from cfnlint.decode import decode
 
-# ECR actions that do not support resource-level permissions: they must use "*".
 REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationToken"}
-# Write actions each function may hold; everything else must be read-only.
+COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 WRITES = {
     "RepositoryResourceFunction": {
         "ecr:CreateRepository", "ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration", "ecr:PutLifecyclePolicy",
@@ -23,31 +32,119 @@ WRITES = {
         "kms:CreateGrant", "kms:RetireGrant",
     },
     "PushEventsFunction": {"ecr:StartImageScan"},
-    "ScanEventsFunction": set(),
+    "ScanEventsFunction": {"sns:Publish", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey*"},
     "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration"},
     "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard"},
 }
-READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck")
+READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Decrypt")
+# Where the stack's own resources may be the only target of these services' actions.
+OWN_TARGETS = {"sns": "AlertTopic", "dynamodb": "AlertLedgerTable", "sqs": "DeadLetterQueue"}
+REPO = "arn:aws:ecr:us-east-1:123456789012:repository/team-a/app"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234"
+OWNED = {"ecr-keeper:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "ecr-keeper:logical-id": "Repo"}
 
 
 def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-def statements(policies):
-    for policy in as_list(policies or []):
-        if not isinstance(policy, dict):
+def statements(document, conditions):
+    """The statements of a policy document, Fn::If resolved with `conditions` (name -> bool)."""
+    for st in as_list(document.get("Statement", [])):
+        if isinstance(st, dict) and "Fn::If" in st:
+            name, yes, no = st["Fn::If"]
+            st = yes if conditions.get(name, False) else no
+        if isinstance(st, dict) and "Effect" in st:
+            yield st
+
+
+def role_of(template, fn):
+    role = fn["Properties"].get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        target = as_list(role["Fn::GetAtt"])[0].split(".")[0]
+        resource = template["Resources"].get(target, {})
+        if resource.get("Type") == "AWS::IAM::Role":
+            return target, resource
+    return None, None
+
+
+def role_statements(role, conditions):
+    for policy in role["Properties"].get("Policies", []):
+        yield from statements(policy.get("PolicyDocument", {}), conditions)
+
+
+def text(value):
+    """An intrinsic as comparable text: Fn::Sub with the example account and region filled in."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        s = as_list(value["Fn::Sub"])[0]
+        for k, v in {"${AWS::Partition}": "aws", "${AWS::Region}": "us-east-1", "${AWS::AccountId}": "123456789012",
+                     "${AWS::StackName}": "stack"}.items():
+            s = s.replace(k, v)
+        return s
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        att = value["Fn::GetAtt"]
+        return "getatt:" + (".".join(att) if isinstance(att, list) else att)
+    if isinstance(value, dict) and "Ref" in value:
+        return "ref:" + value["Ref"]
+    return str(value)
+
+
+def allowed(template_statements, action, resource, context):
+    """IAM's answer for Allow statements only (the template has no Deny): some statement whose
+    action, resource and every condition match."""
+    for st in template_statements:
+        if st.get("Effect") != "Allow":
             continue
-        for st in as_list(policy.get("Statement", [])):
-            # A conditional statement: {"Fn::If": [cond, statement, AWS::NoValue]}.
-            if isinstance(st, dict) and "Fn::If" in st:
-                yield from (s for s in st["Fn::If"][1:] if isinstance(s, dict) and "Effect" in s)
-            elif isinstance(st, dict):
-                yield st
+        if not any(fnmatch.fnmatchcase(action, a) for a in as_list(st["Action"])):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, text(r)) for r in as_list(st.get("Resource", []))):
+            continue
+        if all(condition_holds(op, pairs, context) for op, pairs in st.get("Condition", {}).items()):
+            return True
+    return False
 
 
-def resource_text(r):
-    return str(r)
+def condition_holds(op, pairs, context):
+    for key, expected in pairs.items():
+        present = key in context
+        values = [text(e) for e in as_list(expected)]
+        if op == "Null":
+            if (values[0] == "true") == present:
+                return False
+        elif op in ("StringEquals", "Bool"):
+            if not present or str(context[key]).lower() not in [v.lower() for v in values]:
+                return False
+        else:
+            return False  # an operator this evaluator does not know never grants
+    return True
+
+
+def request_tags(tags):
+    return {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+
+
+def resource_tags(tags):
+    return {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+
+
+def custom_resource_cases():
+    """(description, action, resource, context, allowed without adoption, allowed with it)."""
+    via_ecr = {"kms:ViaService": "ecr.us-east-1.amazonaws.com"}
+    adopting = {**OWNED, "ecr-keeper:adopted": "true"}
+    yield "create with ownership tags", "ecr:CreateRepository", REPO, request_tags(OWNED), True, True
+    yield "tags given at creation", "ecr:TagResource", REPO, request_tags(OWNED), True, True
+    yield "create without ownership tags", "ecr:CreateRepository", REPO, {}, False, False
+    for action in ("ecr:DeleteRepository", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy",
+                   "ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration", "ecr:UntagResource"):
+        yield f"{action} on an owned repository", action, REPO, resource_tags(OWNED), True, True
+        yield f"{action} on an unowned repository", action, REPO, {}, False, False
+    yield "user tags on an owned repository", "ecr:TagResource", REPO, {**resource_tags(OWNED), **request_tags({"team": "a"})}, True, True
+    yield "user tags on an unowned repository", "ecr:TagResource", REPO, request_tags({"team": "a"}), False, False
+    yield "adopting an unowned repository", "ecr:TagResource", REPO, request_tags(adopting), False, True
+    yield "reading any repository", "ecr:DescribeRepositories", REPO, {}, True, True
+    yield "a KMS grant for ECR", "kms:CreateGrant", KEY, {**via_ecr, "kms:GrantIsForAWSResource": "true"}, True, True
+    yield "a KMS grant not for an AWS resource", "kms:CreateGrant", KEY, via_ecr, False, False
+    yield "a KMS grant outside ECR", "kms:CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}, False, False
 
 
 def run(template, quiet=False):
@@ -62,34 +159,71 @@ def run(template, quiet=False):
             if not quiet:
                 print(f"FAIL {what}")
 
-    functions = {k: v for k, v in template["Resources"].items() if v.get("Type") == "AWS::Serverless::Function"}
+    resources = template["Resources"]
+    functions = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
     check(set(functions) == set(WRITES), f"every function is known: {sorted(functions)}")
+    roles_seen = set()
     for name, fn in functions.items():
-        sts = list(statements(fn["Properties"].get("Policies")))
-        check(sts, f"{name} has an inline policy")
-        for st in sts:
-            actions = as_list(st["Action"])
-            resources = [resource_text(r) for r in as_list(st.get("Resource", []))]
-            for action in actions:
-                check(action != "*" and not action.endswith(":*"), f"{name}: no wildcard action ({action})")
-                service, _, verb = action.partition(":")
-                is_read = verb.startswith(READ_PREFIXES)
-                check(is_read or action in WRITES[name] or action == "kms:DescribeKey", f"{name}: {action} is a write it should not hold")
-                if service == "ecr" and action not in REGISTRY_LEVEL:
-                    check(all(":repository/" in r for r in resources), f"{name}: {action} is scoped to repository ARNs, not {resources}")
-                if action == "cloudwatch:PutMetricData":
-                    ns = st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
-                    check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
-                if action == "cloudwatch:PutDashboard":
-                    check(all("dashboard/ecr-keeper-costs" in r for r in resources), f"{name}: PutDashboard only on ecr-keeper-costs")
+        role_name, role = role_of(template, fn)
+        check(role is not None, f"{name} runs with a role of its own in this template (not SAM's generated one)")
+        check("Policies" not in fn["Properties"], f"{name}: no SAM Policies (they would add AWSLambdaBasicExecutionRole: logs on *)")
+        if role is None:
+            continue
+        check(role_name not in roles_seen, f"{name}: its role is not shared with another function")
+        roles_seen.add(role_name)
+        check(not role["Properties"].get("ManagedPolicyArns"), f"{name}: no managed policies on its role")
+        log_group = fn["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
+        check(isinstance(log_group, dict) and "Ref" in log_group, f"{name}: LoggingConfig names its own log group")
+        own_group = log_group.get("Ref") if isinstance(log_group, dict) else None
+        for conditions in ({}, {c: True for c in template.get("Conditions", {})}):
+            sts = list(role_statements(role, conditions))
+            check(sts, f"{name} has an inline policy")
+            for st in sts:
+                actions = as_list(st["Action"])
+                targets = [text(r) for r in as_list(st.get("Resource", []))]
+                for action in actions:
+                    check(action != "*" and not action.endswith(":*"), f"{name}: no wildcard action ({action})")
+                    service, _, verb = action.partition(":")
+                    is_read = verb.startswith(READ_PREFIXES)
+                    check(is_read or action in WRITES[name] | COMMON or action == "kms:DescribeKey",
+                          f"{name}: {action} is a write it should not hold")
+                    if service == "logs":
+                        check(targets == [f"getatt:{own_group}.Arn"], f"{name}: {action} only on its own log group, not {targets}")
+                    if service == "ecr" and action not in REGISTRY_LEVEL:
+                        check(all(":repository/" in r for r in targets), f"{name}: {action} is scoped to repository ARNs, not {targets}")
+                    if service in OWN_TARGETS:
+                        check(all(OWN_TARGETS[service] in r for r in targets), f"{name}: {action} only on this stack's {OWN_TARGETS[service]}, not {targets}")
+                    if service == "kms" and action != "kms:DescribeKey":
+                        via = st.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+                        check(via is not None, f"{name}: {action} only through an AWS service (kms:ViaService)")
+                    if action == "cloudwatch:PutMetricData":
+                        ns = st.get("Condition", {}).get("StringEquals", {}).get("cloudwatch:namespace")
+                        check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
+                    if action == "cloudwatch:PutDashboard":
+                        check(all(r.endswith("dashboard/stack-costs") for r in targets), f"{name}: PutDashboard only on this stack's cost dashboard")
+
+    # The custom resource's policy, evaluated.
+    _, role = role_of(template, functions.get("RepositoryResourceFunction", {"Properties": {}}))
+    if role is None:
+        check(False, "RepositoryResourceFunction: a role to evaluate")
+    else:
+        for adoption in (False, True):
+            sts = list(role_statements(role, {"AllowsAdoption": adoption}))
+            for describe, action, resource, context, without, with_adoption in custom_resource_cases():
+                expected = with_adoption if adoption else without
+                got = allowed(sts, action, resource, context)
+                check(got == expected, f"custom resource (AllowAdoption={str(adoption).lower()}): {describe} is "
+                                       f"{'allowed' if got else 'refused'}, should be {'allowed' if expected else 'refused'}")
     return passed, failed
 
 
-def first_statement(template, function, action_prefix):
-    for st in statements(template["Resources"][function]["Properties"]["Policies"]):
-        if any(a.startswith(action_prefix) for a in as_list(st["Action"])):
-            return st
-    raise SystemExit(f"self-test: no {action_prefix} statement in {function}")
+def role_statement(template, function, action_prefix):
+    _, role = role_of(template, template["Resources"][function])
+    for policy in role["Properties"]["Policies"]:
+        for st in as_list(policy["PolicyDocument"]["Statement"]):
+            if isinstance(st, dict) and "Action" in st and any(a.startswith(action_prefix) for a in as_list(st["Action"])):
+                return st
+    raise SystemExit(f"self-test: no {action_prefix} statement in {function}'s role")
 
 
 def mutants(template):
@@ -99,27 +233,40 @@ def mutants(template):
         change(t)
         return describe, t
 
-    def add_action(fn, action):
-        return lambda t: first_statement(t, fn, "ecr:").__setitem__("Action", as_list(first_statement(t, fn, "ecr:")["Action"]) + [action])
+    def add_action(fn, prefix, action):
+        def change(t):
+            st = role_statement(t, fn, prefix)
+            st["Action"] = as_list(st["Action"]) + [action]
+        return change
 
-    yield edit("ecr:* on the audit", add_action("LifecycleAuditFunction", "ecr:*"))
-    yield edit("* on the push function", add_action("PushEventsFunction", "*"))
-    yield edit("a delete on the scan function", add_action("ScanEventsFunction", "ecr:BatchDeleteImage"))
-    yield edit("ECR actions on every resource", lambda t: first_statement(t, "RepositoryResourceFunction", "ecr:CreateRepository").__setitem__("Resource", "*"))
-    yield edit("PutMetricData without the namespace condition", lambda t: first_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
+    yield edit("ecr:* on the audit", add_action("LifecycleAuditFunction", "ecr:Describe", "ecr:*"))
+    yield edit("* on the push function", add_action("PushEventsFunction", "ecr:Describe", "*"))
+    yield edit("a delete on the scan function", add_action("ScanEventsFunction", "ecr:Describe", "ecr:BatchDeleteImage"))
+    yield edit("ECR actions on every resource", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:CreateRepository").__setitem__("Resource", "*"))
+    yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
+    yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
+    yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
+    yield edit("a KMS grant without GrantIsForAWSResource", lambda t: role_statement(t, "RepositoryResourceFunction", "kms:CreateGrant")["Condition"].pop("Bool", None))
 
 
-def main(path):
+def main(args):
+    path = next((a for a in args if not a.startswith("--")), "template.yaml")
     template, errors = decode(path)
     if errors:
         sys.exit(f"{path}: {errors}")
+    if "--expect-failure" in args:
+        passed, failed = run(template, quiet=True)
+        print(f"iam: {path} fails {failed} checks, as it should")
+        sys.exit(0 if failed else f"iam: {path} passed every check, but it must not")
+    refused = 0
     for describe, mutant in mutants(template):
         if run(mutant, quiet=True)[1] == 0:
             sys.exit(f"self-test: the check accepted a template with {describe}")
+        refused += 1
     passed, failed = run(template)
-    print(f"iam: {passed} passed, {failed} failed (and 5 over-broad variants refused)")
+    print(f"iam: {passed} passed, {failed} failed (and {refused} over-broad variants refused)")
     sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
+    main(sys.argv[1:])

@@ -51,6 +51,33 @@ ecr_models.Image.get_image_size_in_bytes = _image_size_in_bytes
 ecr_models.Image.image_scan_status = property(_image_scan_status)
 ecr_models.Image.image_scan_findings_summary = property(_image_scan_findings_summary)
 
+_describe_image_scan_findings = ecr_models.ECRBackend.describe_image_scan_findings
+
+
+def _latest_scan_findings(self, registry_id, repository_name, image_id):
+    # AWS: DescribeImageScanFindings answers the image's latest scan. moto 5.2.5 keeps the first
+    # custom result it handed an image forever, so a rescan's new findings never show. When newer
+    # results for this image wait, forget the one handed out before.
+    digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
+    waiting = [
+        r for r in self.scan_finding_results
+        if r["repositoryName"] == repository_name
+        and (r["imageId"].get("imageDigest") in (digest, None) or r["imageId"].get("imageTag") == tag)
+    ]
+    if waiting:
+        try:
+            repo = self._get_repository(repository_name, registry_id)
+            image = repo._get_image(tag, digest)
+        except Exception:
+            image = None
+        if image is not None:
+            image.scan_finding_results = {}
+            image.scan_finding_results_queue = []
+    return _describe_image_scan_findings(self, registry_id, repository_name, image_id)
+
+
+ecr_models.ECRBackend.describe_image_scan_findings = _latest_scan_findings
+
 if __name__ == "__main__":
     from moto.server import main
 

@@ -147,7 +147,7 @@ async fn metrics_and_dashboard_land_in_cloudwatch_and_the_next_run_shows_the_cha
     let first = report(&aws, Some(&store)).await;
     assert_eq!(first.previous_total, None, "nothing published yet");
     assert_eq!(first.top, ["big", "medium", "small"]);
-    publish(&first, &sink, &store).await.unwrap_or_else(|e| panic!("{e}"));
+    publish(&first, &sink, &store, "stack-a-costs").await.unwrap_or_else(|e| panic!("{e}"));
 
     let listed = cw.list_metrics().namespace("EcrKeeper").send().await.unwrap_or_else(|e| panic!("{e}"));
     let mut names: Vec<&str> = listed.metrics().iter().filter_map(|m| m.metric_name()).collect();
@@ -155,7 +155,7 @@ async fn metrics_and_dashboard_land_in_cloudwatch_and_the_next_run_shows_the_cha
     names.dedup();
     assert_eq!(names, ["EstimatedMonthlyCostUsd", "ProjectedMonthlyCostUsd", "StorageBytes", "UniqueStorageBytes"]);
     let dashboard =
-        cw.get_dashboard().dashboard_name("ecr-keeper-costs").send().await.unwrap_or_else(|e| panic!("{e}"));
+        cw.get_dashboard().dashboard_name("stack-a-costs").send().await.unwrap_or_else(|e| panic!("{e}"));
     let body: serde_json::Value = serde_json::from_str(dashboard.dashboard_body().unwrap_or_default())
         .unwrap_or_else(|e| panic!("not JSON: {e}"));
     let widgets = body["widgets"].as_array().cloned().unwrap_or_default();

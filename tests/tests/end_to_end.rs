@@ -133,19 +133,34 @@ async fn lifecycle_audit_binary_logs_one_report_line_and_metrics() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn cost_report_binary_publishes_metrics_and_the_dashboard() {
+async fn cost_report_binary_publishes_metrics_and_the_stack_s_dashboard_and_follows_the_standard() {
     use ecr_keeper_tests::seed;
     let aws = LocalAws::start_with_cloudwatch();
     let ecr = aws.ecr().await;
     ecr.create_repository().repository_name("svc").send().await.unwrap_or_else(|e| panic!("{e}"));
-    seed::push(&ecr, "svc", Some("v1"), &seed::oci_manifest("svc-cfg", &[("svc-layer", 1 << 30)])).await;
-    let lambda = LambdaEmulator::start(&aws, &[("KEEPER_PRICE_PER_GB_MONTH", "0.20")]);
+    // Three 1 GiB releases and no lifecycle policy: the projection applies the standard.
+    for k in 1..=3 {
+        let manifest = seed::oci_manifest(&format!("svc-cfg-{k}"), &[(&format!("svc-layer-{k}"), 1 << 30)]);
+        seed::push(&ecr, "svc", Some(&format!("v{k}")), &manifest).await;
+    }
+    let lambda = LambdaEmulator::start(
+        &aws,
+        &[
+            ("KEEPER_PRICE_PER_GB_MONTH", "0.20"),
+            ("KEEPER_STANDARD_KEEP_TAGGED", "1"),
+            ("KEEPER_COST_DASHBOARD", "stack-b-costs"),
+        ],
+    );
     let weekly = serde_json::json!({"version": "0", "id": "w1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
         "account": "123456789012", "time": "2026-11-30T07:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
     let answer = lambda.invoke("cost-report", &weekly).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
-    assert_eq!(answer["monthlyCostUsd"], 0.2, "{answer}");
+    assert_eq!(answer["monthlyCostUsd"], 0.6, "{answer}");
+    // KEEPER_STANDARD_KEEP_TAGGED=1 keeps one of the three (the default standard would keep all).
+    assert_eq!(answer["projectedMonthlyCostUsd"], 0.2, "{answer}");
     assert_eq!(answer["top"], serde_json::json!(["svc"]));
     let cw = aws.cloudwatch().await;
-    let dashboard = cw.get_dashboard().dashboard_name("ecr-keeper-costs").send().await;
+    let dashboard = cw.get_dashboard().dashboard_name("stack-b-costs").send().await;
     assert!(dashboard.is_ok(), "{dashboard:?}");
+    let shared = cw.get_dashboard().dashboard_name("ecr-keeper-costs").send().await;
+    assert!(shared.is_err(), "no dashboard under the name every stack would share");
 }

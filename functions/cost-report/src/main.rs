@@ -1,10 +1,12 @@
 //! Weekly cost report: logged as one JSON line, published as metrics (PutMetricData) and as the
-//! `ecr-keeper-costs` dashboard.
+//! dashboard `KEEPER_COST_DASHBOARD` (default `ecr-keeper-costs`). Savings are projected against
+//! the team's standard, `KEEPER_STANDARD_*`, read exactly as the audit reads it.
 
 use ecr_keeper_core::aws::{
     cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry, RetryProfile,
 };
-use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices};
+use ecr_keeper_core::config::standard_from_env;
+use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
@@ -44,17 +46,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         top: env_number("KEEPER_TOP", 10usize)?,
         prices,
     };
-    let standard = generate(&PolicyParams::default())?;
+    let env = |name: &str| std::env::var(name).ok();
+    let standard = standard_from_env(&env)?.map_or_else(PolicyParams::default, |s| s.params());
+    let standard = generate(&standard)?;
+    let dashboard = std::env::var("KEEPER_COST_DASHBOARD").ok().filter(|d| !d.trim().is_empty());
+    let dashboard = dashboard.unwrap_or_else(|| DASHBOARD_NAME.to_string());
     let registry = EcrRegistry::new(ecr_client(&sdk));
     let store = CloudWatchStore::new(cloudwatch_client(&sdk));
     let sink = CloudWatchSink::new(cloudwatch_client(&sdk));
-    let (registry, store, sink, options, standard) = (&registry, &store, &sink, &options, &standard);
+    let (registry, store, sink, options, standard, dashboard) =
+        (&registry, &store, &sink, &options, &standard, dashboard.as_str());
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
         let report = cost_report(registry, Some(store), options, standard, chrono::Utc::now())
             .await
             .map_err(|e| ReportFailed(e.to_string()))?;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        publish(&report, sink, store).await.map_err(|e| ReportFailed(e.to_string()))?;
+        publish(&report, sink, store, dashboard).await.map_err(|e| ReportFailed(e.to_string()))?;
         Ok::<Value, ReportFailed>(json!({
             "repositories": report.total.repositories,
             "monthlyCostUsd": report.total.monthly_cost_usd,

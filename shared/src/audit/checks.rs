@@ -23,6 +23,19 @@ pub struct Standard {
     pub tag_prefixes: Vec<String>,
 }
 
+impl Standard {
+    /// The lifecycle parameters the standard stands for: the one conversion, used by the
+    /// audit's remediation, the cost projection and the CLI.
+    pub fn params(&self) -> crate::lifecycle::PolicyParams {
+        crate::lifecycle::PolicyParams {
+            keep_tagged: self.keep_tagged,
+            tag_prefixes: self.tag_prefixes.clone(),
+            untagged_days: self.untagged_days,
+            ..crate::lifecycle::PolicyParams::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSettings {
     pub standard: Option<Standard>,

@@ -191,12 +191,7 @@ async fn remediate<R: Registry>(
     remediation: Remediation,
 ) -> Vec<RemediationAction> {
     let failed = |a: &RepositoryAudit, id: &str| a.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
-    let standard = settings.standard.as_ref().map_or_else(PolicyParams::default, |s| PolicyParams {
-        keep_tagged: s.keep_tagged,
-        tag_prefixes: s.tag_prefixes.clone(),
-        untagged_days: s.untagged_days,
-        ..PolicyParams::default()
-    });
+    let standard = settings.standard.as_ref().map_or_else(PolicyParams::default, |s| s.params());
     let mut actions = Vec::new();
     for a in audits {
         if remediation.lifecycle && failed(a, "LC-1") {
@@ -204,12 +199,7 @@ async fn remediate<R: Registry>(
                 repository: a.name.clone(),
                 action: "apply-lifecycle-policy",
                 applied: false,
-                detail: format!(
-                    "the standard policy: keep the last {} of {}*, untagged {} days",
-                    standard.keep_tagged,
-                    standard.tag_prefixes.join("*, "),
-                    standard.untagged_days
-                ),
+                detail: format!("the standard policy: {}", standard.describe()),
             };
             if remediation.apply {
                 let outcome = match generate(&standard) {

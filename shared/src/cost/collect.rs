@@ -2,7 +2,7 @@
 //! page) and their manifests (BatchGetImage, 100 a call); the registry scanning once; the
 //! previous total from CloudWatch.
 
-use super::{account_repository, parse_manifest, CostContext, CostReport, Manifest, Prices, Scanning, DASHBOARD_NAME};
+use super::{account_repository, parse_manifest, CostContext, CostReport, Manifest, Prices, Scanning};
 use crate::lifecycle::{parse_policy, LifecyclePolicy};
 use crate::metrics::{names, MetricsError, MetricsSink};
 use crate::ports::{MetricsStore, Registry, RegistryError};
@@ -103,12 +103,14 @@ async fn account<R: Registry>(
     Ok(account_repository(name, &mut images, &manifests, policy.as_ref(), cx))
 }
 
-/// Publishes the report's metrics and rewrites the dashboard.
+/// Publishes the report's metrics and rewrites the dashboard `dashboard` (the function's is
+/// named after its stack, so two stacks in one account and region keep their own).
 pub async fn publish<K: MetricsSink, S: MetricsStore>(
     report: &CostReport,
     sink: &K,
     store: &S,
+    dashboard: &str,
 ) -> Result<(), MetricsError> {
     sink.publish(&report.metrics()).await?;
-    store.put_dashboard(DASHBOARD_NAME, &report.dashboard_body(&report.region)).await
+    store.put_dashboard(dashboard, &report.dashboard_body(&report.region)).await
 }

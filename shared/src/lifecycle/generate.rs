@@ -48,6 +48,19 @@ impl Default for PolicyParams {
     }
 }
 
+impl PolicyParams {
+    /// What the generated policy keeps, in words, with the prefixes it really uses
+    /// (`v` when none is given).
+    pub fn describe(&self) -> String {
+        let mut kept: Vec<String> = self.tag_prefixes.iter().map(|p| format!("{p}*")).collect();
+        kept.extend(self.tag_patterns.iter().cloned());
+        if kept.is_empty() {
+            kept.push(format!("{DEFAULT_TAG_PREFIX}*"));
+        }
+        format!("keep the last {} of {}, untagged {} days", self.keep_tagged, kept.join(", "), self.untagged_days)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenerateError {
     #[error("{parameter}: {message}")]
