@@ -11,6 +11,7 @@
 
 pub mod fault_proxy;
 pub mod faults;
+pub mod iam;
 pub mod lambda;
 pub mod seed;
 

@@ -6,8 +6,11 @@
 
 use ecr_keeper_core::aws::EcrRegistry;
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, HttpsTransport, Provisioner, ResponsePolicy};
-use ecr_keeper_core::ports::SystemClock;
+use ecr_keeper_core::ports::{RegistryError, SystemClock};
 use ecr_keeper_core::repository::{Ownership, ResourceTag};
+use ecr_keeper_core::ports::Registry;
+use ecr_keeper_core::repository::{Encryption, RepositorySettings, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG};
+use ecr_keeper_tests::iam::{AsIamAllows, Refusals};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -50,7 +53,9 @@ struct World {
     aws: LocalAws,
     ecr: aws_sdk_ecr::Client,
     recorder: ResponseRecorder,
-    handler: CustomResourceHandler<EcrRegistry, SystemClock, HttpsTransport>,
+    /// The provisioner talks to moto through what the template's IAM policy allows.
+    handler: CustomResourceHandler<AsIamAllows<EcrRegistry>, SystemClock, HttpsTransport>,
+    refused: Refusals,
     /// What CloudFormation believes: logical id → (physical id, properties).
     stack: BTreeMap<usize, (String, Value)>,
     requests: usize,
@@ -62,12 +67,14 @@ impl World {
         let aws = LocalAws::start();
         let ecr = aws.ecr().await;
         let recorder = ResponseRecorder::start(&[]).await;
+        let iam = AsIamAllows::new(EcrRegistry::new(ecr.clone()), true);
+        let refused = iam.refused.clone();
         let handler = CustomResourceHandler::new(
-            Provisioner::new(EcrRegistry::new(ecr.clone()), SystemClock),
+            Provisioner::new(iam, SystemClock),
             HttpsTransport::new().unwrap_or_else(|e| panic!("{e}")),
             ResponsePolicy { first_backoff: Duration::from_millis(10), ..ResponsePolicy::default() },
         );
-        World { aws, ecr, recorder, handler, stack: BTreeMap::new(), requests: 0, pushes: 0 }
+        World { aws, ecr, recorder, handler, refused, stack: BTreeMap::new(), requests: 0, pushes: 0 }
     }
 
     async fn reset(&mut self) {
@@ -268,6 +275,51 @@ proptest! {
             for logical in [0, 1] {
                 world.apply(&Step::Delete { logical }).await;
             }
+            // The product stays inside its IAM policy: nothing it asked for was refused.
+            let refused = world.refused.lock().map(|r| r.clone()).unwrap_or_default();
+            assert!(refused.is_empty(), "the template's policy would refuse {refused:?} after {steps:?}");
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_that_tried_could_not_change_a_repository_no_ecr_keeper_stack_owns() {
+    // GIVEN `legacy`, created before the stack and holding an image
+    let mut world = World::new().await;
+    world.reset().await;
+    let (before, _) = world.snapshot().await;
+    let iam = AsIamAllows::new(EcrRegistry::new(world.ecr.clone()), false);
+    let arn = iam.describe_repository("legacy").await.ok().flatten().map(|r| r.arn).unwrap_or_default();
+    let tag = |k: &str, v: &str| ResourceTag { key: k.into(), value: v.into() };
+    let claim = [tag(OWNER_STACK_TAG, STACK), tag(OWNER_LOGICAL_ID_TAG, "RepoA"), tag(ADOPTED_TAG, "true")];
+    let settings = RepositorySettings {
+        tag_mutability: TagMutability::Immutable,
+        exclusion_filters: vec![],
+        scan_on_push: true,
+        encryption: Encryption::Aes256,
+    };
+    // WHEN code holding the custom resource's role tries every write on it
+    let attempts = [
+        ("DeleteRepository", iam.delete_repository("legacy", true).await),
+        ("PutLifecyclePolicy", iam.put_lifecycle_policy("legacy", r#"{"rules":[]}"#).await),
+        ("SetRepositoryPolicy", iam.set_repository_policy("legacy", r#"{"Version":"2012-10-17","Statement":[]}"#).await),
+        ("DeleteRepositoryPolicy", iam.delete_repository_policy("legacy").await),
+        ("PutImageTagMutability", iam.put_tag_mutability("legacy", TagMutability::Mutable, &[]).await),
+        ("PutImageScanningConfiguration", iam.put_scan_on_push("legacy", false).await),
+        ("UntagResource", iam.untag_repository(&arn, &["team".into()]).await),
+        ("TagResource", iam.tag_repository(&arn, &[tag("team", "x")]).await),
+        ("TagResource", iam.tag_repository(&arn, &claim).await),
+        ("CreateRepository", iam.create_repository("unowned-new", &settings, &[]).await.map(|_| ())),
+    ];
+    // THEN each is refused as IAM would, and no image moved
+    for (operation, outcome) in attempts {
+        assert!(
+            matches!(&outcome, Err(RegistryError::AccessDenied { operation: o, .. }) if *o == operation),
+            "{operation}: {outcome:?}"
+        );
+    }
+    let (after, owners) = world.snapshot().await;
+    assert_eq!(before, after, "no image moved");
+    assert_eq!(owners.get("legacy"), Some(&None), "legacy is still nobody's");
+    assert!(!after.contains_key("unowned-new"));
 }
