@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use ecr_keeper_core::image::{parse_image_details, parse_timestamp, Image, InventoryError};
+use ecr_keeper_core::image::{check_inventory, parse_image_details, parse_timestamp, Image, InventoryError};
 use ecr_keeper_core::lifecycle::{
     generate, parse_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
     PreviewReport, DEFAULT_KEEP_TAGGED, DEFAULT_UNTAGGED_DAYS,
@@ -123,6 +123,9 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
     }
     let policy = load_policy(&args.policy)?;
     let images = load_images(&args.images)?;
+    let now = args.now.unwrap_or_else(Utc::now);
+    let shown = if is_stdin(&args.images) { "<stdin>".to_string() } else { args.images.display().to_string() };
+    check_inventory(&images, now).map_err(|source| LifecycleCliError::Images { path: shown, source })?;
     let lists = images.iter().filter(|i| i.is_manifest_list()).count();
     if lists > 0 {
         eprintln!(
@@ -133,7 +136,7 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
             if lists == 1 { "" } else { "s" },
         );
     }
-    let plan = simulate(&policy, &images, args.now.unwrap_or_else(Utc::now));
+    let plan = simulate(&policy, &images, now);
     match args.output {
         Output::Json => {
             let report = PreviewReport::from_plan(&plan);

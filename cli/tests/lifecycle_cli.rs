@@ -237,6 +237,16 @@ fn bad_input_exits_2_naming_the_file_and_field() {
             "imageDetails[0]: imagePushedAt of sha256:a is \"yesterday\"",
         ),
         (r#"{"imageDetails":[],"nextToken":"abc"}"#, "nextToken is set"),
+        (
+            r#"[{"imageDigest":"sha256:a","imageTags":["v1"],"imagePushedAt":1761955200},
+                {"imageDigest":"sha256:a","imageTags":["v2"],"imagePushedAt":1761955200}]"#,
+            "imageDetails[1]: imageDigest sha256:a (v2) is also imageDetails[0]",
+        ),
+        (
+            // epoch milliseconds where seconds belong: tens of thousands of years ahead
+            r#"[{"imageDigest":"sha256:ms","imageTags":["v9"],"imagePushedAt":1761955200000}]"#,
+            "imageDetails[0]: imagePushedAt +57804-02-21T00:00:00Z of sha256:ms (v9) is after the evaluation time",
+        ),
         (r#"{"images":[]}"#, "an object without \"imageDetails\""),
     ];
     for (k, (images, expected)) in cases.iter().enumerate() {

@@ -137,6 +137,40 @@ pub enum InventoryError {
     Image { index: usize, message: String },
 }
 
+/// Refuses an inventory that cannot be a repository's at `now`: the same digest twice (ECR lists
+/// each image once, with all its tags), or a push or pull after `now` (often epoch milliseconds
+/// read as seconds, which lands thousands of years ahead and ranks as the newest image).
+pub fn check_inventory(images: &[Image], now: DateTime<Utc>) -> Result<(), InventoryError> {
+    let mut first: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, image) in images.iter().enumerate() {
+        let name = match image.tags.first() {
+            Some(tag) => format!("{} ({tag})", image.digest),
+            None => image.digest.clone(),
+        };
+        if let Some(earlier) = first.insert(image.digest.as_str(), index) {
+            return Err(InventoryError::Image {
+                index,
+                message: format!(
+                    "imageDigest {name} is also imageDetails[{earlier}]; describe-images lists each image once, with all its tags"
+                ),
+            });
+        }
+        for (field, at) in [("imagePushedAt", Some(image.pushed_at)), ("lastRecordedPullTime", image.last_pulled_at)] {
+            if let Some(at) = at.filter(|at| *at > now) {
+                return Err(InventoryError::Image {
+                    index,
+                    message: format!(
+                        "{field} {} of {name} is after the evaluation time {}; were epoch milliseconds given as seconds?",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads `describe-images` output or a bare array of image details.
 pub fn parse_image_details(text: &str) -> Result<Vec<Image>, InventoryError> {
     let value: Value = serde_json::from_str(text).map_err(|e| InventoryError::Json(e.to_string()))?;

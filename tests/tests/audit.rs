@@ -420,3 +420,48 @@ async fn with_half_of_every_read_throttled_the_report_equals_the_fault_free_one(
         "the report under throttling differs from the fault-free report"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pol_1_tells_public_policies_from_restricted_ones_in_every_shape() {
+    // GIVEN repository policies that open the repository to everyone in ways that look safe,
+    // each beside a twin that really is restricted, stored in ECR (moto)
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    let pull = |extra: serde_json::Value| {
+        let mut s = serde_json::json!({"Sid": "Pull", "Effect": "Allow", "Action": ["ecr:BatchGetImage"]});
+        if let (Some(s), Some(extra)) = (s.as_object_mut(), extra.as_object()) {
+            s.extend(extra.clone());
+        }
+        serde_json::json!({"Version": "2012-10-17", "Statement": [s]})
+    };
+    let account = serde_json::json!({"StringEquals": {"aws:PrincipalAccount": "111111111111"}});
+    let cases = [
+        ("not-principal", pull(serde_json::json!({"NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}})), Status::Fail),
+        ("star-in-list", pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root", "*"]}})), Status::Fail),
+        ("ip-only", pull(serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})), Status::Fail),
+        ("not-equals", pull(serde_json::json!({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "9"}}})), Status::Fail),
+        ("if-exists", pull(serde_json::json!({"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a"}}})), Status::Fail),
+        ("ip-and-account", pull(serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "StringEquals": {"aws:PrincipalAccount": "111111111111"}}})), Status::Pass),
+        ("listed-accounts", pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root"]}})), Status::Pass),
+        ("star-with-account", pull(serde_json::json!({"Principal": "*", "Condition": account})), Status::Pass),
+    ];
+    for (name, policy, _) in &cases {
+        create(&ecr, &Repo { repository_policy: Some(policy.clone()), ..Repo::good(name) }).await;
+    }
+    // WHEN the registry is audited
+    let report = audit(&EcrRegistry::new(ecr), &settings(), &AuditOptions::default(), later())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // THEN POL-1 fails exactly the open ones, and its evidence says why
+    for (name, _, status) in &cases {
+        let (got, message) = check(&report, name, "POL-1");
+        assert_eq!(got, *status, "{name}: {message}");
+    }
+    let evidence = |name: &str| {
+        let r = report.repositories.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no {name}"));
+        let c = r.checks.iter().find(|c| c.id == "POL-1").unwrap_or_else(|| panic!("no POL-1"));
+        serde_json::to_value(&c.evidence).unwrap_or_default()
+    };
+    assert_eq!(evidence("ip-only")["statements"][0]["conditions"], "aws:SourceIp limits the network, not who the caller is");
+    assert!(evidence("not-principal")["statements"][0]["principal"].as_str().is_some_and(|p| p.contains("everyone except")));
+}

@@ -31,6 +31,10 @@ fn the_whole_story_runs_on_one_machine() {
     // suppressed one was reported as such.
     assert_eq!(s["pushes"], 31);
     assert_eq!(s["scan"]["alert"]["unsuppressedAtOrAbove"], 1);
+    // One message on the alert topic; the same scan again publishes nothing.
+    assert_eq!(s["scan"]["delivery"]["outcome"], "published", "{}", s["scan"]);
+    assert_eq!(s["rescan"]["delivery"]["outcome"], "nothingNew", "{}", s["rescan"]);
+    assert_eq!(s["alertMessages"], 1);
     assert_eq!(s["scan"]["alert"]["suppressed"][0]["id"], "CVE-2024-0002");
     // 4. The audit saw the overdue and unmanaged images; the cost report the standard policy's saving.
     assert_eq!(s["audit"]["summary"]["repositories"], 1);

@@ -6,7 +6,7 @@
 use super::model::{
     Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
 };
-use super::validate::{check_rule_count, check_rules, check_text_length, Located, Violation};
+use super::validate::{check_rule_count, check_rules, check_text_length, Located, Unknown, Violation};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -72,14 +72,30 @@ fn read_policy(value: &Value, out: &mut Vec<Violation>) -> Vec<Rule> {
     };
     check_rule_count(items.len(), out);
 
-    let parsed: Vec<Option<Rule>> =
+    // Every rule object takes part in every check: a refused value holds a stand-in and the
+    // checks that would read it are skipped, so one mistake neither hides nor repeats another.
+    let parsed: Vec<Option<(Rule, Unknown)>> =
         items.iter().enumerate().map(|(i, item)| RuleReader::new(i + 1, item, out).read()).collect();
-    // Semantic checks run over the rules that parsed, so one malformed rule does not hide the
-    // rest of the problems.
-    let located: Vec<Located> = parsed.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|r| (i + 1, r))).collect();
+    let located: Vec<Located> =
+        parsed.iter().enumerate().filter_map(|(i, r)| r.as_ref().map(|(r, u)| (i + 1, r, u))).collect();
     check_rules(&located, out);
-    parsed.into_iter().flatten().collect()
+    parsed.into_iter().flatten().map(|(rule, _)| rule).collect()
 }
+
+/// What a refused or missing part stands in as; the checks never read it (see [`Unknown`]).
+fn stand_in_selection() -> Selection {
+    Selection {
+        tag_status: TagStatus::Untagged,
+        tag_pattern_list: None,
+        tag_prefix_list: None,
+        storage_class: None,
+        count_type: CountType::ImageCountMoreThan,
+        count_unit: None,
+        count_number: 1,
+    }
+}
+
+const STAND_IN_ACTION: Action = Action { kind: ActionType::Expire, target_storage_class: None };
 
 fn kind(v: &Value) -> &'static str {
     match v {
@@ -92,13 +108,14 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Reads one rule object, recording problems; `read` gives the rule only if it had none.
+/// Reads one rule object, recording problems; `read` gives the rule with stand-ins for the
+/// refused fields, and which they are.
 struct RuleReader<'a> {
     n: usize,
     priority: Option<i64>,
     value: &'a Value,
     out: &'a mut Vec<Violation>,
-    ok: bool,
+    unknown: Vec<String>,
 }
 
 const RULE_FIELDS: &[&str] = &["rulePriority", "description", "selection", "action"];
@@ -109,15 +126,15 @@ const ACTION_FIELDS: &[&str] = &["type", "targetStorageClass"];
 impl<'a> RuleReader<'a> {
     fn new(n: usize, value: &'a Value, out: &'a mut Vec<Violation>) -> Self {
         let priority = value.get("rulePriority").and_then(Value::as_i64);
-        RuleReader { n, priority, value, out, ok: true }
+        RuleReader { n, priority, value, out, unknown: Vec::new() }
     }
 
     fn bad(&mut self, field: &str, message: String) {
-        self.ok = false;
+        self.unknown.push(field.to_string());
         self.out.push(Violation::rule(self.n, self.priority, field, message));
     }
 
-    fn read(mut self) -> Option<Rule> {
+    fn read(mut self) -> Option<(Rule, Unknown)> {
         let Some(obj) = self.value.as_object() else {
             let found = kind(self.value);
             self.bad("", format!("a rule must be a JSON object, found {found}"));
@@ -134,17 +151,13 @@ impl<'a> RuleReader<'a> {
                 None
             }
         };
-        let selection = self.object(obj, "selection").and_then(|sel| self.selection(sel));
-        let action = self.object(obj, "action").and_then(|act| self.action(act));
-        match (self.ok, rule_priority, selection, action) {
-            (true, Some(rule_priority), Some(selection), Some(action)) => {
-                Some(Rule { rule_priority, description, selection, action })
-            }
-            _ => None,
-        }
+        let selection = self.object(obj, "selection").map(|sel| self.selection(sel)).unwrap_or_else(stand_in_selection);
+        let action = self.object(obj, "action").map(|act| self.action(act)).unwrap_or(STAND_IN_ACTION);
+        let rule = Rule { rule_priority: rule_priority.unwrap_or(0), description, selection, action };
+        Some((rule, Unknown(self.unknown)))
     }
 
-    fn selection(&mut self, sel: &Map<String, Value>) -> Option<Selection> {
+    fn selection(&mut self, sel: &Map<String, Value>) -> Selection {
         self.unknown_fields(sel, "selection.", SELECTION_FIELDS);
         let tag_status = self.required_enum(sel, "selection.", "tagStatus", TagStatus::from_wire, TagStatus::ACCEPTED);
         let tag_pattern_list = self.string_list(sel, "tagPatternList");
@@ -154,23 +167,24 @@ impl<'a> RuleReader<'a> {
         let count_type = self.required_enum(sel, "selection.", "countType", CountType::from_wire, CountType::ACCEPTED);
         let count_unit = self.optional_enum(sel, "selection.", "countUnit", CountUnit::from_wire, CountUnit::ACCEPTED);
         let count_number = self.positive(sel, "selection.", "countNumber");
-        Some(Selection {
-            tag_status: tag_status?,
-            tag_pattern_list: tag_pattern_list.ok()?,
-            tag_prefix_list: tag_prefix_list.ok()?,
-            storage_class: storage_class.ok()?,
-            count_type: count_type?,
-            count_unit: count_unit.ok()?,
-            count_number: count_number?,
-        })
+        let stand_in = stand_in_selection();
+        Selection {
+            tag_status: tag_status.unwrap_or(stand_in.tag_status),
+            tag_pattern_list: tag_pattern_list.unwrap_or_default(),
+            tag_prefix_list: tag_prefix_list.unwrap_or_default(),
+            storage_class: storage_class.unwrap_or_default(),
+            count_type: count_type.unwrap_or(stand_in.count_type),
+            count_unit: count_unit.unwrap_or_default(),
+            count_number: count_number.unwrap_or(stand_in.count_number),
+        }
     }
 
-    fn action(&mut self, act: &Map<String, Value>) -> Option<Action> {
+    fn action(&mut self, act: &Map<String, Value>) -> Action {
         self.unknown_fields(act, "action.", ACTION_FIELDS);
         let kind = self.required_enum(act, "action.", "type", ActionType::from_wire, ActionType::ACCEPTED);
         let target =
             self.optional_enum(act, "action.", "targetStorageClass", StorageClass::from_wire, StorageClass::ACCEPTED);
-        Some(Action { kind: kind?, target_storage_class: target.ok()? })
+        Action { kind: kind.unwrap_or(STAND_IN_ACTION.kind), target_storage_class: target.unwrap_or_default() }
     }
 
     fn unknown_fields(&mut self, obj: &Map<String, Value>, path: &str, accepted: &[&str]) {

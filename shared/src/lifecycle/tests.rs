@@ -906,3 +906,85 @@ mod properties {
         }
     }
 }
+
+/// The README's checklist, every item broken in one policy: each must be reported. Value
+/// mistakes sit in rules that also break cross-rule checks, which must still be found.
+#[test]
+fn one_policy_breaking_every_documented_check_reports_every_one() {
+    use serde_json::json;
+    let expire = |n: i64, selection: serde_json::Value| json!({"rulePriority": n, "selection": selection, "action": {"type": "expire"}});
+    let count = |status: &str, extra: serde_json::Value| {
+        let mut sel = json!({"tagStatus": status, "countType": "imageCountMoreThan", "countNumber": 5});
+        if let (Some(s), Some(e)) = (sel.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        sel
+    };
+    let mut rules = vec![
+        // unknown field; a bad enum value in a rule whose priority is also a duplicate (rule 3)
+        json!({"rulePriority": 1, "selection": count("tagged", json!({"tagPrefixList": ["a"]})), "action": {"type": "expire"}, "color": "red"}),
+        expire(2, json!({"tagStatus": "sometimes", "countType": "imageCountMoreThan", "countNumber": 1})),
+        // countNumber 0 in a rule whose prefix repeats rule 1's and whose priority repeats rule 2's
+        expire(2, count("tagged", json!({"tagPrefixList": ["a"], "countNumber": 0}))),
+        // tagged without a list; tagged with both lists; untagged with a list
+        expire(4, count("tagged", json!({}))),
+        expire(5, count("tagged", json!({"tagPrefixList": ["b"], "tagPatternList": ["c*"]}))),
+        expire(6, count("untagged", json!({"tagPrefixList": ["d"]}))),
+        // a second untagged rule; five wildcards in a pattern
+        expire(7, count("untagged", json!({}))),
+        expire(8, count("tagged", json!({"tagPatternList": ["*a*b*c*d*"]}))),
+        // countUnit missing for an age; countUnit given for a count
+        expire(9, json!({"tagStatus": "tagged", "tagPrefixList": ["e"], "countType": "sinceImagePushed", "countNumber": 3})),
+        expire(10, count("tagged", json!({"tagPrefixList": ["f"], "countUnit": "days"}))),
+        // sinceImagePulled with expire
+        expire(11, json!({"tagStatus": "tagged", "tagPrefixList": ["g"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 3})),
+        // sinceImageTransitioned with transition, in standard storage, under 90 days
+        json!({"rulePriority": 12, "selection": {"tagStatus": "tagged", "tagPrefixList": ["h"], "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": 30},
+               "action": {"type": "transition", "targetStorageClass": "archive"}}),
+        // storageClass archive with a push age
+        expire(13, json!({"tagStatus": "tagged", "tagPrefixList": ["i"], "storageClass": "archive", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 100})),
+        // transition without a target; expire with one
+        json!({"rulePriority": 14, "selection": {"tagStatus": "tagged", "tagPrefixList": ["j"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 3}, "action": {"type": "transition"}}),
+        json!({"rulePriority": 15, "selection": count("tagged", json!({"tagPrefixList": ["k"]})), "action": {"type": "expire", "targetStorageClass": "archive"}}),
+        // `any` that is not last; a negative priority
+        expire(16, count("any", json!({}))),
+        expire(-1, count("tagged", json!({"tagPrefixList": ["l"]}))),
+    ];
+    // More rules than ECR allows, and more text than it accepts.
+    for k in 0..40 {
+        let mut rule = expire(100 + k, count("tagged", json!({"tagPrefixList": [format!("pad{k}-")]})));
+        rule["description"] = json!("x".repeat(800));
+        rules.push(rule);
+    }
+    let text = json!({"rules": rules}).to_string();
+    let err = parse_policy(&text).err().map(|e| e.to_string()).unwrap_or_default();
+    let expected = [
+        "the policy text is",
+        "the policy has 57 rules; ECR accepts 1 to 50",
+        "unknown field \"color\"",
+        "tagStatus \"sometimes\" is not one of",
+        "rule 3 (priority 2): rulePriority 2 is already used by rule 2",
+        "countNumber must be a positive integer, found 0",
+        "tagPrefixList entry \"a\" is also used by rule 1",
+        "tagStatus \"tagged\" needs tagPrefixList or tagPatternList",
+        "takes tagPrefixList or tagPatternList, not both",
+        "tagStatus \"untagged\" does not take tagPrefixList",
+        "only one standard rule may have tagStatus \"untagged\"",
+        "has 5 wildcards",
+        "countType \"sinceImagePushed\" needs countUnit \"days\"",
+        "countType \"imageCountMoreThan\" does not take countUnit",
+        "countType \"sinceImagePulled\" is only allowed with action type \"transition\"",
+        "countType \"sinceImageTransitioned\" is only allowed with action type \"expire\"",
+        "countType \"sinceImageTransitioned\" needs storageClass \"archive\"",
+        "needs countNumber of at least 90 days",
+        "storageClass \"archive\" is only allowed with countType \"sinceImageTransitioned\"",
+        "action type \"transition\" needs targetStorageClass \"archive\"",
+        "targetStorageClass is only allowed with action type \"transition\"",
+        "tagStatus \"any\" must have the highest rulePriority",
+        "rulePriority must be a positive integer, found -1",
+    ];
+    let missing: Vec<&str> = expected.iter().copied().filter(|e| !err.contains(e)).collect();
+    assert!(missing.is_empty(), "not reported: {missing:#?}\nin:\n{err}");
+    // A bad value is reported once, not again by the checks that would read it.
+    assert_eq!(err.matches("countNumber must be a positive integer").count(), 1, "{err}");
+}

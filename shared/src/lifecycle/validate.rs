@@ -46,8 +46,24 @@ impl fmt::Display for Violation {
     }
 }
 
-/// A rule that parsed, with its 1-based position in the policy text.
-pub(crate) type Located<'a> = (usize, &'a Rule);
+/// Fields of a rule whose values were refused while parsing (they hold stand-ins). Checks that
+/// read them are skipped, so a bad value is reported once and every other check still runs.
+#[derive(Debug, Default)]
+pub(crate) struct Unknown(pub(crate) Vec<String>);
+
+impl Unknown {
+    /// `field` (or the object holding it) was refused.
+    fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|u| field == u || field.strip_prefix(u.as_str()).is_some_and(|rest| rest.starts_with('.')))
+    }
+
+    fn any(&self, fields: &[&str]) -> bool {
+        fields.iter().any(|f| self.has(f))
+    }
+}
+
+/// A rule with its 1-based position in the policy text and its refused fields.
+pub(crate) type Located<'a> = (usize, &'a Rule, &'a Unknown);
 
 /// Checks a typed policy (for example a generated one) against every ECR rule, including the
 /// length of its JSON text.
@@ -55,7 +71,8 @@ pub fn validate(policy: &LifecyclePolicy) -> Vec<Violation> {
     let mut out = Vec::new();
     check_text_length(policy.to_json().chars().count(), &mut out);
     check_rule_count(policy.rules.len(), &mut out);
-    let located: Vec<Located> = policy.rules.iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+    let none = Unknown::default();
+    let located: Vec<Located> = policy.rules.iter().enumerate().map(|(i, r)| (i + 1, r, &none)).collect();
     check_rules(&located, &mut out);
     out
 }
@@ -80,8 +97,8 @@ pub(crate) fn check_rule_count(rules: usize, out: &mut Vec<Violation>) {
 
 /// Per-rule and cross-rule checks over the rules that parsed.
 pub(crate) fn check_rules(rules: &[Located], out: &mut Vec<Violation>) {
-    for &(n, rule) in rules {
-        check_rule(n, rule, out);
+    for &(n, rule, unknown) in rules {
+        check_rule(n, rule, unknown, out);
     }
     check_unique_priorities(rules, out);
     check_any_is_last(rules, out);
@@ -89,21 +106,23 @@ pub(crate) fn check_rules(rules: &[Located], out: &mut Vec<Violation>) {
     check_unique_prefixes(rules, out);
 }
 
-fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
-    let p = Some(i64::from(rule.rule_priority));
+fn check_rule(n: usize, rule: &Rule, unknown: &Unknown, out: &mut Vec<Violation>) {
+    let p = (!unknown.has("rulePriority")).then(|| i64::from(rule.rule_priority));
     let mut bad = |field: &str, message: String| out.push(Violation::rule(n, p, field, message));
     let sel = &rule.selection;
 
-    if rule.rule_priority == 0 {
+    if rule.rule_priority == 0 && !unknown.has("rulePriority") {
         bad("rulePriority", "rulePriority must be a positive integer, not 0".into());
     }
-    if sel.count_number == 0 {
+    if sel.count_number == 0 && !unknown.has("selection.countNumber") {
         bad("selection.countNumber", "countNumber must be a positive integer, not 0".into());
     }
 
     // Tag filter lists: exactly one for `tagged`, none otherwise.
     let lists = [("tagPrefixList", &sel.tag_prefix_list), ("tagPatternList", &sel.tag_pattern_list)];
+    let tags_known = !unknown.any(&["selection.tagStatus", "selection.tagPrefixList", "selection.tagPatternList"]);
     match sel.tag_status {
+        _ if !tags_known => {}
         TagStatus::Tagged => match (&sel.tag_prefix_list, &sel.tag_pattern_list) {
             (None, None) => {
                 bad("selection.tagStatus", "tagStatus \"tagged\" needs tagPrefixList or tagPatternList".into())
@@ -147,6 +166,7 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
 
     // Count unit: required for ages, forbidden for counts.
     match (sel.count_type.is_age(), sel.count_unit) {
+        _ if unknown.any(&["selection.countType", "selection.countUnit"]) => {}
         (true, None) => {
             bad("selection.countUnit", format!("countType \"{}\" needs countUnit \"days\"", sel.count_type))
         }
@@ -157,7 +177,9 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
     }
 
     let class = sel.storage_class();
+    let age_known = !unknown.any(&["selection.countType", "action.type", "selection.storageClass", "selection.countNumber"]);
     match sel.count_type {
+        _ if !age_known => {}
         CountType::SinceImagePulled if rule.action.kind != ActionType::Transition => bad(
             "selection.countType",
             "countType \"sinceImagePulled\" is only allowed with action type \"transition\"".into(),
@@ -187,7 +209,7 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
         }
         _ => {}
     }
-    if class == StorageClass::Archive && sel.count_type != CountType::SinceImageTransitioned {
+    if age_known && class == StorageClass::Archive && sel.count_type != CountType::SinceImageTransitioned {
         bad(
             "selection.storageClass",
             format!(
@@ -198,6 +220,7 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
     }
 
     match (rule.action.kind, rule.action.target_storage_class) {
+        _ if unknown.any(&["action.type", "action.targetStorageClass"]) => {}
         (ActionType::Transition, None) => {
             bad("action.targetStorageClass", "action type \"transition\" needs targetStorageClass \"archive\"".into())
         }
@@ -213,9 +236,21 @@ fn check_rule(n: usize, rule: &Rule, out: &mut Vec<Violation>) {
     }
 }
 
+/// The rules whose `fields` all parsed, for checks that compare rules.
+fn known<'a>(rules: &'a [Located<'a>], fields: &'a [&'a str]) -> impl Iterator<Item = (usize, &'a Rule)> + 'a {
+    rules.iter().filter(move |(_, _, unknown)| !unknown.any(fields)).map(|&(n, rule, _)| (n, rule))
+}
+
+/// The priority a violation names: the rule's, unless it was refused.
+fn priority_of(rules: &[Located], n: usize) -> Option<i64> {
+    rules.iter().find(|(m, _, _)| *m == n).and_then(|(_, rule, unknown)| {
+        (!unknown.has("rulePriority")).then(|| i64::from(rule.rule_priority))
+    })
+}
+
 fn check_unique_priorities(rules: &[Located], out: &mut Vec<Violation>) {
     let mut first: HashMap<u32, usize> = HashMap::new();
-    for &(n, rule) in rules {
+    for (n, rule) in known(rules, &["rulePriority"]) {
         if let Some(earlier) = first.insert(rule.rule_priority, n) {
             out.push(Violation::rule(
                 n,
@@ -232,12 +267,13 @@ fn check_unique_priorities(rules: &[Located], out: &mut Vec<Violation>) {
 }
 
 fn check_any_is_last(rules: &[Located], out: &mut Vec<Violation>) {
-    for &(n, rule) in rules {
+    let fields = ["rulePriority", "selection.storageClass"];
+    for (n, rule) in known(rules, &["rulePriority", "selection.storageClass", "selection.tagStatus"]) {
         if rule.selection.tag_status != TagStatus::Any {
             continue;
         }
         let class = rule.selection.storage_class();
-        let later = rules.iter().find(|(m, other)| {
+        let later = known(rules, &fields).find(|(m, other)| {
             *m != n && other.selection.storage_class() == class && other.rule_priority > rule.rule_priority
         });
         if let Some((m, other)) = later {
@@ -256,7 +292,7 @@ fn check_any_is_last(rules: &[Located], out: &mut Vec<Violation>) {
 
 fn check_single_untagged(rules: &[Located], out: &mut Vec<Violation>) {
     let mut first: HashMap<StorageClass, usize> = HashMap::new();
-    for &(n, rule) in rules {
+    for (n, rule) in known(rules, &["selection.tagStatus", "selection.storageClass"]) {
         if rule.selection.tag_status != TagStatus::Untagged {
             continue;
         }
@@ -264,7 +300,7 @@ fn check_single_untagged(rules: &[Located], out: &mut Vec<Violation>) {
         if let Some(earlier) = first.get(&class) {
             out.push(Violation::rule(
                 n,
-                Some(rule.rule_priority.into()),
+                priority_of(rules, n),
                 "selection.tagStatus",
                 format!("only one {class} rule may have tagStatus \"untagged\"; rule {earlier} already does"),
             ));
@@ -276,13 +312,13 @@ fn check_single_untagged(rules: &[Located], out: &mut Vec<Violation>) {
 
 fn check_unique_prefixes(rules: &[Located], out: &mut Vec<Violation>) {
     let mut first: HashMap<(StorageClass, &str), usize> = HashMap::new();
-    for &(n, rule) in rules {
+    for (n, rule) in known(rules, &["selection.tagPrefixList", "selection.storageClass"]) {
         let class = rule.selection.storage_class();
         for prefix in rule.selection.tag_prefix_list.iter().flatten() {
             match first.get(&(class, prefix.as_str())) {
                 Some(&earlier) if earlier != n => out.push(Violation::rule(
                     n,
-                    Some(rule.rule_priority.into()),
+                    priority_of(rules, n),
                     "selection.tagPrefixList",
                     format!(
                         "tagPrefixList entry \"{prefix}\" is also used by rule {earlier}; prefixes must be unique across {class} rules"

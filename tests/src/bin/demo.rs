@@ -19,9 +19,17 @@ async fn main() {
     step(1, "Starting local AWS (moto) and the repository-resource function under cargo lambda watch");
     let aws = LocalAws::start_with_cloudwatch();
     let recorder = ResponseRecorder::start(&[]).await;
+    // The stack's alert topic and ledger table, as the template creates them.
+    let alerts = aws.alert_store().await;
     let lambda = LambdaEmulator::start(
         &aws,
-        &[("RUST_LOG", "warn"), ("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")],
+        &[
+            ("RUST_LOG", "warn"),
+            ("KEEPER_METRICS", "emf"),
+            ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002"),
+            ("KEEPER_ALERT_TOPIC_ARN", &alerts.topic_arn),
+            ("KEEPER_ALERT_TABLE", &alerts.table),
+        ],
     );
     let ecr = aws.ecr().await;
     println!("   moto at {}, Lambda runtime API at 127.0.0.1:{}", aws.moto_url, lambda.port);
@@ -105,7 +113,7 @@ async fn main() {
     println!("   {} pushes counted (ImagePushes); scans started by ecr-keeper: {scans_needed} (the repository scans on push)", pushed.len());
     summary.insert("pushes".into(), serde_json::json!(pushed.len()));
 
-    step(6, "A scan completes with a critical and a (suppressed) high finding; scan-events raises one alert");
+    step(6, "A scan completes with a critical and a (suppressed) high finding; scan-events publishes one alert");
     let Some((latest, _)) = pushed.iter().find(|(_, tag)| tag.as_deref() == Some("latest")) else { fail("no latest") };
     let started = ecr
         .start_image_scan()
@@ -127,8 +135,32 @@ async fn main() {
     scan["detail"]["image-tags"] = serde_json::json!(["latest"]);
     scan["detail"]["finding-severity-counts"] = serde_json::json!({"CRITICAL": 1, "HIGH": 1});
     let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| fail(&format!("scan-events: {e}")));
-    println!("{}", serde_json::to_string_pretty(&answer["alert"]).unwrap_or_default());
     summary.insert("scan".into(), answer.clone());
+    let published = aws.published(&alerts.topic_arn);
+    let Some((subject, message)) = published.first() else { fail("nothing was published to the alert topic") };
+    let message: serde_json::Value = serde_json::from_str(message).unwrap_or_default();
+    let chat: serde_json::Value = serde_json::from_str(message["default"].as_str().unwrap_or_default()).unwrap_or_default();
+    println!("   SNS subject: {subject}");
+    println!("   -- chat (AWS Chatbot custom notification) --");
+    println!("   {}", chat["content"]["title"].as_str().unwrap_or_default());
+    for line in chat["content"]["description"].as_str().unwrap_or_default().lines() {
+        println!("   {line}");
+    }
+    for next in chat["content"]["nextSteps"].as_array().into_iter().flatten() {
+        println!("   > {}", next.as_str().unwrap_or_default());
+    }
+    println!("   -- e-mail --");
+    for line in message["email"].as_str().unwrap_or_default().lines() {
+        println!("   {line}");
+    }
+    let again = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| fail(&format!("scan-events: {e}")));
+    let published_after_rescan = aws.published(&alerts.topic_arn).len();
+    println!(
+        "   the same scan again: {} (messages on the topic: {published_after_rescan})",
+        again["delivery"]["outcome"].as_str().unwrap_or_default()
+    );
+    summary.insert("rescan".into(), again);
+    summary.insert("alertMessages".into(), serde_json::json!(published_after_rescan));
 
     step(7, "What the lifecycle policy will do to these images (8 days from now)");
     let images = match EcrRegistry::new(ecr.clone()).describe_images(&name).await {
