@@ -165,7 +165,9 @@ pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (V
                         }
                     }
                 }
-                Fate::Unmanaged if image.is_tagged() => {
+                // Unmanaged, defined once: no rule of the policy can ever expire it (tagged or not;
+                // LC-3 says why untagged ones are). Without a valid policy, every image is.
+                Fate::Unmanaged => {
                     totals.unmanaged.add(image.size_bytes);
                     if unmanaged_examples.len() < 5 {
                         unmanaged_examples.push(tags_or_digest(image));
@@ -175,15 +177,15 @@ pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (V
             }
         }
         out.push(if totals.unmanaged.images == 0 {
-            result("LC-4", Status::Pass, CheckSeverity::Low, "every tagged image is matched by a rule", Value::Null)
+            result("LC-4", Status::Pass, CheckSeverity::Low, "every image is matched by a rule", Value::Null)
         } else {
             result(
                 "LC-4",
                 Status::Warn,
                 CheckSeverity::Low,
                 format!(
-                    "{} tagged image(s) ({}) match no rule and will never be expired, e.g. {}",
-                    totals.unmanaged.images,
+                    "{} ({}) match no rule and will never be expired, e.g. {}",
+                    crate::lifecycle::count(totals.unmanaged.images, "image", "images"),
                     human_bytes(totals.unmanaged.bytes),
                     unmanaged_examples.join(", ")
                 ),
@@ -197,22 +199,29 @@ pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (V
                 Status::Fail,
                 CheckSeverity::High,
                 format!(
-                    "{} image(s) ({}) were eligible for expiry more than 24 h ago and still exist; the oldest, {}, since {}: check that the policy is applied",
-                    totals.overdue.images,
+                    "{} ({}) were eligible for expiry more than 24 h ago and still exist; the oldest, {}, since {}: check that the policy is applied",
+                    crate::lifecycle::count(totals.overdue.images, "image", "images"),
                     human_bytes(totals.overdue.bytes),
                     tags_or_digest(image),
-                    since.to_rfc3339()
+                    crate::lifecycle::to_second(since)
                 ),
                 json!({"images": totals.overdue.images, "bytes": totals.overdue.bytes, "oldest": {"imageDigest": image.digest, "imageTags": image.tags, "eligibleSince": since.to_rfc3339()}}),
             ),
         });
     } else {
+        for image in f.images {
+            totals.unmanaged.add(image.size_bytes);
+        }
         out.push(result(
             "LC-4",
             Status::Info,
             CheckSeverity::Low,
-            "no valid lifecycle policy: every image is unmanaged",
-            Value::Null,
+            format!(
+                "no valid lifecycle policy: all {} ({}) are unmanaged",
+                crate::lifecycle::count(totals.unmanaged.images, "image", "images"),
+                human_bytes(totals.unmanaged.bytes)
+            ),
+            json!({"images": totals.unmanaged.images, "bytes": totals.unmanaged.bytes}),
         ));
         out.push(result(
             "LC-5",

@@ -90,7 +90,7 @@ pub async fn audit<R: Registry>(
     let complete = unreached.is_empty() && !audits.iter().any(|a| a.checks.iter().any(|c| c.status == Status::Error));
     let summary = AuditReport::summarize(&audits);
     Ok(AuditReport {
-        generated_at: now.to_rfc3339(),
+        generated_at: crate::lifecycle::to_second(now),
         region: options.region.clone(),
         registry_id,
         complete,

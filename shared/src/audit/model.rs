@@ -155,22 +155,23 @@ impl AuditReport {
 
     /// The same report for people.
     pub fn to_markdown(&self) -> String {
+        use crate::lifecycle::count;
         let mut md = format!(
-            "# ECR lifecycle audit\n\nRegistry {} in {}, {}. {} repositories, {} non-compliant{}.\n\n",
+            "# ECR lifecycle audit\n\nRegistry {} in {}, {}. {}, {} non-compliant{}.\n\n",
             self.registry_id,
             self.region,
             self.generated_at,
-            self.summary.repositories,
+            count(self.summary.repositories as u64, "repository", "repositories"),
             self.summary.non_compliant,
             if self.complete { "" } else { " — **incomplete**" }
         );
         md.push_str(&format!(
-            "Expirable now: {} images ({}). Overdue: {} images ({}). Never expired (unmanaged): {} images ({}).\n\n",
-            self.summary.expirable.images,
+            "Expirable now: {} ({}). Overdue: {} ({}). Never expired (unmanaged): {} ({}).\n\n",
+            count(self.summary.expirable.images, "image", "images"),
             human_bytes(self.summary.expirable.bytes),
-            self.summary.overdue.images,
+            count(self.summary.overdue.images, "image", "images"),
             human_bytes(self.summary.overdue.bytes),
-            self.summary.unmanaged.images,
+            count(self.summary.unmanaged.images, "image", "images"),
             human_bytes(self.summary.unmanaged.bytes)
         ));
         md.push_str("| check | pass | fail | warn | info | error |\n|---|---|---|---|---|---|\n");
@@ -179,13 +180,26 @@ impl AuditReport {
         }
         for r in &self.repositories {
             md.push_str(&format!(
-                "\n## {} ({} images){}\n\n",
+                "\n## {} ({}){}\n\n",
                 r.name,
-                r.images,
+                count(r.images as u64, "image", "images"),
                 if r.failed() { " — non-compliant" } else { "" }
             ));
             md.push_str("| check | status | severity | finding |\n|---|---|---|---|\n");
+            // A table cell holds one line: a message's first line goes in the cell, the rest
+            // (LC-2's violation list, for one) below the table.
+            let mut details = String::new();
             for c in &r.checks {
+                let mut lines = c.message.lines().map(str::trim).filter(|l| !l.is_empty());
+                let first = lines.next().unwrap_or_default();
+                let rest: Vec<&str> = lines.collect();
+                if !rest.is_empty() {
+                    details.push_str(&format!("\n{}:\n", c.id));
+                    for line in &rest {
+                        details.push_str(&format!("- {}\n", line.trim_start_matches("- ")));
+                    }
+                }
+                let cell = if rest.is_empty() { first.to_string() } else { format!("{first} (details below)") };
                 md.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
                     c.id,
@@ -194,9 +208,10 @@ impl AuditReport {
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
-                    c.message.replace('|', "\\|")
+                    cell.replace('|', "\\|")
                 ));
             }
+            md.push_str(&details);
         }
         if !self.unreached.is_empty() {
             md.push_str(&format!("\nNot reached before the deadline: {}.\n", self.unreached.join(", ")));
@@ -214,5 +229,65 @@ impl AuditReport {
             }
         }
         md
+    }
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::*;
+
+    /// Every table row, as the number of cells a CommonMark (GFM tables) parser reads.
+    pub(crate) fn table_rows(md: &str) -> Vec<usize> {
+        use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+        let (mut rows, mut cells) = (Vec::new(), 0);
+        for event in Parser::new_ext(md, Options::ENABLE_TABLES) {
+            match event {
+                Event::Start(Tag::TableHead | Tag::TableRow) => cells = 0,
+                Event::Start(Tag::TableCell) => cells += 1,
+                Event::End(TagEnd::TableHead | TagEnd::TableRow) => rows.push(cells),
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn a_multi_line_finding_keeps_the_table_whole_and_its_list_below() {
+        let check = |id, message: &str| CheckResult {
+            id,
+            status: Status::Fail,
+            severity: CheckSeverity::High,
+            message: message.into(),
+            evidence: Value::Null,
+        };
+        let repo = RepositoryAudit {
+            name: "app".into(),
+            arn: "arn:aws:ecr:us-east-1:1:repository/app".into(),
+            images: 1,
+            checks: vec![
+                check("LC-2", "the lifecycle policy is not valid (2 problems):\n  - rule 1: a\n  - rule 2: b"),
+                check("POL-1", "a | pipe"),
+            ],
+            expirable: Totals::default(),
+            overdue: Totals::default(),
+            unmanaged: Totals::default(),
+        };
+        let repositories = vec![repo];
+        let report = AuditReport {
+            generated_at: "2026-12-01T10:00:00Z".into(),
+            region: "us-east-1".into(),
+            registry_id: "1".into(),
+            complete: true,
+            summary: AuditReport::summarize(&repositories),
+            repositories,
+            unreached: vec![],
+            remediation: vec![],
+        };
+        let md = report.to_markdown();
+        let rows = table_rows(&md);
+        // summary table: 6 columns (header + 2 checks); repository table: 4 columns (header + 2).
+        assert_eq!(rows, [6, 6, 6, 4, 4, 4], "{md}");
+        assert!(md.contains("\nLC-2:\n- rule 1: a\n- rule 2: b\n"), "{md}");
+        assert!(md.contains("1 repository, 1 non-compliant") && md.contains("## app (1 image)"), "{md}");
     }
 }

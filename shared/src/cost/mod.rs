@@ -303,7 +303,7 @@ impl CostReport {
         }
         let change = previous_total.map(|p| usd(total.monthly_cost_usd - p));
         CostReport {
-            generated_at: now.to_rfc3339(),
+            generated_at: crate::lifecycle::to_second(now),
             region: region.to_string(),
             prices,
             top: repositories.iter().take(top).map(|r| r.name.clone()).collect(),

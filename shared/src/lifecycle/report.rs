@@ -133,8 +133,8 @@ pub fn render_table(plan: &Plan) -> String {
     }
     let s = plan.summary();
     out.push_str(&format!(
-        "{} images: {} expire ({} freed), {} archive, {} unmanaged\n",
-        s.images,
+        "{}: {} expire ({} freed), {} archive, {} unmanaged\n",
+        count(s.images as u64, "image", "images"),
         s.expire,
         human_bytes(s.bytes_freed),
         s.transition,
@@ -149,6 +149,16 @@ pub fn short_digest(digest: &str) -> String {
 }
 
 /// Binary units, as ECR bills them (1 GB = 2^30 bytes).
+/// `1 image`, `3 images`: a count with its noun.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A time as people read it in reports: to the second, UTC.
+pub fn to_second(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
