@@ -1,5 +1,6 @@
 //! `ecr-keeper audit`.
 
+use crate::aws_errors::explain;
 use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -84,7 +85,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
         require_kms: args.require_kms,
     };
-    let config = args.aws.config().await;
+    let config = match args.aws.config().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ecr-keeper: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let options = AuditOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),
@@ -93,13 +100,24 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         deadline: None,
     };
     let registry = EcrRegistry::new(ecr_client(&config));
+    let started = std::time::Instant::now();
     let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(Utc::now)).await {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("ecr-keeper: the audit could not read the registry: {e}");
+            let target = args.aws.target(&config);
+            eprintln!("ecr-keeper: the audit could not read the registry: {}", explain(&e, &target, started.elapsed()));
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if let (Some(prefix), true) =
+        (&args.repository_prefix, report.repositories.is_empty() && report.unreached.is_empty())
+    {
+        eprintln!(
+            "ecr-keeper: no repository name starts with \"{prefix}\" in registry {} ({}); check --repository-prefix",
+            report.registry_id, report.region
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
     match args.output {
         AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
         AuditOutput::Markdown => print!("{}", report.to_markdown()),

@@ -1,5 +1,6 @@
 //! `ecr-keeper cost-report`.
 
+use crate::aws_errors::explain;
 use crate::{EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 pub struct CostArgs {
     #[command(flatten)]
     aws: crate::AwsArgs,
+    /// Only repositories whose name starts with P (e.g. team-a/); matching none exits 2.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
     /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
@@ -30,6 +32,7 @@ pub struct CostArgs {
     /// previous published total is read back to show the change.
     #[arg(long)]
     publish: bool,
+    /// How many repositories are read at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     concurrency: usize,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
@@ -48,7 +51,13 @@ pub async fn run(args: CostArgs) -> ExitCode {
         eprintln!("ecr-keeper: prices must be zero or more");
         return ExitCode::from(EXIT_INVALID);
     }
-    let config = args.aws.config().await;
+    let config = match args.aws.config().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ecr-keeper: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let options = CostOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),
@@ -70,16 +79,26 @@ pub async fn run(args: CostArgs) -> ExitCode {
     let registry = EcrRegistry::new(ecr_client(&config));
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);
+    let started = std::time::Instant::now();
     let report =
         match cost_report(&registry, reads_previous, &options, &standard, args.now.unwrap_or_else(Utc::now)).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("ecr-keeper: the cost report could not read the registry: {e}");
+                let line = explain(&e, &args.aws.target(&config), started.elapsed());
+                eprintln!("ecr-keeper: the cost report could not read the registry: {line}");
                 return ExitCode::from(EXIT_INVALID);
             }
         };
+    if let (Some(prefix), true) = (&args.repository_prefix, report.repositories.is_empty()) {
+        eprintln!(
+            "ecr-keeper: no repository name starts with \"{prefix}\" in {}; check --repository-prefix",
+            report.region
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
     if args.publish {
-        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store, DASHBOARD_NAME).await {
+        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store, DASHBOARD_NAME).await
+        {
             eprintln!("ecr-keeper: the report was not published: {e}");
             return ExitCode::from(EXIT_INVALID);
         }

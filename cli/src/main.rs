@@ -1,6 +1,7 @@
 //! `ecr-keeper`: the command line over ecr-keeper's core.
 
 mod audit;
+mod aws_errors;
 mod cost;
 mod lifecycle;
 
@@ -10,6 +11,10 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "ecr-keeper", version, about = "Keep Amazon ECR repositories in good shape", propagate_version = true)]
 struct Cli {
+    /// Log what the AWS SDK does (requests, retries, the full error chain) to stderr; RUST_LOG
+    /// sets the same with finer control.
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,14 +44,26 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    pub async fn config(&self) -> aws_config::SdkConfig {
+    /// The SDK configuration, once a region and credentials are known to be there: without
+    /// them every call would fail with a dump of the SDK's internals.
+    pub async fn config(&self) -> Result<aws_config::SdkConfig, String> {
         let options = ecr_keeper_core::aws::AwsOptions {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
             // Only the audit and the cost report talk to AWS: read-only batch work.
             retry: ecr_keeper_core::aws::RetryProfile::Scheduled,
         };
-        ecr_keeper_core::aws::sdk_config(&options).await
+        let config = ecr_keeper_core::aws::sdk_config(&options).await;
+        aws_errors::preflight(&config).await?;
+        Ok(config)
+    }
+
+    /// Where calls go, for messages: the endpoint given, or ECR in the region.
+    pub fn target(&self, config: &aws_config::SdkConfig) -> String {
+        match &self.endpoint_url {
+            Some(url) => url.clone(),
+            None => format!("ECR in {}", config.region().map(|r| r.to_string()).unwrap_or_default()),
+        }
     }
 }
 
@@ -66,8 +83,21 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED_CHECKS: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 
+/// `--verbose` or `RUST_LOG`: the SDK's own logs on stderr. Without either, nothing but the
+/// one-line messages.
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) => EnvFilter::new(spec),
+        Err(_) if verbose => EnvFilter::new("info,aws_smithy_runtime=debug,aws_config=debug,ecr_keeper_core=debug"),
+        Err(_) => return,
+    };
+    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     match cli.command {
         Command::Lifecycle(cmd) => match lifecycle::run(cmd) {
             Ok(()) => ExitCode::from(EXIT_OK),

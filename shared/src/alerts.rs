@@ -183,9 +183,7 @@ fn finding_line(f: &Finding) -> String {
 fn next_steps(alert: &ImageAlert) -> Vec<String> {
     let mut steps = vec![format!("Open the scan results: {}", alert.console_url)];
     if let Some(reason) = &alert.details_unavailable {
-        steps.push(format!(
-            "The findings' details could not be read ({reason}); the counts come from the scan event"
-        ));
+        steps.push(format!("The findings' details could not be read ({reason}); the counts come from the scan event"));
     } else {
         steps.push(
             "Upgrade the listed packages (or rebuild on a patched base image) and push the image again".to_string(),
@@ -342,8 +340,7 @@ pub trait AlertLedger: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), AlertError>> + Send;
 
-    fn last_alert(&self, repository: &str)
-        -> impl Future<Output = Result<Option<DateTime<Utc>>, AlertError>> + Send;
+    fn last_alert(&self, repository: &str) -> impl Future<Output = Result<Option<DateTime<Utc>>, AlertError>> + Send;
 
     fn remember_alert(
         &self,
@@ -357,11 +354,17 @@ pub trait AlertLedger: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum Delivery {
-    Published { new: usize, shown: usize, left_out: usize },
+    Published {
+        new: usize,
+        shown: usize,
+        left_out: usize,
+    },
     /// Every open finding was alerted before.
     NothingNew,
     /// The repository had a message within `KEEPER_ALERT_MIN_INTERVAL`.
-    Deferred { last_alert: String },
+    Deferred {
+        last_alert: String,
+    },
     /// `KEEPER_ALERTS` is `log` or `off`.
     NotSent,
 }
@@ -369,8 +372,11 @@ pub enum Delivery {
 /// Where alerts go: SNS through the ledger, or nowhere but the log.
 pub trait Alerts: Send + Sync {
     /// `alert.new_findings` holds every open finding at or above the threshold on entry.
-    fn deliver(&self, alert: ImageAlert, now: DateTime<Utc>)
-        -> impl Future<Output = Result<Delivery, AlertError>> + Send;
+    fn deliver(
+        &self,
+        alert: ImageAlert,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Delivery, AlertError>> + Send;
 }
 
 /// `KEEPER_ALERTS=log|off`.
@@ -569,7 +575,17 @@ mod tests {
         assert_eq!(chat["source"], "custom");
         assert_eq!(chat["content"]["textType"], "client-markdown");
         let description = chat["content"]["description"].as_str().unwrap_or_default();
-        for needle in ["team-a/payments", "123456789012", "eu-west-1", "v1.4.2", "CVE-2024-0001", "fixed in 3.0.2", "score 9.8", "1 suppressed", "CRITICAL 1, HIGH 1"] {
+        for needle in [
+            "team-a/payments",
+            "123456789012",
+            "eu-west-1",
+            "v1.4.2",
+            "CVE-2024-0001",
+            "fixed in 3.0.2",
+            "score 9.8",
+            "1 suppressed",
+            "CRITICAL 1, HIGH 1",
+        ] {
             assert!(description.contains(needle), "description lacks {needle}: {description}");
             assert!(email.contains(needle), "e-mail lacks {needle}: {email}");
         }
@@ -622,7 +638,10 @@ mod tests {
         // WHEN the same scan comes again THEN nothing is published
         assert_eq!(alerter.deliver(alert(vec![a.clone()]), now()).await, Ok(Delivery::NothingNew));
         // WHEN B appears THEN only B is published
-        assert_eq!(alerter.deliver(alert(vec![a.clone(), b.clone()]), now()).await.ok(), Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
+        assert_eq!(
+            alerter.deliver(alert(vec![a.clone(), b.clone()]), now()).await.ok(),
+            Some(Delivery::Published { new: 1, shown: 1, left_out: 0 })
+        );
         let sent = alerter.publisher.messages();
         assert!(sent[1].body.contains("CVE-B") && !sent[1].body.contains("CVE-A"));
         // WHEN A is fixed, then comes back THEN A alerts again

@@ -142,12 +142,11 @@ impl AlertsConfig {
         }
         let mut settings = AlertSettings::default();
         if let Some(text) = set("KEEPER_ALERT_TOP_N") {
-            settings.top_n = text.parse::<usize>().ok().filter(|n| (1..=MAX_TOP_N).contains(n)).ok_or_else(|| {
-                ConfigError {
+            settings.top_n =
+                text.parse::<usize>().ok().filter(|n| (1..=MAX_TOP_N).contains(n)).ok_or_else(|| ConfigError {
                     variable: "KEEPER_ALERT_TOP_N",
                     message: format!("\"{text}\" is not a whole number from 1 to {MAX_TOP_N}"),
-                }
-            })?;
+                })?;
         }
         if let Some(text) = set("KEEPER_ALERT_MIN_INTERVAL") {
             let interval = match text.parse::<u64>() {
@@ -171,7 +170,8 @@ mod alerts_config_tests {
 
     fn read(pairs: &[(&str, &str)]) -> Result<AlertsConfig, String> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        AlertsConfig::from_env(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).map_err(|e| e.to_string())
+        AlertsConfig::from_env(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -183,17 +183,25 @@ mod alerts_config_tests {
 
     #[test]
     fn bad_alert_settings_name_the_variable_and_the_choices() {
-        assert_eq!(read(&[("KEEPER_ALERTS", "email")]).err().as_deref(), Some("KEEPER_ALERTS: \"email\" is not one of sns, log, off"));
+        assert_eq!(
+            read(&[("KEEPER_ALERTS", "email")]).err().as_deref(),
+            Some("KEEPER_ALERTS: \"email\" is not one of sns, log, off")
+        );
         let missing = read(&[("KEEPER_ALERTS", "sns"), ("KEEPER_ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t")]).err();
         assert!(missing.is_some_and(|e| e.starts_with("KEEPER_ALERT_TABLE: KEEPER_ALERTS=sns needs")));
         assert_eq!(
             read(&[("KEEPER_ALERT_TOP_N", "0")]).err().as_deref(),
             Some("KEEPER_ALERT_TOP_N: \"0\" is not a whole number from 1 to 1000")
         );
-        assert!(read(&[("KEEPER_ALERT_MIN_INTERVAL", "soon")]).err().is_some_and(|e| e.starts_with("KEEPER_ALERT_MIN_INTERVAL:")));
+        assert!(read(&[("KEEPER_ALERT_MIN_INTERVAL", "soon")])
+            .err()
+            .is_some_and(|e| e.starts_with("KEEPER_ALERT_MIN_INTERVAL:")));
         let interval = read(&[("KEEPER_ALERT_MIN_INTERVAL", "15m")]).map(|c| c.settings.min_interval);
         assert_eq!(interval, Ok(Some(Duration::from_secs(900))));
-        assert_eq!(read(&[("KEEPER_ALERT_MIN_INTERVAL", "3600")]).map(|c| c.settings.min_interval), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(
+            read(&[("KEEPER_ALERT_MIN_INTERVAL", "3600")]).map(|c| c.settings.min_interval),
+            Ok(Some(Duration::from_secs(3600)))
+        );
     }
 }
 
@@ -312,7 +320,10 @@ mod standard_tests {
         assert_eq!(standard.params().describe(), "keep the last 20 of release-*, untagged 7 days");
         assert_eq!(standard_from_env(&|_: &str| None).ok(), Some(None));
         let bad = standard_from_env(&|k: &str| (k == "KEEPER_STANDARD_UNTAGGED_DAYS").then(|| "0".to_string()));
-        assert_eq!(bad.err().map(|e| e.to_string()).as_deref(), Some("KEEPER_STANDARD_UNTAGGED_DAYS: \"0\" is not a whole number of at least 1"));
+        assert_eq!(
+            bad.err().map(|e| e.to_string()).as_deref(),
+            Some("KEEPER_STANDARD_UNTAGGED_DAYS: \"0\" is not a whole number of at least 1")
+        );
         // The generator's default prefix is named, not left as a bare "*".
         assert_eq!(crate::lifecycle::PolicyParams::default().describe(), "keep the last 10 of v*, untagged 7 days");
     }

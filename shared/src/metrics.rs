@@ -90,6 +90,9 @@ pub enum MetricsError {
     Write(String),
     #[error("PutMetricData failed: {0}")]
     Publish(String),
+    /// Any other CloudWatch call, named.
+    #[error("{operation} failed: {message}")]
+    Call { operation: &'static str, message: String },
 }
 
 /// Where metrics go.

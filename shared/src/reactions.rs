@@ -4,8 +4,8 @@
 //! one no lifecycle rule can ever act on. Scan: count findings by severity; apply the threshold
 //! and suppressions; raise one structured alert on a breach.
 
-use crate::events::{parse_event, EventError, ImageAction, ImageActionType, KeeperEvent, ScanResult, Scanner};
 use crate::alerts::{AlertError, Alerts, Delivery, ImageAlert, NoAlerts};
+use crate::events::{parse_event, EventError, ImageAction, ImageActionType, KeeperEvent, ScanResult, Scanner};
 use crate::findings::{console_link, Assessment, Finding, FindingsPolicy, Severity, SeverityCounts};
 use crate::image::Image;
 use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy};
@@ -304,8 +304,13 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
     /// [`scan_counts`] first.
     pub async fn on_scan(&self, scan: &ScanResult) -> Result<ScanReaction, ReactionError> {
         let repo = scan.repository.as_str();
-        let mut reaction =
-            ScanReaction { metrics: Vec::new(), completed: scan.completed(), assessment: None, alert: None, delivery: None };
+        let mut reaction = ScanReaction {
+            metrics: Vec::new(),
+            completed: scan.completed(),
+            assessment: None,
+            alert: None,
+            delivery: None,
+        };
         if !scan.completed() {
             tracing::warn!(repository = %repo, digest = %scan.digest, status = %scan.status, "scan did not complete");
             return Ok(reaction);
@@ -401,6 +406,8 @@ fn counts_stand_in(counts: &SeverityCounts) -> Finding {
 #[serde(rename_all = "camelCase", tag = "handled")]
 pub enum Handled {
     Push(PushReaction),
+    Delete(PushReaction),
+    StorageClassChange(PushReaction),
     Scan(Box<ScanReaction>),
     /// A permanent problem with the event itself: counted and dropped, never retried.
     Invalid {
@@ -417,7 +424,13 @@ pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
 ) -> Result<Handled, ReactionError> {
     let action = match parse_event(event, &[crate::events::IMAGE_ACTION]) {
         Ok(KeeperEvent::ImageAction(a)) => a,
-        Ok(_) => return Ok(drop_invalid(EventError::Invalid { detail_type: "event".into(), message: "not an ECR Image Action".into() }, sink).await),
+        Ok(_) => {
+            return Ok(drop_invalid(
+                EventError::Invalid { detail_type: "event".into(), message: "not an ECR Image Action".into() },
+                sink,
+            )
+            .await)
+        }
         Err(e) => return Ok(drop_invalid(e, sink).await),
     };
     let reaction = reactor.on_image_action(&action).await?;
@@ -425,7 +438,11 @@ pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
         tracing::warn!(repository = %action.repository, tag = action.tag.as_deref().unwrap_or(""), "{warning}");
     }
     publish(sink, &reaction.metrics).await;
-    Ok(Handled::Push(reaction))
+    Ok(match action.action {
+        ImageActionType::Push => Handled::Push(reaction),
+        ImageActionType::Delete => Handled::Delete(reaction),
+        ImageActionType::UpdateStorageClass => Handled::StorageClassChange(reaction),
+    })
 }
 
 /// scan-events: the event's counts are published first, then the findings are read and the
@@ -437,7 +454,13 @@ pub async fn handle_scan_event<R: Registry, A: Alerts, S: MetricsSink>(
 ) -> Result<Handled, ReactionError> {
     let scan = match parse_event(event, &[crate::events::ECR_SCAN, crate::events::INSPECTOR_SCAN]) {
         Ok(KeeperEvent::Scan(s)) => s,
-        Ok(_) => return Ok(drop_invalid(EventError::Invalid { detail_type: "event".into(), message: "not a scan result".into() }, sink).await),
+        Ok(_) => {
+            return Ok(drop_invalid(
+                EventError::Invalid { detail_type: "event".into(), message: "not a scan result".into() },
+                sink,
+            )
+            .await)
+        }
         Err(e) => return Ok(drop_invalid(e, sink).await),
     };
     publish(sink, &scan_counts(&scan)).await;

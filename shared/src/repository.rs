@@ -327,8 +327,15 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
     let props = properties.as_object().unwrap_or(&empty);
     let mut r = Reader { props, errors: Vec::new() };
 
-    for key in props.keys().filter(|k| !PROPERTIES.contains(&k.as_str())) {
-        r.bad(key, format!("unknown property (accepted: {})", PROPERTIES[2..].join(", ")));
+    // The accepted list once, after the last unknown property: a Reason has 4 KB.
+    let unknown: Vec<&String> = props.keys().filter(|k| !PROPERTIES.contains(&k.as_str())).collect();
+    for (i, key) in unknown.iter().enumerate() {
+        let message = if i + 1 == unknown.len() {
+            format!("unknown property (accepted: {})", PROPERTIES[2..].join(", "))
+        } else {
+            "unknown property".to_string()
+        };
+        r.bad(key, message);
     }
 
     let name = r.string("RepositoryName");
@@ -619,5 +626,20 @@ impl Reader<'_> {
             }
         }
         tags
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn several_unknown_properties_list_the_accepted_ones_once() {
+        let props = serde_json::json!({"RepositoryName": "app", "Retention": "1", "Colour": "red", "Size": "L"});
+        let text = parse_spec(&props).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(text.matches("accepted:").count(), 1, "{text}");
+        for key in ["Retention", "Colour", "Size"] {
+            assert!(text.contains(&format!("{key}: unknown property")), "{text}");
+        }
     }
 }

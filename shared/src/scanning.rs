@@ -20,6 +20,8 @@ pub struct ScanRule {
 /// The registry scanning configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegistryScanning {
+    /// The registry (account) the configuration belongs to, as ECR reports it.
+    pub registry_id: Option<String>,
     /// Enhanced scanning (Amazon Inspector) instead of basic.
     pub enhanced: bool,
     pub rules: Vec<ScanRule>,
@@ -47,6 +49,7 @@ mod tests {
     #[test]
     fn registry_rules_cover_repositories_by_wildcard() {
         let registry = RegistryScanning {
+            registry_id: None,
             enhanced: false,
             rules: vec![
                 ScanRule { frequency: ScanFrequency::Manual, repository_filters: vec!["*".into()] },

@@ -83,7 +83,11 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     aws.set_scan_findings(
         "payments",
         &digest,
-        &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib"), ("CVE-2024-0003", "LOW", "bash")],
+        &[
+            ("CVE-2024-0001", "CRITICAL", "openssl"),
+            ("CVE-2024-0002", "HIGH", "zlib"),
+            ("CVE-2024-0003", "LOW", "bash"),
+        ],
     );
     let config = aws.sdk_config().await;
     let reactor = ScanReactor::with_alerts(
@@ -107,7 +111,14 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     assert_eq!(chat["content"]["textType"], "client-markdown");
     let description = chat["content"]["description"].as_str().unwrap_or_default();
     for text in [description, email.as_str()] {
-        for needle in ["payments", "123456789012", "us-east-1", &digest, "CVE-2024-0001 in openssl 1.0.0", "CVE-2024-0002 in zlib"] {
+        for needle in [
+            "payments",
+            "123456789012",
+            "us-east-1",
+            &digest,
+            "CVE-2024-0001 in openssl 1.0.0",
+            "CVE-2024-0002 in zlib",
+        ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
         assert!(!text.contains("CVE-2024-0003"), "LOW is below the threshold:\n{text}");
@@ -128,7 +139,11 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     aws.set_scan_findings(
         "payments",
         &digest,
-        &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib"), ("CVE-2024-0004", "HIGH", "curl")],
+        &[
+            ("CVE-2024-0001", "CRITICAL", "openssl"),
+            ("CVE-2024-0002", "HIGH", "zlib"),
+            ("CVE-2024-0004", "HIGH", "curl"),
+        ],
     );
     let rescan = react(&reactor, &scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 2})), &sink).await;
     assert_eq!(rescan.delivery, Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
@@ -144,7 +159,11 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     aws.set_scan_findings(
         "payments",
         &digest,
-        &[("CVE-2024-0001", "CRITICAL", "openssl"), ("CVE-2024-0002", "HIGH", "zlib"), ("CVE-2024-0004", "HIGH", "curl")],
+        &[
+            ("CVE-2024-0001", "CRITICAL", "openssl"),
+            ("CVE-2024-0002", "HIGH", "zlib"),
+            ("CVE-2024-0004", "HIGH", "curl"),
+        ],
     );
     let back = react(&reactor, &scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 2})), &sink).await;
     assert_eq!(back.delivery, Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
@@ -156,9 +175,8 @@ async fn two_thousand_findings_stay_under_sns_s_limit_and_say_how_many_were_left
     let aws = LocalAws::start();
     let store = aws.alert_store().await;
     let digest = scanned_image(&aws, "monolith").await;
-    let ids: Vec<(String, String)> = (0..2000)
-        .map(|k| (format!("CVE-2025-{k:05}"), format!("lib{k}-{}", "x".repeat(100))))
-        .collect();
+    let ids: Vec<(String, String)> =
+        (0..2000).map(|k| (format!("CVE-2025-{k:05}"), format!("lib{k}-{}", "x".repeat(100)))).collect();
     let findings: Vec<(&str, &str, &str)> = ids.iter().map(|(id, p)| (id.as_str(), "HIGH", p.as_str())).collect();
     aws.set_scan_findings("monolith", &digest, &findings);
     let config = aws.sdk_config().await;
@@ -169,7 +187,8 @@ async fn two_thousand_findings_stay_under_sns_s_limit_and_say_how_many_were_left
         alerter(&config, &store, settings),
         SystemClock,
     );
-    let reaction = react(&reactor, &scan_event("monolith", &digest, json!({"HIGH": 2000})), &MemorySink::default()).await;
+    let reaction =
+        react(&reactor, &scan_event("monolith", &digest, json!({"HIGH": 2000})), &MemorySink::default()).await;
     let Some(Delivery::Published { new, shown, left_out }) = reaction.delivery else {
         panic!("{:?}", reaction.delivery)
     };

@@ -12,6 +12,7 @@ use ecr_keeper_core::audit::{
 use ecr_keeper_core::aws::EcrRegistry;
 use ecr_keeper_core::findings::FindingsPolicy;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 use std::process::Command;
 
@@ -211,7 +212,7 @@ async fn every_check_passes_and_fails_where_it_should() {
         let (got, message) = check(&report, repo, id);
         assert_eq!(got, status, "{repo} {id}: {message}");
     }
-    assert!(check(&report, "overdue", "LC-5").1.starts_with("2 image(s)"), "{}", check(&report, "overdue", "LC-5").1);
+    assert!(check(&report, "overdue", "LC-5").1.starts_with("2 images"), "{}", check(&report, "overdue", "LC-5").1);
     assert_eq!(check(&report, "drifted", "LC-6").1, "drifts from the standard: keeps 20 v* images (standard: 10); expires untagged images after 14 days (standard: 7)");
     assert!(check(&report, "unmanaged", "LC-4").1.contains("latest"));
     assert!(check(&report, "mut-immutable-excl", "TAG-1").1.ends_with("except those matching latest"));
@@ -359,11 +360,96 @@ async fn the_cli_exit_code_says_pass_fail_or_cannot_read() {
     let fix_report: serde_json::Value = serde_json::from_slice(&fix.stdout).unwrap_or_default();
     assert!(fix_report.get("remediation").is_none(), "mutability is not remediated: only policies and scanning");
 
-    let unreachable = cli(&aws, &["--endpoint-url", &format!("http://127.0.0.1:{}", ecr_keeper_tests::free_port())]);
-    assert_eq!(unreachable.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("could not read the registry"));
     let usage = cli(&aws, &["--yes"]);
     assert_eq!(usage.status.code(), Some(2), "--yes without --fix is a usage error");
+}
+
+/// The CLI with an environment of its own: nothing from the test's, no instance metadata.
+fn bare_cli(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+    let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
+    let home = std::env::temp_dir().join(format!("ecr-keeper-empty-home-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&home);
+    let out = Command::new(&bin)
+        .args(args)
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", home.join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aws_failures_reach_the_user_as_one_line_with_what_to_do() {
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()));
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("app")).await;
+    let keys = [("AWS_ACCESS_KEY_ID", "testing".to_string()), ("AWS_SECRET_ACCESS_KEY", "testing".to_string())];
+    let region = ("AWS_REGION", "us-east-1".to_string());
+    let endpoint = ("AWS_ENDPOINT_URL", aws.endpoint_url.clone());
+    let one_line = |stderr: &str| {
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line, not an SDK dump:\n{stderr}");
+        assert!(!stderr.contains("DispatchFailure") && !stderr.contains("SdkError"), "{stderr}");
+    };
+
+    // No credentials at all: named variables and profile, before any call.
+    let (code, err) = bare_cli(&["audit"], &[region.clone(), endpoint.clone()]);
+    assert_eq!(code, Some(2), "{err}");
+    one_line(&err);
+    assert!(
+        err.contains("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"),
+        "{err}"
+    );
+
+    // No region.
+    let (code, err) = bare_cli(&["cost-report"], &[keys[0].clone(), keys[1].clone(), endpoint.clone()]);
+    assert_eq!(code, Some(2), "{err}");
+    one_line(&err);
+    assert!(err.contains("no AWS region: pass --region, or set AWS_REGION"), "{err}");
+
+    // Nothing listens at the endpoint: which one, how long it tried.
+    let closed = format!("http://127.0.0.1:{}", ecr_keeper_tests::free_port());
+    let (code, err) =
+        bare_cli(&["audit", "--endpoint-url", &closed], &[keys[0].clone(), keys[1].clone(), region.clone()]);
+    assert_eq!(code, Some(2), "{err}");
+    one_line(&err);
+    assert!(err.contains(&format!("could not reach {closed}")) && err.contains("after 10 attempts in"), "{err}");
+
+    // Access denied, as ECR answers it (the fault proxy plays IAM).
+    let proxy = FaultProxy::start(&aws.endpoint_url).await;
+    proxy.set_rules(vec![Rule::new(
+        Operations::named(&["DescribeRepositories"]),
+        When::Always,
+        Fault::Error {
+            status: 400,
+            code: "AccessDeniedException".into(),
+            message: "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: ecr:DescribeRepositories"
+                .into(),
+        },
+    )]);
+    let via = ("AWS_ENDPOINT_URL", proxy.url.clone());
+    let (code, err) = bare_cli(&["audit"], &[keys[0].clone(), keys[1].clone(), region.clone(), via]);
+    assert_eq!(code, Some(2), "{err}");
+    one_line(&err);
+    assert!(err.contains("access denied: the credentials in use may not call ecr:DescribeRepositories"), "{err}");
+
+    // A prefix that matches nothing is an error naming the registry, not an empty report.
+    for command in ["audit", "cost-report"] {
+        let (code, err) = bare_cli(
+            &[command, "--repository-prefix", "nope/"],
+            &[keys[0].clone(), keys[1].clone(), region.clone(), endpoint.clone()],
+        );
+        assert_eq!(code, Some(2), "{command}: {err}");
+        assert!(err.contains("no repository name starts with \"nope/\""), "{command}: {err}");
+    }
+    let (_, err) =
+        bare_cli(&["audit", "--repository-prefix", "nope/"], &[keys[0].clone(), keys[1].clone(), region, endpoint]);
+    assert!(err.contains("in registry 123456789012 (us-east-1)"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,7 +480,6 @@ async fn a_repository_that_cannot_be_read_gives_error_results_and_the_audit_goes
 #[tokio::test(flavor = "multi_thread")]
 async fn with_half_of_every_read_throttled_the_report_equals_the_fault_free_one() {
     use ecr_keeper_core::aws::RetryProfile;
-    use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
     let aws = LocalAws::start();
     seed_registry(&aws).await;
     let (options, now) = (AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() }, later());
@@ -436,13 +521,47 @@ async fn pol_1_tells_public_policies_from_restricted_ones_in_every_shape() {
     };
     let account = serde_json::json!({"StringEquals": {"aws:PrincipalAccount": "111111111111"}});
     let cases = [
-        ("not-principal", pull(serde_json::json!({"NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}})), Status::Fail),
-        ("star-in-list", pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root", "*"]}})), Status::Fail),
-        ("ip-only", pull(serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})), Status::Fail),
-        ("not-equals", pull(serde_json::json!({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "9"}}})), Status::Fail),
-        ("if-exists", pull(serde_json::json!({"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a"}}})), Status::Fail),
-        ("ip-and-account", pull(serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "StringEquals": {"aws:PrincipalAccount": "111111111111"}}})), Status::Pass),
-        ("listed-accounts", pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root"]}})), Status::Pass),
+        (
+            "not-principal",
+            pull(serde_json::json!({"NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}})),
+            Status::Fail,
+        ),
+        (
+            "star-in-list",
+            pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root", "*"]}})),
+            Status::Fail,
+        ),
+        (
+            "ip-only",
+            pull(serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})),
+            Status::Fail,
+        ),
+        (
+            "not-equals",
+            pull(
+                serde_json::json!({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "9"}}}),
+            ),
+            Status::Fail,
+        ),
+        (
+            "if-exists",
+            pull(
+                serde_json::json!({"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-a"}}}),
+            ),
+            Status::Fail,
+        ),
+        (
+            "ip-and-account",
+            pull(
+                serde_json::json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "StringEquals": {"aws:PrincipalAccount": "111111111111"}}}),
+            ),
+            Status::Pass,
+        ),
+        (
+            "listed-accounts",
+            pull(serde_json::json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root"]}})),
+            Status::Pass,
+        ),
         ("star-with-account", pull(serde_json::json!({"Principal": "*", "Condition": account})), Status::Pass),
     ];
     for (name, policy, _) in &cases {
@@ -462,6 +581,50 @@ async fn pol_1_tells_public_policies_from_restricted_ones_in_every_shape() {
         let c = r.checks.iter().find(|c| c.id == "POL-1").unwrap_or_else(|| panic!("no POL-1"));
         serde_json::to_value(&c.evidence).unwrap_or_default()
     };
-    assert_eq!(evidence("ip-only")["statements"][0]["conditions"], "aws:SourceIp limits the network, not who the caller is");
-    assert!(evidence("not-principal")["statements"][0]["principal"].as_str().is_some_and(|p| p.contains("everyone except")));
+    assert_eq!(
+        evidence("ip-only")["statements"][0]["conditions"],
+        "aws:SourceIp limits the network, not who the caller is"
+    );
+    assert!(evidence("not-principal")["statements"][0]["principal"]
+        .as_str()
+        .is_some_and(|p| p.contains("everyone except")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmanaged_means_the_same_in_the_headline_lc_4_and_the_metric_and_a_policy_lowers_it() {
+    // GIVEN a repository without a lifecycle policy holding three images
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo { policy: None, ..Repo::good("bare") }).await;
+    for (k, tag) in ["v1", "latest", "main-3f2a"].iter().enumerate() {
+        seed::push_unique(&ecr, "bare", Some(tag), &format!("bare-{k}")).await;
+    }
+    let registry = EcrRegistry::new(ecr.clone());
+    let unmanaged = |report: &AuditReport| {
+        let metric = audit_metrics(report)
+            .iter()
+            .find(|m| m.name == "UnmanagedImages" && m.dimensions.is_empty())
+            .map(|m| m.value as u64);
+        (report.summary.unmanaged.images, check(report, "bare", "LC-4").1.to_string(), metric)
+    };
+    // WHEN it is audited THEN every image is unmanaged, everywhere alike
+    let before =
+        audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
+    let (headline, lc4, metric) = unmanaged(&before);
+    assert_eq!((headline, metric), (3, Some(3)), "{lc4}");
+    assert!(lc4.starts_with("no valid lifecycle policy: all 3 images"), "{lc4}");
+    assert!(before.to_markdown().contains("Never expired (unmanaged): 3 images"));
+    // WHEN the standard policy is added THEN only latest and main-3f2a stay unmanaged (v1 is kept by count)
+    let text = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}")).to_json();
+    ecr.put_lifecycle_policy()
+        .repository_name("bare")
+        .lifecycle_policy_text(text)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after =
+        audit(&registry, &settings(), &AuditOptions::default(), later()).await.unwrap_or_else(|e| panic!("{e}"));
+    let (headline, lc4, metric) = unmanaged(&after);
+    assert_eq!((headline, metric), (2, Some(2)), "{lc4}");
+    assert!(lc4.starts_with("2 images"), "{lc4}");
 }

@@ -154,8 +154,7 @@ async fn metrics_and_dashboard_land_in_cloudwatch_and_the_next_run_shows_the_cha
     names.sort();
     names.dedup();
     assert_eq!(names, ["EstimatedMonthlyCostUsd", "ProjectedMonthlyCostUsd", "StorageBytes", "UniqueStorageBytes"]);
-    let dashboard =
-        cw.get_dashboard().dashboard_name("stack-a-costs").send().await.unwrap_or_else(|e| panic!("{e}"));
+    let dashboard = cw.get_dashboard().dashboard_name("stack-a-costs").send().await.unwrap_or_else(|e| panic!("{e}"));
     let body: serde_json::Value = serde_json::from_str(dashboard.dashboard_body().unwrap_or_default())
         .unwrap_or_else(|e| panic!("not JSON: {e}"));
     let widgets = body["widgets"].as_array().cloned().unwrap_or_default();

@@ -6,10 +6,12 @@
 
 use ecr_keeper_core::aws::EcrRegistry;
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, HttpsTransport, Provisioner, ResponsePolicy};
-use ecr_keeper_core::ports::{RegistryError, SystemClock};
-use ecr_keeper_core::repository::{Ownership, ResourceTag};
 use ecr_keeper_core::ports::Registry;
-use ecr_keeper_core::repository::{Encryption, RepositorySettings, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG};
+use ecr_keeper_core::ports::{RegistryError, SystemClock};
+use ecr_keeper_core::repository::{
+    Encryption, RepositorySettings, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG,
+};
+use ecr_keeper_core::repository::{Ownership, ResourceTag};
 use ecr_keeper_tests::iam::{AsIamAllows, Refusals};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use proptest::prelude::*;
@@ -302,7 +304,10 @@ async fn code_that_tried_could_not_change_a_repository_no_ecr_keeper_stack_owns(
     let attempts = [
         ("DeleteRepository", iam.delete_repository("legacy", true).await),
         ("PutLifecyclePolicy", iam.put_lifecycle_policy("legacy", r#"{"rules":[]}"#).await),
-        ("SetRepositoryPolicy", iam.set_repository_policy("legacy", r#"{"Version":"2012-10-17","Statement":[]}"#).await),
+        (
+            "SetRepositoryPolicy",
+            iam.set_repository_policy("legacy", r#"{"Version":"2012-10-17","Statement":[]}"#).await,
+        ),
         ("DeleteRepositoryPolicy", iam.delete_repository_policy("legacy").await),
         ("PutImageTagMutability", iam.put_tag_mutability("legacy", TagMutability::Mutable, &[]).await),
         ("PutImageScanningConfiguration", iam.put_scan_on_push("legacy", false).await),

@@ -8,7 +8,9 @@ use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy, Severity};
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink};
 use ecr_keeper_core::ports::SystemClock;
-use ecr_keeper_core::reactions::{handle_push_event, handle_scan_event, Handled, PushReactor, ScanDecision, ScanReactor};
+use ecr_keeper_core::reactions::{
+    handle_push_event, handle_scan_event, Handled, PushReactor, ScanDecision, ScanReactor,
+};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 use serde_json::{json, Value};
 use std::sync::Mutex;
@@ -289,9 +291,7 @@ async fn findings_of_a_started_scan_become_metrics_and_one_alert() {
         FindingsPolicy { threshold: Severity::Critical, suppressions: vec![] },
     );
     let mild = scan_event("payments", &digest, json!({"HIGH": 1}), &[]);
-    assert!(
-        matches!(handle_scan_event(&mild, &strict, &sink).await, Ok(Handled::Scan(r)) if r.alert.is_none())
-    );
+    assert!(matches!(handle_scan_event(&mild, &strict, &sink).await, Ok(Handled::Scan(r)) if r.alert.is_none()));
     assert!(counter.calls().is_empty(), "a clean scan costs no AWS call");
 }
 
@@ -335,9 +335,7 @@ async fn failed_scans_bad_events_and_aws_outages_are_told_apart() {
     let sink = MemorySink::default();
     let mut failed = scan_event("x", "sha256:1", json!({}), &[]);
     failed["detail"]["scan-status"] = json!("FAILED");
-    assert!(
-        matches!(handle_scan_event(&failed, &scans, &sink).await, Ok(Handled::Scan(r)) if !r.completed)
-    );
+    assert!(matches!(handle_scan_event(&failed, &scans, &sink).await, Ok(Handled::Scan(r)) if !r.completed));
     assert_eq!(names(&sink.take()), ["ScanFailures"]);
 
     // A scan event sent to the push function is dropped and counted, not retried.

@@ -465,7 +465,8 @@ const RESTRICTING_OPERATORS: &[&str] = &[
 ];
 
 /// Keys that narrow the network or transport, never the caller's identity.
-const NETWORK_KEYS: &[&str] = &["aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:securetransport", "aws:vpcsourceip"];
+const NETWORK_KEYS: &[&str] =
+    &["aws:sourceip", "aws:sourcevpc", "aws:sourcevpce", "aws:securetransport", "aws:vpcsourceip"];
 
 fn strings(v: &Value) -> Vec<&str> {
     match v {
@@ -613,23 +614,109 @@ mod pol_1_tests {
         let account = json!({"StringEquals": {"aws:PrincipalAccount": "111111111111"}});
         // (shape, public statement, its restricted twin)
         let cases = [
-            ("Principal *", pull(json!({"Principal": "*"})), pull(json!({"Principal": {"AWS": "arn:aws:iam::111111111111:root"}}))),
-            ("AWS *", pull(json!({"Principal": {"AWS": "*"}})), pull(json!({"Principal": {"AWS": "*"}, "Condition": account}))),
-            ("a list holding *", pull(json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root", "*"]}})), pull(json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root"]}}))),
-            ("NotPrincipal", pull(json!({"NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}})), pull(json!({"Principal": {"AWS": "arn:aws:iam::222222222222:root"}}))),
-            ("NotAction", json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository"}), json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository", "Condition": account})),
-            ("SourceIp only", pull(json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})), pull(json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}))),
-            ("SourceVpce only", pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}})), pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1", "aws:PrincipalAccount": "111111111111"}}}))),
-            ("StringNotEquals", pull(json!({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "999999999999"}}})), pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalAccount": "999999999999"}}}))),
-            ("IfExists", pull(json!({"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-abc"}}})), pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}))),
-            ("StringLike *", pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalArn": "*"}}})), pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/*"}}}))),
-            ("ArnNotLike", pull(json!({"Principal": "*", "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::9:root"}}})), pull(json!({"Principal": "*", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::9:root"}}}))),
-            ("SecureTransport", pull(json!({"Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}})), pull(json!({"Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringEquals": {"aws:SourceAccount": "111111111111"}}}))),
-            ("unrelated key", pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}})), pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgPaths": "o-a/r-b/"}}}))),
-            ("Deny is never public", pull(json!({"Principal": "*"})), json!({"Sid": "S", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"})),
-            ("a service principal is not everyone", pull(json!({"Principal": "*"})), pull(json!({"Principal": {"Service": "lambda.amazonaws.com"}}))),
-            ("empty condition block", pull(json!({"Principal": "*", "Condition": {}})), pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abc"}}}))),
-            ("ForAnyValue", pull(json!({"Principal": "*", "Condition": {"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": ["o-a/*"]}}})), pull(json!({"Principal": "*", "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a/*"]}}}))),
+            (
+                "Principal *",
+                pull(json!({"Principal": "*"})),
+                pull(json!({"Principal": {"AWS": "arn:aws:iam::111111111111:root"}})),
+            ),
+            (
+                "AWS *",
+                pull(json!({"Principal": {"AWS": "*"}})),
+                pull(json!({"Principal": {"AWS": "*"}, "Condition": account})),
+            ),
+            (
+                "a list holding *",
+                pull(json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root", "*"]}})),
+                pull(json!({"Principal": {"AWS": ["arn:aws:iam::111111111111:root"]}})),
+            ),
+            (
+                "NotPrincipal",
+                pull(json!({"NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}})),
+                pull(json!({"Principal": {"AWS": "arn:aws:iam::222222222222:root"}})),
+            ),
+            (
+                "NotAction",
+                json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository"}),
+                json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository", "Condition": account}),
+            ),
+            (
+                "SourceIp only",
+                pull(json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})),
+                pull(
+                    json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}),
+                ),
+            ),
+            (
+                "SourceVpce only",
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1"}}})),
+                pull(
+                    json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-1", "aws:PrincipalAccount": "111111111111"}}}),
+                ),
+            ),
+            (
+                "StringNotEquals",
+                pull(
+                    json!({"Principal": "*", "Condition": {"StringNotEquals": {"aws:PrincipalAccount": "999999999999"}}}),
+                ),
+                pull(
+                    json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalAccount": "999999999999"}}}),
+                ),
+            ),
+            (
+                "IfExists",
+                pull(json!({"Principal": "*", "Condition": {"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-abc"}}})),
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}})),
+            ),
+            (
+                "StringLike *",
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalArn": "*"}}})),
+                pull(
+                    json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/*"}}}),
+                ),
+            ),
+            (
+                "ArnNotLike",
+                pull(
+                    json!({"Principal": "*", "Condition": {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::9:root"}}}),
+                ),
+                pull(json!({"Principal": "*", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::9:root"}}})),
+            ),
+            (
+                "SecureTransport",
+                pull(json!({"Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}})),
+                pull(
+                    json!({"Principal": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}, "StringEquals": {"aws:SourceAccount": "111111111111"}}}),
+                ),
+            ),
+            (
+                "unrelated key",
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}})),
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgPaths": "o-a/r-b/"}}})),
+            ),
+            (
+                "Deny is never public",
+                pull(json!({"Principal": "*"})),
+                json!({"Sid": "S", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"}),
+            ),
+            (
+                "a service principal is not everyone",
+                pull(json!({"Principal": "*"})),
+                pull(json!({"Principal": {"Service": "lambda.amazonaws.com"}})),
+            ),
+            (
+                "empty condition block",
+                pull(json!({"Principal": "*", "Condition": {}})),
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abc"}}})),
+            ),
+            (
+                "ForAnyValue",
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAnyValue:StringNotLike": {"aws:PrincipalOrgPaths": ["o-a/*"]}}}),
+                ),
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a/*"]}}}),
+                ),
+            ),
         ];
         for (shape, open, twin) in cases {
             let found = public_statements(&policy(open));
@@ -641,11 +728,15 @@ mod pol_1_tests {
 
     #[test]
     fn the_evidence_says_why_a_condition_does_not_restrict() {
-        let found = public_statements(&policy(pull(json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}))));
+        let found = public_statements(&policy(pull(
+            json!({"Principal": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}),
+        )));
         assert_eq!(found[0]["conditions"], "aws:SourceIp limits the network, not who the caller is");
         let found = public_statements(&policy(pull(json!({"NotPrincipal": {"AWS": "arn:aws:iam::2:root"}}))));
         assert_eq!(found[0]["principal"], "NotPrincipal with Allow admits everyone except arn:aws:iam::2:root");
-        let found = public_statements(&policy(json!({"Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository"})));
+        let found = public_statements(&policy(
+            json!({"Effect": "Allow", "Principal": "*", "NotAction": "ecr:DeleteRepository"}),
+        ));
         assert_eq!(found[0]["actions"], "every action except ecr:DeleteRepository");
         assert_eq!(public_policy(Some(&policy(pull(json!({"Principal": "*"}))).to_string())).status, Status::Fail);
     }

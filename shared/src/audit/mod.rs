@@ -72,7 +72,12 @@ pub async fn audit<R: Registry>(
         registry.list_repositories(options.repository_prefix.as_deref()),
         registry.get_registry_scanning()
     )?;
-    let registry_id = repositories.first().map(|r| r.registry_id.clone()).unwrap_or_default();
+    // From the scanning configuration when no repository matched: the header always names it.
+    let registry_id = repositories
+        .first()
+        .map(|r| r.registry_id.clone())
+        .or_else(|| scanning.registry_id.clone())
+        .unwrap_or_default();
     let collected: Vec<Collected> = stream::iter(repositories.iter())
         .map(|repo| audit_repository(registry, repo, &scanning, settings, options.deadline, now))
         .buffered(options.concurrency.max(1))

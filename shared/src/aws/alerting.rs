@@ -21,14 +21,29 @@ where
             let code = e.code().unwrap_or("Unknown").to_string();
             let message = e.message().unwrap_or_default().to_string();
             match code.as_str() {
-                "AccessDeniedException" | "AccessDenied" | "AuthorizationError" | "AuthorizationErrorException"
-                | "UnrecognizedClientException" | "InvalidSignatureException" | "KMSAccessDenied"
-                | "KMSAccessDeniedException" | "KMSDisabled" | "KMSDisabledException" | "KMSInvalidState"
-                | "KMSInvalidStateException" | "KMSNotFound" | "KMSNotFoundException" => {
+                "AccessDeniedException"
+                | "AccessDenied"
+                | "AuthorizationError"
+                | "AuthorizationErrorException"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "KMSAccessDenied"
+                | "KMSAccessDeniedException"
+                | "KMSDisabled"
+                | "KMSDisabledException"
+                | "KMSInvalidState"
+                | "KMSInvalidStateException"
+                | "KMSNotFound"
+                | "KMSNotFoundException" => {
                     AlertError::AccessDenied { operation, message: format!("{code}: {message}") }
                 }
-                "Throttling" | "ThrottlingException" | "ThrottledException" | "KMSThrottling"
-                | "KMSThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded"
+                "Throttling"
+                | "ThrottlingException"
+                | "ThrottledException"
+                | "KMSThrottling"
+                | "KMSThrottlingException"
+                | "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
                 | "TooManyRequestsException" => AlertError::Throttled { operation },
                 "InternalError" | "InternalFailure" | "InternalServerError" | "ServiceUnavailable" | "Unknown" => {
                     AlertError::Service { operation, code, message }
@@ -36,11 +51,9 @@ where
                 _ => AlertError::Rejected { operation, code, message },
             }
         }
-        SdkError::ConstructionFailure(_) => AlertError::Rejected {
-            operation,
-            code: "InvalidRequest".into(),
-            message: crate::aws::one_line(&err),
-        },
+        SdkError::ConstructionFailure(_) => {
+            AlertError::Rejected { operation, code: "InvalidRequest".into(), message: crate::aws::one_line(&err) }
+        }
         // Timeouts, connection failures, unreadable responses: worth retrying.
         _ => AlertError::Transport { operation, message: crate::aws::one_line(&err) },
     }
@@ -90,10 +103,7 @@ impl DynamoLedger {
         DynamoLedger { client, table: table.into() }
     }
 
-    async fn item(
-        &self,
-        key: &str,
-    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, AlertError> {
+    async fn item(&self, key: &str) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, AlertError> {
         self.client
             .get_item()
             .table_name(&self.table)
@@ -105,7 +115,13 @@ impl DynamoLedger {
             .map_err(|e| classify("GetItem", e))
     }
 
-    async fn put(&self, key: &str, name: &str, value: AttributeValue, expires_at: DateTime<Utc>) -> Result<(), AlertError> {
+    async fn put(
+        &self,
+        key: &str,
+        name: &str,
+        value: AttributeValue,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), AlertError> {
         self.client
             .put_item()
             .table_name(&self.table)

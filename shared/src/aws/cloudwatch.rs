@@ -121,7 +121,7 @@ impl MetricsStore for CloudWatchStore {
             .end_time(smithy_time(until))
             .send()
             .await
-            .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))?;
+            .map_err(|e| MetricsError::Call { operation: "GetMetricData", message: crate::aws::one_line(&e) })?;
         // The newest point: CloudWatch lists timestamps newest first by default, but do not rely on it.
         Ok(out
             .metric_data_results()
@@ -139,7 +139,7 @@ impl MetricsStore for CloudWatchStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))
+            .map_err(|e| MetricsError::Call { operation: "PutDashboard", message: crate::aws::one_line(&e) })
     }
 }
 

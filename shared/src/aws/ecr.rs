@@ -66,11 +66,9 @@ where
                 _ => RegistryError::Rejected { operation, code, message },
             }
         }
-        SdkError::ConstructionFailure(_) => RegistryError::Rejected {
-            operation,
-            code: "InvalidRequest".into(),
-            message: crate::aws::one_line(&err),
-        },
+        SdkError::ConstructionFailure(_) => {
+            RegistryError::Rejected { operation, code: "InvalidRequest".into(), message: crate::aws::one_line(&err) }
+        }
         _ => RegistryError::Transport { operation, message: crate::aws::one_line(&err) },
     }
 }
@@ -428,8 +426,12 @@ impl Registry for EcrRegistry {
             .send()
             .await
             .map_err(|e| classify("GetRegistryScanningConfiguration", "registry", e))?;
-        let Some(config) = out.scanning_configuration() else { return Ok(RegistryScanning::default()) };
+        let registry_id = out.registry_id().map(str::to_owned);
+        let Some(config) = out.scanning_configuration() else {
+            return Ok(RegistryScanning { registry_id, ..RegistryScanning::default() });
+        };
         Ok(RegistryScanning {
+            registry_id,
             enhanced: config.scan_type().is_some_and(|t| t.as_str() == "ENHANCED"),
             rules: config
                 .rules()

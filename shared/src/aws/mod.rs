@@ -7,7 +7,7 @@ mod ecr;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
-pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sns_client, sdk_config, AwsOptions, RetryProfile};
+pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, RetryProfile};
 pub use ecr::EcrRegistry;
 
 use crate::config::MetricsMode;
@@ -66,7 +66,8 @@ pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
-        let text = e.to_string();
+        // Some causes span lines (the credential chain lists each provider): fold them.
+        let text = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }

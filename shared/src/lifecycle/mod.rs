@@ -16,7 +16,8 @@ pub use generate::{
 pub use model::{Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus};
 pub use parse::{parse_policy, PolicyError};
 pub use report::{
-    count, human_bytes, render_table, short_digest, to_second, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage,
+    count, human_bytes, render_table, short_digest, to_second, PreviewAction, PreviewReport, PreviewSummary,
+    UnmanagedImage,
 };
 pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
 pub use tags::TagMatcher;

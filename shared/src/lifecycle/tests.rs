@@ -934,15 +934,24 @@ fn one_policy_breaking_every_documented_check_reports_every_one() {
         expire(7, count("untagged", json!({}))),
         expire(8, count("tagged", json!({"tagPatternList": ["*a*b*c*d*"]}))),
         // countUnit missing for an age; countUnit given for a count
-        expire(9, json!({"tagStatus": "tagged", "tagPrefixList": ["e"], "countType": "sinceImagePushed", "countNumber": 3})),
+        expire(
+            9,
+            json!({"tagStatus": "tagged", "tagPrefixList": ["e"], "countType": "sinceImagePushed", "countNumber": 3}),
+        ),
         expire(10, count("tagged", json!({"tagPrefixList": ["f"], "countUnit": "days"}))),
         // sinceImagePulled with expire
-        expire(11, json!({"tagStatus": "tagged", "tagPrefixList": ["g"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 3})),
+        expire(
+            11,
+            json!({"tagStatus": "tagged", "tagPrefixList": ["g"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 3}),
+        ),
         // sinceImageTransitioned with transition, in standard storage, under 90 days
         json!({"rulePriority": 12, "selection": {"tagStatus": "tagged", "tagPrefixList": ["h"], "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": 30},
                "action": {"type": "transition", "targetStorageClass": "archive"}}),
         // storageClass archive with a push age
-        expire(13, json!({"tagStatus": "tagged", "tagPrefixList": ["i"], "storageClass": "archive", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 100})),
+        expire(
+            13,
+            json!({"tagStatus": "tagged", "tagPrefixList": ["i"], "storageClass": "archive", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 100}),
+        ),
         // transition without a target; expire with one
         json!({"rulePriority": 14, "selection": {"tagStatus": "tagged", "tagPrefixList": ["j"], "countType": "sinceImagePulled", "countUnit": "days", "countNumber": 3}, "action": {"type": "transition"}}),
         json!({"rulePriority": 15, "selection": count("tagged", json!({"tagPrefixList": ["k"]})), "action": {"type": "expire", "targetStorageClass": "archive"}}),

@@ -177,7 +177,8 @@ fn check_rule(n: usize, rule: &Rule, unknown: &Unknown, out: &mut Vec<Violation>
     }
 
     let class = sel.storage_class();
-    let age_known = !unknown.any(&["selection.countType", "action.type", "selection.storageClass", "selection.countNumber"]);
+    let age_known =
+        !unknown.any(&["selection.countType", "action.type", "selection.storageClass", "selection.countNumber"]);
     match sel.count_type {
         _ if !age_known => {}
         CountType::SinceImagePulled if rule.action.kind != ActionType::Transition => bad(
@@ -243,9 +244,10 @@ fn known<'a>(rules: &'a [Located<'a>], fields: &'a [&'a str]) -> impl Iterator<I
 
 /// The priority a violation names: the rule's, unless it was refused.
 fn priority_of(rules: &[Located], n: usize) -> Option<i64> {
-    rules.iter().find(|(m, _, _)| *m == n).and_then(|(_, rule, unknown)| {
-        (!unknown.has("rulePriority")).then(|| i64::from(rule.rule_priority))
-    })
+    rules
+        .iter()
+        .find(|(m, _, _)| *m == n)
+        .and_then(|(_, rule, unknown)| (!unknown.has("rulePriority")).then(|| i64::from(rule.rule_priority)))
 }
 
 fn check_unique_priorities(rules: &[Located], out: &mut Vec<Violation>) {

@@ -139,7 +139,8 @@ async fn main() {
     let published = aws.published(&alerts.topic_arn);
     let Some((subject, message)) = published.first() else { fail("nothing was published to the alert topic") };
     let message: serde_json::Value = serde_json::from_str(message).unwrap_or_default();
-    let chat: serde_json::Value = serde_json::from_str(message["default"].as_str().unwrap_or_default()).unwrap_or_default();
+    let chat: serde_json::Value =
+        serde_json::from_str(message["default"].as_str().unwrap_or_default()).unwrap_or_default();
     println!("   SNS subject: {subject}");
     println!("   -- chat (AWS Chatbot custom notification) --");
     println!("   {}", chat["content"]["title"].as_str().unwrap_or_default());
