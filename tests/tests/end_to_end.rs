@@ -155,8 +155,11 @@ async fn cost_report_binary_publishes_metrics_and_the_stack_s_dashboard_and_foll
         "account": "123456789012", "time": "2026-11-30T07:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
     let answer = lambda.invoke("cost-report", &weekly).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
     assert_eq!(answer["monthlyCostUsd"], 0.6, "{answer}");
-    // KEEPER_STANDARD_KEEP_TAGGED=1 keeps one of the three (the default standard would keep all).
-    assert_eq!(answer["projectedMonthlyCostUsd"], 0.2, "{answer}");
+    // No policy of its own: nothing projected away; the standard (KEEPER_STANDARD_KEEP_TAGGED=1)
+    // would keep one of the three, where the default standard (keep 10) would keep all.
+    assert_eq!(answer["projectedMonthlyCostUsd"], 0.6, "{answer}");
+    let savings = answer["standardPolicySavingsUsd"].as_f64().unwrap_or_default();
+    assert!((savings - 0.4).abs() < 1e-9, "{answer}");
     assert_eq!(answer["top"], serde_json::json!(["svc"]));
     let cw = aws.cloudwatch().await;
     let dashboard = cw.get_dashboard().dashboard_name("stack-b-costs").send().await;

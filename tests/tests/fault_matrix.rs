@@ -6,7 +6,7 @@
 //! identical bounded attempts and an error so Lambda retries), sent before the deadline; a
 //! non-empty physical id that names the repository whenever one exists for this request; the
 //! expected status; a Reason that names what went wrong; and not one image lost anywhere.
-//! The table it produces is the one in the README, which this test keeps honest.
+//! The table it produces is the one in docs/reliability.md, which this test keeps honest.
 
 use ecr_keeper_core::aws::{EcrRegistry, RetryProfile};
 use ecr_keeper_core::custom_resource::{
@@ -472,10 +472,10 @@ async fn every_fault_gets_one_timely_actionable_answer_and_loses_no_image() {
     }
     let generated = repo_root().join("target/fault-matrix.md");
     let _ = std::fs::write(&generated, &table);
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap_or_default();
+    let readme = std::fs::read_to_string(repo_root().join("docs/reliability.md")).unwrap_or_default();
     assert!(
         readme.contains(&table),
-        "README.md's fault matrix differs from this run's; the run's table is in {}:\n{table}",
+        "docs/reliability.md's fault matrix differs from this run's; the run's table is in {}:\n{table}",
         generated.display()
     );
 }

@@ -66,6 +66,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "repositories": report.total.repositories,
             "monthlyCostUsd": report.total.monthly_cost_usd,
             "projectedMonthlyCostUsd": report.total.projected_monthly_cost_usd,
+            "standardPolicySavingsUsd": report.total.standard_policy_savings_usd,
             "previousTotal": report.previous_total,
             "top": report.top,
         }))
