@@ -122,7 +122,7 @@ async fn manifest_lists_unknown_media_types_and_empty_repositories() {
 
     let e = repo(&report, "empty");
     assert_eq!((e.images, e.unique_bytes, e.monthly_cost_usd), (0, 0, 0.0));
-    assert!(report.to_markdown().contains("have a manifest type this report does not read"));
+    assert!(report.to_markdown().contains("1 image has a manifest type this report does not read"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

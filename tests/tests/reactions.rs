@@ -338,8 +338,17 @@ async fn failed_scans_bad_events_and_aws_outages_are_told_apart() {
     assert!(matches!(handle_scan_event(&failed, &scans, &sink).await, Ok(Handled::Scan(r)) if !r.completed));
     assert_eq!(names(&sink.take()), ["ScanFailures"]);
 
-    // A scan event sent to the push function is dropped and counted, not retried.
+    // Deletes and storage-class changes are counted and answered as what they are.
     let push = PushReactor::new(EcrRegistry::new(ecr.clone()), SystemClock, Duration::from_secs(1));
+    for (action, answer) in [("DELETE", "delete"), ("UPDATE_STORAGE_CLASS", "storageClassChange")] {
+        let mut event = push_event("x", "sha256:1", Some("v1"));
+        event["detail"]["action-type"] = json!(action);
+        let handled = handle_push_event(&event, &push, &sink).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(serde_json::to_value(&handled).unwrap_or_default()["handled"], answer, "{action}");
+    }
+    assert_eq!(names(&sink.take()), ["ImageDeletes", "ImageStorageClassChanges"]);
+
+    // A scan event sent to the push function is dropped and counted, not retried.
     let wrong = scan_event("x", "sha256:1", json!({}), &[]);
     match handle_push_event(&wrong, &push, &sink).await {
         Ok(Handled::Invalid { reason }) => assert!(reason.ends_with("expected aws.ecr / ECR Image Action"), "{reason}"),

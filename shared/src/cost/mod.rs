@@ -363,11 +363,11 @@ impl CostReport {
 
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
-            "# ECR storage cost\n\n{} in {}: {} repositories, {} images, {} stored once ({} if every image's size were counted), **${:.2}/month** at ${}/GB-month.\n\n",
+            "# ECR storage cost\n\n{} in {}: {}, {}, {} stored once ({} if every image's size were counted), **${:.2}/month** at ${}/GB-month.\n\n",
             self.generated_at,
             self.region,
-            self.total.repositories,
-            self.total.images,
+            crate::lifecycle::count(self.total.repositories as u64, "repository", "repositories"),
+            crate::lifecycle::count(self.total.images as u64, "image", "images"),
             human_bytes(self.total.unique_bytes),
             human_bytes(self.total.naive_bytes),
             self.total.monthly_cost_usd,
@@ -413,7 +413,10 @@ impl CostReport {
         }
         let flagged: usize = self.repositories.iter().map(|r| r.unknown_media_types.len()).sum();
         if flagged > 0 {
-            md.push_str(&format!("\n{flagged} image(s) have a manifest type this report does not read; they count by their reported size.\n"));
+            let flagged = crate::lifecycle::count(flagged as u64, "image has", "images have");
+            md.push_str(&format!(
+                "\n{flagged} a manifest type this report does not read; they count by their reported size.\n"
+            ));
         }
         if self.total.enhanced_scanning_estimate_usd > 0.0 {
             md.push_str(&format!(
