@@ -181,7 +181,7 @@ fn finding_line(f: &Finding) -> String {
 }
 
 fn next_steps(alert: &ImageAlert) -> Vec<String> {
-    let mut steps = vec![format!("Open the scan results: {}", alert.console_url)];
+    let mut steps = vec!["Review the findings in the scan results (link above)".to_string()];
     if let Some(reason) = &alert.details_unavailable {
         steps.push(format!("The findings' details could not be read ({reason}); the counts come from the scan event"));
     } else {
@@ -194,6 +194,17 @@ fn next_steps(alert: &ImageAlert) -> Vec<String> {
         alert.repository
     ));
     steps
+}
+
+/// The ARN partition of a region.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 fn render(alert: &ImageAlert, shown: usize) -> String {
@@ -278,7 +289,7 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
             "summary": headline(alert),
             "eventType": "VulnerableImage",
             "relatedResources": [
-                format!("arn:aws:ecr:{}:{}:repository/{}", alert.region, alert.account, alert.repository),
+                format!("arn:{}:ecr:{}:{}:repository/{}", partition(&alert.region), alert.region, alert.account, alert.repository),
                 alert.console_url.clone(),
             ],
             "additionalContext": {
@@ -590,10 +601,22 @@ mod tests {
             assert!(email.contains(needle), "e-mail lacks {needle}: {email}");
         }
         assert!(chat["content"]["nextSteps"].as_array().is_some_and(|s| s.len() == 3));
+        assert!(email.contains("Scan results: https://eu-west-1.console.aws.amazon.com/ecr/x"), "{email}");
         assert_eq!(chat["metadata"]["additionalContext"]["newFindings"], 2);
         assert!(!email.contains('{'), "the e-mail is text, not JSON");
         assert_eq!(m.subject, "ecr-keeper: 2 new findings HIGH+ in team-a/payments:v1.4.2");
         assert_eq!((m.shown, m.left_out), (2, 0));
+    }
+
+    #[test]
+    fn the_repository_arn_is_in_the_region_s_partition() {
+        let mut a = alert(vec![finding("CVE-1", Severity::High)]);
+        a.region = "cn-north-1".into();
+        let (chat, _) = parts(&compose(&a, 10));
+        assert_eq!(
+            chat["metadata"]["relatedResources"][0],
+            "arn:aws-cn:ecr:cn-north-1:123456789012:repository/team-a/payments"
+        );
     }
 
     #[test]

@@ -150,6 +150,10 @@ async fn main() {
     for next in chat["content"]["nextSteps"].as_array().into_iter().flatten() {
         println!("   > {}", next.as_str().unwrap_or_default());
     }
+    println!("   -- the same, as SNS delivers it to chat and other JSON subscribers (`default`) --");
+    for line in serde_json::to_string_pretty(&chat).unwrap_or_default().lines() {
+        println!("   {line}");
+    }
     println!("   -- e-mail --");
     for line in message["email"].as_str().unwrap_or_default().lines() {
         println!("   {line}");
