@@ -207,65 +207,62 @@ fn partition(region: &str) -> &'static str {
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    /// Chatbot's client markdown.
+    Chat,
+    Email,
+}
+
+/// What both formats say, each in its own markup: the facts, the listed findings, how many were
+/// left out, the link.
+fn body(alert: &ImageAlert, listed: &[Finding], format: Format) -> String {
+    let chat = format == Format::Chat;
+    let label = |l: &str| if chat { format!("*{l}:*") } else { format!("{l}:") };
+    let code = |v: &str| if chat { format!("`{v}`") } else { v.to_string() };
+    let tags = if alert.tags.is_empty() { "untagged".to_string() } else { alert.tags.join(", ") };
+    let mut facts = vec![
+        ("Repository".to_string(), code(&alert.repository)),
+        ("Account".into(), alert.account.clone()),
+        ("Region".into(), alert.region.clone()),
+        ("Image".into(), code(&alert.digest)),
+        ("Tags".into(), tags),
+        ("Scanner".into(), alert.scanner.to_string()),
+        (
+            format!("Open at or above {}", alert.threshold),
+            format!("{} ({} suppressed)", alert.open_at_or_above, alert.suppressed),
+        ),
+        ("By severity".into(), severity_line(&alert.counts)),
+    ];
+    if let Some(reason) = &alert.details_unavailable {
+        facts.push(("Details unavailable".into(), reason.clone()));
+    }
+    let mut out = String::new();
+    for (name, value) in facts {
+        let _ = writeln!(out, "{} {value}", label(&name));
+    }
+    if !listed.is_empty() {
+        let _ = writeln!(out, "{}", label("New findings"));
+        for f in listed {
+            let _ = writeln!(out, "{}{}", if chat { "• " } else { "  - " }, finding_line(f));
+        }
+    }
+    let left_out = alert.new_findings.len() - listed.len();
+    if left_out > 0 {
+        let note = format!("…and {left_out} more new findings not listed here: see the scan results.");
+        let _ = writeln!(out, "{}", if chat { format!("_{note}_") } else { format!("  {note}") });
+    }
+    let _ = writeln!(out, "{} {}", label("Scan results"), alert.console_url);
+    out
+}
+
 fn render(alert: &ImageAlert, shown: usize) -> String {
     let listed = &alert.new_findings[..shown];
     let left_out = alert.new_findings.len() - shown;
-    let tags = if alert.tags.is_empty() { "untagged".to_string() } else { alert.tags.join(", ") };
     let steps = next_steps(alert);
 
-    let mut markdown = format!(
-        "*Repository:* `{}` in account {} ({})\n*Image:* `{}` (tags: {tags}), {} scanning\n*Open at or above {}:* {} ({} suppressed)\n*By severity:* {}\n",
-        alert.repository,
-        alert.account,
-        alert.region,
-        alert.digest,
-        alert.scanner,
-        alert.threshold,
-        alert.open_at_or_above,
-        alert.suppressed,
-        severity_line(&alert.counts),
-    );
-    if let Some(reason) = &alert.details_unavailable {
-        let _ = writeln!(markdown, "*Details unavailable:* {reason}");
-    }
-    if !listed.is_empty() {
-        markdown.push_str("*New findings:*\n");
-        for f in listed {
-            let _ = writeln!(markdown, "• {}", finding_line(f));
-        }
-    }
-    if left_out > 0 {
-        let _ = writeln!(markdown, "_…and {left_out} more new findings not listed here: see the scan results._");
-    }
-    let _ = write!(markdown, "*Scan results:* {}", alert.console_url);
-
-    let mut email = format!(
-        "{}\n\nRepository: {}\nAccount: {}\nRegion: {}\nImage digest: {}\nTags: {tags}\nScanner: {}\nOpen findings at or above {}: {} ({} suppressed)\nBy severity: {}\n",
-        headline(alert),
-        alert.repository,
-        alert.account,
-        alert.region,
-        alert.digest,
-        alert.scanner,
-        alert.threshold,
-        alert.open_at_or_above,
-        alert.suppressed,
-        severity_line(&alert.counts),
-    );
-    if let Some(reason) = &alert.details_unavailable {
-        let _ = writeln!(email, "Details unavailable: {reason}");
-    }
-    if !listed.is_empty() {
-        email.push_str("\nNew findings:\n");
-        for f in listed {
-            let _ = writeln!(email, "  - {}", finding_line(f));
-        }
-    }
-    if left_out > 0 {
-        let _ = writeln!(email, "  ... and {left_out} more new findings not listed here: see the scan results.");
-    }
-    let _ = writeln!(email, "\nScan results: {}", alert.console_url);
-    email.push_str("\nWhat to do:\n");
+    let markdown = body(alert, listed, Format::Chat);
+    let mut email = format!("{}\n\n{}\nWhat to do:\n", headline(alert), body(alert, listed, Format::Email));
     for step in &steps {
         let _ = writeln!(email, "  - {step}");
     }

@@ -32,11 +32,22 @@ impl MetricsSink for MemorySink {
 
 type SnsAlerter = Alerter<SnsPublisher, DynamoLedger>;
 
-fn alerter(config: &aws_config::SdkConfig, store: &AlertStore, settings: AlertSettings) -> SnsAlerter {
-    Alerter::new(
+/// The scan reaction as scan-events builds it: ECR, SNS and DynamoDB through `config`.
+fn reactor(
+    config: &aws_config::SdkConfig,
+    store: &AlertStore,
+    settings: AlertSettings,
+) -> ScanReactor<EcrRegistry, SnsAlerter> {
+    let alerter = Alerter::new(
         SnsPublisher::new(aws_sdk_sns::Client::new(config), &store.topic_arn),
         DynamoLedger::new(aws_sdk_dynamodb::Client::new(config), &store.table),
         settings,
+    );
+    ScanReactor::with_alerts(
+        EcrRegistry::new(aws_sdk_ecr::Client::new(config)),
+        FindingsPolicy::default(),
+        alerter,
+        SystemClock,
     )
 }
 
@@ -90,12 +101,7 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
         ],
     );
     let config = aws.sdk_config().await;
-    let reactor = ScanReactor::with_alerts(
-        EcrRegistry::new(aws.ecr().await),
-        FindingsPolicy::default(),
-        alerter(&config, &store, AlertSettings::default()),
-        SystemClock,
-    );
+    let reactor = reactor(&config, &store, AlertSettings::default());
     let sink = MemorySink::default();
     let event = scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 1, "LOW": 1}));
 
@@ -181,12 +187,7 @@ async fn two_thousand_findings_stay_under_sns_s_limit_and_say_how_many_were_left
     aws.set_scan_findings("monolith", &digest, &findings);
     let config = aws.sdk_config().await;
     let settings = AlertSettings { top_n: 1000, ..AlertSettings::default() };
-    let reactor = ScanReactor::with_alerts(
-        EcrRegistry::new(aws.ecr().await),
-        FindingsPolicy::default(),
-        alerter(&config, &store, settings),
-        SystemClock,
-    );
+    let reactor = reactor(&config, &store, settings);
     let reaction =
         react(&reactor, &scan_event("monolith", &digest, json!({"HIGH": 2000})), &MemorySink::default()).await;
     let Some(Delivery::Published { new, shown, left_out }) = reaction.delivery else {
@@ -213,12 +214,7 @@ async fn sns_throttling_or_unreachable_fails_the_invocation_and_the_retry_delive
     aws.set_scan_findings("api", &digest, &[("CVE-2024-7777", "CRITICAL", "glibc")]);
     let proxy = FaultProxy::start(&aws.endpoint_url).await;
     let via_proxy = aws.sdk_config_via(&proxy.url, RetryProfile::Interactive).await;
-    let reactor = ScanReactor::with_alerts(
-        EcrRegistry::new(aws_sdk_ecr::Client::new(&via_proxy)),
-        FindingsPolicy::default(),
-        alerter(&via_proxy, &store, AlertSettings::default()),
-        SystemClock,
-    );
+    let reactor = reactor(&via_proxy, &store, AlertSettings::default());
     let event = scan_event("api", &digest, json!({"CRITICAL": 1}));
     let attempts = RetryProfile::Interactive.max_attempts() as usize;
 
@@ -252,12 +248,7 @@ async fn a_scan_of_a_repository_that_is_gone_still_counts_and_alerts_with_the_ev
     let event: Value = serde_json::from_str(&std::fs::read_to_string(&sample).unwrap_or_else(|e| panic!("{e}")))
         .unwrap_or_else(|e| panic!("{e}"));
     let config = aws.sdk_config().await;
-    let reactor = ScanReactor::with_alerts(
-        EcrRegistry::new(aws.ecr().await),
-        FindingsPolicy::default(),
-        alerter(&config, &store, AlertSettings::default()),
-        SystemClock,
-    );
+    let reactor = reactor(&config, &store, AlertSettings::default());
     let sink = MemorySink::default();
     // WHEN it arrives THEN the invocation succeeds, the counts are metrics, and the alert says why
     // it carries no details

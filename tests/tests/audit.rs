@@ -364,10 +364,14 @@ async fn the_cli_exit_code_says_pass_fail_or_cannot_read() {
     assert_eq!(usage.status.code(), Some(2), "--yes without --fix is a usage error");
 }
 
+fn empty_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ecr-keeper-empty-home-{}", std::process::id()))
+}
+
 /// The CLI with an environment of its own: nothing from the test's, no instance metadata.
 fn bare_cli(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
     let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
-    let home = std::env::temp_dir().join(format!("ecr-keeper-empty-home-{}", std::process::id()));
+    let home = empty_home();
     let _ = std::fs::create_dir_all(&home);
     let out = Command::new(&bin)
         .args(args)
@@ -450,6 +454,7 @@ async fn aws_failures_reach_the_user_as_one_line_with_what_to_do() {
     let (_, err) =
         bare_cli(&["audit", "--repository-prefix", "nope/"], &[keys[0].clone(), keys[1].clone(), region, endpoint]);
     assert!(err.contains("in registry 123456789012 (us-east-1)"), "{err}");
+    let _ = std::fs::remove_dir_all(empty_home());
 }
 
 #[tokio::test(flavor = "multi_thread")]

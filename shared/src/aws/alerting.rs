@@ -1,6 +1,7 @@
 //! The alert ports on AWS: SNS for messages, a DynamoDB table (TTL attribute `expiresAt`) for
 //! what was alerted before.
 
+use super::failure::{kind_of, Kind};
 use crate::alerts::{AlertError, AlertLedger, AlertMessage, AlertPublisher, FindingKey};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -20,35 +21,11 @@ where
             let e = service.err();
             let code = e.code().unwrap_or("Unknown").to_string();
             let message = e.message().unwrap_or_default().to_string();
-            match code.as_str() {
-                "AccessDeniedException"
-                | "AccessDenied"
-                | "AuthorizationError"
-                | "AuthorizationErrorException"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "KMSAccessDenied"
-                | "KMSAccessDeniedException"
-                | "KMSDisabled"
-                | "KMSDisabledException"
-                | "KMSInvalidState"
-                | "KMSInvalidStateException"
-                | "KMSNotFound"
-                | "KMSNotFoundException" => {
-                    AlertError::AccessDenied { operation, message: format!("{code}: {message}") }
-                }
-                "Throttling"
-                | "ThrottlingException"
-                | "ThrottledException"
-                | "KMSThrottling"
-                | "KMSThrottlingException"
-                | "ProvisionedThroughputExceededException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException" => AlertError::Throttled { operation },
-                "InternalError" | "InternalFailure" | "InternalServerError" | "ServiceUnavailable" | "Unknown" => {
-                    AlertError::Service { operation, code, message }
-                }
-                _ => AlertError::Rejected { operation, code, message },
+            match kind_of(&code) {
+                Kind::AccessDenied => AlertError::AccessDenied { operation, message: format!("{code}: {message}") },
+                Kind::Throttled => AlertError::Throttled { operation },
+                Kind::Service => AlertError::Service { operation, code, message },
+                Kind::Rejected => AlertError::Rejected { operation, code, message },
             }
         }
         SdkError::ConstructionFailure(_) => {

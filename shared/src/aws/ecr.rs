@@ -1,5 +1,6 @@
 //! The `Registry` port over aws-sdk-ecr.
 
+use super::failure::{kind_of, Kind};
 use crate::findings::{Finding, Severity, SeverityCounts};
 use crate::image::{Image, ImageScan, ImageStatus};
 use crate::ports::{Registry, RegistryError};
@@ -51,19 +52,14 @@ where
                 "RepositoryNotFoundException" => RegistryError::RepositoryNotFound(subject.to_string()),
                 "RepositoryAlreadyExistsException" => RegistryError::RepositoryAlreadyExists(subject.to_string()),
                 "RepositoryNotEmptyException" => RegistryError::RepositoryNotEmpty(subject.to_string()),
-                "AccessDeniedException"
-                | "AccessDenied"
-                | "UnrecognizedClientException"
-                | "InvalidSignatureException" => RegistryError::AccessDenied { operation, message },
-                "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => {
-                    RegistryError::Throttled { operation }
-                }
                 "LimitExceededException" => RegistryError::QuotaExceeded { operation, message },
-                "ServerException" | "InternalFailure" | "ServiceUnavailable" | "InternalServerError" => {
-                    RegistryError::Service { operation, code, message }
-                }
                 "Unknown" => RegistryError::Service { operation, code, message: crate::aws::one_line(&err) },
-                _ => RegistryError::Rejected { operation, code, message },
+                _ => match kind_of(&code) {
+                    Kind::AccessDenied => RegistryError::AccessDenied { operation, message },
+                    Kind::Throttled => RegistryError::Throttled { operation },
+                    Kind::Service => RegistryError::Service { operation, code, message },
+                    Kind::Rejected => RegistryError::Rejected { operation, code, message },
+                },
             }
         }
         SdkError::ConstructionFailure(_) => {

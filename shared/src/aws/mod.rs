@@ -4,6 +4,7 @@ mod alerting;
 mod cloudwatch;
 mod config;
 mod ecr;
+mod failure;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
