@@ -142,15 +142,12 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     assert_eq!(aws.published(&store.topic_arn).len(), 1);
 
     // WHEN a rescan finds one more THEN only that one is published
-    aws.set_scan_findings(
-        "payments",
-        &digest,
-        &[
-            ("CVE-2024-0001", "CRITICAL", "openssl"),
-            ("CVE-2024-0002", "HIGH", "zlib"),
-            ("CVE-2024-0004", "HIGH", "curl"),
-        ],
-    );
+    const WITH_CURL: [(&str, &str, &str); 3] = [
+        ("CVE-2024-0001", "CRITICAL", "openssl"),
+        ("CVE-2024-0002", "HIGH", "zlib"),
+        ("CVE-2024-0004", "HIGH", "curl"),
+    ];
+    aws.set_scan_findings("payments", &digest, &WITH_CURL);
     let rescan = react(&reactor, &scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 2})), &sink).await;
     assert_eq!(rescan.delivery, Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
     let published = aws.published(&store.topic_arn);
@@ -162,15 +159,7 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     aws.set_scan_findings("payments", &digest, &[("CVE-2024-0002", "HIGH", "zlib"), ("CVE-2024-0004", "HIGH", "curl")]);
     let fixed = react(&reactor, &scan_event("payments", &digest, json!({"HIGH": 2})), &sink).await;
     assert_eq!(fixed.delivery, Some(Delivery::NothingNew));
-    aws.set_scan_findings(
-        "payments",
-        &digest,
-        &[
-            ("CVE-2024-0001", "CRITICAL", "openssl"),
-            ("CVE-2024-0002", "HIGH", "zlib"),
-            ("CVE-2024-0004", "HIGH", "curl"),
-        ],
-    );
+    aws.set_scan_findings("payments", &digest, &WITH_CURL);
     let back = react(&reactor, &scan_event("payments", &digest, json!({"CRITICAL": 1, "HIGH": 2})), &sink).await;
     assert_eq!(back.delivery, Some(Delivery::Published { new: 1, shown: 1, left_out: 0 }));
     assert_eq!(aws.published(&store.topic_arn).len(), 3);
