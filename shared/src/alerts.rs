@@ -448,8 +448,9 @@ impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
     }
 }
 
-/// In-memory stand-ins for unit tests of anything that alerts.
-pub mod memory {
+/// In-memory stand-ins for the unit tests of the alerter.
+#[cfg(test)]
+mod memory {
     use super::*;
     use std::collections::HashMap;
     use std::sync::Mutex;

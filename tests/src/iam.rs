@@ -148,10 +148,9 @@ impl<R: Registry> Registry for AsIamAllows<R> {
     async fn get_manifests(
         &self,
         name: &str,
-        digests: &[String],
+        _digests: &[String],
     ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
         // Not in the custom resource's role.
-        let _ = digests;
         Err(self.deny("BatchGetImage", name))
     }
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
