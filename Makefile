@@ -7,7 +7,7 @@ VENV := .venv
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup test fmt-check lint template unit demo bench sam-build measure deny fuzz
+.PHONY: setup test quick core-deps fmt-check lint template unit demo bench sam-build measure deny fuzz
 
 ## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv (idempotent).
 setup: $(SETUP_STAMP)
@@ -20,7 +20,13 @@ $(SETUP_STAMP): requirements-dev.txt
 
 ## make test: formatting, lints, template checks, every test (unit, moto, end to end), and
 ## `sam build` of the five arm64 functions.
-test: setup fmt-check lint template deny sam-build unit
+test: setup fmt-check core-deps lint template deny sam-build unit
+
+## make core-deps: the core crate's dependency tree holds no AWS SDK, hyper or reqwest crate
+## (first proving the check finds them in the adapters crate).
+core-deps:
+	tests/support/check_core_deps.sh ecr-keeper-aws --expect-failure
+	tests/support/check_core_deps.sh ecr-keeper-core
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

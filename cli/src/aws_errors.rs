@@ -3,7 +3,7 @@
 //! `RUST_LOG`.
 
 use aws_sdk_ecr::config::ProvideCredentials;
-use ecr_keeper_core::aws::RetryProfile;
+use ecr_keeper_aws::RetryProfile;
 use ecr_keeper_core::ports::RegistryError;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), String> {
     let Some(provider) = config.credentials_provider() else {
         return Err(no_credentials("no credential provider is configured"));
     };
-    provider.provide_credentials().await.map(|_| ()).map_err(|e| no_credentials(&ecr_keeper_core::aws::one_line(&e)))
+    provider.provide_credentials().await.map(|_| ()).map_err(|e| no_credentials(&ecr_keeper_aws::one_line(&e)))
 }
 
 fn no_credentials(cause: &str) -> String {

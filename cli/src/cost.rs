@@ -4,7 +4,7 @@ use crate::aws_errors::explain;
 use crate::{EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_core::aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
+use ecr_keeper_aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};

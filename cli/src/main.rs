@@ -47,13 +47,13 @@ impl AwsArgs {
     /// The SDK configuration, once a region and credentials are known to be there: without
     /// them every call would fail with a dump of the SDK's internals.
     pub async fn config(&self) -> Result<aws_config::SdkConfig, String> {
-        let options = ecr_keeper_core::aws::AwsOptions {
+        let options = ecr_keeper_aws::AwsOptions {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
             // Only the audit and the cost report talk to AWS: read-only batch work.
-            retry: ecr_keeper_core::aws::RetryProfile::Scheduled,
+            retry: ecr_keeper_aws::RetryProfile::Scheduled,
         };
-        let config = ecr_keeper_core::aws::sdk_config(&options).await;
+        let config = ecr_keeper_aws::sdk_config(&options).await;
         aws_errors::preflight(&config).await?;
         Ok(config)
     }

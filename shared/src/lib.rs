@@ -5,7 +5,6 @@
 
 pub mod alerts;
 pub mod audit;
-pub mod aws;
 pub mod config;
 pub mod cost;
 pub mod custom_resource;

@@ -1,10 +1,9 @@
 //! Metric names and dimensions, defined once; the `MetricsSink` port; the Embedded Metric
-//! Format writer (the default inside Lambda: no API call, no latency, no extra IAM).
+//! Format lines (the default inside Lambda: no API call, no latency, no extra IAM). The writer
+//! that prints them lives in `ecr-keeper-aws`.
 
 use serde_json::{json, Map, Value};
 use std::future::Future;
-use std::io::Write;
-use std::sync::Mutex;
 
 pub const NAMESPACE: &str = "EcrKeeper";
 pub const DIM_REPOSITORY: &str = "Repository";
@@ -103,36 +102,6 @@ pub trait MetricsSink: Send + Sync {
 /// EMF allows at most 100 metrics per directive.
 const EMF_MAX_METRICS: usize = 100;
 
-/// Embedded Metric Format: one JSON log line per set of dimension values; CloudWatch Logs turns
-/// them into metrics.
-pub struct EmfSink<W: Write + Send> {
-    out: Mutex<W>,
-    clock_ms: fn() -> u64,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
-}
-
-impl EmfSink<std::io::Stdout> {
-    pub fn stdout() -> Self {
-        EmfSink { out: Mutex::new(std::io::stdout()), clock_ms: now_ms }
-    }
-}
-
-impl<W: Write + Send> EmfSink<W> {
-    pub fn new(out: W, clock_ms: fn() -> u64) -> Self {
-        EmfSink { out: Mutex::new(out), clock_ms }
-    }
-
-    pub fn into_inner(self) -> W {
-        match self.out.into_inner() {
-            Ok(w) => w,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
 /// The EMF lines for `metrics`: metrics sharing the same dimension values share a line.
 pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
     type Dimensions = Vec<(&'static str, String)>;
@@ -177,20 +146,6 @@ pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
         .collect()
 }
 
-impl<W: Write + Send> MetricsSink for EmfSink<W> {
-    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
-        if metrics.is_empty() {
-            return Ok(());
-        }
-        let lines = emf_lines(metrics, (self.clock_ms)());
-        let mut out = self.out.lock().map_err(|_| MetricsError::Write("the output lock is poisoned".into()))?;
-        for line in lines {
-            writeln!(out, "{line}").map_err(|e| MetricsError::Write(e.to_string()))?;
-        }
-        out.flush().map_err(|e| MetricsError::Write(e.to_string()))
-    }
-}
-
 /// `KEEPER_METRICS=off`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoMetrics;
@@ -204,36 +159,6 @@ impl MetricsSink for NoMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn emf_lines_carry_namespace_dimensions_units_and_values() {
-        let sink = EmfSink::new(Vec::new(), || 1_700_000_000_000);
-        let metrics = vec![
-            Metric::for_repository(names::IMAGE_PUSHES, "app", 1),
-            Metric::for_repository(names::SCANS_STARTED, "app", 1),
-            Metric::for_repository(names::FINDINGS, "app", 3).with(DIM_SEVERITY, "HIGH"),
-            Metric::for_repository(names::FINDINGS, "app", 0).with(DIM_SEVERITY, "LOW"),
-        ];
-        assert!(sink.publish(&metrics).await.is_ok());
-        let text = String::from_utf8(sink.into_inner()).unwrap_or_default();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        let first = &lines[0];
-        assert_eq!(first["_aws"]["Timestamp"], 1_700_000_000_000u64);
-        assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Namespace"], "EcrKeeper");
-        assert_eq!(first["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository"]]));
-        assert_eq!(
-            first["_aws"]["CloudWatchMetrics"][0]["Metrics"],
-            json!([{"Name": "ImagePushes", "Unit": "Count"}, {"Name": "ScansStarted", "Unit": "Count"}])
-        );
-        assert_eq!(first["Repository"], "app");
-        assert_eq!(first["ImagePushes"], 1.0);
-        assert_eq!(lines[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository", "Severity"]]));
-        assert_eq!(lines[1]["Severity"], "HIGH");
-        assert_eq!(lines[1]["Findings"], 3.0);
-        assert_eq!(lines[2]["Severity"], "LOW");
-        assert_eq!(lines[2]["Findings"], 0.0, "zeros are emitted so graphs and alarms stay continuous");
-    }
 
     #[test]
     fn alarmed_metrics_also_get_a_dimensionless_aggregate() {

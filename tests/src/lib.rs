@@ -179,7 +179,7 @@ impl LocalAws {
 
     /// SDK configuration for reaching moto through `endpoint` (a [`fault_proxy::FaultProxy`]),
     /// with the product's own retry and timeout settings for `profile`.
-    pub async fn sdk_config_via(&self, endpoint: &str, profile: ecr_keeper_core::aws::RetryProfile) -> SdkConfig {
+    pub async fn sdk_config_via(&self, endpoint: &str, profile: ecr_keeper_aws::RetryProfile) -> SdkConfig {
         local_loader(endpoint)
             .retry_config(profile.retry_config())
             .timeout_config(profile.timeout_config())

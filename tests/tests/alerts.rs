@@ -1,8 +1,8 @@
 //! Vulnerability alerts on moto: SNS messages (read back from moto's record of what the topic
 //! accepted), the DynamoDB ledger, and the fault proxy in front of SNS.
 
+use ecr_keeper_aws::{DynamoLedger, EcrRegistry, RetryProfile, SnsPublisher};
 use ecr_keeper_core::alerts::{AlertSettings, Alerter, Delivery, MAX_MESSAGE_BYTES};
-use ecr_keeper_core::aws::{DynamoLedger, EcrRegistry, RetryProfile, SnsPublisher};
 use ecr_keeper_core::findings::FindingsPolicy;
 use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink};
 use ecr_keeper_core::ports::SystemClock;

@@ -6,10 +6,10 @@ use aws_sdk_ecr::types::{
     ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, RegistryScanningRule, ScanFrequency,
     ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
 };
+use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_core::audit::{
     audit, audit_metrics, AuditOptions, AuditReport, AuditSettings, Remediation, Standard, Status,
 };
-use ecr_keeper_core::aws::EcrRegistry;
 use ecr_keeper_core::findings::FindingsPolicy;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
@@ -484,7 +484,7 @@ async fn a_repository_that_cannot_be_read_gives_error_results_and_the_audit_goes
 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_half_of_every_read_throttled_the_report_equals_the_fault_free_one() {
-    use ecr_keeper_core::aws::RetryProfile;
+    use ecr_keeper_aws::RetryProfile;
     let aws = LocalAws::start();
     seed_registry(&aws).await;
     let (options, now) = (AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() }, later());

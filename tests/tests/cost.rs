@@ -1,7 +1,7 @@
 //! The cost report on moto: the seed's table exactly, shared layers, manifest lists, unknown
 //! media types, empty repositories, metrics and the dashboard through the CloudWatch bridge.
 
-use ecr_keeper_core::aws::{CloudWatchSink, CloudWatchStore, EcrRegistry};
+use ecr_keeper_aws::{CloudWatchSink, CloudWatchStore, EcrRegistry};
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, CostReport, RepositoryCost, GIB};
 use ecr_keeper_core::lifecycle::{generate, LifecyclePolicy, PolicyParams};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};

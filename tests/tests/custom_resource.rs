@@ -2,10 +2,9 @@
 //! CloudFormation's ResponseURL is a loopback recorder.
 
 use aws_sdk_ecr::Client;
-use ecr_keeper_core::aws::EcrRegistry;
-use ecr_keeper_core::custom_resource::{
-    CustomResourceHandler, HttpsTransport, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES,
-};
+use ecr_keeper_aws::EcrRegistry;
+use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES};
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use serde_json::{json, Value};

@@ -4,8 +4,9 @@
 //! unless the request was a Delete with `DeletionMode: Force` for a repository this very resource
 //! owns (by its ownership tags, adopted or created).
 
-use ecr_keeper_core::aws::EcrRegistry;
-use ecr_keeper_core::custom_resource::{CustomResourceHandler, HttpsTransport, Provisioner, ResponsePolicy};
+use ecr_keeper_aws::EcrRegistry;
+use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::ports::Registry;
 use ecr_keeper_core::ports::{RegistryError, SystemClock};
 use ecr_keeper_core::repository::{

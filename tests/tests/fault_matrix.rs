@@ -8,9 +8,10 @@
 //! expected status; a Reason that names what went wrong; and not one image lost anywhere.
 //! The table it produces is the one in docs/reliability.md, which this test keeps honest.
 
-use ecr_keeper_core::aws::{EcrRegistry, RetryProfile};
+use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_aws::{EcrRegistry, RetryProfile};
 use ecr_keeper_core::custom_resource::{
-    CustomResourceHandler, HandlerError, HttpsTransport, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES,
+    CustomResourceHandler, HandlerError, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES,
 };
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::repository::FAILED_CREATE_MARKER;

@@ -3,7 +3,7 @@
 use aws_sdk_ecr::types::{
     RegistryScanningRule, ScanFrequency, ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
 };
-use ecr_keeper_core::aws::{CloudWatchSink, EcrRegistry};
+use ecr_keeper_aws::{CloudWatchSink, EcrRegistry};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy, Severity};
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink};

@@ -3,7 +3,7 @@
 //! DLQ keeps the event), bad events are answered and counted (never retried), and nothing any
 //! function logs contains a credential or a ResponseURL's signature.
 
-use ecr_keeper_core::aws::RetryProfile;
+use ecr_keeper_aws::RetryProfile;
 use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
 use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};

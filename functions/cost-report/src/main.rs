@@ -2,7 +2,7 @@
 //! dashboard `KEEPER_COST_DASHBOARD` (default `ecr-keeper-costs`). Savings are projected against
 //! the team's standard, `KEEPER_STANDARD_*`, read exactly as the audit reads it.
 
-use ecr_keeper_core::aws::{
+use ecr_keeper_aws::{
     cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry, RetryProfile,
 };
 use ecr_keeper_core::config::standard_from_env;

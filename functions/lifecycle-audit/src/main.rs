@@ -1,8 +1,8 @@
 //! Scheduled lifecycle audit: every repository's checks, logged as one JSON report line, with
 //! metrics; optional remediation.
 
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
-use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
 use ecr_keeper_core::config::AuditConfig;
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::RegistryError;

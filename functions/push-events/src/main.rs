@@ -1,6 +1,6 @@
 //! EventBridge `ECR Image Action` → metrics, scan assurance, unmanaged-tag warnings.
 
-use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
 use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_push_event, PushReactor};

@@ -1,10 +1,9 @@
 //! `Custom::EcrRepository`. Thin: build the clients once, hand each event to the core, map the
 //! result for Lambda.
 
-use ecr_keeper_core::aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
-use ecr_keeper_core::custom_resource::{
-    CustomResourceHandler, HandlerError, HttpsTransport, Provisioner, ResponsePolicy,
-};
+use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
+use ecr_keeper_core::custom_resource::{CustomResourceHandler, HandlerError, Provisioner, ResponsePolicy};
 use ecr_keeper_core::ports::SystemClock;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use lambda_support::remaining;

@@ -1,11 +1,11 @@
 //! EventBridge `ECR Image Scan` and `Inspector2 Scan` → findings metrics, threshold and
 //! suppressions, one alert per image with new findings (SNS, de-duplicated in DynamoDB).
 
-use ecr_keeper_core::alerts::{AlertMode, Alerter};
-use ecr_keeper_core::aws::{
+use ecr_keeper_aws::{
     dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, ConfiguredAlerts, ConfiguredSink, DynamoLedger,
     EcrRegistry, SnsPublisher,
 };
+use ecr_keeper_core::alerts::{AlertMode, Alerter};
 use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_scan_event, ScanReactor};

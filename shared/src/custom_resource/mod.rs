@@ -11,4 +11,4 @@ pub use model::{
 };
 pub use provision::{failed_create_id, Progress, Provisioner};
 pub use respond::{CustomResourceHandler, Handled, HandlerError, ResponsePolicy};
-pub use transport::{HttpsTransport, ResponseTransport};
+pub use transport::{ResponseTransport, TransportError};

@@ -183,7 +183,7 @@ where
                         last_error: format!("HTTP {status}"),
                     });
                 }
-                Ok(Err(e)) => last_error = e,
+                Ok(Err(e)) => last_error = e.to_string(),
                 Err(_) => last_error = format!("no answer within {:?}", left.min(self.policy.attempt_timeout)),
             }
             tracing::warn!(host = %host, attempt = attempts, error = %last_error, "answering CloudFormation failed; retrying");

@@ -1,60 +1,18 @@
-//! The PUT that answers CloudFormation: to a pre-signed S3 URL in AWS, to a loopback server in
-//! tests.
+//! The port that answers CloudFormation: a PUT of the response body to the request's
+//! ResponseURL. The HTTPS adapter lives in `ecr-keeper-aws`.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 
-/// Sends a response body; answers the HTTP status, or why no status came back.
+/// Why no HTTP status came back. The text never holds the ResponseURL (its query is a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot build the request: {0}")]
+    Request(String),
+    #[error("{0}")]
+    Connection(String),
+}
+
+/// Sends a response body; answers the HTTP status.
 pub trait ResponseTransport: Send + Sync {
-    fn put(&self, url: &str, body: Vec<u8>) -> impl Future<Output = Result<u16, String>> + Send;
-}
-
-/// hyper over rustls with the system's roots (the same stack the AWS SDK uses).
-#[derive(Clone)]
-pub struct HttpsTransport {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-}
-
-impl HttpsTransport {
-    pub fn new() -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(HttpsTransport { client: Client::builder(TokioExecutor::new()).build(connector) })
-    }
-}
-
-impl ResponseTransport for HttpsTransport {
-    async fn put(&self, url: &str, body: Vec<u8>) -> Result<u16, String> {
-        let length = body.len();
-        // S3 signs the pre-signed URL without a content type: send an empty one, as
-        // CloudFormation's own helpers do, or S3 rejects the signature.
-        let request = Request::builder()
-            .method(Method::PUT)
-            .uri(url)
-            .header(CONTENT_TYPE, "")
-            .header(CONTENT_LENGTH, length)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("cannot build the request: {}", e.to_string().replace(url, "<ResponseURL>")))?;
-        let response = self.client.request(request).await.map_err(|e| {
-            // Error texts may quote the URI; the URL's path and query are a secret.
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(inner) = source {
-                text.push_str(&format!(": {inner}"));
-                source = inner.source();
-            }
-            text.replace(url, "<ResponseURL>")
-        })?;
-        Ok(response.status().as_u16())
-    }
+    fn put(&self, url: &str, body: Vec<u8>) -> impl Future<Output = Result<u16, TransportError>> + Send;
 }

@@ -1,7 +1,7 @@
 //! `make demo`: ecr-keeper on one machine, with no AWS account. Starts moto and the real
 //! function binary under `cargo lambda watch`, tells the story step by step, stops everything.
 
-use ecr_keeper_core::aws::EcrRegistry;
+use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_core::lifecycle::{parse_policy, render_table, simulate};
 use ecr_keeper_core::ports::Registry;
 use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};

@@ -1,12 +1,12 @@
 //! The `MetricsSink` port over PutMetricData, batched within CloudWatch's limits.
 
-use crate::metrics::{Metric, MetricsError, MetricsSink, Unit, ALARMED, NAMESPACE};
-use crate::ports::MetricsStore;
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric as CwMetric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
 };
 use aws_sdk_cloudwatch::Client;
 use chrono::{DateTime, Utc};
+use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink, Unit, ALARMED, NAMESPACE};
+use ecr_keeper_core::ports::MetricsStore;
 
 /// PutMetricData accepts at most 1,000 metrics and 1 MB per request.
 pub const MAX_METRICS_PER_REQUEST: usize = 1000;
@@ -74,7 +74,7 @@ impl MetricsSink for CloudWatchSink {
                 .set_metric_data(Some(batch.iter().map(datum).collect()))
                 .send()
                 .await
-                .map_err(|e| MetricsError::Publish(crate::aws::one_line(&e)))?;
+                .map_err(|e| MetricsError::Publish(crate::one_line(&e)))?;
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ impl MetricsStore for CloudWatchStore {
             .end_time(smithy_time(until))
             .send()
             .await
-            .map_err(|e| MetricsError::Call { operation: "GetMetricData", message: crate::aws::one_line(&e) })?;
+            .map_err(|e| MetricsError::Call { operation: "GetMetricData", message: crate::one_line(&e) })?;
         // The newest point: CloudWatch lists timestamps newest first by default, but do not rely on it.
         Ok(out
             .metric_data_results()
@@ -139,7 +139,7 @@ impl MetricsStore for CloudWatchStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| MetricsError::Call { operation: "PutDashboard", message: crate::aws::one_line(&e) })
+            .map_err(|e| MetricsError::Call { operation: "PutDashboard", message: crate::one_line(&e) })
     }
 }
 

@@ -1,13 +1,13 @@
 //! The alert ports on AWS: SNS for messages, a DynamoDB table (TTL attribute `expiresAt`) for
 //! what was alerted before.
 
-use super::failure::{kind_of, Kind};
-use crate::alerts::{AlertError, AlertLedger, AlertMessage, AlertPublisher, FindingKey};
+use crate::failure::{kind_of, Kind};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
+use ecr_keeper_core::alerts::{AlertError, AlertLedger, AlertMessage, AlertPublisher, FindingKey};
 use std::collections::HashSet;
 
 /// Sorts an SNS or DynamoDB failure by error code (never by message).
@@ -29,10 +29,10 @@ where
             }
         }
         SdkError::ConstructionFailure(_) => {
-            AlertError::Rejected { operation, code: "InvalidRequest".into(), message: crate::aws::one_line(&err) }
+            AlertError::Rejected { operation, code: "InvalidRequest".into(), message: crate::one_line(&err) }
         }
         // Timeouts, connection failures, unreadable responses: worth retrying.
-        _ => AlertError::Transport { operation, message: crate::aws::one_line(&err) },
+        _ => AlertError::Transport { operation, message: crate::one_line(&err) },
     }
 }
 

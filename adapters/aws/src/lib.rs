@@ -1,35 +1,41 @@
-//! The only place that calls AWS: SDK configuration and the adapters implementing the ports.
+//! ecr-keeper's adapters: the only crate that calls AWS. SDK configuration, and the
+//! implementations of the core's ports (ECR, CloudWatch, SNS, DynamoDB, EMF on stdout, the HTTPS
+//! answer to CloudFormation).
 
 mod alerting;
 mod cloudwatch;
 mod config;
 mod ecr;
+mod emf;
 mod failure;
+mod transport;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
 pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, RetryProfile};
 pub use ecr::EcrRegistry;
+pub use emf::EmfSink;
+pub use transport::HttpsTransport;
 
-use crate::config::MetricsMode;
-use crate::metrics::{EmfSink, Metric, MetricsError, MetricsSink, NoMetrics};
 use aws_config::SdkConfig;
+use ecr_keeper_core::config::MetricsMode;
+use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink, NoMetrics};
 
 /// Where `KEEPER_ALERTS` sends alerts.
 pub enum ConfiguredAlerts {
-    Sns(crate::alerts::Alerter<SnsPublisher, DynamoLedger>),
+    Sns(ecr_keeper_core::alerts::Alerter<SnsPublisher, DynamoLedger>),
     LogOnly,
 }
 
-impl crate::alerts::Alerts for ConfiguredAlerts {
+impl ecr_keeper_core::alerts::Alerts for ConfiguredAlerts {
     async fn deliver(
         &self,
-        alert: crate::alerts::ImageAlert,
+        alert: ecr_keeper_core::alerts::ImageAlert,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<crate::alerts::Delivery, crate::alerts::AlertError> {
+    ) -> Result<ecr_keeper_core::alerts::Delivery, ecr_keeper_core::alerts::AlertError> {
         match self {
             ConfiguredAlerts::Sns(a) => a.deliver(alert, now).await,
-            ConfiguredAlerts::LogOnly => Ok(crate::alerts::Delivery::NotSent),
+            ConfiguredAlerts::LogOnly => Ok(ecr_keeper_core::alerts::Delivery::NotSent),
         }
     }
 }

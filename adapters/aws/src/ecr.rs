@@ -1,11 +1,6 @@
 //! The `Registry` port over aws-sdk-ecr.
 
-use super::failure::{kind_of, Kind};
-use crate::findings::{Finding, Severity, SeverityCounts};
-use crate::image::{Image, ImageScan, ImageStatus};
-use crate::ports::{Registry, RegistryError};
-use crate::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
-use crate::scanning::{RegistryScanning, ScanFrequency, ScanRule};
+use crate::failure::{kind_of, Kind};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
     DescribeImagesFilter, EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
@@ -14,6 +9,11 @@ use aws_sdk_ecr::types::{
 };
 use aws_sdk_ecr::Client;
 use chrono::{DateTime, Utc};
+use ecr_keeper_core::findings::{Finding, Severity, SeverityCounts};
+use ecr_keeper_core::image::{Image, ImageScan, ImageStatus};
+use ecr_keeper_core::ports::{Registry, RegistryError};
+use ecr_keeper_core::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
+use ecr_keeper_core::scanning::{RegistryScanning, ScanFrequency, ScanRule};
 
 /// ECR's page size maximum: fewer round trips.
 const PAGE_SIZE: i32 = 1000;
@@ -53,7 +53,7 @@ where
                 "RepositoryAlreadyExistsException" => RegistryError::RepositoryAlreadyExists(subject.to_string()),
                 "RepositoryNotEmptyException" => RegistryError::RepositoryNotEmpty(subject.to_string()),
                 "LimitExceededException" => RegistryError::QuotaExceeded { operation, message },
-                "Unknown" => RegistryError::Service { operation, code, message: crate::aws::one_line(&err) },
+                "Unknown" => RegistryError::Service { operation, code, message: crate::one_line(&err) },
                 _ => match kind_of(&code) {
                     Kind::AccessDenied => RegistryError::AccessDenied { operation, message },
                     Kind::Throttled => RegistryError::Throttled { operation },
@@ -63,9 +63,9 @@ where
             }
         }
         SdkError::ConstructionFailure(_) => {
-            RegistryError::Rejected { operation, code: "InvalidRequest".into(), message: crate::aws::one_line(&err) }
+            RegistryError::Rejected { operation, code: "InvalidRequest".into(), message: crate::one_line(&err) }
         }
-        _ => RegistryError::Transport { operation, message: crate::aws::one_line(&err) },
+        _ => RegistryError::Transport { operation, message: crate::one_line(&err) },
     }
 }
 
