@@ -20,3 +20,5 @@ pub mod ports;
 pub mod reactions;
 pub mod repository;
 pub mod scanning;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;

@@ -2,6 +2,7 @@
 //! provisioning it drives.
 
 mod model;
+mod plan;
 mod provision;
 mod respond;
 mod transport;
@@ -9,6 +10,9 @@ mod transport;
 pub use model::{
     response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status, MAX_RESPONSE_BYTES,
 };
+pub use plan::{preview, ActualRepository, Change, Plan, Preview};
 pub use provision::{failed_create_id, Progress, Provisioner};
 pub use respond::{CustomResourceHandler, Handled, HandlerError, ResponsePolicy};
 pub use transport::{ResponseTransport, TransportError};
+#[cfg(test)]
+mod tests;

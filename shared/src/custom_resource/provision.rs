@@ -3,14 +3,14 @@
 //! invented or while a Create still runs.
 
 use super::model::{Outcome, Request, RequestType};
+use super::plan::{apply, read_actual, same_policy, Known, Plan};
 use crate::lifecycle::{simulate, Fate, LifecyclePolicy};
 use crate::ports::{Clock, Registry, RegistryError};
 use crate::repository::{
     check_repository_name, deletion_mode_of, overridden_retention_properties, parse_spec, DeletionMode, Ownership,
-    Repository, RepositorySpec, ResourceTag, FAILED_CREATE_MARKER,
+    Repository, RepositorySpec, FAILED_CREATE_MARKER,
 };
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 /// How far a request got, shared with the watchdog so a timeout or panic can say where it
@@ -60,6 +60,30 @@ pub fn failed_create_id(request_id: &str) -> String {
     format!("{FAILED_CREATE_MARKER}{request_id}")
 }
 
+/// How the repository came under this resource, for the Reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    Created,
+    /// Already this resource's: a retried Create, or an Update that found it gone.
+    Converged,
+    Adopted,
+}
+
+impl Arrival {
+    fn as_str(self) -> &'static str {
+        match self {
+            Arrival::Created => "created",
+            Arrival::Converged => "converged",
+            Arrival::Adopted => "adopted",
+        }
+    }
+}
+
+/// The ownership tags this request writes.
+fn owner(req: &Request, adopted: bool) -> Ownership {
+    Ownership { stack_id: req.envelope.stack_id.clone(), logical_id: req.envelope.logical_resource_id.clone(), adopted }
+}
+
 /// A failure, and the physical id to answer with when it differs from the default.
 #[derive(Debug)]
 struct Failure {
@@ -80,14 +104,6 @@ fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
 pub struct Provisioner<R, C> {
     registry: R,
     clock: C,
-}
-
-/// State already read from ECR, so reconciling does not read it again.
-#[derive(Default)]
-struct Known {
-    lifecycle_policy: Option<Option<String>>,
-    tags: Option<Vec<ResourceTag>>,
-    repository_policy_absent: bool,
 }
 
 impl<R: Registry, C: Clock> Provisioner<R, C> {
@@ -125,95 +141,91 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
         progress: &Progress,
     ) -> Result<(Repository, String), Failure> {
         let name = &spec.name;
-        let env = &req.envelope;
         progress.stage(format!("looking up repository {name}"));
-        let mut known = Known::default();
-        let (repo, verb) = match self.registry.describe_repository(name).await? {
-            None => {
-                progress.stage(format!("creating repository {name}"));
-                let owner = Ownership {
-                    stack_id: env.stack_id.clone(),
-                    logical_id: env.logical_resource_id.clone(),
-                    adopted: false,
-                };
-                let mut tags = spec.tags.clone();
-                tags.extend(owner.tags());
-                // A timeout or a 5xx does not prove the repository was not created, so a failure
-                // from here on answers with its name: the Delete CloudFormation sends next then
-                // finds it, and removes it only if this resource owns it.
-                progress.creating(Some(name));
-                let repo = match self.registry.create_repository(name, &spec.settings, &tags).await {
-                    Ok(repo) => repo,
-                    Err(RegistryError::RepositoryAlreadyExists(_)) => {
-                        progress.creating(None);
-                        return fail(format!(
-                            "repository {name} was created by someone else while this request ran; retry the stack operation"
-                        ));
-                    }
-                    Err(e) => return Err(Failure { physical: Some(name.clone()), message: e.to_string() }),
-                };
-                tracing::info!(repository = %name, "created repository");
-                known = Known { lifecycle_policy: Some(None), tags: Some(tags), repository_policy_absent: true };
-                (repo, "created")
-            }
-            Some(repo) => {
-                progress.stage(format!("reading the tags of {name}"));
-                let tags = self.registry.list_tags(&repo.arn).await?;
-                let verb = match Ownership::from_tags(&tags) {
-                    Some(o) if o.is(&env.stack_id, &env.logical_resource_id) => "converged",
-                    Some(o) if !spec.adopt_existing => {
-                        return fail(format!(
-                            "repository {name} already exists and is managed by {} in stack {}; set AdoptExisting to \"true\" to take it over",
-                            o.logical_id, o.stack_id
-                        ))
-                    }
-                    None if !spec.adopt_existing => {
-                        return fail(format!(
-                            "repository {name} already exists; set AdoptExisting to \"true\" to manage it with this resource (an adopted repository is kept when the stack is deleted unless DeletionMode is Force)"
-                        ))
-                    }
-                    _ => {
-                        if !spec.settings.encryption.satisfied_by(&repo.settings.encryption) {
-                            return fail(format!(
-                                "repository {name} is encrypted with {} and ECR cannot change encryption after creation; set EncryptionType to {} to adopt it",
-                                repo.settings.encryption.type_name(),
-                                repo.settings.encryption.type_name()
-                            ));
-                        }
-                        progress.stage(format!("adopting repository {name}"));
-                        let owner = Ownership {
-                            stack_id: env.stack_id.clone(),
-                            logical_id: env.logical_resource_id.clone(),
-                            adopted: true,
-                        };
-                        self.registry.tag_repository(&repo.arn, &owner.tags()).await?;
-                        tracing::info!(repository = %name, "adopted repository");
-                        "adopted"
-                    }
-                };
-                let mut tags = tags;
-                if verb == "adopted" {
-                    tags.retain(|t| !Ownership::is_key(&t.key));
-                    tags.extend(
-                        Ownership {
-                            stack_id: env.stack_id.clone(),
-                            logical_id: env.logical_resource_id.clone(),
-                            adopted: true,
-                        }
-                        .tags(),
-                    );
-                }
-                known.tags = Some(tags);
-                (repo, verb)
-            }
+        let (repo, arrival, known) = match self.registry.describe_repository(name).await? {
+            None => self.create_repository(req, spec, progress).await?,
+            Some(repo) => self.take_over(req, spec, repo, progress).await?,
         };
         // From here on the repository exists: a failure answers with its name, so the Delete
         // CloudFormation sends next finds it (and, being owned, handles it by DeletionMode).
-        let changes = self
+        let plan = self
             .reconcile(&repo, spec, None, known, progress)
             .await
             .map_err(|f| Failure { physical: Some(repo.name.clone()), message: f.message })?;
-        Ok((repo, summary(verb, &spec.name, &changes)))
+        Ok((repo, plan.summary(arrival.as_str())))
+    }
+
+    async fn create_repository(
+        &self,
+        req: &Request,
+        spec: &RepositorySpec,
+        progress: &Progress,
+    ) -> Result<(Repository, Arrival, Known), Failure> {
+        let name = &spec.name;
+        progress.stage(format!("creating repository {name}"));
+        let mut tags = spec.tags.clone();
+        tags.extend(owner(req, false).tags());
+        // A timeout or a 5xx does not prove the repository was not created, so a failure from
+        // here on answers with its name: the Delete CloudFormation sends next then finds it, and
+        // removes it only if this resource owns it.
+        progress.creating(Some(name));
+        let repo = match self.registry.create_repository(name, &spec.settings, &tags).await {
+            Ok(repo) => repo,
+            Err(RegistryError::RepositoryAlreadyExists(_)) => {
+                progress.creating(None);
+                return fail(format!(
+                    "repository {name} was created by someone else while this request ran; retry the stack operation"
+                ));
+            }
+            Err(e) => return Err(Failure { physical: Some(name.clone()), message: e.to_string() }),
+        };
+        tracing::info!(repository = %name, "created repository");
+        Ok((repo, Arrival::Created, Known::created_with(tags)))
+    }
+
+    /// An existing repository: this resource's own (a retried Create), or one to adopt.
+    async fn take_over(
+        &self,
+        req: &Request,
+        spec: &RepositorySpec,
+        repo: Repository,
+        progress: &Progress,
+    ) -> Result<(Repository, Arrival, Known), Failure> {
+        let name = &spec.name;
+        let env = &req.envelope;
+        progress.stage(format!("reading the tags of {name}"));
+        let mut tags = self.registry.list_tags(&repo.arn).await?;
+        match Ownership::from_tags(&tags) {
+            Some(o) if o.is(&env.stack_id, &env.logical_resource_id) => {
+                return Ok((repo, Arrival::Converged, Known::with_tags(tags)))
+            }
+            Some(o) if !spec.adopt_existing => {
+                return fail(format!(
+                    "repository {name} already exists and is managed by {} in stack {}; set AdoptExisting to \"true\" to take it over",
+                    o.logical_id, o.stack_id
+                ))
+            }
+            None if !spec.adopt_existing => {
+                return fail(format!(
+                    "repository {name} already exists; set AdoptExisting to \"true\" to manage it with this resource (an adopted repository is kept when the stack is deleted unless DeletionMode is Force)"
+                ))
+            }
+            _ => {}
+        }
+        if !spec.settings.encryption.satisfied_by(&repo.settings.encryption) {
+            return fail(format!(
+                "repository {name} is encrypted with {} and ECR cannot change encryption after creation; set EncryptionType to {} to adopt it",
+                repo.settings.encryption.type_name(),
+                repo.settings.encryption.type_name()
+            ));
+        }
+        progress.stage(format!("adopting repository {name}"));
+        let ownership = owner(req, true).tags();
+        self.registry.tag_repository(&repo.arn, &ownership).await?;
+        tracing::info!(repository = %name, "adopted repository");
+        tags.retain(|t| !Ownership::is_key(&t.key));
+        tags.extend(ownership);
+        Ok((repo, Arrival::Adopted, Known::with_tags(tags)))
     }
 
     async fn update(&self, req: &Request, progress: &Progress) -> Outcome {
@@ -300,9 +312,9 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
                 self.guard(name, &spec.lifecycle_policy, limit).await?;
             }
         }
-        let known = Known { lifecycle_policy: Some(current_policy), ..Known::default() };
-        let changes = self.reconcile(&repo, spec, old_spec, known, progress).await?;
-        Ok((repo, summary("updated", name, &changes)))
+        let known = Known::with_lifecycle_policy(current_policy);
+        let plan = self.reconcile(&repo, spec, old_spec, known, progress).await?;
+        Ok((repo, plan.summary("updated")))
     }
 
     /// Refuses a lifecycle policy that would expire more existing images than allowed.
@@ -339,7 +351,7 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
         ))
     }
 
-    /// Applies every managed setting that differs; returns what changed, for the Reason.
+    /// Reads what the plan needs and is not known yet, plans, and applies the plan.
     async fn reconcile(
         &self,
         repo: &Repository,
@@ -347,87 +359,11 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
         old_spec: Option<&RepositorySpec>,
         known: Known,
         progress: &Progress,
-    ) -> Result<Vec<String>, Failure> {
-        let name = &repo.name;
-        let mut changes = Vec::new();
-        let desired = &spec.settings;
-        let actual = &repo.settings;
-        let filters = |f: &[String]| f.iter().cloned().collect::<BTreeSet<_>>();
-        if actual.tag_mutability != desired.tag_mutability
-            || filters(&actual.exclusion_filters) != filters(&desired.exclusion_filters)
-        {
-            progress.stage(format!("setting tag mutability of {name}"));
-            self.registry.put_tag_mutability(name, desired.tag_mutability, &desired.exclusion_filters).await?;
-            changes.push(format!("ImageTagMutability {}", desired.tag_mutability));
-        }
-        if actual.scan_on_push != desired.scan_on_push {
-            progress.stage(format!("setting scan on push of {name}"));
-            self.registry.put_scan_on_push(name, desired.scan_on_push).await?;
-            changes.push(format!("ScanOnPush {}", desired.scan_on_push));
-        }
-
-        let current_policy = match known.lifecycle_policy {
-            Some(p) => p,
-            None => {
-                progress.stage(format!("reading the lifecycle policy of {name}"));
-                self.registry.get_lifecycle_policy(name).await?
-            }
-        };
-        if !same_policy(current_policy.as_deref(), &spec.lifecycle_policy) {
-            progress.stage(format!("applying the lifecycle policy to {name}"));
-            self.registry.put_lifecycle_policy(name, &spec.lifecycle_policy.to_json()).await?;
-            changes.push("lifecycle policy".into());
-        }
-
-        match spec.repository_policy() {
-            Some(document) => {
-                let current = if known.repository_policy_absent {
-                    None
-                } else {
-                    progress.stage(format!("reading the repository policy of {name}"));
-                    self.registry.get_repository_policy(name).await?
-                };
-                if !same_json(current.as_deref(), &document) {
-                    progress.stage(format!("setting the repository policy of {name}"));
-                    self.registry.set_repository_policy(name, &document).await?;
-                    changes.push("repository policy".into());
-                }
-            }
-            // Only a policy this resource wrote is removed; otherwise it is not ours to touch.
-            None if old_spec.is_some_and(RepositorySpec::has_principals) => {
-                progress.stage(format!("removing the repository policy of {name}"));
-                self.registry.delete_repository_policy(name).await?;
-                changes.push("repository policy removed".into());
-            }
-            None => {}
-        }
-
-        let current_tags = match known.tags {
-            Some(t) => t,
-            None => {
-                progress.stage(format!("reading the tags of {name}"));
-                self.registry.list_tags(&repo.arn).await?
-            }
-        };
-        let missing: Vec<ResourceTag> = spec.tags.iter().filter(|t| !current_tags.contains(t)).cloned().collect();
-        let desired_keys: BTreeSet<&str> = spec.tags.iter().map(|t| t.key.as_str()).collect();
-        let removed: Vec<String> = old_spec
-            .map(|o| o.tags.iter().map(|t| t.key.clone()).filter(|k| !desired_keys.contains(k.as_str())).collect())
-            .unwrap_or_default();
-        if !missing.is_empty() {
-            progress.stage(format!("tagging {name}"));
-            self.registry.tag_repository(&repo.arn, &missing).await?;
-            changes.push(format!("{} tag(s) set", missing.len()));
-        }
-        if !removed.is_empty() {
-            progress.stage(format!("untagging {name}"));
-            self.registry.untag_repository(&repo.arn, &removed).await?;
-            changes.push(format!("{} tag(s) removed", removed.len()));
-        }
-        for change in &changes {
-            tracing::info!(repository = %name, change = %change, "reconciled");
-        }
-        Ok(changes)
+    ) -> Result<Plan, Failure> {
+        let actual = read_actual(&self.registry, repo, spec, known, progress).await?;
+        let plan = Plan::between(spec, old_spec, &actual);
+        apply(&self.registry, repo, &plan, progress).await?;
+        Ok(plan)
     }
 
     async fn delete(&self, req: &Request, progress: &Progress) -> Outcome {
@@ -501,15 +437,6 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
     }
 }
 
-fn same_json(current: Option<&str>, desired: &str) -> bool {
-    let parse = |t: &str| serde_json::from_str::<Value>(t).ok();
-    current.and_then(parse).is_some_and(|c| Some(c) == parse(desired))
-}
-
-fn same_policy(current: Option<&str>, desired: &LifecyclePolicy) -> bool {
-    same_json(current, &desired.to_json())
-}
-
 fn warn_overrides(properties: &Value) {
     let overridden = overridden_retention_properties(properties);
     if !overridden.is_empty() {
@@ -517,14 +444,6 @@ fn warn_overrides(properties: &Value) {
             properties = %overridden.join(", "),
             "LifecyclePolicyText is set, so these retention properties are ignored"
         );
-    }
-}
-
-fn summary(verb: &str, name: &str, changes: &[String]) -> String {
-    if changes.is_empty() {
-        format!("{verb} {name}; nothing to change")
-    } else {
-        format!("{verb} {name}: {}", changes.join(", "))
     }
 }
 

@@ -1,0 +1,532 @@
+//! In-memory stand-ins for the ports, with ECR's semantics that ecr-keeper's decisions depend
+//! on: not-found and already-exists errors, non-empty repositories, tags on ARNs, policy texts,
+//! images with tags, digests and push times, one manual scan per image per day, findings, paged
+//! reads, and injectable failures. Every call is logged, so a test can say "nothing was written".
+//!
+//! Behind the `test-util` feature (and `cfg(test)`): no production build contains it.
+
+use crate::findings::Finding;
+use crate::image::Image;
+use crate::metrics::{Metric, MetricsError, MetricsSink};
+use crate::ports::{Clock, MetricsStore, Registry, RegistryError};
+use crate::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
+use crate::scanning::RegistryScanning;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// A clock that reads what the test set.
+#[derive(Debug)]
+pub struct FixedClock(Mutex<DateTime<Utc>>);
+
+impl FixedClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        FixedClock(Mutex::new(now))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *lock(&self.0) = now;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding the lock has failed already; keep its state readable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Clone, Default)]
+struct StoredRepository {
+    repository: Option<Repository>,
+    tags: Vec<ResourceTag>,
+    lifecycle_policy: Option<String>,
+    repository_policy: Option<String>,
+    images: Vec<Image>,
+    manifests: HashMap<String, (Option<String>, String)>,
+    findings: HashMap<String, Vec<Finding>>,
+    /// digest → day of the last manual scan.
+    scanned_on: HashMap<String, chrono::NaiveDate>,
+}
+
+/// A failure the next matching calls return.
+#[derive(Debug, Clone)]
+struct Injected {
+    operation: &'static str,
+    repository: Option<String>,
+    error: RegistryError,
+    /// `None`: every matching call fails.
+    times: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    repositories: BTreeMap<String, StoredRepository>,
+    scanning: RegistryScanning,
+    failures: Vec<Injected>,
+    calls: Vec<String>,
+    /// Reads return at most this many items a page (each page is a logged call), as ECR does.
+    page_size: usize,
+}
+
+/// One ECR registry (one account, one region) in memory. Clones share the registry, so a test
+/// hands one to the code under test and keeps one to look with.
+#[derive(Debug, Clone)]
+pub struct InMemoryRegistry {
+    state: Arc<Mutex<State>>,
+    clock_now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+impl Default for InMemoryRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryRegistry {
+    pub fn new() -> Self {
+        InMemoryRegistry {
+            state: Arc::new(Mutex::new(State { page_size: 100, ..State::default() })),
+            clock_now: Arc::new(Mutex::new(DateTime::<Utc>::UNIX_EPOCH)),
+        }
+    }
+
+    /// The day manual scans are counted against (ECR allows one per image per day).
+    pub fn today(&self, now: DateTime<Utc>) -> &Self {
+        *lock(&self.clock_now) = now;
+        self
+    }
+
+    pub fn with_page_size(self, page_size: usize) -> Self {
+        lock(&self.state).page_size = page_size.max(1);
+        self
+    }
+
+    pub fn arn(name: &str) -> String {
+        format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}")
+    }
+
+    /// GIVEN a repository with these settings and tags.
+    pub fn with_repository(&self, name: &str, settings: RepositorySettings, tags: &[ResourceTag]) -> &Self {
+        let mut state = lock(&self.state);
+        let stored = state.repositories.entry(name.to_string()).or_default();
+        stored.repository = Some(repository(name, settings));
+        stored.tags = tags.to_vec();
+        self
+    }
+
+    pub fn with_lifecycle_policy(&self, name: &str, text: &str) -> &Self {
+        self.stored(name, |r| r.lifecycle_policy = Some(text.to_string()));
+        self
+    }
+
+    pub fn with_repository_policy(&self, name: &str, text: &str) -> &Self {
+        self.stored(name, |r| r.repository_policy = Some(text.to_string()));
+        self
+    }
+
+    pub fn with_image(&self, name: &str, image: Image) -> &Self {
+        self.stored(name, |r| r.images.push(image));
+        self
+    }
+
+    pub fn with_manifest(&self, name: &str, digest: &str, media_type: Option<&str>, manifest: &str) -> &Self {
+        self.stored(name, |r| {
+            r.manifests.insert(digest.to_string(), (media_type.map(str::to_owned), manifest.to_string()));
+        });
+        self
+    }
+
+    /// The findings of an image's latest scan.
+    pub fn with_findings(&self, name: &str, digest: &str, findings: Vec<Finding>) -> &Self {
+        self.stored(name, |r| {
+            r.findings.insert(digest.to_string(), findings);
+        });
+        self
+    }
+
+    pub fn with_scanning(&self, scanning: RegistryScanning) -> &Self {
+        lock(&self.state).scanning = scanning;
+        self
+    }
+
+    /// Every call of `operation` (ECR's name, e.g. `"PutLifecyclePolicy"`) about `repository`
+    /// (any repository when `None`) fails with `error`; `times` limits how many do.
+    pub fn failing(
+        &self,
+        operation: &'static str,
+        repository: Option<&str>,
+        error: RegistryError,
+        times: Option<u32>,
+    ) -> &Self {
+        lock(&self.state).failures.push(Injected {
+            operation,
+            repository: repository.map(str::to_owned),
+            error,
+            times,
+        });
+        self
+    }
+
+    /// Each call so far, as `"Operation name"`, in order.
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.state).calls.clone()
+    }
+
+    /// The calls that change something (ECR's mutating operations).
+    pub fn writes(&self) -> Vec<String> {
+        const READS: &[&str] = &["Describe", "Get", "List", "BatchGet"];
+        self.calls().into_iter().filter(|c| !READS.iter().any(|r| c.starts_with(r))).collect()
+    }
+
+    pub fn forget_calls(&self) {
+        lock(&self.state).calls.clear();
+    }
+
+    pub fn repository(&self, name: &str) -> Option<Repository> {
+        lock(&self.state).repositories.get(name).and_then(|r| r.repository.clone())
+    }
+
+    pub fn tags(&self, name: &str) -> Vec<ResourceTag> {
+        lock(&self.state).repositories.get(name).map(|r| r.tags.clone()).unwrap_or_default()
+    }
+
+    pub fn lifecycle_policy(&self, name: &str) -> Option<String> {
+        lock(&self.state).repositories.get(name).and_then(|r| r.lifecycle_policy.clone())
+    }
+
+    pub fn repository_policy(&self, name: &str) -> Option<String> {
+        lock(&self.state).repositories.get(name).and_then(|r| r.repository_policy.clone())
+    }
+
+    pub fn images(&self, name: &str) -> Vec<Image> {
+        lock(&self.state).repositories.get(name).map(|r| r.images.clone()).unwrap_or_default()
+    }
+
+    fn stored(&self, name: &str, change: impl FnOnce(&mut StoredRepository)) {
+        let mut state = lock(&self.state);
+        let stored = state.repositories.entry(name.to_string()).or_default();
+        if stored.repository.is_none() {
+            stored.repository = Some(repository(name, ecr_defaults()));
+        }
+        change(stored);
+    }
+
+    /// Logs the call, then answers an injected failure if one matches.
+    fn call(&self, operation: &'static str, subject: &str) -> Result<MutexGuard<'_, State>, RegistryError> {
+        let mut state = lock(&self.state);
+        state.calls.push(format!("{operation} {subject}"));
+        let name = subject.rsplit("repository/").next().unwrap_or(subject).to_string();
+        let hit = state.failures.iter_mut().find(|f| {
+            f.operation == operation
+                && f.repository.as_deref().is_none_or(|r| r == name)
+                && f.times.is_none_or(|t| t > 0)
+        });
+        if let Some(f) = hit {
+            if let Some(t) = f.times.as_mut() {
+                *t -= 1;
+            }
+            return Err(f.error.clone());
+        }
+        Ok(state)
+    }
+
+    fn pages(&self, operation: &'static str, subject: &str, items: usize) -> Result<(), RegistryError> {
+        let page_size = lock(&self.state).page_size;
+        let pages = items.div_ceil(page_size).max(1);
+        for page in 2..=pages {
+            drop(self.call(operation, &format!("{subject} (page {page})"))?);
+        }
+        Ok(())
+    }
+}
+
+/// What ECR gives a repository created without settings.
+pub fn ecr_defaults() -> RepositorySettings {
+    RepositorySettings {
+        tag_mutability: TagMutability::Mutable,
+        exclusion_filters: Vec::new(),
+        scan_on_push: false,
+        encryption: crate::repository::Encryption::Aes256,
+    }
+}
+
+fn repository(name: &str, settings: RepositorySettings) -> Repository {
+    Repository {
+        name: name.to_string(),
+        arn: InMemoryRegistry::arn(name),
+        uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"),
+        registry_id: ACCOUNT.to_string(),
+        settings,
+    }
+}
+
+fn not_found(name: &str) -> RegistryError {
+    RegistryError::RepositoryNotFound(name.to_string())
+}
+
+fn existing<'a>(state: &'a mut State, name: &str) -> Result<&'a mut StoredRepository, RegistryError> {
+    state.repositories.get_mut(name).filter(|r| r.repository.is_some()).ok_or_else(|| not_found(name))
+}
+
+fn by_arn<'a>(state: &'a mut State, arn: &str) -> Result<&'a mut StoredRepository, RegistryError> {
+    let name = arn.rsplit("repository/").next().unwrap_or(arn).to_string();
+    existing(state, &name)
+}
+
+impl Registry for InMemoryRegistry {
+    async fn describe_repository(&self, name: &str) -> Result<Option<Repository>, RegistryError> {
+        let state = self.call("DescribeRepositories", name)?;
+        Ok(state.repositories.get(name).and_then(|r| r.repository.clone()))
+    }
+
+    async fn create_repository(
+        &self,
+        name: &str,
+        settings: &RepositorySettings,
+        tags: &[ResourceTag],
+    ) -> Result<Repository, RegistryError> {
+        let mut state = self.call("CreateRepository", name)?;
+        if state.repositories.get(name).is_some_and(|r| r.repository.is_some()) {
+            return Err(RegistryError::RepositoryAlreadyExists(name.to_string()));
+        }
+        let created = repository(name, settings.clone());
+        state.repositories.insert(
+            name.to_string(),
+            StoredRepository { repository: Some(created.clone()), tags: tags.to_vec(), ..Default::default() },
+        );
+        Ok(created)
+    }
+
+    async fn put_tag_mutability(
+        &self,
+        name: &str,
+        mutability: TagMutability,
+        exclusion_filters: &[String],
+    ) -> Result<(), RegistryError> {
+        let mut state = self.call("PutImageTagMutability", name)?;
+        if let Some(r) = existing(&mut state, name)?.repository.as_mut() {
+            r.settings.tag_mutability = mutability;
+            r.settings.exclusion_filters = exclusion_filters.to_vec();
+        }
+        Ok(())
+    }
+
+    async fn put_scan_on_push(&self, name: &str, scan_on_push: bool) -> Result<(), RegistryError> {
+        let mut state = self.call("PutImageScanningConfiguration", name)?;
+        if let Some(r) = existing(&mut state, name)?.repository.as_mut() {
+            r.settings.scan_on_push = scan_on_push;
+        }
+        Ok(())
+    }
+
+    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        let mut state = self.call("GetLifecyclePolicy", name)?;
+        Ok(existing(&mut state, name)?.lifecycle_policy.clone())
+    }
+
+    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        let mut state = self.call("PutLifecyclePolicy", name)?;
+        existing(&mut state, name)?.lifecycle_policy = Some(text.to_string());
+        Ok(())
+    }
+
+    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        let mut state = self.call("GetRepositoryPolicy", name)?;
+        Ok(existing(&mut state, name)?.repository_policy.clone())
+    }
+
+    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        let mut state = self.call("SetRepositoryPolicy", name)?;
+        existing(&mut state, name)?.repository_policy = Some(text.to_string());
+        Ok(())
+    }
+
+    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
+        let mut state = self.call("DeleteRepositoryPolicy", name)?;
+        existing(&mut state, name)?.repository_policy = None;
+        Ok(())
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
+        let mut state = self.call("ListTagsForResource", arn)?;
+        Ok(by_arn(&mut state, arn)?.tags.clone())
+    }
+
+    async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
+        let mut state = self.call("TagResource", arn)?;
+        let stored = by_arn(&mut state, arn)?;
+        for tag in tags {
+            stored.tags.retain(|t| t.key != tag.key);
+            stored.tags.push(tag.clone());
+        }
+        Ok(())
+    }
+
+    async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
+        let mut state = self.call("UntagResource", arn)?;
+        by_arn(&mut state, arn)?.tags.retain(|t| !keys.contains(&t.key));
+        Ok(())
+    }
+
+    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
+        let images = {
+            let mut state = self.call("DescribeImages", name)?;
+            existing(&mut state, name)?.images.clone()
+        };
+        self.pages("DescribeImages", name, images.len())?;
+        Ok(images)
+    }
+
+    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
+        let mut state = self.call("ListImages", name)?;
+        Ok(!existing(&mut state, name)?.images.is_empty())
+    }
+
+    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
+        let mut state = self.call("DeleteRepository", name)?;
+        if !existing(&mut state, name)?.images.is_empty() && !force {
+            return Err(RegistryError::RepositoryNotEmpty(name.to_string()));
+        }
+        state.repositories.remove(name);
+        Ok(())
+    }
+
+    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
+        let found: Vec<Repository> = {
+            let state = self.call("DescribeRepositories", prefix.unwrap_or("*"))?;
+            state
+                .repositories
+                .values()
+                .filter_map(|r| r.repository.clone())
+                .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
+                .collect()
+        };
+        self.pages("DescribeRepositories", prefix.unwrap_or("*"), found.len())?;
+        Ok(found)
+    }
+
+    async fn get_manifests(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
+        let mut found = Vec::new();
+        for chunk in digests.chunks(100) {
+            let mut state = self.call("BatchGetImage", name)?;
+            let stored = existing(&mut state, name)?;
+            for digest in chunk {
+                if let Some((media_type, text)) = stored.manifests.get(digest) {
+                    found.push((digest.clone(), media_type.clone(), text.clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
+        let state = self.call("GetRegistryScanningConfiguration", ACCOUNT)?;
+        Ok(state.scanning.clone())
+    }
+
+    async fn start_image_scan(&self, name: &str, digest: &str) -> Result<(), RegistryError> {
+        let today = lock(&self.clock_now).date_naive();
+        let mut state = self.call("StartImageScan", name)?;
+        let stored = existing(&mut state, name)?;
+        if !stored.images.iter().any(|i| i.digest == digest) {
+            return Err(RegistryError::Rejected {
+                operation: "StartImageScan",
+                code: "ImageNotFoundException".into(),
+                message: format!("image {digest} does not exist in {name}"),
+            });
+        }
+        if stored.scanned_on.get(digest) == Some(&today) {
+            return Err(RegistryError::QuotaExceeded {
+                operation: "StartImageScan",
+                message: "The scan quota per image has been exceeded. Wait and try again.".into(),
+            });
+        }
+        stored.scanned_on.insert(digest.to_string(), today);
+        Ok(())
+    }
+
+    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+        let findings = {
+            let mut state = self.call("DescribeImageScanFindings", name)?;
+            existing(&mut state, name)?.findings.get(digest).cloned()
+        };
+        if let Some(f) = &findings {
+            self.pages("DescribeImageScanFindings", name, f.len())?;
+        }
+        Ok(findings)
+    }
+}
+
+/// Records what was published, for assertions.
+#[derive(Debug, Default)]
+pub struct RecordingSink(Mutex<Vec<Metric>>);
+
+impl RecordingSink {
+    pub fn metrics(&self) -> Vec<Metric> {
+        lock(&self.0).clone()
+    }
+
+    /// The sum of `name` over every dimension set that includes `dimension = value` (all when
+    /// `None`).
+    pub fn total(&self, name: &str, dimension: Option<(&str, &str)>) -> f64 {
+        self.metrics()
+            .iter()
+            .filter(|m| m.name == name)
+            .filter(|m| dimension.is_none_or(|(k, v)| m.dimensions.iter().any(|(dk, dv)| *dk == k && dv == v)))
+            .map(|m| m.value)
+            .sum()
+    }
+}
+
+impl MetricsSink for RecordingSink {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        lock(&self.0).extend_from_slice(metrics);
+        Ok(())
+    }
+}
+
+/// CloudWatch's metric reads and dashboards in memory.
+#[derive(Debug, Default)]
+pub struct InMemoryMetricsStore {
+    values: Mutex<HashMap<String, f64>>,
+    dashboards: Mutex<HashMap<String, String>>,
+}
+
+impl InMemoryMetricsStore {
+    pub fn with_value(self, name: &str, value: f64) -> Self {
+        lock(&self.values).insert(name.to_string(), value);
+        self
+    }
+
+    pub fn dashboard(&self, name: &str) -> Option<String> {
+        lock(&self.dashboards).get(name).cloned()
+    }
+}
+
+impl MetricsStore for InMemoryMetricsStore {
+    async fn latest_value(
+        &self,
+        name: &str,
+        _since: DateTime<Utc>,
+        _until: DateTime<Utc>,
+    ) -> Result<Option<f64>, MetricsError> {
+        Ok(lock(&self.values).get(name).copied())
+    }
+
+    async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), MetricsError> {
+        lock(&self.dashboards).insert(name.to_string(), body.to_string());
+        Ok(())
+    }
+}
