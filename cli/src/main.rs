@@ -4,6 +4,7 @@ mod audit;
 mod aws_errors;
 mod cost;
 mod lifecycle;
+mod repository;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ enum Command {
     Audit(audit::AuditArgs),
     /// What each repository's storage costs, and what lifecycle policies save.
     CostReport(cost::CostArgs),
+    /// Custom::EcrRepository without CloudFormation: what a Create or Update would change.
+    #[command(subcommand)]
+    Repository(repository::RepositoryCommand),
 }
 
 /// Where the AWS commands talk to: the standard AWS configuration, with these overrides.
@@ -50,7 +54,7 @@ impl AwsArgs {
         let options = ecr_keeper_aws::AwsOptions {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
-            // Only the audit and the cost report talk to AWS: read-only batch work.
+            // The commands that talk to AWS only read (the audit's --fix --yes aside): batch work.
             retry: ecr_keeper_aws::RetryProfile::Scheduled,
         };
         let config = ecr_keeper_aws::sdk_config(&options).await;
@@ -108,5 +112,6 @@ fn main() -> ExitCode {
         },
         Command::Audit(args) => block_on(audit::run(args)),
         Command::CostReport(args) => block_on(cost::run(args)),
+        Command::Repository(cmd) => block_on(repository::run(cmd)),
     }
 }

@@ -556,3 +556,71 @@ async fn malformed_requests_still_get_one_failed_answer() {
     let err = f.handler.handle(json!({"RequestType": "Create"}), Duration::from_secs(5)).await;
     assert!(err.is_err());
 }
+
+fn plan_cli(aws_env: &[(&'static str, String)], args: &[&str]) -> std::process::Output {
+    let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
+    std::process::Command::new(&bin)
+        .args(["repository", "plan"])
+        .args(args)
+        .envs(aws_env.iter().cloned())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (build the CLI first: cargo build -p ecr-keeper-cli)", bin.display()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repository_plan_shows_what_an_update_would_change_and_changes_nothing() {
+    let built = std::process::Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()));
+    // GIVEN a repository the custom resource created with defaults
+    let f = Fixture::new().await;
+    assert_eq!(f.create(json!({"RepositoryName": "planned"})).await["Status"], "SUCCESS");
+    let policy_before = f.lifecycle_policy("planned").await;
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let props = dir.join("props.json");
+    let resource = json!({"Type": "Custom::EcrRepository", "Properties": with_token(json!({
+        "RepositoryName": "planned", "ScanOnPush": "false", "ImageRetentionCount": "3",
+        "Tags": [{"Key": "team", "Value": "web"}]
+    }))});
+    std::fs::write(&props, resource.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let env = f._aws.process_env();
+
+    // WHEN the plan is asked for
+    let out = plan_cli(&env, &["--properties", &props.to_string_lossy()]);
+    // THEN it lists the three changes, and the repository is unchanged
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with(&format!("planned exists, managed by {LOGICAL} in stack {STACK}\n")), "{text}");
+    assert!(
+        text.contains("an Update changes:\n  - ScanOnPush false\n  - lifecycle policy\n  - 1 tag(s) set\n"),
+        "{text}"
+    );
+    assert_eq!(f.lifecycle_policy("planned").await, policy_before);
+    let repo = f.repository("planned").await.unwrap_or_else(|| panic!("gone"));
+    assert_eq!(repo.image_scanning_configuration().map(|s| s.scan_on_push()), Some(true));
+
+    // A name that does not exist: a Create; JSON for scripts.
+    let new = dir.join("new.json");
+    std::fs::write(&new, json!({"RepositoryName": "not-yet"}).to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let out = plan_cli(&env, &["--properties", &new.to_string_lossy(), "--output", "json"]);
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(plan["action"], "create", "{plan}");
+    assert_eq!(plan["changes"], json!(["lifecycle policy"]));
+    assert!(f.repository("not-yet").await.is_none());
+
+    // Bad properties: every bad one named, with the accepted values, exit 2.
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        json!({"RepositoryName": "planned", "DeletionMode": "Sometimes", "Colour": "red"}).to_string(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = plan_cli(&env, &["--properties", &bad.to_string_lossy()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("DeletionMode") && err.contains("RetainIfNotEmpty") && err.contains("Colour: unknown property"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
