@@ -448,9 +448,9 @@ impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
     }
 }
 
-/// In-memory stand-ins for the unit tests of the alerter.
-#[cfg(test)]
-mod memory {
+/// In-memory stand-ins for the alert ports (re-exported by [`crate::testing`]).
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory {
     use super::*;
     use std::collections::HashMap;
     use std::sync::Mutex;

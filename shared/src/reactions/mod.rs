@@ -12,11 +12,12 @@ use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy};
 use crate::metrics::{names, Metric, MetricsSink, DIM_SEVERITY};
 use crate::ports::{Clock, Registry, RegistryError, SystemClock};
 use crate::scanning::{scanned_automatically, RegistryScanning};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the repository's settings say, as far as a push is concerned.
 #[derive(Debug, Clone)]
@@ -29,8 +30,8 @@ struct RepositoryFacts {
 
 #[derive(Default)]
 struct Cache {
-    registry: Option<(Instant, RegistryScanning)>,
-    repositories: HashMap<String, (Instant, RepositoryFacts)>,
+    registry: Option<(DateTime<Utc>, RegistryScanning)>,
+    repositories: HashMap<String, (DateTime<Utc>, RepositoryFacts)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -185,7 +186,7 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
             },
         };
         if let Ok(mut cache) = self.cache.lock() {
-            cache.repositories.insert(repo.to_string(), (Instant::now(), facts.clone()));
+            cache.repositories.insert(repo.to_string(), (self.clock.now(), facts.clone()));
         }
         Ok(facts)
     }
@@ -196,14 +197,15 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
         }
         let scanning = self.registry.get_registry_scanning().await?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.registry = Some((Instant::now(), scanning.clone()));
+            cache.registry = Some((self.clock.now(), scanning.clone()));
         }
         Ok(scanning)
     }
 
-    fn cached<T>(&self, get: impl Fn(&Cache) -> Option<(Instant, T)>) -> Option<T> {
+    fn cached<T>(&self, get: impl Fn(&Cache) -> Option<(DateTime<Utc>, T)>) -> Option<T> {
+        let now = self.clock.now();
         let cache = self.cache.lock().ok()?;
-        get(&cache).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v)
+        get(&cache).filter(|(at, _)| (now - *at).to_std().is_ok_and(|age| age < self.ttl)).map(|(_, v)| v)
     }
 
     fn forget(&self, repo: &str) {
@@ -488,3 +490,6 @@ pub fn parse_threshold(text: &str) -> Result<Severity, String> {
         format!("\"{text}\" is not one of {}", Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
     })
 }
+
+#[cfg(test)]
+mod tests;
