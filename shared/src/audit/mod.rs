@@ -266,3 +266,6 @@ pub fn audit_metrics(report: &AuditReport) -> Vec<Metric> {
     out.push(Metric::count(names::AUDIT_INCOMPLETE, u64::from(!report.complete)));
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! The audit's checks: pure functions from what was collected to a verdict with evidence.
+
+//!
+//! One module per family; [`run_checks`] runs them in the report's order. To add a check,
+//! add a function to its family (or a new module) returning a [`CheckResult`], call it from
+//! `run_checks`, and document its id in docs/audit.md.
+
+mod access;
+mod lifecycle;
+mod quota;
+mod scanning;
+mod settings;
+
+use super::model::{CheckResult, CheckSeverity, Status, Totals};
+use crate::findings::FindingsPolicy;
+use crate::image::Image;
+use crate::lifecycle::short_digest;
+use crate::repository::Repository;
+use crate::scanning::RegistryScanning;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+
+/// ECR acts within 24 hours of an image becoming eligible; later than that is overdue.
+pub const OVERDUE_AFTER: Duration = Duration::hours(24);
+pub const IMAGES_PER_REPOSITORY: usize = 100_000;
+
+/// The team's standard lifecycle settings, when configured (for LC-6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standard {
+    pub keep_tagged: u32,
+    pub untagged_days: u32,
+    pub tag_prefixes: Vec<String>,
+}
+
+impl Standard {
+    /// The lifecycle parameters the standard stands for: the one conversion, used by the
+    /// audit's remediation, the cost projection and the CLI.
+    pub fn params(&self) -> crate::lifecycle::PolicyParams {
+        crate::lifecycle::PolicyParams {
+            keep_tagged: self.keep_tagged,
+            tag_prefixes: self.tag_prefixes.clone(),
+            untagged_days: self.untagged_days,
+            ..crate::lifecycle::PolicyParams::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub standard: Option<Standard>,
+    pub findings: FindingsPolicy,
+    /// ENC-1 fails (instead of informing) without a customer-managed KMS key.
+    pub require_kms: bool,
+}
+
+/// What the checks read about one repository.
+pub struct Facts<'a> {
+    pub repository: &'a Repository,
+    pub lifecycle_policy: Option<&'a str>,
+    pub repository_policy: Option<&'a str>,
+    pub images: &'a [Image],
+    pub registry_scanning: &'a RegistryScanning,
+    /// Finding ids suppressed for the newest image, when they had to be read (SCAN-2).
+    pub newest_image_suppressed_at_or_above: u64,
+}
+
+/// The lifecycle outcome the report carries beside the checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LifecycleTotals {
+    pub expirable: Totals,
+    pub overdue: Totals,
+    pub unmanaged: Totals,
+}
+
+pub(super) fn result(
+    id: &'static str,
+    status: Status,
+    severity: CheckSeverity,
+    message: impl Into<String>,
+    evidence: Value,
+) -> CheckResult {
+    CheckResult { id, status, severity, message: message.into(), evidence }
+}
+
+pub(super) fn tags_or_digest(image: &Image) -> String {
+    if image.tags.is_empty() {
+        short_digest(&image.digest)
+    } else {
+        image.tags.join("+")
+    }
+}
+
+/// Runs every check; returns the results (in the report's order) and the lifecycle totals.
+pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (Vec<CheckResult>, LifecycleTotals) {
+    let (mut out, totals) = lifecycle::checks(f, settings.standard.as_ref(), now);
+    out.push(scanning::something_scans(f));
+    out.push(scanning::newest_image_scan(f, &settings.findings));
+    out.push(settings::tag_immutability(f.repository));
+    out.push(settings::encryption(f.repository, settings.require_kms));
+    out.push(access::public_policy(f.repository_policy));
+    out.push(quota::image_count(f.images));
+    (out, totals)
+}
