@@ -5,10 +5,9 @@ use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{ecr_client, EcrRegistry};
-use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, Standard};
+use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
-use ecr_keeper_core::lifecycle::{DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS};
 use ecr_keeper_core::reactions::parse_threshold;
 use std::process::ExitCode;
 
@@ -19,15 +18,8 @@ pub struct AuditArgs {
     /// Only repositories whose name starts with this.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
-    /// The standard (LC-6): keep the last N tagged images per prefix.
-    #[arg(long, value_name = "N")]
-    standard_keep_tagged: Option<u32>,
-    /// The standard (LC-6): expire untagged images after D days.
-    #[arg(long, value_name = "D")]
-    standard_untagged_days: Option<u32>,
-    /// The standard (LC-6): tag prefixes kept (repeatable; default v).
-    #[arg(long = "standard-tag-prefix", value_name = "P")]
-    standard_tag_prefixes: Vec<String>,
+    #[command(flatten)]
+    standard: crate::StandardArgs,
     /// SCAN-2 fails on unsuppressed findings at or above this severity.
     #[arg(long, value_name = "S", default_value = "HIGH", value_parser = parse_threshold)]
     severity_threshold: ecr_keeper_core::findings::Severity,
@@ -68,18 +60,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let standard = (args.standard_keep_tagged.is_some()
-        || args.standard_untagged_days.is_some()
-        || !args.standard_tag_prefixes.is_empty())
-    .then(|| Standard {
-        keep_tagged: args.standard_keep_tagged.unwrap_or(DEFAULT_KEEP_TAGGED),
-        untagged_days: args.standard_untagged_days.unwrap_or(DEFAULT_UNTAGGED_DAYS),
-        tag_prefixes: if args.standard_tag_prefixes.is_empty() {
-            vec![DEFAULT_TAG_PREFIX.into()]
-        } else {
-            args.standard_tag_prefixes.clone()
-        },
-    });
+    let standard = args.standard.standard();
     let settings = AuditSettings {
         standard,
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },

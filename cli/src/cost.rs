@@ -5,9 +5,10 @@ use crate::{EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
+use ecr_keeper_core::audit::Standard;
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
-use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use ecr_keeper_core::lifecycle::generate;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -17,6 +18,9 @@ pub struct CostArgs {
     /// Only repositories whose name starts with P (e.g. team-a/); matching none exits 2.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
+    /// The standard the projection assumes where a repository has no policy.
+    #[command(flatten)]
+    standard: crate::StandardArgs,
     /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
     #[arg(long, value_name = "X", default_value_t = 0.10)]
     price_per_gb_month: f64,
@@ -69,7 +73,7 @@ pub async fn run(args: CostArgs) -> ExitCode {
             ..Prices::default()
         },
     };
-    let standard = match generate(&PolicyParams::default()) {
+    let standard = match generate(&Standard::params_or_default(args.standard.standard().as_ref())) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ecr-keeper: {e}");

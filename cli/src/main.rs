@@ -36,6 +36,31 @@ enum Command {
     Repository(repository::RepositoryCommand),
 }
 
+/// The team's standard lifecycle settings (LC-6, remediation, the cost projection); unset parts
+/// take ecr-keeper's defaults, as the functions' `KEEPER_STANDARD_*` do.
+#[derive(Debug, clap::Args)]
+pub struct StandardArgs {
+    /// The standard: keep the last N tagged images per prefix.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    standard_keep_tagged: Option<u32>,
+    /// The standard: expire untagged images after D days.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    standard_untagged_days: Option<u32>,
+    /// The standard: tag prefixes kept (repeatable; default v).
+    #[arg(long = "standard-tag-prefix", value_name = "P")]
+    standard_tag_prefixes: Vec<String>,
+}
+
+impl StandardArgs {
+    pub fn standard(&self) -> Option<ecr_keeper_core::audit::Standard> {
+        ecr_keeper_core::audit::Standard::from_parts(
+            self.standard_keep_tagged,
+            self.standard_untagged_days,
+            self.standard_tag_prefixes.clone(),
+        )
+    }
+}
+
 /// Where the AWS commands talk to: the standard AWS configuration, with these overrides.
 #[derive(Debug, clap::Args)]
 pub struct AwsArgs {

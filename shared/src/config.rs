@@ -228,11 +228,7 @@ pub fn standard_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option
     let prefixes: Vec<String> = get("KEEPER_STANDARD_TAG_PREFIXES")
         .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_default();
-    Ok((keep.is_some() || days.is_some() || !prefixes.is_empty()).then(|| crate::audit::Standard {
-        keep_tagged: keep.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
-        untagged_days: days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
-        tag_prefixes: if prefixes.is_empty() { vec![crate::lifecycle::DEFAULT_TAG_PREFIX.into()] } else { prefixes },
-    }))
+    Ok(crate::audit::Standard::from_parts(keep, days, prefixes))
 }
 
 /// Configuration of the scheduled audit.
@@ -326,5 +322,89 @@ mod standard_tests {
         );
         // The generator's default prefix is named, not left as a bare "*".
         assert_eq!(crate::lifecycle::PolicyParams::default().describe(), "keep the last 10 of v*, untagged 7 days");
+    }
+}
+
+/// Configuration of the weekly cost report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostConfig {
+    /// The region is the SDK's; the functions fill it in.
+    pub options: crate::cost::CostOptions,
+    /// The policy projected onto repositories without one: the team's standard
+    /// (`KEEPER_STANDARD_*`, as the audit reads it) or ecr-keeper's defaults.
+    pub standard: crate::lifecycle::LifecyclePolicy,
+    /// `KEEPER_COST_DASHBOARD`: the function's is named after its stack.
+    pub dashboard: String,
+}
+
+impl CostConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let set = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let defaults = crate::cost::Prices::default();
+        let price = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
+            set(name)
+                .map(|v| {
+                    v.parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| ConfigError {
+                        variable: name,
+                        message: format!("\"{v}\" is not a price in USD of zero or more"),
+                    })
+                })
+                .transpose()
+                .map(|p| p.unwrap_or(default))
+        };
+        let prices = crate::cost::Prices {
+            storage_per_gb_month: price("KEEPER_PRICE_PER_GB_MONTH", defaults.storage_per_gb_month)?,
+            archive_per_gb_month: price("KEEPER_ARCHIVE_PRICE_PER_GB_MONTH", defaults.archive_per_gb_month)?,
+            enhanced_first_scan: price("KEEPER_ENHANCED_SCAN_PRICE", defaults.enhanced_first_scan)?,
+            enhanced_rescan: price("KEEPER_ENHANCED_RESCAN_PRICE", defaults.enhanced_rescan)?,
+        };
+        let standard = crate::audit::Standard::params_or_default(standard_from_env(&get)?.as_ref());
+        let standard = crate::lifecycle::generate(&standard)
+            .map_err(|e| ConfigError { variable: "KEEPER_STANDARD_TAG_PREFIXES", message: e.to_string() })?;
+        Ok(CostConfig {
+            options: crate::cost::CostOptions {
+                region: String::new(),
+                repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
+                concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
+                top: positive(&get, "KEEPER_TOP")?.map_or(10, |n| n as usize),
+                prices,
+            },
+            standard,
+            dashboard: set("KEEPER_COST_DASHBOARD").unwrap_or_else(|| crate::cost::DASHBOARD_NAME.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod cost_config_tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<CostConfig, String> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        CostConfig::from_env(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_cost_report_projects_the_standard_the_audit_enforces() {
+        let c = read(&[("KEEPER_STANDARD_KEEP_TAGGED", "20"), ("KEEPER_COST_DASHBOARD", "apps-costs")]);
+        let c = c.unwrap_or_else(|e| panic!("{e}"));
+        let expected = crate::lifecycle::generate(
+            &crate::audit::Standard::from_parts(Some(20), None, vec![]).map(|s| s.params()).unwrap_or_default(),
+        );
+        assert_eq!(Ok(&c.standard), expected.as_ref());
+        assert_eq!(c.dashboard, "apps-costs");
+        let defaults = read(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(Ok(&defaults.standard), crate::lifecycle::generate(&Default::default()).as_ref());
+        assert_eq!(defaults.dashboard, crate::cost::DASHBOARD_NAME);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = read(&[("KEEPER_PRICE_PER_GB_MONTH", "cheap")]).err().unwrap_or_default();
+        assert!(e.starts_with("KEEPER_PRICE_PER_GB_MONTH: \"cheap\" is not a price"), "{e}");
+        let e = read(&[("KEEPER_TOP", "0")]).err().unwrap_or_default();
+        assert!(e.starts_with("KEEPER_TOP:"), "{e}");
+        let e = read(&[("KEEPER_STANDARD_KEEP_TAGGED", "-1")]).err().unwrap_or_default();
+        assert!(e.starts_with("KEEPER_STANDARD_KEEP_TAGGED:"), "{e}");
     }
 }

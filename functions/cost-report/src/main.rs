@@ -5,9 +5,8 @@
 use ecr_keeper_aws::{
     cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry, RetryProfile,
 };
-use ecr_keeper_core::config::standard_from_env;
-use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
-use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use ecr_keeper_core::config::CostConfig;
+use ecr_keeper_core::cost::{cost_report, publish};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -20,37 +19,13 @@ impl From<ReportFailed> for Diagnostic {
     }
 }
 
-/// A price or count from the environment, with the variable named in the error.
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| format!("{name}: \"{v}\" is not a number")),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
-    let defaults = Prices::default();
-    let prices = Prices {
-        storage_per_gb_month: env_number("KEEPER_PRICE_PER_GB_MONTH", defaults.storage_per_gb_month)?,
-        archive_per_gb_month: env_number("KEEPER_ARCHIVE_PRICE_PER_GB_MONTH", defaults.archive_per_gb_month)?,
-        enhanced_first_scan: env_number("KEEPER_ENHANCED_SCAN_PRICE", defaults.enhanced_first_scan)?,
-        enhanced_rescan: env_number("KEEPER_ENHANCED_RESCAN_PRICE", defaults.enhanced_rescan)?,
-    };
+    let config = CostConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
-    let options = CostOptions {
-        region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
-        repository_prefix: std::env::var("KEEPER_REPOSITORY_PREFIX").ok().filter(|p| !p.is_empty()),
-        concurrency: env_number("KEEPER_CONCURRENCY", 8usize)?,
-        top: env_number("KEEPER_TOP", 10usize)?,
-        prices,
-    };
-    let env = |name: &str| std::env::var(name).ok();
-    let standard = standard_from_env(&env)?.map_or_else(PolicyParams::default, |s| s.params());
-    let standard = generate(&standard)?;
-    let dashboard = std::env::var("KEEPER_COST_DASHBOARD").ok().filter(|d| !d.trim().is_empty());
-    let dashboard = dashboard.unwrap_or_else(|| DASHBOARD_NAME.to_string());
+    let CostConfig { mut options, standard, dashboard } = config;
+    options.region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let registry = EcrRegistry::new(ecr_client(&sdk));
     let store = CloudWatchStore::new(cloudwatch_client(&sdk));
     let sink = CloudWatchSink::new(cloudwatch_client(&sdk));

@@ -10,7 +10,7 @@ pub use model::{
 };
 
 use crate::image::Image;
-use crate::lifecycle::{generate, PolicyParams};
+use crate::lifecycle::generate;
 use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
 use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
@@ -196,7 +196,7 @@ async fn remediate<R: Registry>(
     remediation: Remediation,
 ) -> Vec<RemediationAction> {
     let failed = |a: &RepositoryAudit, id: &str| a.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
-    let standard = settings.standard.as_ref().map_or_else(PolicyParams::default, |s| s.params());
+    let standard = Standard::params_or_default(settings.standard.as_ref());
     let mut actions = Vec::new();
     for a in audits {
         if remediation.lifecycle && failed(a, "LC-1") {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CostOptions {
     pub region: String,
     pub repository_prefix: Option<String>,
@@ -113,4 +113,112 @@ pub async fn publish<K: MetricsSink, S: MetricsStore>(
 ) -> Result<(), MetricsError> {
     sink.publish(&report.metrics()).await?;
     store.put_dashboard(dashboard, &report.dashboard_body(&report.region)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CostConfig;
+    use crate::cost::usd;
+    use crate::image::Image;
+    use crate::testing::{ecr_defaults, InMemoryMetricsStore, InMemoryRegistry, RecordingSink};
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    const GIB: u64 = 1 << 30;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    /// Image `k` of a repository: a shared 1 GiB base layer and a 1 GiB layer of its own.
+    fn pushed(registry: &InMemoryRegistry, repo: &str, k: usize) {
+        let digest = format!("sha256:{repo}-{k}");
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"digest": format!("sha256:config-{repo}-{k}"), "size": 0},
+            "layers": [{"digest": "sha256:base", "size": GIB}, {"digest": format!("sha256:own-{repo}-{k}"), "size": GIB}],
+        });
+        registry
+            .with_image(repo, Image::new(&digest, &[&format!("v{k}")], now() - Duration::days(30 - k as i64), 2 * GIB))
+            .with_manifest(repo, &digest, Some("application/vnd.oci.image.manifest.v1+json"), &manifest.to_string());
+    }
+
+    /// GIVEN one repository without a policy holding 25 release images
+    fn registry() -> InMemoryRegistry {
+        let registry = InMemoryRegistry::new();
+        registry.with_repository("app", ecr_defaults(), &[]);
+        for k in 0..25 {
+            pushed(&registry, "app", k);
+        }
+        registry
+    }
+
+    fn config(vars: &[(&str, &str)]) -> CostConfig {
+        CostConfig::from_env(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn the_projection_follows_keeper_standard_settings() {
+        let registry = registry();
+        // WHEN the report runs with the default standard and with KEEPER_STANDARD_KEEP_TAGGED=20
+        for (vars, kept) in [(vec![], 10), (vec![("KEEPER_STANDARD_KEEP_TAGGED", "20")], 20)] {
+            let c = config(&vars);
+            let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // THEN the standard's count of images is kept, and shared layers count once
+            let app = &report.repositories[0];
+            assert_eq!(app.unique_bytes, 26 * GIB, "25 own layers and the shared base, once");
+            let projected = app.with_standard_policy.as_ref().unwrap_or_else(|| panic!("no projection"));
+            assert_eq!(projected.images_kept, kept, "{vars:?}");
+            assert_eq!(projected.unique_bytes, (kept as u64 + 1) * GIB);
+            assert_eq!(report.total.standard_policy_savings_usd, usd((25 - kept) as f64 * 0.10));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repository_with_its_own_policy_is_projected_by_it() {
+        let registry = registry();
+        registry.with_lifecycle_policy(
+            "app",
+            r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":5},"action":{"type":"expire"}}]}"#,
+        );
+        let c = config(&[]);
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let app = &report.repositories[0];
+        assert!(app.has_lifecycle_policy && app.with_standard_policy.is_none());
+        assert_eq!(app.savings_usd, usd(20.0 * 0.10));
+    }
+
+    #[tokio::test]
+    async fn the_previous_total_is_read_back_and_published_with_the_dashboard() {
+        let registry = registry();
+        let store = InMemoryMetricsStore::default().with_value(names::ESTIMATED_MONTHLY_COST_USD, 1.0);
+        let c = config(&[("KEEPER_COST_DASHBOARD", "apps-costs")]);
+        let report = cost_report(&registry, Some(&store), &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.previous_total, Some(1.0));
+        assert_eq!(report.change_since_previous_usd, Some(usd(2.6 - 1.0)));
+        let sink = RecordingSink::default();
+        publish(&report, &sink, &store, &c.dashboard).await.unwrap_or_else(|e| panic!("{e}"));
+        let total =
+            sink.metrics().into_iter().find(|m| m.name == names::ESTIMATED_MONTHLY_COST_USD && m.dimensions.is_empty());
+        assert_eq!(total.map(|m| m.value), Some(2.6), "the registry total, beside the per-repository one");
+        assert!(store.dashboard("apps-costs").is_some_and(|d| d.contains("app")));
+    }
+
+    #[tokio::test]
+    async fn a_registry_error_fails_the_report() {
+        let registry = registry();
+        registry.failing("BatchGetImage", None, RegistryError::Throttled { operation: "BatchGetImage" }, None);
+        let c = config(&[]);
+        let result = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now()).await;
+        assert!(matches!(result, Err(RegistryError::Throttled { .. })), "{result:?}");
+    }
 }

@@ -33,6 +33,31 @@ pub struct Standard {
 }
 
 impl Standard {
+    /// The standard from its parts, as configuration gives them; `None` when no part is given.
+    /// Missing parts take ecr-keeper's defaults: the one place they are filled in, for the
+    /// functions' `KEEPER_STANDARD_*` and the CLI's `--standard-*` alike.
+    pub fn from_parts(
+        keep_tagged: Option<u32>,
+        untagged_days: Option<u32>,
+        tag_prefixes: Vec<String>,
+    ) -> Option<Standard> {
+        (keep_tagged.is_some() || untagged_days.is_some() || !tag_prefixes.is_empty()).then(|| Standard {
+            keep_tagged: keep_tagged.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
+            untagged_days: untagged_days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
+            tag_prefixes: if tag_prefixes.is_empty() {
+                vec![crate::lifecycle::DEFAULT_TAG_PREFIX.into()]
+            } else {
+                tag_prefixes
+            },
+        })
+    }
+
+    /// What remediation applies and the cost report projects: the standard's parameters, or
+    /// ecr-keeper's defaults where no standard is configured.
+    pub fn params_or_default(standard: Option<&Standard>) -> crate::lifecycle::PolicyParams {
+        standard.map_or_else(crate::lifecycle::PolicyParams::default, Standard::params)
+    }
+
     /// The lifecycle parameters the standard stands for: the one conversion, used by the
     /// audit's remediation, the cost projection and the CLI.
     pub fn params(&self) -> crate::lifecycle::PolicyParams {
