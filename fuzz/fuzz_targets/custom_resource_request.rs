@@ -1,2 +1,6 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ecr_keeper_core::fuzz_targets::custom_resource_request(data));
+// Each target drives one of the glue's entry points.
+#[allow(dead_code)]
+#[path = "../glue/src/lib.rs"]
+mod glue;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| glue::custom_resource_request(data));

@@ -10,10 +10,7 @@ pub mod cost;
 pub mod custom_resource;
 pub mod events;
 pub mod findings;
-#[doc(hidden)]
-pub mod fuzz_targets;
 pub mod image;
-pub mod invocation;
 pub mod lifecycle;
 pub mod metrics;
 pub mod ports;

@@ -7,17 +7,10 @@ use ecr_keeper_aws::{
 };
 use ecr_keeper_core::config::CostConfig;
 use ecr_keeper_core::cost::{cost_report, publish};
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use ecr_keeper_core::ports::{Clock, SystemClock};
+use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::FunctionError;
 use serde_json::{json, Value};
-
-#[derive(Debug)]
-struct ReportFailed(String);
-
-impl From<ReportFailed> for Diagnostic {
-    fn from(e: ReportFailed) -> Self {
-        Diagnostic { error_type: "CostReportFailed".into(), error_message: e.0 }
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -32,12 +25,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (registry, store, sink, options, standard, dashboard) =
         (&registry, &store, &sink, &options, &standard, dashboard.as_str());
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report = cost_report(registry, Some(store), options, standard, chrono::Utc::now())
+        let report = cost_report(registry, Some(store), options, standard, SystemClock.now())
             .await
-            .map_err(|e| ReportFailed(e.to_string()))?;
+            .map_err(FunctionError::CostReport)?;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        publish(&report, sink, store, dashboard).await.map_err(|e| ReportFailed(e.to_string()))?;
-        Ok::<Value, ReportFailed>(json!({
+        publish(&report, sink, store, dashboard).await?;
+        Ok::<Value, FunctionError>(json!({
             "repositories": report.total.repositories,
             "monthlyCostUsd": report.total.monthly_cost_usd,
             "projectedMonthlyCostUsd": report.total.projected_monthly_cost_usd,

@@ -1,41 +1,79 @@
 //! The Lambda side of ecr-keeper's functions, kept out of the core (which knows no runtime).
 
-use ecr_keeper_core::invocation::time_left;
+use ecr_keeper_core::custom_resource::HandlerError;
+use ecr_keeper_core::metrics::MetricsError;
 use ecr_keeper_core::ports::RegistryError;
+use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::ReactionError;
 use lambda_runtime::Diagnostic;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-/// An AWS failure: returned so Lambda retries the event and, at last, the DLQ keeps it.
-#[derive(Debug)]
-pub struct AwsFailure {
-    pub transient: bool,
-    pub message: String,
+/// Every way an invocation of an ecr-keeper function fails, and the one mapping of each to
+/// the `errorType` Lambda records (and alarms and DLQ messages show).
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// push-events, scan-events: returned so Lambda retries the event and, at last, the DLQ
+    /// keeps it.
+    #[error(transparent)]
+    Reaction(#[from] ReactionError),
+    /// lifecycle-audit: the registry could not be listed, so there is nothing to report.
+    #[error(transparent)]
+    Audit(RegistryError),
+    /// cost-report: the registry could not be read.
+    #[error(transparent)]
+    CostReport(RegistryError),
+    /// cost-report: the metrics or the dashboard could not be written.
+    #[error(transparent)]
+    CostPublish(#[from] MetricsError),
+    /// repository-resource.
+    #[error(transparent)]
+    CustomResource(#[from] HandlerError),
 }
 
-impl From<RegistryError> for AwsFailure {
-    fn from(e: RegistryError) -> Self {
-        AwsFailure { transient: e.is_transient(), message: e.to_string() }
+impl FunctionError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FunctionError::Reaction(e) if e.is_transient() => "TransientAwsError",
+            FunctionError::Reaction(_) => "AwsError",
+            FunctionError::Audit(_) => "AuditFailed",
+            FunctionError::CostReport(_) | FunctionError::CostPublish(_) => "CostReportFailed",
+            FunctionError::CustomResource(HandlerError::NotCustomResource(_)) => "NotCustomResource",
+            FunctionError::CustomResource(HandlerError::NotDelivered { .. }) => "ResponseNotDelivered",
+        }
     }
 }
 
-impl From<ReactionError> for AwsFailure {
-    fn from(e: ReactionError) -> Self {
-        AwsFailure { transient: e.is_transient(), message: e.to_string() }
-    }
-}
-
-impl From<AwsFailure> for Diagnostic {
-    fn from(e: AwsFailure) -> Self {
-        let kind = if e.transient { "TransientAwsError" } else { "AwsError" };
-        Diagnostic { error_type: kind.into(), error_message: e.message }
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() }
     }
 }
 
 /// Time left before Lambda stops the invocation whose deadline is `deadline_ms`.
 pub fn remaining(deadline_ms: u64) -> Duration {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+    let now_ms = SystemClock.now().timestamp_millis().max(0) as u64;
     time_left(deadline_ms, now_ms)
+}
+
+/// Assumed when the runtime's deadline is not a real one.
+pub const FALLBACK_TIME_LEFT: Duration = Duration::from_secs(60);
+
+/// Time left before Lambda stops the invocation, from the runtime's `Lambda-Runtime-Deadline-Ms`.
+///
+/// Lambda always gives a deadline in the future. One already past when the invocation starts is
+/// a placeholder (cargo-lambda's local emulator sends a fixed `600000`): then a conservative
+/// [`FALLBACK_TIME_LEFT`] is assumed rather than failing every request at once.
+pub fn time_left(deadline_ms: u64, now_ms: u64) -> Duration {
+    if deadline_ms > now_ms {
+        Duration::from_millis(deadline_ms - now_ms)
+    } else {
+        lambda_runtime::tracing::warn!(
+            deadline_ms,
+            now_ms,
+            "the runtime's deadline has already passed; assuming {FALLBACK_TIME_LEFT:?} left"
+        );
+        FALLBACK_TIME_LEFT
+    }
 }
 
 /// Lambda's log setup (level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when
@@ -77,3 +115,39 @@ const SDK_TARGETS: [&str; 12] = [
     "hyper_util",
     "rustls",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failure_has_its_error_type() {
+        let throttled = RegistryError::Throttled { operation: "DescribeImages" };
+        let denied = RegistryError::AccessDenied { operation: "DescribeImages", message: "no".into() };
+        let cases = [
+            (FunctionError::from(ReactionError::from(throttled.clone())), "TransientAwsError"),
+            (FunctionError::from(ReactionError::from(denied.clone())), "AwsError"),
+            (FunctionError::Audit(denied.clone()), "AuditFailed"),
+            (FunctionError::CostReport(throttled), "CostReportFailed"),
+            (FunctionError::from(MetricsError::Publish("x".into())), "CostReportFailed"),
+            (FunctionError::from(HandlerError::NotCustomResource("x".into())), "NotCustomResource"),
+        ];
+        for (error, expected) in cases {
+            let message = error.to_string();
+            let diagnostic = Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, expected);
+            assert_eq!(diagnostic.error_message, message);
+        }
+    }
+
+    #[test]
+    fn a_real_deadline_gives_the_time_until_it() {
+        assert_eq!(time_left(1_800_000_010_000, 1_800_000_000_000), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_placeholder_deadline_gives_the_fallback() {
+        assert_eq!(time_left(600_000, 1_800_000_000_000), FALLBACK_TIME_LEFT);
+        assert_eq!(time_left(1_800_000_000_000, 1_800_000_000_000), FALLBACK_TIME_LEFT);
+    }
+}

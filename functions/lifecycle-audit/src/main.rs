@@ -5,21 +5,11 @@ use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegi
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
 use ecr_keeper_core::config::AuditConfig;
 use ecr_keeper_core::metrics::MetricsSink;
-use ecr_keeper_core::ports::RegistryError;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use lambda_support::remaining;
+use ecr_keeper_core::ports::{Clock, SystemClock};
+use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-/// The registry could not be listed: nothing to report.
-#[derive(Debug)]
-struct AuditFailed(RegistryError);
-
-impl From<AuditFailed> for Diagnostic {
-    fn from(e: AuditFailed) -> Self {
-        Diagnostic { error_type: "AuditFailed".into(), error_message: e.0.to_string() }
-    }
-}
 
 /// Time kept back to log the report and publish metrics after the last repository.
 const REPORT_RESERVE: Duration = Duration::from_secs(10);
@@ -42,13 +32,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             remediation: config.remediation,
             deadline: Some(tokio::time::Instant::now() + left.saturating_sub(REPORT_RESERVE)),
         };
-        let report = audit(registry, &config.settings, &options, chrono::Utc::now()).await.map_err(AuditFailed)?;
+        let report =
+            audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
         // One line: log subscriptions and Logs Insights read it whole.
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         if let Err(e) = sink.publish(&audit_metrics(&report)).await {
             tracing::warn!(error = %e, "audit metrics were not published");
         }
-        Ok::<Value, AuditFailed>(json!({
+        Ok::<Value, FunctionError>(json!({
             "complete": report.complete,
             "repositories": report.summary.repositories,
             "nonCompliant": report.summary.non_compliant,

@@ -5,7 +5,7 @@ use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_push_event, PushReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::AwsFailure;
+use lambda_support::FunctionError;
 use serde_json::Value;
 
 #[tokio::main]
@@ -17,8 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sink = ConfiguredSink::new(config.metrics, &sdk);
     let (reactor, sink) = (&reactor, &sink);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let handled = handle_push_event(&event.payload, reactor, sink).await.map_err(AwsFailure::from)?;
-        Ok::<Value, AwsFailure>(serde_json::to_value(handled).unwrap_or_default())
+        let handled = handle_push_event(&event.payload, reactor, sink).await.map_err(FunctionError::from)?;
+        Ok::<Value, FunctionError>(serde_json::to_value(handled).unwrap_or_default())
     }))
     .await
 }

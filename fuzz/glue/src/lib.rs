@@ -2,10 +2,10 @@
 //! `make test` replays every saved input on stable Rust. Each takes arbitrary bytes and must
 //! neither panic nor hang; results are checked only for invariants that hold for any input.
 
-use crate::custom_resource::{response_body, Outcome, Request, RequestError, MAX_RESPONSE_BYTES};
-use crate::image::{Image, ImageStatus};
-use crate::lifecycle::{parse_policy, simulate, validate};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use ecr_keeper_core::custom_resource::{response_body, Outcome, Request, RequestError, MAX_RESPONSE_BYTES};
+use ecr_keeper_core::image::{Image, ImageStatus};
+use ecr_keeper_core::lifecycle::{parse_policy, simulate, validate};
 use serde_json::Value;
 
 fn now() -> DateTime<Utc> {
@@ -61,7 +61,7 @@ pub fn lifecycle_policy(data: &[u8]) {
 /// Any EventBridge event the push and scan functions receive.
 pub fn event(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = crate::events::parse_event_text(text);
+    let _ = ecr_keeper_core::events::parse_event_text(text);
 }
 
 /// A custom-resource request: the envelope, the repository properties, the deletion mode, and
@@ -70,11 +70,11 @@ pub fn custom_resource_request(data: &[u8]) {
     let Ok(value) = serde_json::from_slice::<Value>(data) else { return };
     let envelope = match Request::from_value(&value) {
         Ok(request) => {
-            let _ = crate::repository::parse_spec(&request.resource_properties);
-            let _ = crate::repository::deletion_mode_of(&request.resource_properties);
-            let _ = crate::repository::overridden_retention_properties(&request.resource_properties);
+            let _ = ecr_keeper_core::repository::parse_spec(&request.resource_properties);
+            let _ = ecr_keeper_core::repository::deletion_mode_of(&request.resource_properties);
+            let _ = ecr_keeper_core::repository::overridden_retention_properties(&request.resource_properties);
             if let Some(old) = &request.old_resource_properties {
-                let _ = crate::repository::parse_spec(old);
+                let _ = ecr_keeper_core::repository::parse_spec(old);
             }
             request.envelope
         }
@@ -97,19 +97,19 @@ pub fn manifest(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let media_types = [
         None,
-        Some(crate::cost::DOCKER_MANIFEST_V2),
-        Some(crate::cost::OCI_MANIFEST),
-        Some(crate::image::MANIFEST_LIST_V2),
-        Some(crate::image::OCI_INDEX),
+        Some(ecr_keeper_core::cost::DOCKER_MANIFEST_V2),
+        Some(ecr_keeper_core::cost::OCI_MANIFEST),
+        Some(ecr_keeper_core::image::MANIFEST_LIST_V2),
+        Some(ecr_keeper_core::image::OCI_INDEX),
         Some("application/vnd.docker.distribution.manifest.v1+prettyjws"),
     ];
-    let _ = crate::cost::parse_manifest(media_types[*first as usize % media_types.len()], text);
+    let _ = ecr_keeper_core::cost::parse_manifest(media_types[*first as usize % media_types.len()], text);
 }
 
 /// `aws ecr describe-images` output, as the CLI's `--images` reads it.
 pub fn image_details(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(images) = crate::image::parse_image_details(text) {
-        let _ = crate::image::newest(&images);
+    if let Ok(images) = ecr_keeper_core::image::parse_image_details(text) {
+        let _ = ecr_keeper_core::image::newest(&images);
     }
 }

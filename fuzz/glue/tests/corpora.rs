@@ -2,11 +2,11 @@
 //! entry points the fuzz targets drive, on stable Rust: a regression found by fuzzing stays
 //! found.
 
-use ecr_keeper_core::fuzz_targets;
+use ecr_keeper_fuzz_glue as fuzz_targets;
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut replayed = [0, 0];
     for (i, kind) in ["seeds", "corpus"].iter().enumerate() {
         let dir = fuzz.join(kind).join(target);
