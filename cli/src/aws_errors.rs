@@ -7,22 +7,31 @@ use ecr_keeper_aws::RetryProfile;
 use ecr_keeper_core::ports::RegistryError;
 use std::time::Duration;
 
-/// A region and credentials, checked before the first call.
-pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), String> {
-    if config.region().is_none() {
-        return Err("no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)".into());
-    }
-    let Some(provider) = config.credentials_provider() else {
-        return Err(no_credentials("no credential provider is configured"));
-    };
-    provider.provide_credentials().await.map(|_| ()).map_err(|e| no_credentials(&ecr_keeper_aws::one_line(&e)))
+/// What is missing before any AWS call can succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error("no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)")]
+    NoRegion,
+    #[error(
+        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile \
+         (aws configure; aws sso login for SSO) ({0})"
+    )]
+    NoCredentials(String),
 }
 
-fn no_credentials(cause: &str) -> String {
-    format!(
-        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile \
-         (aws configure; aws sso login for SSO) ({cause})"
-    )
+/// A region and credentials, checked before the first call.
+pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), SetupError> {
+    if config.region().is_none() {
+        return Err(SetupError::NoRegion);
+    }
+    let Some(provider) = config.credentials_provider() else {
+        return Err(SetupError::NoCredentials("no credential provider is configured".into()));
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| SetupError::NoCredentials(ecr_keeper_aws::one_line(&e)))
 }
 
 /// What a failed read of the registry means, in one line.

@@ -75,7 +75,7 @@ pub struct AwsArgs {
 impl AwsArgs {
     /// The SDK configuration, once a region and credentials are known to be there: without
     /// them every call would fail with a dump of the SDK's internals.
-    pub async fn config(&self) -> Result<aws_config::SdkConfig, String> {
+    pub async fn config(&self) -> Result<aws_config::SdkConfig, aws_errors::SetupError> {
         let options = ecr_keeper_aws::AwsOptions {
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),

@@ -6,7 +6,7 @@ use crate::{EXIT_INVALID, EXIT_OK};
 use clap::{Args, Subcommand, ValueEnum};
 use ecr_keeper_aws::{ecr_client, EcrRegistry};
 use ecr_keeper_core::custom_resource::{preview, Preview};
-use ecr_keeper_core::repository::{parse_spec, RepositorySpec};
+use ecr_keeper_core::repository::{parse_spec, RepositorySpec, SpecError};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,15 +48,15 @@ pub async fn run(command: RepositoryCommand) -> ExitCode {
 async fn plan(args: PlanArgs) -> ExitCode {
     let spec = match read_spec(&args.properties, "--properties") {
         Ok(s) => s,
-        Err(e) => return invalid(&e),
+        Err(e) => return invalid(&e.to_string()),
     };
     let old = match args.old_properties.as_deref().map(|p| read_spec(p, "--old-properties")).transpose() {
         Ok(s) => s,
-        Err(e) => return invalid(&e),
+        Err(e) => return invalid(&e.to_string()),
     };
     let config = match args.aws.config().await {
         Ok(c) => c,
-        Err(e) => return invalid(&e),
+        Err(e) => return invalid(&e.to_string()),
     };
     let registry = EcrRegistry::new(ecr_client(&config));
     let started = std::time::Instant::now();
@@ -83,18 +83,32 @@ fn invalid(message: &str) -> ExitCode {
     ExitCode::from(EXIT_INVALID)
 }
 
+/// Why a properties file cannot be planned; each names the flag and the file.
+#[derive(Debug, thiserror::Error)]
+enum PropertiesError {
+    #[error("{flag} {path}: {source}")]
+    Read { flag: &'static str, path: String, source: std::io::Error },
+    #[error("{flag} {path}: not JSON: {source}")]
+    Json { flag: &'static str, path: String, source: serde_json::Error },
+    #[error("{flag} {path}: a {kind} resource, not Custom::EcrRepository")]
+    NotOurs { flag: &'static str, path: String, kind: String },
+    #[error("{flag} {path}: {source}")]
+    Invalid { flag: &'static str, path: String, source: SpecError },
+}
+
 /// Reads and validates a properties file; every bad property is named.
-fn read_spec(path: &Path, flag: &str) -> Result<RepositorySpec, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| format!("{flag} {}: not JSON: {e}", path.display()))?;
+fn read_spec(file: &Path, flag: &'static str) -> Result<RepositorySpec, PropertiesError> {
+    let path = file.display().to_string();
+    let text =
+        std::fs::read_to_string(file).map_err(|source| PropertiesError::Read { flag, path: path.clone(), source })?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|source| PropertiesError::Json { flag, path: path.clone(), source })?;
     let properties = match (value.get("Type").and_then(Value::as_str), value.get("Properties")) {
         (Some("Custom::EcrRepository"), Some(p)) => p.clone(),
-        (Some(other), Some(_)) => {
-            return Err(format!("{flag} {}: a {other} resource, not Custom::EcrRepository", path.display()))
-        }
+        (Some(other), Some(_)) => return Err(PropertiesError::NotOurs { flag, path, kind: other.to_string() }),
         _ => value,
     };
-    parse_spec(&properties).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    parse_spec(&properties).map_err(|source| PropertiesError::Invalid { flag, path, source })
 }
 
 fn as_text(seen: &Preview, spec: &RepositorySpec) -> String {

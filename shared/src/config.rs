@@ -49,11 +49,11 @@ impl EventsConfig {
         let mut findings = FindingsPolicy::default();
         if let Some(text) = set("KEEPER_SEVERITY_THRESHOLD") {
             findings.threshold = parse_threshold(&text)
-                .map_err(|message| ConfigError { variable: "KEEPER_SEVERITY_THRESHOLD", message })?;
+                .map_err(|e| ConfigError { variable: "KEEPER_SEVERITY_THRESHOLD", message: e.to_string() })?;
         }
         if let Some(text) = set("KEEPER_SUPPRESSED_FINDINGS") {
             findings.suppressions = parse_suppressions(&text)
-                .map_err(|message| ConfigError { variable: "KEEPER_SUPPRESSED_FINDINGS", message })?;
+                .map_err(|e| ConfigError { variable: "KEEPER_SUPPRESSED_FINDINGS", message: e.to_string() })?;
         }
         let cache_ttl = match set("KEEPER_CACHE_TTL_SECONDS") {
             None => DEFAULT_CACHE_TTL,

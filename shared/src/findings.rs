@@ -113,8 +113,22 @@ impl Suppression {
     }
 }
 
+/// An entry of a suppression list that is neither an id nor `pattern:id`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{entry}\" is not a finding id (CVE-2024-1234) or repository-pattern:id (team-a/*:CVE-2024-1234)")]
+pub struct SuppressionError {
+    pub entry: String,
+}
+
+/// A severity name that is not one of ECR's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{text}\" is not one of {}", Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))]
+pub struct SeverityError {
+    pub text: String,
+}
+
 /// Parses a comma- or whitespace-separated suppression list.
-pub fn parse_suppressions(text: &str) -> Result<Vec<Suppression>, String> {
+pub fn parse_suppressions(text: &str) -> Result<Vec<Suppression>, SuppressionError> {
     text.split([',', ' ', '\n'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -124,9 +138,7 @@ pub fn parse_suppressions(text: &str) -> Result<Vec<Suppression>, String> {
                 None => (None, entry.to_string()),
             };
             if id.is_empty() || repositories.as_deref() == Some("") {
-                Err(format!(
-                    "\"{entry}\" is not a finding id (CVE-2024-1234) or repository-pattern:id (team-a/*:CVE-2024-1234)"
-                ))
+                Err(SuppressionError { entry: entry.to_string() })
             } else {
                 Ok(Suppression { repositories, id })
             }

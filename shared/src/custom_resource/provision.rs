@@ -383,7 +383,7 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
     async fn delete_repository(&self, req: &Request, name: &str, progress: &Progress) -> Result<String, Failure> {
         let mode = match deletion_mode_of(&req.resource_properties) {
             Ok(mode) => mode,
-            Err(e) => return Ok(format!("kept {name}: {e}, so nothing was deleted")),
+            Err(e) => return Ok(format!("kept {name}: {} {}, so nothing was deleted", e.property, e.message)),
         };
         progress.stage(format!("looking up repository {name}"));
         let Some(repo) = self.registry.describe_repository(name).await? else {

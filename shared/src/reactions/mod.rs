@@ -8,7 +8,7 @@ use crate::alerts::{AlertError, Alerts, Delivery, ImageAlert, NoAlerts};
 use crate::events::{parse_event, EventError, ImageAction, ImageActionType, KeeperEvent, ScanResult, Scanner};
 use crate::findings::{console_link, Assessment, Finding, FindingsPolicy, Severity, SeverityCounts};
 use crate::image::Image;
-use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy};
+use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy, PolicyError};
 use crate::metrics::{names, Metric, MetricsSink, DIM_SEVERITY};
 use crate::ports::{Clock, Registry, RegistryError, SystemClock};
 use crate::scanning::{scanned_automatically, RegistryScanning};
@@ -25,7 +25,7 @@ struct RepositoryFacts {
     exists: bool,
     scan_on_push: bool,
     /// `Err` holds why the stored policy could not be read.
-    policy: Option<Result<LifecyclePolicy, String>>,
+    policy: Option<Result<LifecyclePolicy, PolicyError>>,
 }
 
 #[derive(Default)]
@@ -148,7 +148,8 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
             }
             Some(Err(e)) => {
                 return Some(format!(
-                    "the lifecycle policy of {repo} cannot be read ({e}): ecr-keeper cannot tell what it expires"
+                    "the lifecycle policy of {repo} cannot be read ({}): ecr-keeper cannot tell what it expires",
+                    e.to_string().replace('\n', " ")
                 ))
             }
             Some(Ok(policy)) => policy,
@@ -178,11 +179,7 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
             Some(r) => RepositoryFacts {
                 exists: true,
                 scan_on_push: r.settings.scan_on_push,
-                policy: self
-                    .registry
-                    .get_lifecycle_policy(repo)
-                    .await?
-                    .map(|text| parse_policy(&text).map_err(|e| e.to_string().replace('\n', " "))),
+                policy: self.registry.get_lifecycle_policy(repo).await?.map(|text| parse_policy(&text)),
             },
         };
         if let Ok(mut cache) = self.cache.lock() {
@@ -485,10 +482,8 @@ async fn publish<S: MetricsSink>(sink: &S, metrics: &[Metric]) {
 }
 
 /// Severity threshold from its name, for configuration.
-pub fn parse_threshold(text: &str) -> Result<Severity, String> {
-    Severity::from_wire(text.trim()).ok_or_else(|| {
-        format!("\"{text}\" is not one of {}", Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-    })
+pub fn parse_threshold(text: &str) -> Result<Severity, crate::findings::SeverityError> {
+    Severity::from_wire(text.trim()).ok_or_else(|| crate::findings::SeverityError { text: text.to_string() })
 }
 
 #[cfg(test)]

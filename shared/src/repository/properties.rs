@@ -1,236 +1,13 @@
-//! Repositories: their settings as ECR reports them, and the desired repository spec parsed from
-//! `Custom::EcrRepository` properties (which CloudFormation delivers as strings).
+//! The desired repository from `Custom::EcrRepository` properties, which CloudFormation delivers
+//! as strings. Every problem is collected and named by its property.
 
-use crate::lifecycle::{generate, parse_policy, LifecyclePolicy, PolicyParams};
-use serde_json::{json, Map, Value};
+use super::{
+    check_repository_name, DeletionMode, Encryption, Ownership, RepositorySettings, RepositorySpec, ResourceTag,
+    TagMutability,
+};
+use crate::lifecycle::{generate, parse_policy, PolicyParams};
+use serde_json::{Map, Value};
 use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TagMutability {
-    Mutable,
-    Immutable,
-    ImmutableWithExclusion,
-    MutableWithExclusion,
-}
-
-impl TagMutability {
-    pub const ACCEPTED: &'static [&'static str] =
-        &["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mutable => "MUTABLE",
-            Self::Immutable => "IMMUTABLE",
-            Self::ImmutableWithExclusion => "IMMUTABLE_WITH_EXCLUSION",
-            Self::MutableWithExclusion => "MUTABLE_WITH_EXCLUSION",
-        }
-    }
-
-    pub fn from_wire(text: &str) -> Option<Self> {
-        Self::ACCEPTED
-            .iter()
-            .position(|a| *a == text)
-            .map(|i| [Self::Mutable, Self::Immutable, Self::ImmutableWithExclusion, Self::MutableWithExclusion][i])
-    }
-
-    pub fn takes_exclusions(self) -> bool {
-        matches!(self, Self::ImmutableWithExclusion | Self::MutableWithExclusion)
-    }
-}
-
-impl fmt::Display for TagMutability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Encryption {
-    Aes256,
-    /// `key` is a KMS key ARN or id; `None` means ECR's AWS-managed key.
-    Kms {
-        key: Option<String>,
-    },
-}
-
-impl Encryption {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Aes256 => "AES256",
-            Self::Kms { .. } => "KMS",
-        }
-    }
-
-    /// Whether a repository encrypted as `actual` satisfies this desired setting. A KMS
-    /// repository created without a key reports the AWS-managed key's ARN, so only an explicit
-    /// desired key is compared.
-    pub fn satisfied_by(&self, actual: &Encryption) -> bool {
-        match (self, actual) {
-            (Self::Aes256, Self::Aes256) => true,
-            (Self::Kms { key: None }, Self::Kms { .. }) => true,
-            (Self::Kms { key: Some(want) }, Self::Kms { key: Some(have) }) => {
-                want == have || have.ends_with(&format!("/{want}"))
-            }
-            _ => false,
-        }
-    }
-}
-
-/// What ECR calls the repository's configuration: the settings the resource manages directly.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepositorySettings {
-    pub tag_mutability: TagMutability,
-    pub exclusion_filters: Vec<String>,
-    pub scan_on_push: bool,
-    pub encryption: Encryption,
-}
-
-/// A repository as ECR describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Repository {
-    pub name: String,
-    pub arn: String,
-    pub uri: String,
-    pub registry_id: String,
-    pub settings: RepositorySettings,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ResourceTag {
-    pub key: String,
-    pub value: String,
-}
-
-impl ResourceTag {
-    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
-        ResourceTag { key: key.into(), value: value.into() }
-    }
-}
-
-/// What happens to the repository when its resource is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeletionMode {
-    /// Delete only if it holds no images; otherwise keep it and say so.
-    RetainIfNotEmpty,
-    Retain,
-    /// Delete it with every image in it.
-    Force,
-}
-
-impl DeletionMode {
-    pub const ACCEPTED: &'static [&'static str] = &["RetainIfNotEmpty", "Retain", "Force"];
-
-    pub fn from_wire(text: &str) -> Option<Self> {
-        match text {
-            "RetainIfNotEmpty" => Some(Self::RetainIfNotEmpty),
-            "Retain" => Some(Self::Retain),
-            "Force" => Some(Self::Force),
-            _ => None,
-        }
-    }
-}
-
-/// The desired repository, from `Custom::EcrRepository` properties.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RepositorySpec {
-    pub name: String,
-    pub settings: RepositorySettings,
-    pub lifecycle_policy: LifecyclePolicy,
-    /// True when the policy came from `LifecyclePolicyText` rather than the retention properties.
-    pub raw_lifecycle_policy: bool,
-    pub read_principals: Vec<String>,
-    pub read_write_principals: Vec<String>,
-    pub tags: Vec<ResourceTag>,
-    pub deletion_mode: DeletionMode,
-    pub adopt_existing: bool,
-    pub max_images_expired_by_update: Option<u32>,
-}
-
-/// The actions a pull grant allows (the seed's IAM section).
-pub const PULL_ACTIONS: &[&str] = &[
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-    "ecr:GetAuthorizationToken",
-];
-/// What a push grant adds on top of pull.
-pub const PUSH_ACTIONS: &[&str] =
-    &["ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"];
-
-/// Tag keys ecr-keeper writes to mark the repositories a resource manages.
-pub const OWNER_STACK_TAG: &str = "ecr-keeper:stack-id";
-pub const OWNER_LOGICAL_ID_TAG: &str = "ecr-keeper:logical-id";
-/// Present on repositories the resource took over rather than created: they are never deleted
-/// unless `DeletionMode` is `Force`.
-pub const ADOPTED_TAG: &str = "ecr-keeper:adopted";
-
-/// Who manages a repository, read from its tags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ownership {
-    pub stack_id: String,
-    pub logical_id: String,
-    pub adopted: bool,
-}
-
-impl Ownership {
-    pub fn tags(&self) -> Vec<ResourceTag> {
-        let mut tags = vec![
-            ResourceTag::new(OWNER_STACK_TAG, &self.stack_id),
-            ResourceTag::new(OWNER_LOGICAL_ID_TAG, &self.logical_id),
-        ];
-        if self.adopted {
-            tags.push(ResourceTag::new(ADOPTED_TAG, "true"));
-        }
-        tags
-    }
-
-    pub fn from_tags(tags: &[ResourceTag]) -> Option<Self> {
-        let get = |k: &str| tags.iter().find(|t| t.key == k).map(|t| t.value.clone());
-        Some(Ownership {
-            stack_id: get(OWNER_STACK_TAG)?,
-            logical_id: get(OWNER_LOGICAL_ID_TAG)?,
-            adopted: get(ADOPTED_TAG).is_some_and(|v| v == "true"),
-        })
-    }
-
-    pub fn is(&self, stack_id: &str, logical_id: &str) -> bool {
-        self.stack_id == stack_id && self.logical_id == logical_id
-    }
-
-    pub fn is_key(key: &str) -> bool {
-        [OWNER_STACK_TAG, OWNER_LOGICAL_ID_TAG, ADOPTED_TAG].contains(&key)
-    }
-}
-
-impl RepositorySpec {
-    /// The repository policy granting the configured principals pull / push, or `None` when no
-    /// principal is configured (then the resource leaves the repository policy alone).
-    pub fn repository_policy(&self) -> Option<String> {
-        let mut statements = Vec::new();
-        if !self.read_principals.is_empty() {
-            statements.push(json!({
-                "Sid": "EcrKeeperPull",
-                "Effect": "Allow",
-                "Principal": {"AWS": self.read_principals},
-                "Action": PULL_ACTIONS,
-            }));
-        }
-        if !self.read_write_principals.is_empty() {
-            let actions: Vec<&str> = PULL_ACTIONS.iter().chain(PUSH_ACTIONS).copied().collect();
-            statements.push(json!({
-                "Sid": "EcrKeeperPushPull",
-                "Effect": "Allow",
-                "Principal": {"AWS": self.read_write_principals},
-                "Action": actions,
-            }));
-        }
-        (!statements.is_empty()).then(|| json!({"Version": "2012-10-17", "Statement": statements}).to_string())
-    }
-
-    pub fn has_principals(&self) -> bool {
-        !self.read_principals.is_empty() || !self.read_write_principals.is_empty()
-    }
-}
 
 /// One reason the properties are not acceptable, naming the property.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,52 +52,6 @@ pub const PROPERTIES: &[&str] = &[
 
 const RETENTION_PROPERTIES: &[&str] = &["ImageRetentionCount", "TagPrefixes", "UntaggedRetentionDays", "ProtectedTags"];
 
-/// ECR's repository name rule: 2–256 characters of
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
-pub fn check_repository_name(name: &str) -> Result<(), String> {
-    const RULE: &str = "2–256 characters: lowercase letters and digits, separated by '.', '_', '__' or '-' runs, in '/'-separated parts";
-    if !(2..=256).contains(&name.len()) {
-        return Err(format!("\"{name}\" is {} characters; ECR accepts {RULE}", name.len()));
-    }
-    let component_ok = |part: &str| {
-        let bytes = part.as_bytes();
-        let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-        if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
-            return false;
-        }
-        let mut i = 0;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if alnum(b) {
-                i += 1;
-                continue;
-            }
-            // A separator: '.', '_', '__', or a run of '-'; always followed by an alphanumeric.
-            let run = bytes[i..].iter().take_while(|&&c| c == b).count();
-            let ok = match b {
-                b'.' => run == 1,
-                b'_' => run <= 2,
-                b'-' => true,
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-            i += run;
-        }
-        true
-    };
-    if name.split('/').all(component_ok) {
-        Ok(())
-    } else {
-        Err(format!("\"{name}\" is not a valid repository name; ECR accepts {RULE}"))
-    }
-}
-
-/// The marker physical id returned when a Create fails before any repository exists. It can
-/// never be a repository name (it has ':'), so a later Delete recognises it and does nothing.
-pub const FAILED_CREATE_MARKER: &str = "ecr-keeper:failed-create:";
-
 /// Reads every property, collecting every problem.
 pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
     let empty = Map::new();
@@ -343,7 +74,7 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
         None => r.bad("RepositoryName", "is required".into()),
         Some(n) => {
             if let Err(e) = check_repository_name(n) {
-                r.bad("RepositoryName", e);
+                r.bad("RepositoryName", e.to_string());
             }
         }
     }
@@ -453,12 +184,13 @@ fn generated_property(message: &str) -> &'static str {
 }
 
 /// Only `DeletionMode`, read leniently for Delete: an unreadable value keeps the repository.
-pub fn deletion_mode_of(properties: &Value) -> Result<DeletionMode, String> {
+pub fn deletion_mode_of(properties: &Value) -> Result<DeletionMode, PropertyError> {
+    let bad = |message: String| PropertyError { property: "DeletionMode".into(), message };
     match properties.get("DeletionMode") {
         None | Some(Value::Null) => Ok(DeletionMode::RetainIfNotEmpty),
         Some(Value::String(s)) => DeletionMode::from_wire(s)
-            .ok_or_else(|| format!("DeletionMode \"{s}\" is not one of {}", DeletionMode::ACCEPTED.join(", "))),
-        Some(other) => Err(format!("DeletionMode must be a string, found {other}")),
+            .ok_or_else(|| bad(format!("\"{s}\" is not one of {}", DeletionMode::ACCEPTED.join(", ")))),
+        Some(other) => Err(bad(format!("must be a string, found {other}"))),
     }
 }
 
