@@ -3,6 +3,7 @@
 //! mislead (unknown detail types, missing repository).
 
 use crate::findings::{Severity, SeverityCounts};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,11 @@ pub fn parse_event_text(text: &str) -> Result<KeeperEvent, EventError> {
 }
 
 /// Parses an EventBridge event whose `(source, detail-type)` is one of `accepted`.
+///
+/// The envelope is `aws_lambda_events`' [`EventBridgeEvent`]. The details are read here:
+/// the library has no type for `ECR Image Action` or `Inspector2 Scan`, and its
+/// `EcrScanEventDetailType` refuses a FAILED scan, which carries no severity counts (see the
+/// test `the_librarys_ecr_scan_type_refuses_a_failed_scan`).
 pub fn parse_event(v: &Value, accepted: &[(&str, &str)]) -> Result<KeeperEvent, EventError> {
     let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
     let (source, detail_type) = (text("source"), text("detail-type"));
@@ -89,12 +95,17 @@ pub fn parse_event(v: &Value, accepted: &[(&str, &str)]) -> Result<KeeperEvent, 
         return Err(EventError::Unexpected { event_source: source, detail_type, expected });
     }
     let invalid = |message: String| EventError::Invalid { detail_type: detail_type.clone(), message };
-    let detail =
-        v.get("detail").filter(|d| d.is_object()).ok_or_else(|| invalid("\"detail\" must be an object".into()))?;
+    if !v.get("detail").is_some_and(Value::is_object) {
+        return Err(invalid("\"detail\" must be an object".into()));
+    }
+    let envelope: EventBridgeEvent<Value> =
+        serde_json::from_value(v.clone()).map_err(|e| invalid(format!("not an EventBridge event: {e}")))?;
+    let detail = &envelope.detail;
     let field = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_owned);
     let required =
         |key: &str| field(key).filter(|s| !s.is_empty()).ok_or_else(|| invalid(format!("detail.{key} is required")));
-    let (region, account) = (text("region"), text("account"));
+    let region = envelope.region.clone().unwrap_or_default();
+    let account = envelope.account.clone().unwrap_or_default();
 
     if (source.as_str(), detail_type.as_str()) == IMAGE_ACTION {
         let action = match required("action-type")?.as_str() {
@@ -264,5 +275,23 @@ mod tests {
         s["detail"]["finding-severity-counts"]["SEVERE"] = 1.into();
         let err = parse_event(&s, &[ECR_SCAN]).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("unknown severity \"SEVERE\""), "{err}");
+    }
+
+    #[test]
+    fn the_librarys_ecr_scan_type_refuses_a_failed_scan() {
+        use aws_lambda_events::event::ecr_scan::EcrScanEventDetailType;
+        let sample: Value = serde_json::from_str(&sample("ecr-image-scan-basic.json")).unwrap_or_default();
+        // The published COMPLETE sample: accepted by both.
+        assert!(serde_json::from_value::<EcrScanEventDetailType>(sample["detail"].clone()).is_ok());
+        // A FAILED scan has no counts: the library refuses it, ours reads it as a scan failure.
+        let mut failed = sample.clone();
+        failed["detail"]["scan-status"] = "FAILED".into();
+        failed["detail"].as_object_mut().map(|d| d.remove("finding-severity-counts"));
+        let refused = serde_json::from_value::<EcrScanEventDetailType>(failed["detail"].clone());
+        assert!(refused.is_err_and(|e| e.to_string().contains("finding-severity-counts")));
+        match parse_event(&failed, &[ECR_SCAN]) {
+            Ok(KeeperEvent::Scan(s)) => assert!(!s.completed()),
+            other => panic!("{other:?}"),
+        }
     }
 }

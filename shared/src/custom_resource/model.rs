@@ -1,5 +1,9 @@
 //! CloudFormation's custom resource protocol: the request it sends, the response it waits for.
 
+use aws_lambda_events::event::cloudformation::{
+    CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
+    CloudFormationCustomResourceResponseStatus,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -77,29 +81,54 @@ impl Request {
         if !missing.is_empty() {
             return Err(malformed(format!("the request lacks {}", missing.join(", "))));
         }
-        let request_type = match text(v, "RequestType").as_deref() {
-            Some("Create") => RequestType::Create,
-            Some("Update") => RequestType::Update,
-            Some("Delete") => RequestType::Delete,
+        match text(v, "RequestType").as_deref() {
+            Some("Create" | "Update" | "Delete") => {}
             other => {
                 return Err(malformed(format!(
                     "RequestType {} is not one of Create, Update, Delete",
-                    other.map_or("(missing)".to_string(), |o| format!("\"{o}\""))
+                    other.map_or("(missing)".to_string(), |o| format!("\"{o}\"")),
                 )))
             }
-        };
-        if request_type != RequestType::Create && envelope.physical_resource_id.is_none() {
-            return Err(malformed(format!("a {} request needs a PhysicalResourceId", request_type.as_str())));
         }
-        let properties = v.get("ResourceProperties").cloned().unwrap_or(Value::Object(Default::default()));
-        if !properties.is_object() {
+        let is_create = text(v, "RequestType").as_deref() == Some("Create");
+        if !is_create && envelope.physical_resource_id.is_none() {
+            let kind = text(v, "RequestType").unwrap_or_default();
+            return Err(malformed(format!("a {kind} request needs a PhysicalResourceId")));
+        }
+        if !v.get("ResourceProperties").is_none_or(Value::is_object) {
             return Err(malformed("ResourceProperties must be an object".into()));
         }
+        // The typed request, once the envelope is safe: every failure from here on is answered.
+        // Fields CloudFormation always sends but ecr-keeper does not need stay optional, as they
+        // were before the library type: absent ones are filled in rather than refused.
+        let mut v = v.clone();
+        if let Some(fields) = v.as_object_mut() {
+            fields.entry("ResourceType").or_insert_with(|| Value::String(String::new()));
+            fields.entry("ResourceProperties").or_insert_with(|| Value::Object(Default::default()));
+            if !is_create {
+                fields.entry("OldResourceProperties").or_insert(Value::Null);
+            }
+        }
+        let typed: CloudFormationCustomResourceRequest = serde_json::from_value(v)
+            .map_err(|e| malformed(format!("the request is not a custom resource request: {e}")))?;
+        let (request_type, resource_type, properties, old) = match typed {
+            CloudFormationCustomResourceRequest::Create(c) => {
+                (RequestType::Create, c.resource_type, c.resource_properties, None)
+            }
+            CloudFormationCustomResourceRequest::Update(u) => {
+                (RequestType::Update, u.resource_type, u.resource_properties, Some(u.old_resource_properties))
+            }
+            CloudFormationCustomResourceRequest::Delete(d) => {
+                (RequestType::Delete, d.resource_type, d.resource_properties, None)
+            }
+            _ => return Err(malformed("RequestType is not one of Create, Update, Delete".into())),
+        };
         Ok(Request {
             request_type,
-            resource_type: text(v, "ResourceType").unwrap_or_default(),
-            resource_properties: properties,
-            old_resource_properties: v.get("OldResourceProperties").cloned(),
+            resource_type,
+            // Absent properties arrive as null: read as none given.
+            resource_properties: if properties.is_null() { Value::Object(Default::default()) } else { properties },
+            old_resource_properties: old.filter(|o| !o.is_null()),
             envelope,
         })
     }
@@ -141,20 +170,6 @@ impl Outcome {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Body<'a> {
-    status: Status,
-    reason: &'a str,
-    physical_resource_id: &'a str,
-    stack_id: &'a str,
-    request_id: &'a str,
-    logical_resource_id: &'a str,
-    no_echo: bool,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    data: &'a BTreeMap<String, String>,
-}
-
 /// The response body, at most [`MAX_RESPONSE_BYTES`]: an over-long Reason is cut in the middle
 /// (its beginning says what went wrong, its end what to do about it, and a long AWS message sits
 /// between them); the physical id is never empty.
@@ -164,18 +179,22 @@ pub fn response_body(envelope: &Envelope, outcome: &Outcome) -> Vec<u8> {
     } else {
         &outcome.physical_resource_id
     };
+    // aws_lambda_events' response type; its fields are set one by one (it is non-exhaustive).
+    let mut response = CloudFormationCustomResourceResponse::default();
+    response.status = match outcome.status {
+        Status::Success => CloudFormationCustomResourceResponseStatus::Success,
+        Status::Failed => CloudFormationCustomResourceResponseStatus::Failed,
+    };
+    response.physical_resource_id = physical.to_string();
+    response.stack_id = envelope.stack_id.clone();
+    response.request_id = envelope.request_id.clone();
+    response.logical_resource_id = envelope.logical_resource_id.clone();
+    response.no_echo = false;
+    response.data = outcome.data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let render = |reason: &str| {
-        serde_json::to_vec(&Body {
-            status: outcome.status,
-            reason,
-            physical_resource_id: physical,
-            stack_id: &envelope.stack_id,
-            request_id: &envelope.request_id,
-            logical_resource_id: &envelope.logical_resource_id,
-            no_echo: false,
-            data: &outcome.data,
-        })
-        .unwrap_or_default()
+        let mut r = response.clone();
+        r.reason = Some(reason.to_string());
+        serde_json::to_vec(&r).unwrap_or_default()
     };
     let mut reason = outcome.reason.clone();
     if reason.is_empty() && outcome.status == Status::Failed {
