@@ -28,6 +28,14 @@ core-deps:
 	tests/support/check_core_deps.sh ecr-keeper-aws --expect-failure
 	tests/support/check_core_deps.sh ecr-keeper-core
 
+## make quick: the unit suites only — the core on its in-memory registry, the adapters, the CLI,
+## lambda-support and the fuzz replays. No moto, no cargo-lambda, no sam.
+QUICK_CRATES := -p ecr-keeper-core -p ecr-keeper-aws -p lambda-support -p ecr-keeper-cli -p ecr-keeper-fuzz-glue
+quick:
+	@mkdir -p target; set -o pipefail; $(CARGO) test --locked $(QUICK_CRATES) 2>&1 | tee target/quick.log
+	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$i == "in") t += $$(i+1) } } \
+	    END { printf "quick: %d passed, %d failed, %.2f s of test time\n", p, f, t; exit (p == 0 || f > 0) }' target/quick.log
+
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
@@ -94,9 +102,10 @@ sam-build: setup
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
 
-## make measure: zipped sizes, cold starts (vs a Python/boto3 handler) and peak RSS of each function.
+## make measure: zipped sizes, cold starts (vs a bare lambda_runtime binary and a Python/boto3
+## handler) and peak RSS of each function.
 measure: sam-build
-	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report
+	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report -p bare-lambda
 	$(VENV)/bin/python bench/measure.py
 
 ## make bench: the lifecycle simulator at ECR's per-repository maximum (100,000 images).

@@ -1,5 +1,6 @@
 """`make measure`: zipped size of each function, cold start against a minimal local Lambda
-Runtime API (process start → first GET /next, and → first response) compared with an
+Runtime API (process start → first GET /next, and → first response) compared with a bare
+`lambda_runtime` binary run in the same rounds (the floor: `initOverBare`, target ≤ 2) and an
 equivalent Python handler that imports boto3 and builds an ECR client, and peak RSS of each
 function handling its sample event. Prints one JSON document.
 
@@ -41,6 +42,11 @@ def zipped_size(path):
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(path, "bootstrap")
     return len(buf.getvalue())
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a killed function's half-closed connection is expected, not news
 
 
 class RuntimeApi:
@@ -97,7 +103,7 @@ class RuntimeApi:
                 self.rfile.read(length)
                 self._answer(200)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = QuietServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -132,14 +138,26 @@ def run_once(command, event, env):
     return (api.first_next - start) * 1000, (api.response - start) * 1000, rss
 
 
-def measure(command, event, env):
-    runs = [run_once(command, event, env) for _ in range(RUNS)]
+def summarize(runs):
     return {
         "initMsMedian": round(statistics.median(r[0] for r in runs), 2),
         "firstResponseMsMedian": round(statistics.median(r[1] for r in runs), 2),
         "peakRssMiB": round(max(r[2] for r in runs) / 1024, 1),
-        "runs": RUNS,
+        "runs": len(runs),
     }
+
+
+def measure(command, event, env):
+    return summarize([run_once(command, event, env) for _ in range(RUNS)])
+
+
+def measure_interleaved(commands, env):
+    """Each command once per round, RUNS rounds: machine noise falls on all of them alike."""
+    runs = {name: [] for name in commands}
+    for _ in range(RUNS):
+        for name, (command, event) in commands.items():
+            runs[name].append(run_once(command, event, env))
+    return {name: summarize(r) for name, r in runs.items()}
 
 
 def sample(name):
@@ -176,7 +194,10 @@ def main():
 
 
 def measure_all(endpoint):
-    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    # Lambda's environment: no SSL_CERT_* (they would switch the functions to the system's
+    # roots, see adapters/aws/src/trust.rs), region and credentials as variables.
+    lambda_env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR", "NIX_SSL_CERT_FILE")}
+    env = {**lambda_env, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_EC2_METADATA_DISABLED": "true", "KEEPER_METRICS": "off"}
     delete = sample("cfn-delete.json")
     delete["PhysicalResourceId"] = "ecr-keeper:failed-create:measure"  # answers without an AWS call
@@ -194,9 +215,14 @@ def measure_all(endpoint):
         built = os.path.join(ROOT, ".aws-sam", "build", logical, "bootstrap")
         if os.path.exists(built):
             result["sizes"][binary] = {"bootstrapMiB": round(os.path.getsize(built) / 2**20, 2), "zipMiB": round(zipped_size(built) / 2**20, 2)}
+    # The floor: a lambda_runtime binary that only echoes its event (bench/bare-lambda).
+    commands = {"bare-lambda": ([os.path.join(ROOT, "target", "release", "bare-lambda")], events["push-events"])}
     for binary, event in events.items():
-        command = [os.path.join(ROOT, "target", "release", binary)]
-        result["coldStart"][binary] = measure(command, event, env)
+        commands[binary] = ([os.path.join(ROOT, "target", "release", binary)], event)
+    result["coldStart"] = measure_interleaved(commands, env)
+    bare = result["coldStart"]["bare-lambda"]["initMsMedian"]
+    result["initOverBare"] = {b: round(result["coldStart"][b]["initMsMedian"] / bare, 2) for b in events} if bare else None
+    result["initTarget"] = "at most 2x bare-lambda"
     python = [sys.executable, os.path.join(ROOT, "bench", "python_handler.py")]
     result["coldStart"]["python-boto3"] = measure(python, events["push-events"], env)
     rust = result["coldStart"]["push-events"]["initMsMedian"]

@@ -81,6 +81,8 @@ impl AwsArgs {
             endpoint_url: self.endpoint_url.clone(),
             // The commands that talk to AWS only read (the audit's --fix --yes aside): batch work.
             retry: ecr_keeper_aws::RetryProfile::Scheduled,
+            // A laptop may need a corporate CA: the system's roots.
+            trust: ecr_keeper_aws::TrustRoots::System,
         };
         let config = ecr_keeper_aws::sdk_config(&options).await;
         aws_errors::preflight(&config).await?;

@@ -9,6 +9,7 @@ mod ecr;
 mod emf;
 mod failure;
 mod transport;
+mod trust;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
@@ -16,6 +17,7 @@ pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sdk_config, sns
 pub use ecr::EcrRegistry;
 pub use emf::EmfSink;
 pub use transport::HttpsTransport;
+pub use trust::TrustRoots;
 
 use aws_config::SdkConfig;
 use ecr_keeper_core::config::MetricsMode;

@@ -10,7 +10,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// hyper over rustls with the system's roots (the same stack the AWS SDK uses).
+/// hyper over rustls, trusting the roots compiled into the binary (see `trust`): the
+/// ResponseURL is always a pre-signed S3 URL, whose certificates chain to Amazon Trust Services.
 #[derive(Clone)]
 pub struct HttpsTransport {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -18,12 +19,14 @@ pub struct HttpsTransport {
 
 impl HttpsTransport {
     pub fn new() -> Result<Self, TransportError> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| TransportError::Connection(format!("cannot load the system's TLS roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TransportError::Connection(format!("cannot set up TLS: {e}")))?
+            .with_root_certificates(crate::trust::bundled_root_store())
+            .with_no_client_auth();
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
         Ok(HttpsTransport { client: Client::builder(TokioExecutor::new()).build(connector) })
     }
 }

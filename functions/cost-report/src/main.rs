@@ -16,12 +16,14 @@ use serde_json::{json, Value};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
     let config = CostConfig::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
+    let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
     let CostConfig { mut options, standard, dashboard } = config;
     options.region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let registry = EcrRegistry::new(ecr_client(&sdk));
-    let store = CloudWatchStore::new(cloudwatch_client(&sdk));
-    let sink = CloudWatchSink::new(cloudwatch_client(&sdk));
+    // One client for reads, dashboards and metrics: each client built costs start-up time.
+    let cloudwatch = cloudwatch_client(&sdk);
+    let store = CloudWatchStore::new(cloudwatch.clone());
+    let sink = CloudWatchSink::new(cloudwatch);
     let (registry, store, sink, options, standard, dashboard) =
         (&registry, &store, &sink, &options, &standard, dashboard.as_str());
     lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {

@@ -18,7 +18,7 @@ const REPORT_RESERVE: Duration = Duration::from_secs(10);
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
     let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sdk_config(&AwsOptions { retry: RetryProfile::Scheduled, ..AwsOptions::default() }).await;
+    let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
     let registry = EcrRegistry::new(ecr_client(&sdk));
     let sink = ConfiguredSink::new(config.metrics, &sdk);
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();

@@ -1,6 +1,6 @@
 //! EventBridge `ECR Image Action` → metrics, scan assurance, unmanaged-tag warnings.
 
-use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry};
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
 use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_push_event, PushReactor};
@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
     let config = EventsConfig::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sdk_config(&AwsOptions::default()).await;
+    let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Interactive)).await;
     let reactor = PushReactor::new(EcrRegistry::new(ecr_client(&sdk)), SystemClock, config.cache_ttl);
     let sink = ConfiguredSink::new(config.metrics, &sdk);
     let (reactor, sink) = (&reactor, &sink);

@@ -2,7 +2,7 @@
 //! result for Lambda.
 
 use ecr_keeper_aws::HttpsTransport;
-use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry};
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, EcrRegistry, RetryProfile};
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::ports::SystemClock;
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
-    let config = sdk_config(&AwsOptions::default()).await;
+    let config = sdk_config(&AwsOptions::lambda(RetryProfile::Interactive)).await;
     let provisioner = Provisioner::new(EcrRegistry::new(ecr_client(&config)), SystemClock);
     let handler = CustomResourceHandler::new(provisioner, HttpsTransport::new()?, ResponsePolicy::default());
     let handler = &handler;

@@ -3,7 +3,7 @@
 
 use ecr_keeper_aws::{
     dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, ConfiguredAlerts, ConfiguredSink, DynamoLedger,
-    EcrRegistry, SnsPublisher,
+    EcrRegistry, RetryProfile, SnsPublisher,
 };
 use ecr_keeper_core::alerts::{AlertMode, Alerter};
 use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let env = |name: &str| std::env::var(name).ok();
     let config = EventsConfig::from_env(env)?;
     let alerts = AlertsConfig::from_env(env)?;
-    let sdk = sdk_config(&AwsOptions::default()).await;
+    let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Interactive)).await;
     let alerts = match (&alerts.mode, alerts.topic_arn, alerts.table) {
         (AlertMode::Sns, Some(topic), Some(table)) => ConfiguredAlerts::Sns(Alerter::new(
             SnsPublisher::new(sns_client(&sdk), topic),

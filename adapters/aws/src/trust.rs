@@ -1,0 +1,124 @@
+//! Which certificate authorities the functions' TLS trusts.
+//!
+//! The SDK reads the system's root certificates when the first client is built; on this machine
+//! that took about 4 ms of every cold start (the system bundle and the certificate directory,
+//! read and decoded: `examples/startup_steps.rs`), and each further client decodes its trust
+//! store again. The functions talk to nothing but AWS: its API endpoints and the pre-signed S3
+//! URL CloudFormation answers go to, all of which chain to Amazon Trust Services. So they trust
+//! exactly those roots — Amazon Root CA 1 to 4 and Starfield Services Root Certificate
+//! Authority - G2 (the cross-signing root) — picked from Mozilla's list (`webpki-root-certs`) at
+//! build time (`build.rs`) and compiled in. Fewer trusted authorities, nothing to read at start.
+//!
+//! A custom network setup keeps the SDK's default client and the system's roots:
+//! `SSL_CERT_FILE` or `SSL_CERT_DIR` (a TLS-inspecting proxy's CA, say), or a proxy variable
+//! (the default client honours them). The CLI always uses the system's roots.
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use base64::Engine;
+
+/// Whose root certificates TLS trusts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrustRoots {
+    /// The system's (the SDK's default): the CLI and the tests.
+    #[default]
+    System,
+    /// Amazon Trust Services' roots, compiled in: the Lambda functions.
+    Bundled,
+}
+
+/// Variables that mean someone configured TLS or the network themselves.
+const NETWORK_VARIABLES: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// True when a variable of [`NETWORK_VARIABLES`] is set: then the SDK's default client, which
+/// honours them, is kept.
+pub(crate) fn network_customised(get: impl Fn(&str) -> Option<String>) -> bool {
+    NETWORK_VARIABLES.iter().any(|k| get(k).is_some_and(|v| !v.trim().is_empty()))
+}
+
+// AMAZON_TRUST_SERVICES_ROOTS, picked by build.rs.
+include!(concat!(env!("OUT_DIR"), "/amazon_trust_services.rs"));
+
+/// Amazon Trust Services' roots.
+fn bundled_roots() -> impl Iterator<Item = rustls::pki_types::CertificateDer<'static>> {
+    AMAZON_TRUST_SERVICES_ROOTS.iter().map(|der| rustls::pki_types::CertificateDer::from(*der))
+}
+
+/// The bundled roots as PEM, the form the SDK's trust store takes.
+fn bundled_pem() -> Vec<u8> {
+    let mut pem = String::with_capacity(10_000);
+    for cert in bundled_roots() {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        // RFC 7468 lines of 64 characters; base64 is ASCII, so every chunk is valid UTF-8.
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem.into_bytes()
+}
+
+/// The SDK's HTTPS client (rustls over aws-lc, as its default) trusting the bundled roots;
+/// `None` if the trust store cannot be built (the caller keeps the default client).
+pub(crate) fn bundled_https_client() -> Option<SharedHttpClient> {
+    let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(bundled_pem());
+    match TlsContext::builder().with_trust_store(store).build() {
+        Ok(context) => Some(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https(),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "bundled TLS roots unusable; using the system's");
+            None
+        }
+    }
+}
+
+/// The bundled roots for rustls directly (the answer to CloudFormation).
+pub(crate) fn bundled_root_store() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(bundled_roots());
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_is_exactly_the_five_amazon_trust_services_roots() {
+        let names =
+            ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4", "Starfield Services"];
+        for name in names {
+            let found =
+                bundled_roots().filter(|c| c.as_ref().windows(name.len()).any(|w| w == name.as_bytes())).count();
+            assert_eq!(found, 1, "{name}");
+        }
+        assert_eq!(bundled_roots().count(), 5);
+        assert_eq!(bundled_root_store().len(), 5, "each parses as a trust anchor");
+        let pem = String::from_utf8(bundled_pem()).unwrap_or_default();
+        assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert!(pem.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+    }
+
+    #[test]
+    fn any_network_variable_keeps_the_default_client() {
+        assert!(!network_customised(|_| None));
+        assert!(network_customised(|k| (k == "HTTPS_PROXY").then(|| "http://proxy:3128".to_string())));
+        assert!(network_customised(|k| (k == "SSL_CERT_FILE").then(|| "/etc/corp.pem".to_string())));
+        assert!(!network_customised(|k| (k == "SSL_CERT_DIR").then(String::new)));
+    }
+}
