@@ -8,6 +8,7 @@ use ecr_keeper_aws::{ecr_client, EcrRegistry};
 use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
+use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::parse_threshold;
 use std::process::ExitCode;
 
@@ -66,12 +67,9 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
         require_kms: args.require_kms,
     };
-    let config = match args.aws.config().await {
+    let config = match args.aws.connect().await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("ecr-keeper: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
     let options = AuditOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
@@ -82,7 +80,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     };
     let registry = EcrRegistry::new(ecr_client(&config));
     let started = std::time::Instant::now();
-    let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(Utc::now)).await {
+    let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(|| SystemClock.now())).await {
         Ok(r) => r,
         Err(e) => {
             let target = args.aws.target(&config);

@@ -9,6 +9,7 @@ use ecr_keeper_core::audit::Standard;
 use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::generate;
+use ecr_keeper_core::ports::{Clock, SystemClock};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -18,15 +19,15 @@ pub struct CostArgs {
     /// Only repositories whose name starts with P (e.g. team-a/); matching none exits 2.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
-    /// The standard the projection assumes where a repository has no policy.
-    #[command(flatten)]
-    standard: crate::StandardArgs,
     /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
     #[arg(long, value_name = "X", default_value_t = 0.10)]
     price_per_gb_month: f64,
     /// Archive storage price, USD per GB-month.
     #[arg(long, value_name = "X", default_value_t = 0.10)]
     archive_price_per_gb_month: f64,
+    /// The standard the projection assumes where a repository has no policy.
+    #[command(flatten)]
+    standard: crate::StandardArgs,
     /// How many of the most expensive repositories the report and the dashboard name.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
@@ -55,13 +56,18 @@ pub async fn run(args: CostArgs) -> ExitCode {
         eprintln!("ecr-keeper: prices must be zero or more");
         return ExitCode::from(EXIT_INVALID);
     }
-    let config = match args.aws.config().await {
-        Ok(c) => c,
+    let standard = match generate(&Standard::params_or_default(args.standard.standard().as_ref())) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("ecr-keeper: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    let config = match args.aws.connect().await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let registry = EcrRegistry::new(ecr_client(&config));
     let options = CostOptions {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),
@@ -73,26 +79,25 @@ pub async fn run(args: CostArgs) -> ExitCode {
             ..Prices::default()
         },
     };
-    let standard = match generate(&Standard::params_or_default(args.standard.standard().as_ref())) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("ecr-keeper: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
-    let registry = EcrRegistry::new(ecr_client(&config));
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);
     let started = std::time::Instant::now();
-    let report =
-        match cost_report(&registry, reads_previous, &options, &standard, args.now.unwrap_or_else(Utc::now)).await {
-            Ok(r) => r,
-            Err(e) => {
-                let line = explain(&e, &args.aws.target(&config), started.elapsed());
-                eprintln!("ecr-keeper: the cost report could not read the registry: {line}");
-                return ExitCode::from(EXIT_INVALID);
-            }
-        };
+    let report = match cost_report(
+        &registry,
+        reads_previous,
+        &options,
+        &standard,
+        args.now.unwrap_or_else(|| SystemClock.now()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let line = explain(&e, &args.aws.target(&config), started.elapsed());
+            eprintln!("ecr-keeper: the cost report could not read the registry: {line}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     if let (Some(prefix), true) = (&args.repository_prefix, report.repositories.is_empty()) {
         eprintln!(
             "ecr-keeper: no repository name starts with \"{prefix}\" in {}; check --repository-prefix",

@@ -7,6 +7,7 @@ use ecr_keeper_core::lifecycle::{
     generate, parse_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
     PreviewReport, DEFAULT_KEEP_TAGGED, DEFAULT_UNTAGGED_DAYS,
 };
+use ecr_keeper_core::ports::{Clock, SystemClock};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -123,7 +124,7 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
     }
     let policy = load_policy(&args.policy)?;
     let images = load_images(&args.images)?;
-    let now = args.now.unwrap_or_else(Utc::now);
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
     let shown = if is_stdin(&args.images) { "<stdin>".to_string() } else { args.images.display().to_string() };
     check_inventory(&images, now).map_err(|source| LifecycleCliError::Images { path: shown, source })?;
     let lists = images.iter().filter(|i| i.is_manifest_list()).count();

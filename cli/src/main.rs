@@ -89,6 +89,14 @@ impl AwsArgs {
         Ok(config)
     }
 
+    /// [`Self::config`], or the exit code after saying why not.
+    pub async fn connect(&self) -> Result<aws_config::SdkConfig, ExitCode> {
+        self.config().await.map_err(|e| {
+            eprintln!("ecr-keeper: {e}");
+            ExitCode::from(EXIT_INVALID)
+        })
+    }
+
     /// Where calls go, for messages: the endpoint given, or ECR in the region.
     pub fn target(&self, config: &aws_config::SdkConfig) -> String {
         match &self.endpoint_url {

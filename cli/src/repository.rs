@@ -54,9 +54,9 @@ async fn plan(args: PlanArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return invalid(&e.to_string()),
     };
-    let config = match args.aws.config().await {
+    let config = match args.aws.connect().await {
         Ok(c) => c,
-        Err(e) => return invalid(&e.to_string()),
+        Err(code) => return code,
     };
     let registry = EcrRegistry::new(ecr_client(&config));
     let started = std::time::Instant::now();

@@ -532,17 +532,7 @@ mod tests {
     use super::memory::{MemoryLedger, RecordingPublisher};
     use super::*;
 
-    fn finding(id: &str, severity: Severity) -> Finding {
-        Finding {
-            id: id.into(),
-            severity,
-            package: Some("openssl".into()),
-            version: Some("3.0.1".into()),
-            uri: None,
-            fixed_in: Some("3.0.2".into()),
-            score: Some("9.8".into()),
-        }
-    }
+    use crate::testing::finding;
 
     fn alert(findings: Vec<Finding>) -> ImageAlert {
         let mut counts = SeverityCounts::default();

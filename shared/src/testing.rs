@@ -58,6 +58,13 @@ struct StoredRepository {
     scanned_on: HashMap<String, chrono::NaiveDate>,
 }
 
+/// The two policy texts a repository has.
+#[derive(Debug, Clone, Copy)]
+enum Policy {
+    Lifecycle,
+    Repository,
+}
+
 /// A failure the next matching calls return.
 #[derive(Debug, Clone)]
 struct Injected {
@@ -240,6 +247,27 @@ impl InMemoryRegistry {
         Ok(state)
     }
 
+    /// Reads a policy text, or (with `write`) sets or removes it; answers the text before.
+    fn policy(
+        &self,
+        operation: &'static str,
+        name: &str,
+        which: Policy,
+        write: Option<Option<&str>>,
+    ) -> Result<Option<String>, RegistryError> {
+        let mut state = self.call(operation, name)?;
+        let stored = existing(&mut state, name)?;
+        let text = match which {
+            Policy::Lifecycle => &mut stored.lifecycle_policy,
+            Policy::Repository => &mut stored.repository_policy,
+        };
+        let before = text.clone();
+        if let Some(new) = write {
+            *text = new.map(str::to_owned);
+        }
+        Ok(before)
+    }
+
     fn pages(&self, operation: &'static str, subject: &str, items: usize) -> Result<(), RegistryError> {
         let page_size = lock(&self.state).page_size;
         let pages = items.div_ceil(page_size).max(1);
@@ -292,18 +320,17 @@ impl Registry for InMemoryRegistry {
     async fn create_repository(
         &self,
         name: &str,
-        settings: &RepositorySettings,
-        tags: &[ResourceTag],
+        desired: &RepositorySettings,
+        initial_tags: &[ResourceTag],
     ) -> Result<Repository, RegistryError> {
         let mut state = self.call("CreateRepository", name)?;
         if state.repositories.get(name).is_some_and(|r| r.repository.is_some()) {
             return Err(RegistryError::RepositoryAlreadyExists(name.to_string()));
         }
-        let created = repository(name, settings.clone());
-        state.repositories.insert(
-            name.to_string(),
-            StoredRepository { repository: Some(created.clone()), tags: tags.to_vec(), ..Default::default() },
-        );
+        let created = repository(name, desired.clone());
+        let stored =
+            StoredRepository { repository: Some(created.clone()), tags: initial_tags.to_vec(), ..Default::default() };
+        state.repositories.insert(name.to_string(), stored);
         Ok(created)
     }
 
@@ -330,31 +357,23 @@ impl Registry for InMemoryRegistry {
     }
 
     async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        let mut state = self.call("GetLifecyclePolicy", name)?;
-        Ok(existing(&mut state, name)?.lifecycle_policy.clone())
+        self.policy("GetLifecyclePolicy", name, Policy::Lifecycle, None)
     }
 
     async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        let mut state = self.call("PutLifecyclePolicy", name)?;
-        existing(&mut state, name)?.lifecycle_policy = Some(text.to_string());
-        Ok(())
+        self.policy("PutLifecyclePolicy", name, Policy::Lifecycle, Some(Some(text))).map(drop)
     }
 
     async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        let mut state = self.call("GetRepositoryPolicy", name)?;
-        Ok(existing(&mut state, name)?.repository_policy.clone())
+        self.policy("GetRepositoryPolicy", name, Policy::Repository, None)
     }
 
     async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        let mut state = self.call("SetRepositoryPolicy", name)?;
-        existing(&mut state, name)?.repository_policy = Some(text.to_string());
-        Ok(())
+        self.policy("SetRepositoryPolicy", name, Policy::Repository, Some(Some(text))).map(drop)
     }
 
     async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
-        let mut state = self.call("DeleteRepositoryPolicy", name)?;
-        existing(&mut state, name)?.repository_policy = None;
-        Ok(())
+        self.policy("DeleteRepositoryPolicy", name, Policy::Repository, Some(None)).map(drop)
     }
 
     async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
@@ -468,6 +487,19 @@ impl Registry for InMemoryRegistry {
             self.pages("DescribeImageScanFindings", name, f.len())?;
         }
         Ok(findings)
+    }
+}
+
+/// A finding in an `openssl` package, with a fix.
+pub fn finding(id: &str, severity: crate::findings::Severity) -> Finding {
+    Finding {
+        id: id.into(),
+        severity,
+        package: Some("openssl".into()),
+        version: Some("3.0.1".into()),
+        uri: None,
+        fixed_in: Some("3.0.2".into()),
+        score: Some("9.8".into()),
     }
 }
 

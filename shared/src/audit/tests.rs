@@ -113,19 +113,7 @@ async fn scanning_family_reads_findings_only_to_apply_suppressions() {
         .with_repository("ruled", unscanned, &[])
         .with_lifecycle_policy("ruled", &standard_policy())
         .with_image("ruled", scanned("sha256:r", &["v1"], 1, 1))
-        .with_findings(
-            "ruled",
-            "sha256:r",
-            vec![crate::findings::Finding {
-                id: "CVE-1".into(),
-                severity: Severity::Critical,
-                package: None,
-                version: None,
-                uri: None,
-                fixed_in: None,
-                score: None,
-            }],
-        );
+        .with_findings("ruled", "sha256:r", vec![crate::testing::finding("CVE-1", Severity::Critical)]);
     registry.with_scanning(RegistryScanning {
         registry_id: None,
         enhanced: false,

@@ -41,6 +41,15 @@ fn props(name: &str) -> Value {
     json!({"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:keeper", "RepositoryName": name})
 }
 
+/// `props(name)` with these properties added.
+fn props_with(name: &str, extra: &[(&str, Value)]) -> Value {
+    let mut p = props(name);
+    for (key, value) in extra {
+        p[*key] = value.clone();
+    }
+    p
+}
+
 fn ours(adopted: bool) -> Vec<ResourceTag> {
     Ownership { stack_id: STACK.into(), logical_id: "AppRepository".into(), adopted }.tags()
 }
@@ -58,6 +67,14 @@ fn image(digest: &str, tags: &[&str], days_old: i64) -> Image {
 }
 
 // ---- Create ----
+
+/// A Create that must fail without writing anything: its Reason.
+async fn refused_create(registry: &InMemoryRegistry, properties: Value) -> String {
+    let out = run(registry, &request("Create", None, properties, None)).await;
+    assert_eq!(out.status, Status::Failed, "{}", out.reason);
+    assert_eq!(registry.writes(), Vec::<String>::new(), "{}", out.reason);
+    out.reason
+}
 
 #[tokio::test]
 async fn create_makes_the_repository_with_settings_policy_and_ownership_tags() {
@@ -99,10 +116,9 @@ async fn an_unmanaged_repository_is_refused_without_adopt_existing_and_untouched
     let registry = InMemoryRegistry::new();
     registry.with_repository("app", ecr_defaults(), &[ResourceTag::new("team", "web")]);
     let out = run(&registry, &request("Create", None, props("app"), None)).await;
-    assert_eq!(out.status, Status::Failed);
-    assert!(out.reason.contains("set AdoptExisting to \"true\""), "{}", out.reason);
     assert!(out.physical_resource_id.starts_with(crate::repository::FAILED_CREATE_MARKER));
-    assert_eq!(registry.writes(), Vec::<String>::new());
+    let reason = refused_create(&registry, props("app")).await;
+    assert!(reason.contains("set AdoptExisting to \"true\""), "{reason}");
 }
 
 #[tokio::test]
@@ -110,10 +126,8 @@ async fn a_repository_of_another_stack_is_refused_naming_its_owner() {
     let registry = InMemoryRegistry::new();
     let theirs = Ownership { stack_id: OTHER_STACK.into(), logical_id: "Repo".into(), adopted: false }.tags();
     registry.with_repository("app", ecr_defaults(), &theirs);
-    let out = run(&registry, &request("Create", None, props("app"), None)).await;
-    assert_eq!(out.status, Status::Failed);
-    assert!(out.reason.contains("managed by Repo in stack arn:aws:cloudformation"), "{}", out.reason);
-    assert_eq!(registry.writes(), Vec::<String>::new());
+    let reason = refused_create(&registry, props("app")).await;
+    assert!(reason.contains("managed by Repo in stack arn:aws:cloudformation"), "{reason}");
 }
 
 #[tokio::test]
@@ -121,8 +135,7 @@ async fn adopt_existing_tags_the_repository_as_adopted_and_applies_the_settings(
     // GIVEN an unmanaged, mutable repository with a tag of its own
     let registry = InMemoryRegistry::new();
     registry.with_repository("app", ecr_defaults(), &[ResourceTag::new("team", "web")]);
-    let mut p = props("app");
-    p["AdoptExisting"] = json!("true");
+    let p = props_with("app", &[("AdoptExisting", json!("true"))]);
     // WHEN a Create adopts it
     let out = run(&registry, &request("Create", None, p, None)).await;
     // THEN the ownership tags say adopted, its own tag stays, and the settings converge
@@ -138,12 +151,9 @@ async fn adoption_is_refused_when_encryption_differs() {
     let mut kms = ecr_defaults();
     kms.encryption = crate::repository::Encryption::Kms { key: None };
     registry.with_repository("app", kms, &[]);
-    let mut p = props("app");
-    p["AdoptExisting"] = json!("true");
-    let out = run(&registry, &request("Create", None, p, None)).await;
-    assert_eq!(out.status, Status::Failed);
-    assert!(out.reason.contains("ECR cannot change encryption after creation"), "{}", out.reason);
-    assert_eq!(registry.writes(), Vec::<String>::new());
+    let p = props_with("app", &[("AdoptExisting", json!("true"))]);
+    let reason = refused_create(&registry, p).await;
+    assert!(reason.contains("ECR cannot change encryption after creation"), "{reason}");
 }
 
 #[tokio::test]
@@ -183,22 +193,37 @@ async fn bad_properties_fail_the_create_naming_each_property_and_touch_nothing()
 
 // ---- Update ----
 
-async fn created(registry: &InMemoryRegistry, properties: Value) {
-    let out = run(registry, &request("Create", None, properties, None)).await;
+/// An Update of repository `app` from `old` to `new` properties.
+async fn update(registry: &InMemoryRegistry, new: Value, old: Value) -> Outcome {
+    run(registry, &request("Update", Some("app"), new, Some(old))).await
+}
+
+/// An Update from the defaults to `new` that must fail keeping the old id and writing nothing:
+/// its Reason.
+async fn refused_update(registry: &InMemoryRegistry, new: Value) -> String {
+    let out = update(registry, new, props("app")).await;
+    assert_eq!(out.status, Status::Failed, "{}", out.reason);
+    assert_eq!(out.physical_resource_id, "app");
+    assert_eq!(registry.writes(), Vec::<String>::new(), "{}", out.reason);
+    out.reason
+}
+
+/// GIVEN repository `app`, created by this resource from `properties`; its calls forgotten.
+async fn created(properties: Value) -> InMemoryRegistry {
+    let registry = InMemoryRegistry::new();
+    let out = run(&registry, &request("Create", None, properties, None)).await;
     assert_eq!(out.status, Status::Success, "{}", out.reason);
     registry.forget_calls();
+    registry
 }
 
 #[tokio::test]
 async fn an_update_applies_only_what_changed() {
     // GIVEN a repository created with defaults
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
+    let registry = created(props("app")).await;
     // WHEN scan on push is turned off and a tag added
-    let mut p = props("app");
-    p["ScanOnPush"] = json!("false");
-    p["Tags"] = json!([{"Key": "team", "Value": "web"}]);
-    let out = run(&registry, &request("Update", Some("app"), p, Some(props("app")))).await;
+    let p = props_with("app", &[("ScanOnPush", json!("false")), ("Tags", json!([{"Key": "team", "Value": "web"}]))]);
+    let out = update(&registry, p, props("app")).await;
     // THEN exactly those two writes happen
     assert_eq!(out.reason, "updated app: ScanOnPush false, 1 tag(s) set");
     assert_eq!(
@@ -209,9 +234,8 @@ async fn an_update_applies_only_what_changed() {
 
 #[tokio::test]
 async fn an_unchanged_update_writes_nothing() {
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
-    let out = run(&registry, &request("Update", Some("app"), props("app"), Some(props("app")))).await;
+    let registry = created(props("app")).await;
+    let out = update(&registry, props("app"), props("app")).await;
     assert_eq!(out.reason, "updated app; nothing to change");
     assert_eq!(registry.writes(), Vec::<String>::new());
 }
@@ -219,16 +243,16 @@ async fn an_unchanged_update_writes_nothing() {
 #[tokio::test]
 async fn an_update_removes_only_the_tags_and_policy_this_resource_set() {
     // GIVEN a repository with our tag, someone else's tag and our repository policy
-    let registry = InMemoryRegistry::new();
-    let mut old = props("app");
-    old["Tags"] = json!([{"Key": "team", "Value": "web"}]);
-    old["ReadPrincipals"] = json!(["111122223333"]);
-    created(&registry, old.clone()).await;
+    let old = props_with(
+        "app",
+        &[("Tags", json!([{"Key": "team", "Value": "web"}])), ("ReadPrincipals", json!(["111122223333"]))],
+    );
+    let registry = created(old.clone()).await;
     let arn = InMemoryRegistry::arn("app");
     registry.tag_repository(&arn, &[ResourceTag::new("cost-center", "42")]).await.unwrap_or_else(|e| panic!("{e}"));
     registry.forget_calls();
     // WHEN the tag and the principals leave the properties
-    let out = run(&registry, &request("Update", Some("app"), props("app"), Some(old))).await;
+    let out = update(&registry, props("app"), old).await;
     // THEN our tag and policy go; the other tag stays
     assert_eq!(out.reason, "updated app: repository policy removed, 1 tag(s) removed");
     assert_eq!(registry.repository_policy("app"), None);
@@ -239,42 +263,29 @@ async fn an_update_removes_only_the_tags_and_policy_this_resource_set() {
 
 #[tokio::test]
 async fn an_update_that_changes_encryption_is_refused_and_changes_nothing() {
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
-    let mut p = props("app");
-    p["EncryptionType"] = json!("KMS");
-    let out = run(&registry, &request("Update", Some("app"), p, Some(props("app")))).await;
-    assert_eq!(out.status, Status::Failed);
-    assert!(out.reason.contains("ECR fixes encryption at creation"), "{}", out.reason);
-    assert_eq!(out.physical_resource_id, "app");
-    assert_eq!(registry.writes(), Vec::<String>::new());
+    let registry = created(props("app")).await;
+    let reason = refused_update(&registry, props_with("app", &[("EncryptionType", json!("KMS"))])).await;
+    assert!(reason.contains("ECR fixes encryption at creation"), "{reason}");
 }
 
 #[tokio::test]
 async fn a_policy_that_would_expire_too_many_images_is_refused() {
     // GIVEN five release images
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
+    let registry = created(props("app")).await;
     for k in 0..5 {
         registry.with_image("app", image(&format!("sha256:{k:064}"), &[&format!("v{k}")], k));
     }
     // WHEN the update keeps one and allows one expiry
-    let mut p = props("app");
-    p["ImageRetentionCount"] = json!("1");
-    p["MaxImagesExpiredByUpdate"] = json!("1");
-    let out = run(&registry, &request("Update", Some("app"), p, Some(props("app")))).await;
+    let p = props_with("app", &[("ImageRetentionCount", json!("1")), ("MaxImagesExpiredByUpdate", json!("1"))]);
+    let reason = refused_update(&registry, p).await;
     // THEN it is refused, naming what would go, and nothing is written
-    assert_eq!(out.status, Status::Failed);
-    assert!(out.reason.contains("would expire 4 of the 5 images"), "{}", out.reason);
-    assert!(out.reason.contains("v4"), "{}", out.reason);
-    assert_eq!(registry.writes(), Vec::<String>::new());
+    assert!(reason.contains("would expire 4 of the 5 images") && reason.contains("v4"), "{reason}");
 }
 
 #[tokio::test]
 async fn an_update_with_a_new_name_replaces_the_repository() {
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
-    let out = run(&registry, &request("Update", Some("app"), props("app-v2"), Some(props("app")))).await;
+    let registry = created(props("app")).await;
+    let out = update(&registry, props("app-v2"), props("app")).await;
     assert_eq!(out.physical_resource_id, "app-v2");
     assert!(out.reason.starts_with("created app-v2"), "{}", out.reason);
     assert!(registry.repository("app").is_some(), "the old one waits for CloudFormation's Delete");
@@ -282,11 +293,10 @@ async fn an_update_with_a_new_name_replaces_the_repository() {
 
 #[tokio::test]
 async fn a_failed_replacement_removes_the_new_empty_repository_it_created() {
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
+    let registry = created(props("app")).await;
     let denied = RegistryError::AccessDenied { operation: "PutLifecyclePolicy", message: "no".into() };
     registry.failing("PutLifecyclePolicy", Some("app-v2"), denied, None);
-    let out = run(&registry, &request("Update", Some("app"), props("app-v2"), Some(props("app")))).await;
+    let out = update(&registry, props("app-v2"), props("app")).await;
     assert_eq!(out.status, Status::Failed);
     assert_eq!(out.physical_resource_id, "app", "the old id stands");
     assert!(out.reason.ends_with("the new repository app-v2 was removed again"), "{}", out.reason);
@@ -296,7 +306,7 @@ async fn a_failed_replacement_removes_the_new_empty_repository_it_created() {
 #[tokio::test]
 async fn an_update_of_a_vanished_repository_creates_it_again() {
     let registry = InMemoryRegistry::new();
-    let out = run(&registry, &request("Update", Some("app"), props("app"), Some(props("app")))).await;
+    let out = update(&registry, props("app"), props("app")).await;
     assert_eq!(out.status, Status::Success, "{}", out.reason);
     assert!(out.reason.starts_with("created app"), "{}", out.reason);
 }
@@ -312,15 +322,10 @@ async fn an_update_after_a_failed_create_is_a_create() {
 
 #[tokio::test]
 async fn bad_properties_on_update_keep_the_old_id_and_change_nothing() {
-    let registry = InMemoryRegistry::new();
-    created(&registry, props("app")).await;
-    let mut p = props("app");
-    p["DeletionMode"] = json!("Sometimes");
-    let out = run(&registry, &request("Update", Some("app"), p, Some(props("app")))).await;
-    assert_eq!(out.status, Status::Failed);
-    assert_eq!(out.physical_resource_id, "app");
-    assert!(out.reason.contains("DeletionMode") && out.reason.ends_with("nothing was changed"), "{}", out.reason);
-    assert!(registry.calls().is_empty());
+    let registry = created(props("app")).await;
+    let reason = refused_update(&registry, props_with("app", &[("DeletionMode", json!("Sometimes"))])).await;
+    assert!(reason.contains("DeletionMode") && reason.ends_with("nothing was changed"), "{reason}");
+    assert!(registry.calls().is_empty(), "refused before any call");
 }
 
 // ---- Delete ----
@@ -329,16 +334,23 @@ async fn delete(registry: &InMemoryRegistry, id: &str, properties: Value) -> Out
     run(registry, &request("Delete", Some(id), properties, None)).await
 }
 
+/// GIVEN repository `app`, created by this resource, holding `images` images.
+fn owned(images: usize) -> InMemoryRegistry {
+    let registry = InMemoryRegistry::new();
+    registry.with_repository("app", ecr_defaults(), &ours(false));
+    for k in 0..images {
+        registry.with_image("app", image(&format!("sha256:{k}"), &[&format!("v{k}")], 1));
+    }
+    registry
+}
+
 fn with_mode(mode: &str) -> Value {
-    let mut p = props("app");
-    p["DeletionMode"] = json!(mode);
-    p
+    props_with("app", &[("DeletionMode", json!(mode))])
 }
 
 #[tokio::test]
 async fn delete_removes_an_empty_owned_repository() {
-    let registry = InMemoryRegistry::new();
-    registry.with_repository("app", ecr_defaults(), &ours(false));
+    let registry = owned(0);
     let out = delete(&registry, "app", props("app")).await;
     assert_eq!(out.reason, "deleted app (it held no images)");
     assert!(registry.repository("app").is_none());
@@ -346,8 +358,7 @@ async fn delete_removes_an_empty_owned_repository() {
 
 #[tokio::test]
 async fn delete_keeps_a_repository_holding_images_by_default() {
-    let registry = InMemoryRegistry::new();
-    registry.with_repository("app", ecr_defaults(), &ours(false)).with_image("app", image("sha256:1", &["v1"], 1));
+    let registry = owned(1);
     let out = delete(&registry, "app", props("app")).await;
     assert_eq!(out.status, Status::Success);
     assert!(out.reason.starts_with("kept app: it holds images"), "{}", out.reason);
@@ -356,8 +367,7 @@ async fn delete_keeps_a_repository_holding_images_by_default() {
 
 #[tokio::test]
 async fn an_image_arriving_between_the_check_and_the_delete_is_kept() {
-    let registry = InMemoryRegistry::new();
-    registry.with_repository("app", ecr_defaults(), &ours(false));
+    let registry = owned(0);
     registry.failing("DeleteRepository", Some("app"), RegistryError::RepositoryNotEmpty("app".into()), None);
     let out = delete(&registry, "app", props("app")).await;
     assert_eq!(out.status, Status::Success);
@@ -366,8 +376,7 @@ async fn an_image_arriving_between_the_check_and_the_delete_is_kept() {
 
 #[tokio::test]
 async fn force_deletes_with_images_and_retain_keeps() {
-    let registry = InMemoryRegistry::new();
-    registry.with_repository("app", ecr_defaults(), &ours(false)).with_image("app", image("sha256:1", &["v1"], 1));
+    let registry = owned(1);
     let kept = delete(&registry, "app", with_mode("Retain")).await;
     assert_eq!(kept.reason, "kept app: DeletionMode is Retain");
     let out = delete(&registry, "app", with_mode("Force")).await;

@@ -5,7 +5,9 @@ use crate::alerts::{AlertSettings, Alerter};
 use crate::findings::Suppression;
 use crate::image::Image;
 use crate::scanning::{ScanFrequency, ScanRule};
-use crate::testing::{ecr_defaults, FixedClock, InMemoryRegistry, MemoryLedger, RecordingPublisher, RecordingSink};
+use crate::testing::{
+    ecr_defaults, finding, FixedClock, InMemoryRegistry, MemoryLedger, RecordingPublisher, RecordingSink,
+};
 use chrono::TimeZone;
 use serde_json::json;
 
@@ -192,18 +194,6 @@ async fn an_event_of_the_wrong_kind_is_counted_as_invalid_and_dropped() {
 }
 
 // ---- Scan ----
-
-fn finding(id: &str, severity: Severity) -> Finding {
-    Finding {
-        id: id.into(),
-        severity,
-        package: Some("openssl".into()),
-        version: Some("1.0".into()),
-        uri: None,
-        fixed_in: None,
-        score: None,
-    }
-}
 
 /// The sample's image (10 CRITICAL, 9 MEDIUM) with its findings stored.
 fn scanned(findings: Vec<Finding>) -> InMemoryRegistry {
