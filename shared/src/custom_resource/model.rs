@@ -323,6 +323,45 @@ mod tests {
     }
 
     #[test]
+    fn a_request_the_library_type_refuses_is_still_answerable() {
+        // ResourceType as a number: aws_lambda_events' request type refuses it, but the
+        // envelope was read first, so CloudFormation gets a FAILED answer naming the problem.
+        let v = json!({
+            "RequestType": "Create", "ResponseURL": "https://x.example/p", "StackId": "s", "RequestId": "r",
+            "LogicalResourceId": "L", "ResourceType": 7, "ResourceProperties": {"RepositoryName": "app"}
+        });
+        match Request::from_value(&v) {
+            Err(RequestError::Malformed { envelope, message }) => {
+                assert_eq!(
+                    (envelope.request_id.as_str(), envelope.response_url.as_str()),
+                    ("r", "https://x.example/p")
+                );
+                assert!(message.starts_with("the request is not a custom resource request: "), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_response_is_the_library_type_in_cloudformations_field_names() {
+        let envelope = Envelope {
+            response_url: "https://x.example/p".into(),
+            stack_id: "s".into(),
+            request_id: "r".into(),
+            logical_resource_id: "L".into(),
+            physical_resource_id: None,
+        };
+        let mut outcome = Outcome::success("app", "created app");
+        outcome.data.insert("RepositoryName".into(), "app".into());
+        let body: Value = serde_json::from_slice(&response_body(&envelope, &outcome)).unwrap_or_default();
+        assert_eq!(
+            body,
+            json!({"Status": "SUCCESS", "Reason": "created app", "PhysicalResourceId": "app", "StackId": "s",
+                   "RequestId": "r", "LogicalResourceId": "L", "NoEcho": false, "Data": {"RepositoryName": "app"}})
+        );
+    }
+
+    #[test]
     fn only_the_host_of_a_url_is_shown() {
         assert_eq!(url_host("https://bucket.s3.amazonaws.com/path?X-Amz-Signature=secret"), "bucket.s3.amazonaws.com");
         assert_eq!(url_host("http://127.0.0.1:8080/cfn?sig=1"), "127.0.0.1:8080");
