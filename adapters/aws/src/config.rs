@@ -92,7 +92,8 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
         // about 4 ms of every cold start (measured: `examples/startup_steps.rs`).
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
-    if options.trust == crate::TrustRoots::Bundled && !crate::trust::network_customised(|k| std::env::var(k).ok()) {
+    let env = |k: &str| std::env::var(k).ok();
+    if options.trust == crate::TrustRoots::Bundled && crate::trust::bundled_roots_apply(env) {
         if let Some(client) = crate::trust::bundled_https_client() {
             loader = loader.http_client(client);
         }

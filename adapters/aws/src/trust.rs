@@ -9,7 +9,8 @@
 //! Authority - G2 (the cross-signing root) — picked from Mozilla's list (`webpki-root-certs`) at
 //! build time (`build.rs`) and compiled in. Fewer trusted authorities, nothing to read at start.
 //!
-//! A custom network setup keeps the SDK's default client and the system's roots:
+//! Regions outside the partitions Amazon Trust Services covers (China, the isolated ones) keep
+//! the system's roots, and so does a custom network setup:
 //! `SSL_CERT_FILE` or `SSL_CERT_DIR` (a TLS-inspecting proxy's CA, say), or a proxy variable
 //! (the default client honours them). The CLI always uses the system's roots.
 
@@ -43,6 +44,20 @@ const NETWORK_VARIABLES: &[&str] = &[
 /// honours them, is kept.
 pub(crate) fn network_customised(get: impl Fn(&str) -> Option<String>) -> bool {
     NETWORK_VARIABLES.iter().any(|k| get(k).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// Whether the region's endpoints chain to Amazon Trust Services: the commercial and GovCloud
+/// partitions do; China (`cn-*`) and the isolated partitions (`*-iso*-*`) have CAs of their
+/// own, so there the system's roots are kept.
+pub(crate) fn ats_partition(region: &str) -> bool {
+    !(region.starts_with("cn-") || region.split('-').any(|part| part.starts_with("iso")))
+}
+
+/// Whether the functions use the bundled roots: no custom network setup, and a region (from
+/// `AWS_REGION`, as Lambda sets it) in a partition they cover.
+pub(crate) fn bundled_roots_apply(get: impl Fn(&str) -> Option<String>) -> bool {
+    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).unwrap_or_default();
+    !network_customised(&get) && ats_partition(region.trim())
 }
 
 // AMAZON_TRUST_SERVICES_ROOTS, picked by build.rs.
@@ -112,6 +127,27 @@ mod tests {
         let pem = String::from_utf8(bundled_pem()).unwrap_or_default();
         assert_eq!(pem.matches("-----BEGIN CERTIFICATE-----").count(), 5);
         assert!(pem.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+    }
+
+    #[test]
+    fn only_partitions_amazon_trust_services_serves_use_the_bundle() {
+        for region in ["us-east-1", "eu-central-1", "ap-southeast-5", "us-gov-west-1", "il-central-1"] {
+            assert!(ats_partition(region), "{region}");
+        }
+        for region in
+            ["cn-north-1", "cn-northwest-1", "us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1", "us-isof-south-1"]
+        {
+            assert!(!ats_partition(region), "{region}");
+        }
+        let lambda = |k: &str| (k == "AWS_REGION").then(|| "eu-west-1".to_string());
+        assert!(bundled_roots_apply(lambda));
+        assert!(!bundled_roots_apply(|k: &str| (k == "AWS_REGION").then(|| "cn-north-1".to_string())));
+        let proxied = |k: &str| match k {
+            "AWS_REGION" => Some("eu-west-1".to_string()),
+            "HTTPS_PROXY" => Some("http://proxy:3128".to_string()),
+            _ => None,
+        };
+        assert!(!bundled_roots_apply(proxied));
     }
 
     #[test]
