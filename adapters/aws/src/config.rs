@@ -86,13 +86,13 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(options.retry.retry_config())
         .timeout_config(options.retry.timeout_config());
-    if credentials_in_environment(|name| std::env::var(name).ok()) {
+    let env = |name: &str| std::env::var(name).ok();
+    if credentials_in_environment(env) {
         // What the default chain would choose first anyway (and what Lambda provides), without
         // building the rest of the chain: profile, web identity, ECS and IMDS providers took
         // about 4 ms of every cold start (measured: `examples/startup_steps.rs`).
         loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
     }
-    let env = |k: &str| std::env::var(k).ok();
     if options.trust == crate::TrustRoots::Bundled && crate::trust::bundled_roots_apply(env) {
         if let Some(client) = crate::trust::bundled_https_client() {
             loader = loader.http_client(client);

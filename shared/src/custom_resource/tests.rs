@@ -72,6 +72,7 @@ fn image(digest: &str, tags: &[&str], days_old: i64) -> Image {
 async fn refused_create(registry: &InMemoryRegistry, properties: Value) -> String {
     let out = run(registry, &request("Create", None, properties, None)).await;
     assert_eq!(out.status, Status::Failed, "{}", out.reason);
+    assert!(out.physical_resource_id.starts_with(crate::repository::FAILED_CREATE_MARKER), "no repository is named");
     assert_eq!(registry.writes(), Vec::<String>::new(), "{}", out.reason);
     out.reason
 }
@@ -115,8 +116,6 @@ async fn a_retried_create_converges_without_writing_again() {
 async fn an_unmanaged_repository_is_refused_without_adopt_existing_and_untouched() {
     let registry = InMemoryRegistry::new();
     registry.with_repository("app", ecr_defaults(), &[ResourceTag::new("team", "web")]);
-    let out = run(&registry, &request("Create", None, props("app"), None)).await;
-    assert!(out.physical_resource_id.starts_with(crate::repository::FAILED_CREATE_MARKER));
     let reason = refused_create(&registry, props("app")).await;
     assert!(reason.contains("set AdoptExisting to \"true\""), "{reason}");
 }
