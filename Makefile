@@ -7,10 +7,19 @@ VENV := .venv
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup test quick core-deps fmt-check lint template unit demo bench sam-build measure deny fuzz
+.PHONY: setup browser bench-run test quick core-deps fmt-check lint template unit demo bench sam-build measure deny fuzz
 
-## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv (idempotent).
-setup: $(SETUP_STAMP)
+## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv, and Debian's
+## chromium for the HTML report's browser test (idempotent).
+setup: $(SETUP_STAMP) browser
+
+# Headless Chromium renders the HTML reports in tests/tests/html_report.rs. apt-get as root, or
+# through sudo; the package lists are refreshed only when the first attempt fails.
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }; }
 
 $(SETUP_STAMP): requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -88,9 +97,10 @@ deny: $(DENY)
 fuzz:
 	fuzz/run.sh
 
-## make demo: ecr-keeper on this machine: moto, the real function under cargo lambda, the CLI.
+## make demo: ecr-keeper on this machine: moto, the real functions under cargo lambda, the CLI,
+## and a scheduled run on moto's Step Functions; the HTML reports land in target/demo/reports/.
 demo: setup
-	$(CARGO) build --quiet --locked -p ecr-keeper-cli -p repository-resource -p ecr-keeper-tests --bins
+	$(CARGO) build --quiet --locked -p ecr-keeper-cli -p repository-resource -p lifecycle-audit -p cost-report -p ecr-keeper-tests --bins
 	$(CARGO) run --quiet --locked -p ecr-keeper-tests --bin demo
 	@echo
 	@echo "== Offline: six weeks of pushes to app-template-dev and what the policy does with them (at $(NOW))"
@@ -107,6 +117,13 @@ sam-build: setup
 measure: sam-build
 	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report -p bare-lambda
 	$(VENV)/bin/python bench/measure.py
+
+## make bench-run: the audit's state machine on moto over 1,000 repositories x 20 images in
+## shards of 50 (REPOSITORIES=, IMAGES=, SHARD=, CONCURRENCY=), then the same registry in one
+## process: wall time, invocations, transitions, S3 requests, ECR calls (which must be equal).
+bench-run: setup
+	$(CARGO) build --release --locked -p ecr-keeper-cli -p lifecycle-audit
+	$(VENV)/bin/python bench/scheduled_run.py
 
 ## make bench: the lifecycle simulator at ECR's per-repository maximum (100,000 images).
 bench:

@@ -35,6 +35,10 @@ pub struct AuditArgs {
     concurrency: usize,
     #[arg(long, value_enum, default_value_t = AuditOutput::Markdown)]
     output: AuditOutput,
+    /// Also write report.json, report.md and report.html (self-contained) here, as a scheduled
+    /// run keeps them in S3.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<std::path::PathBuf>,
     /// List what remediation would do: apply the standard policy where none exists, turn on
     /// scan on push where nothing scans. Never replaces a policy, never deletes an image.
     #[arg(long)]
@@ -96,6 +100,18 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             report.registry_id, report.region
         );
         return ExitCode::from(EXIT_INVALID);
+    }
+    if let Some(dir) = &args.output_dir {
+        match crate::report_dir::write(dir, &report) {
+            Ok(paths) => eprintln!(
+                "ecr-keeper: wrote {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) => {
+                eprintln!("ecr-keeper: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
     }
     match args.output {
         AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),

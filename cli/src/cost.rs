@@ -33,6 +33,10 @@ pub struct CostArgs {
     top: usize,
     #[arg(long, value_enum, default_value_t = CostOutput::Markdown)]
     output: CostOutput,
+    /// Also write report.json, report.md and report.html (self-contained) here, as a scheduled
+    /// run keeps them in S3.
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<std::path::PathBuf>,
     /// Also publish the metrics (PutMetricData) and rewrite the ecr-keeper-costs dashboard; the
     /// previous published total is read back to show the change.
     #[arg(long)]
@@ -112,9 +116,25 @@ pub async fn run(args: CostArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     }
+    if let Some(dir) = &args.output_dir {
+        match crate::report_dir::write(dir, &report) {
+            Ok(paths) => eprintln!(
+                "ecr-keeper: wrote {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) => {
+                eprintln!("ecr-keeper: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    }
     match args.output {
         CostOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
         CostOutput::Markdown => print!("{}", report.to_markdown()),
+    }
+    if !report.not_read.is_empty() {
+        eprintln!("ecr-keeper: {} repositories could not be read; the report is incomplete", report.not_read.len());
+        return ExitCode::from(EXIT_INVALID);
     }
     ExitCode::from(EXIT_OK)
 }

@@ -4,6 +4,7 @@ mod audit;
 mod aws_errors;
 mod cost;
 mod lifecycle;
+mod report_dir;
 mod repository;
 
 use clap::{Parser, Subcommand};

@@ -408,3 +408,83 @@ mod cost_config_tests {
         assert!(e.starts_with("KEEPER_STANDARD_KEEP_TAGGED:"), "{e}");
     }
 }
+
+/// A scheduled run's settings (the state machine's steps): `KEEPER_REPORTS_BUCKET` (required
+/// for the steps), `KEEPER_SHARD_REPOSITORIES` (default 50), `KEEPER_MAX_PASSES` (default 3,
+/// at most 10), `KEEPER_MAX_CONCURRENCY` (default 10, at most 1,000),
+/// `KEEPER_TOLERATED_FAILURE_PERCENTAGE` (default 0), and the alert topic the
+/// summary goes to, `KEEPER_ALERT_TOPIC_ARN` (optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledRunConfig {
+    pub run: crate::run::RunSettings,
+    pub summary_topic_arn: Option<String>,
+}
+
+impl ScheduledRunConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = crate::run::RunSettings::default();
+        let bounded = |name: &'static str, max: u32| -> Result<Option<u32>, ConfigError> {
+            match positive(&get, name)? {
+                Some(n) if n > max => {
+                    Err(ConfigError { variable: name, message: format!("{n} is more than the most allowed, {max}") })
+                }
+                other => Ok(other),
+            }
+        };
+        let text = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(ScheduledRunConfig {
+            run: crate::run::RunSettings {
+                bucket: text("KEEPER_REPORTS_BUCKET").unwrap_or_default(),
+                shard_repositories: bounded("KEEPER_SHARD_REPOSITORIES", 10_000)?
+                    .map_or(defaults.shard_repositories, |n| n as usize),
+                max_passes: bounded("KEEPER_MAX_PASSES", 10)?.unwrap_or(defaults.max_passes),
+                max_concurrency: bounded("KEEPER_MAX_CONCURRENCY", 1_000)?.unwrap_or(defaults.max_concurrency),
+                tolerated_failure_percentage: match text("KEEPER_TOLERATED_FAILURE_PERCENTAGE") {
+                    None => defaults.tolerated_failure_percentage,
+                    Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 100).ok_or_else(|| ConfigError {
+                        variable: "KEEPER_TOLERATED_FAILURE_PERCENTAGE",
+                        message: format!("\"{v}\" is not a whole number from 0 to 100"),
+                    })?,
+                },
+            },
+            summary_topic_arn: text("KEEPER_ALERT_TOPIC_ARN"),
+        })
+    }
+
+    /// The bucket, or why a state machine step cannot run without it.
+    pub fn bucket(&self) -> Result<&str, ConfigError> {
+        if self.run.bucket.is_empty() {
+            return Err(ConfigError {
+                variable: "KEEPER_REPORTS_BUCKET",
+                message:
+                    "not set: a scheduled run's steps keep their work in this S3 bucket (the stack's ReportsBucket)"
+                        .into(),
+            });
+        }
+        Ok(&self.run.bucket)
+    }
+}
+
+#[cfg(test)]
+mod scheduled_run_tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Result<ScheduledRunConfig, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ScheduledRunConfig::from_env(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_and_bounds_name_the_variable() {
+        let c = read(&[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.run.shard_repositories, c.run.max_passes, c.run.max_concurrency), (50, 3, 10));
+        assert_eq!(c.bucket().map_err(|e| e.variable), Err("KEEPER_REPORTS_BUCKET"));
+        let c = read(&[("KEEPER_REPORTS_BUCKET", "b"), ("KEEPER_SHARD_REPOSITORIES", "25")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.bucket().ok(), c.run.shard_repositories), (Some("b"), 25));
+        let e = read(&[("KEEPER_MAX_PASSES", "11")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(e, "KEEPER_MAX_PASSES: 11 is more than the most allowed, 10");
+        let e = read(&[("KEEPER_SHARD_REPOSITORIES", "0")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("KEEPER_SHARD_REPOSITORIES: \"0\" is not a whole number of at least 1"), "{e}");
+    }
+}

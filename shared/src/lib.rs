@@ -10,12 +10,14 @@ pub mod cost;
 pub mod custom_resource;
 pub mod events;
 pub mod findings;
+pub mod html;
 pub mod image;
 pub mod lifecycle;
 pub mod metrics;
 pub mod ports;
 pub mod reactions;
 pub mod repository;
+pub mod run;
 pub mod scanning;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -2,15 +2,18 @@
 //! rule (basic or enhanced) whose filters match it.
 
 use crate::lifecycle::TagMatcher;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ScanFrequency {
     ScanOnPush,
     ContinuousScan,
     Manual,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScanRule {
     pub frequency: ScanFrequency,
     /// Wildcard repository filters (`*` matches any run of characters).
@@ -18,7 +21,8 @@ pub struct ScanRule {
 }
 
 /// The registry scanning configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistryScanning {
     /// The registry (account) the configuration belongs to, as ECR reports it.
     pub registry_id: Option<String>,

@@ -564,3 +564,54 @@ impl MetricsStore for InMemoryMetricsStore {
         Ok(())
     }
 }
+
+/// An object: its body and content type.
+type StoredObject = (Vec<u8>, &'static str);
+
+/// Reports and run files in memory, as a bucket holds them.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryReportStore {
+    objects: Arc<Mutex<BTreeMap<String, StoredObject>>>,
+    failing_puts: Arc<Mutex<usize>>,
+}
+
+impl InMemoryReportStore {
+    pub fn keys(&self) -> Vec<String> {
+        lock(&self.objects).keys().cloned().collect()
+    }
+
+    pub fn text(&self, key: &str) -> Option<String> {
+        lock(&self.objects).get(key).map(|(body, _)| String::from_utf8_lossy(body).into_owned())
+    }
+
+    pub fn content_type(&self, key: &str) -> Option<&'static str> {
+        lock(&self.objects).get(key).map(|(_, t)| *t)
+    }
+
+    pub fn remove(&self, key: &str) {
+        lock(&self.objects).remove(key);
+    }
+
+    /// The next `times` writes fail as throttled.
+    pub fn fail_puts(&self, times: usize) {
+        *lock(&self.failing_puts) = times;
+    }
+}
+
+impl crate::run::ReportStore for InMemoryReportStore {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &'static str) -> Result<(), crate::run::StoreError> {
+        {
+            let mut failing = lock(&self.failing_puts);
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(crate::run::StoreError::Throttled { operation: "PutObject", key: key.to_string() });
+            }
+        }
+        lock(&self.objects).insert(key.to_string(), (body, content_type));
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<String>, crate::run::StoreError> {
+        Ok(self.text(key))
+    }
+}

@@ -72,11 +72,18 @@ pub struct Rule {
     pub fault: Fault,
     /// At most this many injections by this rule.
     pub limit: usize,
+    /// Only requests whose body contains this text (one repository: `"repositoryName":"app"`).
+    pub body_contains: Option<String>,
 }
 
 impl Rule {
     pub fn new(operations: Operations, when: When, fault: Fault) -> Rule {
-        Rule { operations, when, fault, limit: 10_000 }
+        Rule { operations, when, fault, limit: 10_000, body_contains: None }
+    }
+
+    /// The same rule, only for requests about `repository`.
+    pub fn for_repository(self, repository: &str) -> Rule {
+        Rule { body_contains: Some(format!("\"repositoryName\":\"{repository}\"")), ..self }
     }
 }
 
@@ -100,7 +107,7 @@ impl State {
     /// `json_errors`: whether an error can be injected in this request's protocol. Errors are
     /// written as JSON 1.1 (ECR's protocol); rpc-v2-cbor calls (CloudWatch) only get resets and
     /// delays.
-    fn decide(&mut self, operation: &str, json_errors: bool) -> Option<Fault> {
+    fn decide(&mut self, operation: &str, json_errors: bool, body: &[u8]) -> Option<Fault> {
         let call = {
             let n = self.calls.entry(operation.to_string()).or_default();
             *n += 1;
@@ -110,6 +117,11 @@ impl State {
             let is_error = matches!(rule.fault, Fault::Throttle | Fault::ServerError | Fault::Error { .. });
             if *used >= rule.limit || !rule.operations.matches(operation) || (is_error && !json_errors) {
                 continue;
+            }
+            if let Some(text) = &rule.body_contains {
+                if !body.windows(text.len()).any(|w| w == text.as_bytes()) {
+                    continue;
+                }
             }
             let hit = match &rule.when {
                 When::Calls(calls) => calls.contains(&call),
@@ -305,7 +317,7 @@ async fn serve(mut client: TcpStream, upstream: &str, state: Arc<Mutex<State>>) 
     // protocol); CloudWatch's rpc-v2-cbor gets resets and delays only.
     let query = request.is_query();
     let errors_parse = query || request.header("smithy-protocol").is_none_or(|p| p != "rpc-v2-cbor");
-    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation, errors_parse));
+    let fault = state.lock().ok().and_then(|mut s| s.decide(&operation, errors_parse, &request.body));
     let error = |status: u16, code: &str, message: &str| {
         let (content_type, body) = if query {
             let kind = if status < 500 { "Sender" } else { "Receiver" };
@@ -376,7 +388,7 @@ mod tests {
         state.rules.push((rule, 0));
         let got: Vec<bool> = ["ListImages", "PutLifecyclePolicy", "ListImages", "DescribeImages"]
             .iter()
-            .map(|op| state.decide(op, true).is_some())
+            .map(|op| state.decide(op, true, b"").is_some())
             .collect();
         assert_eq!(got, vec![true, false, true, false]);
         assert_eq!(state.calls.get("ListImages"), Some(&2));

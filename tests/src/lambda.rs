@@ -27,7 +27,11 @@ pub struct LambdaEmulator {
 
 impl LambdaEmulator {
     pub fn start(aws: &LocalAws, extra_env: &[(&str, &str)]) -> LambdaEmulator {
-        let port = free_port();
+        Self::start_on(free_port(), aws, extra_env)
+    }
+
+    /// On `port`, chosen before moto starts (moto forwards Lambda invokes there).
+    pub fn start_on(port: u16, aws: &LocalAws, extra_env: &[(&str, &str)]) -> LambdaEmulator {
         let log = std::env::temp_dir().join(format!("ecr-keeper-cargo-lambda-{}-{port}.log", std::process::id()));
         let file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{e}"));
         let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));

@@ -13,6 +13,7 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod iam;
 pub mod lambda;
+pub mod scheduled;
 pub mod seed;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -128,15 +129,24 @@ pub struct LocalAws {
 
 impl LocalAws {
     pub fn start() -> LocalAws {
-        Self::launch(false)
+        Self::launch(false, &[])
+    }
+
+    /// moto whose Lambda invokes reach the emulator at `router` (moto_server.py forwards them),
+    /// with the harness's extra switches (`KEEPER_HARNESS_*`).
+    /// `bridge`: also the CloudWatch bridge (the cost report publishes metrics).
+    pub fn start_routing_lambda(router: &str, harness_env: &[(&str, String)], bridge: bool) -> LocalAws {
+        let mut env = vec![("KEEPER_LAMBDA_ROUTER", router.to_string())];
+        env.extend(harness_env.iter().cloned());
+        Self::launch(bridge, &env)
     }
 
     /// moto behind the CloudWatch rpc-v2-cbor bridge; every client uses the bridge.
     pub fn start_with_cloudwatch() -> LocalAws {
-        Self::launch(true)
+        Self::launch(true, &[])
     }
 
-    fn launch(bridge: bool) -> LocalAws {
+    fn launch(bridge: bool, env: &[(&str, String)]) -> LocalAws {
         let python = venv_python();
         let port = free_port();
         let moto_url = format!("http://127.0.0.1:{port}");
@@ -147,6 +157,7 @@ impl LocalAws {
             "-p",
             &port.to_string(),
         ]);
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let mut services = vec![Service::spawn("moto", command, &format!("{moto_url}/moto-api/"))];
         let mut endpoint_url = moto_url.clone();
         if bridge {
@@ -252,17 +263,7 @@ impl LocalAws {
 
     /// Every message SNS accepted on `topic_arn`, as moto keeps them: (subject, message).
     pub fn published(&self, topic_arn: &str) -> Vec<(String, String)> {
-        let (status, body) = http("GET", &format!("{}/moto-api/data.json", self.moto_url), "")
-            .unwrap_or_else(|e| panic!("moto data: {e}"));
-        assert_eq!(status, 200, "moto data: {body}");
-        let data: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto data: {e}"));
-        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
-        topics
-            .iter()
-            .filter(|t| t["arn"] == topic_arn)
-            .flat_map(|t| t["sent_notifications"].as_array().cloned().unwrap_or_default())
-            .map(|n| (n[2].as_str().unwrap_or_default().to_string(), n[1].as_str().unwrap_or_default().to_string()))
-            .collect()
+        sns_messages(&self.moto_url, topic_arn)
     }
 }
 
@@ -491,4 +492,19 @@ pub fn bad_repository_properties() -> Vec<(serde_json::Value, &'static str)> {
         (serde_json::json!({"RepositoryName": "ok-name", "MaxImagesExpiredByUpdate": "many"}), "MaxImagesExpiredByUpdate: \"many\" is not a whole number of at least 0"),
         (serde_json::json!({"RepositoryName": "ok-name", "Retention": "10"}), "Retention: unknown property (accepted: RepositoryName,"),
     ]
+}
+
+/// (subject, message) of every message moto's SNS sent to `topic_arn`.
+pub fn sns_messages(moto_url: &str, topic_arn: &str) -> Vec<(String, String)> {
+    let (status, body) =
+        http("GET", &format!("{}/moto-api/data.json", moto_url), "").unwrap_or_else(|e| panic!("moto data: {e}"));
+    assert_eq!(status, 200, "moto data: {body}");
+    let data: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto data: {e}"));
+    let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+    topics
+        .iter()
+        .filter(|t| t["arn"] == topic_arn)
+        .flat_map(|t| t["sent_notifications"].as_array().cloned().unwrap_or_default())
+        .map(|n| (n[2].as_str().unwrap_or_default().to_string(), n[1].as_str().unwrap_or_default().to_string()))
+        .collect()
 }

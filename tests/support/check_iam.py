@@ -33,12 +33,20 @@ WRITES = {
     },
     "PushEventsFunction": {"ecr:StartImageScan"},
     "ScanEventsFunction": {"sns:Publish", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey*"},
-    "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration"},
-    "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard"},
+    # Scheduled runs also write their shards and reports (S3) and a summary (SNS).
+    "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration",
+                               "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
+    "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard",
+                           "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
 }
+# What a scheduled run's state machine may do, and on what: its own function, its run's shard
+# lists, its own Map's child executions.
+MACHINES = {"AuditRun": ("LifecycleAuditFunction", "audit"), "CostRun": ("CostReportFunction", "cost")}
+MACHINE_ACTIONS = {"lambda:InvokeFunction", "s3:GetObject", "states:StartExecution", "states:DescribeExecution",
+                   "states:StopExecution"}
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Decrypt")
 # Where the stack's own resources may be the only target of these services' actions.
-OWN_TARGETS = {"sns": "AlertTopic", "dynamodb": "AlertLedgerTable", "sqs": "DeadLetterQueue"}
+OWN_TARGETS = {"sns": "AlertTopic", "dynamodb": "AlertLedgerTable", "sqs": "DeadLetterQueue", "s3": "ReportsBucket"}
 REPO = "arn:aws:ecr:us-east-1:123456789012:repository/team-a/app"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234"
 OWNED = {"ecr-keeper:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", "ecr-keeper:logical-id": "Repo"}
@@ -201,6 +209,35 @@ def run(template, quiet=False):
                         check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
                     if action == "cloudwatch:PutDashboard":
                         check(all(r.endswith("dashboard/stack-costs") for r in targets), f"{name}: PutDashboard only on this stack's cost dashboard")
+                    if service == "s3" and name in ("LifecycleAuditFunction", "CostReportFunction"):
+                        job = "audit" if name == "LifecycleAuditFunction" else "cost"
+                        objects = [r for r in targets if "/" in r]
+                        check(all(f"/runs/{job}/" in r or f"/reports/{job}/" in r for r in objects),
+                              f"{name}: {action} only under runs/{job}/ and reports/{job}/, not {targets}")
+
+    # The state machines: each invokes only its own function and reads only its run's files.
+    machines = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::StateMachine"}
+    check(set(machines) == set(MACHINES), f"the scheduled runs are state machines: {sorted(machines)}")
+    for name, machine in machines.items():
+        function, job = MACHINES.get(name, (None, None))
+        role_name, role = role_of(template, machine)
+        check(role is not None, f"{name} runs with a role of its own in this template")
+        if role is None:
+            continue
+        check(role_name not in roles_seen, f"{name}: its role is not shared")
+        roles_seen.add(role_name)
+        check(not role["Properties"].get("ManagedPolicyArns"), f"{name}: no managed policies on its role")
+        for st in role_statements(role, {}):
+            targets = [text(r) for r in as_list(st.get("Resource", []))]
+            for action in as_list(st["Action"]):
+                check(action in MACHINE_ACTIONS, f"{name}: {action} is not an action a run needs")
+                if action == "lambda:InvokeFunction":
+                    check(targets and all(function in r for r in targets), f"{name}: invokes only {function}, not {targets}")
+                if action.startswith("s3:"):
+                    check(targets and all("ReportsBucket" in r and f"/runs/{job}/" in r for r in targets),
+                          f"{name}: reads only runs/{job}/ in the reports bucket, not {targets}")
+                if action.startswith("states:"):
+                    check(targets and all(f"stack-{job}-run" in r for r in targets), f"{name}: {action} only on its own executions, not {targets}")
 
     # The custom resource's policy, evaluated.
     _, role = role_of(template, functions.get("RepositoryResourceFunction", {"Properties": {}}))
@@ -246,6 +283,16 @@ def mutants(template):
     yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
+    def machine_statement(t, machine, prefix):
+        _, role = role_of(t, t["Resources"][machine])
+        for st in as_list(role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]):
+            if any(a.startswith(prefix) for a in as_list(st["Action"])):
+                return st
+        raise SystemExit(f"self-test: no {prefix} statement in {machine}'s role")
+
+    yield edit("a run that may invoke any function", lambda t: machine_statement(t, "AuditRun", "lambda:").__setitem__("Resource", "*"))
+    yield edit("a run that reads the whole bucket", lambda t: machine_statement(t, "CostRun", "s3:").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
+    yield edit("an audit that writes other jobs' reports", lambda t: role_statement(t, "LifecycleAuditFunction", "s3:GetObject").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
     yield edit("a KMS grant without GrantIsForAWSResource", lambda t: role_statement(t, "RepositoryResourceFunction", "kms:CreateGrant")["Condition"].pop("Bool", None))
 
 

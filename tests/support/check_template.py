@@ -20,6 +20,7 @@ With --expect-failure (run on tests/support/fixtures/template-before-alerts.yaml
 if each of the groups alerts, logs, schedules, failures and access finds a fault there.
 """
 
+import json
 import os
 import re
 import sys
@@ -62,6 +63,9 @@ def sam_transform(template):
     # What `sam deploy` uploads first: the code as an S3 object.
     for resource in resources_of(template, "AWS::Serverless::Function").values():
         resource["Properties"]["CodeUri"] = "s3://bucket/function.zip"
+    for resource in resources_of(template, "AWS::Serverless::StateMachine").values():
+        if isinstance(resource["Properties"].get("DefinitionUri"), str):
+            resource["Properties"]["DefinitionUri"] = "s3://bucket/definition.asl.json"
     params = {k: v.get("Default", "") for k, v in template.get("Parameters", {}).items()}
     params.update({"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "stack", "AWS::Partition": "aws"})
     return transform(template, params, NoManagedPolicies())
@@ -133,10 +137,11 @@ def check_logs(t, check):
 
 
 def schedule_events(t):
-    for name, fn in resources_of(t, "AWS::Serverless::Function").items():
-        for event_name, event in fn["Properties"].get("Events", {}).items():
-            if event.get("Type") == "ScheduleV2":
-                yield name, event_name, event.get("Properties", {})
+    for kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+        for name, fn in resources_of(t, kind).items():
+            for event_name, event in fn["Properties"].get("Events", {}).items():
+                if event.get("Type") == "ScheduleV2":
+                    yield name, event_name, event.get("Properties", {})
 
 
 def check_schedules(t, check):
@@ -168,16 +173,22 @@ def check_failures(t, check):
     queues = resources_of(t, "AWS::SQS::Queue")
     errors_alarmed = {ref(d.get("Value")) for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"
                       for d in a["Properties"].get("Dimensions", []) if d.get("Name") == "FunctionName"}
+    machines = resources_of(t, "AWS::Serverless::StateMachine")
+    failed_alarmed = {ref(d.get("Value")) for a in alarms.values() if a["Properties"].get("MetricName") == "ExecutionsFailed"
+                      for d in a["Properties"].get("Dimensions", []) if d.get("Name") == "StateMachineArn"}
     for fn, event, props in schedule_events(t):
+        retry = props.get("RetryPolicy", {})
+        check("failures", "MaximumRetryAttempts" in retry and "MaximumEventAgeInSeconds" in retry,
+              f"{fn}.{event}: the schedule's retry policy is explicit")
+        check("failures", ref(props.get("DeadLetterConfig", {}).get("Arn")) in queues, f"{fn}.{event}: the schedule has a dead-letter queue")
+        if fn in machines:
+            check("failures", fn in failed_alarmed, f"{fn}: an ExecutionsFailed alarm")
+            continue
         f = functions[fn]["Properties"]
         dlq = ref(f.get("DeadLetterQueue", {}).get("TargetArn"))
         on_failure = f.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
         check("failures", dlq in queues or on_failure is not None, f"{fn}: a dead-letter queue or on-failure destination")
         check("failures", fn in errors_alarmed, f"{fn}: an Errors alarm")
-        retry = props.get("RetryPolicy", {})
-        check("failures", "MaximumRetryAttempts" in retry and "MaximumEventAgeInSeconds" in retry,
-              f"{fn}.{event}: the schedule's retry policy is explicit")
-        check("failures", ref(props.get("DeadLetterConfig", {}).get("Arn")) in queues, f"{fn}.{event}: the schedule has a dead-letter queue")
         if dlq in queues:
             watched = any(ref(d.get("Value")) == dlq for a in alarms.values() for d in a["Properties"].get("Dimensions", []))
             check("failures", watched, f"{fn}: its dead-letter queue is alarmed")
@@ -223,7 +234,49 @@ def check_checkov(t, check):
     check("checkov", rows <= found, f"docs/template.md lists no suppression the template lacks: {sorted(rows - found)}")
 
 
-GROUPS = [check_alerts, check_logs, check_schedules, check_failures, check_access, check_ledger, check_checkov]
+def check_runs(t, check):
+    """The scheduled runs are state machines over the deployed ASL file, keeping reports in a
+    private, TLS-only, encrypted bucket whose objects expire."""
+    machines = resources_of(t, "AWS::Serverless::StateMachine")
+    scheduled = {fn for fn, _, _ in schedule_events(t)}
+    for fn in ("LifecycleAuditFunction", "CostReportFunction"):
+        check("runs", fn not in scheduled, f"{fn} is started by its state machine, not by a schedule")
+    for name, machine in machines.items():
+        props = machine["Properties"]
+        check("runs", name in scheduled, f"{name} is scheduled")
+        check("runs", props.get("DefinitionUri") == "statemachines/scheduled-run.asl.json",
+              f"{name} runs statemachines/scheduled-run.asl.json")
+        check("runs", props.get("Type", "STANDARD") == "STANDARD", f"{name} is a Standard workflow (Distributed Map, 1-year runs)")
+        check("runs", "AWS::StackName" in str(props.get("Name")), f"{name}: its name is unique per stack")
+    check("runs", len(machines) == 2, "an audit run and a cost run")
+    definition = json.loads((ROOT / "statemachines" / "scheduled-run.asl.json").read_text())
+    states = definition["States"]
+    shards = states.get("Shards", {})
+    check("runs", shards.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED", "the shards run on a Distributed Map")
+    check("runs", "ItemReader" in shards and "MaxConcurrencyPath" in shards and "ToleratedFailurePercentagePath" in shards,
+          "the Map reads its items from S3, with concurrency and tolerated failures from the stack's parameters")
+    task = shards.get("ItemProcessor", {}).get("States", {}).get("Shard", {})
+    retried = {e for r in task.get("Retry", []) for e in r.get("ErrorEquals", [])}
+    check("runs", {"Lambda.TooManyRequestsException", "Lambda.ServiceException", "Throttled"} <= retried,
+          "a shard is retried on Lambda's throttling and service errors and on AWS throttling")
+    choice = states.get("Reported?", {})
+    check("runs", choice.get("Type") == "Choice" and choice.get("Default") == "Shards", "unfinished repositories get another pass")
+    bucket = t["Resources"].get("ReportsBucket", {})
+    props = bucket.get("Properties", {})
+    block = props.get("PublicAccessBlockConfiguration", {})
+    check("runs", bucket.get("Type") == "AWS::S3::Bucket" and "BucketName" not in props, "a reports bucket, named by CloudFormation")
+    check("runs", all(block.get(k) is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")),
+          "the reports bucket blocks all public access")
+    check("runs", bool(props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")), "the reports bucket is encrypted at rest")
+    rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+    check("runs", any(ref(r.get("ExpirationInDays")) == "ReportRetentionDays" for r in rules), "reports expire after ReportRetentionDays")
+    policies = [p for p in resources_of(t, "AWS::S3::BucketPolicy").values() if ref(p["Properties"].get("Bucket")) == "ReportsBucket"]
+    tls_only = any(st.get("Effect") == "Deny" and "aws:SecureTransport" in json.dumps(st.get("Condition", {}))
+                   for p in policies for st in as_list(p["Properties"]["PolicyDocument"]["Statement"]))
+    check("runs", tls_only, "the reports bucket refuses requests without TLS")
+
+
+GROUPS = [check_alerts, check_logs, check_schedules, check_failures, check_access, check_ledger, check_checkov, check_runs]
 MUST_FAIL_ON_OLD = {"alerts", "logs", "schedules", "failures", "access"}
 
 

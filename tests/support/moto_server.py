@@ -6,8 +6,16 @@ Usage: python moto_server.py -H 127.0.0.1 -p PORT   (same arguments as `python -
 """
 
 import json
+import os
 import sys
+import threading
+import time
+import urllib.error
+import urllib.request
 
+from moto.core.config import default_user_config
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import BaseResponse
 from moto.ecr import models as ecr_models
 
 
@@ -78,7 +86,109 @@ def _latest_scan_findings(self, registry_id, repository_name, image_id):
 
 ecr_models.ECRBackend.describe_image_scan_findings = _latest_scan_findings
 
+# --- Step Functions and Lambda: a state machine from template.yaml runs its real functions ---
+#
+# AWS runs a state machine's Lambda tasks in Lambda. moto's interpreter executes state machines
+# only when its config says so, and invokes Lambda through Docker unless told otherwise; without
+# Docker, its simple backend echoes the payload. Here an invoke is forwarded to the harness's
+# Lambda emulator (`cargo lambda watch`, KEEPER_LAMBDA_ROUTER), which runs the real binary named
+# like the function.
+default_user_config["stepfunctions"] = {"execute_state_machine": True}
+default_user_config["lambda"] = {"use_docker": False}
+
+from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402  (after the config)
+
+_lock = threading.Lock()
+_failures_left = {"shard": int(os.environ.get("KEEPER_HARNESS_FAIL_SHARD_INVOKES", "0") or 0)}
+
+
+class _ServiceException(JsonRESTError):
+    # What Lambda answers when the service itself fails: Step Functions names it
+    # Lambda.ServiceException, which the state machine retries.
+    code = 500
+
+    def __init__(self, message):
+        super().__init__("ServiceException", message)
+
+
+def _log(kind, line):
+    path = os.environ.get("KEEPER_HARNESS_CALL_LOG")
+    if path:
+        with _lock, open(path, "a") as f:
+            f.write(f"{kind} {line}\n")
+
+
+def _forward_invoke(self, function_name, qualifier, body, headers, response_headers):
+    router = os.environ.get("KEEPER_LAMBDA_ROUTER")
+    if not router:
+        return _simple_invoke(self, function_name, qualifier, body, headers, response_headers)
+    name = function_name.split(":function:")[-1].split(":")[0]
+    payload = body if isinstance(body, (bytes, bytearray)) else (body or "{}").encode()
+    try:
+        mode = json.loads(payload).get("mode", "")
+    except (ValueError, AttributeError):
+        mode = ""
+    _log("invoke", f"{name} {mode}")
+    with _lock:
+        fail = mode == "shard" and _failures_left["shard"] > 0
+        if fail:
+            _failures_left["shard"] -= 1
+    if fail:
+        _log("invoke-failed", f"{name} {mode}")
+        raise _ServiceException("injected by the harness: the Lambda service failed this invoke")
+    request = urllib.request.Request(
+        f"{router}/2015-03-31/functions/{name}/invocations", data=payload, method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=900) as answer:
+            text = answer.read()
+            if answer.headers.get("X-Amz-Function-Error"):
+                response_headers["x-amz-function-error"] = answer.headers.get("X-Amz-Function-Error")
+            return text
+    except urllib.error.HTTPError as e:
+        # cargo lambda answers a function's error as an HTTP error with the error document.
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return e.read()
+    finally:
+        _log("invoke-ms", f"{name} {mode} {(time.monotonic() - started) * 1000:.1f}")
+
+
+_simple_invoke = LambdaSimpleBackend.invoke
+LambdaSimpleBackend.invoke = _forward_invoke
+
+
+def _no_docker(self):
+    # moto's /moto-api/data.json reads every public attribute of every model; a Lambda
+    # function's docker_client connects to Docker, which is not here, and fails the whole dump.
+    raise AttributeError("no Docker in this harness")
+
+
+from moto.utilities.docker_utilities import DockerModel  # noqa: E402
+
+DockerModel.docker_client = property(_no_docker)
+
+# --- A count of every request, by service and operation, for the benchmark ---
+_setup_class = BaseResponse.setup_class
+
+
+def _counted_setup_class(self, request, full_url=None, headers=None, *args, **kwargs):
+    result = _setup_class(self, request, full_url, headers, *args, **kwargs)
+    if os.environ.get("KEEPER_HARNESS_CALL_LOG"):
+        target = (getattr(request, "headers", {}) or {}).get("X-Amz-Target", "")
+        operation = target.split(".")[-1] if target else f"{getattr(request, 'method', '')} {self.path if hasattr(self, 'path') else ''}"
+        _log("call", f"{self.service_name} {operation}")
+    return result
+
+
+BaseResponse.setup_class = _counted_setup_class
+
 if __name__ == "__main__":
     from moto.server import main
 
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    # The interpreter calls back into this server (S3 ItemReader, Lambda invoke) on MOTO_PORT.
+    if "-p" in args:
+        os.environ["MOTO_PORT"] = args[args.index("-p") + 1]
+    main(args)

@@ -270,7 +270,7 @@ async fn remediation_lists_then_applies_and_never_replaces() {
     };
     let report = audit(&registry, &settings(), &dry, later()).await.unwrap_or_else(|e| panic!("{e}"));
     let planned: Vec<(&str, &str, bool)> =
-        report.remediation.iter().map(|a| (a.repository.as_str(), a.action, a.applied)).collect();
+        report.remediation.iter().map(|a| (a.repository.as_str(), a.action.as_ref(), a.applied)).collect();
     assert_eq!(planned, [("bare", "apply-lifecycle-policy", false), ("bare", "enable-scan-on-push", false)]);
     assert!(ecr.get_lifecycle_policy().repository_name("bare").send().await.is_err(), "a dry run changes nothing");
 

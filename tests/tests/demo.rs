@@ -62,4 +62,15 @@ fn the_whole_story_runs_on_one_machine() {
     // 6. Deleting the stack kept the repository: it holds images.
     assert_eq!(s["delete"]["Status"], "SUCCESS");
     assert!(s["delete"]["Reason"].as_str().unwrap_or_default().starts_with("kept app-template-dev: it holds images"));
+    // 7. The scheduled runs on the state machine: 40 repositories in four shards, both reports kept.
+    for job in ["run-audit", "run-cost"] {
+        assert_eq!(s[job]["run"]["done"], true, "{}", s[job]);
+        assert_eq!(s[job]["run"]["complete"], true, "{}", s[job]);
+        assert_eq!(s[job]["run"]["shards"], 4, "{}", s[job]);
+        assert_eq!(s[job]["run"]["reportKeys"].as_array().map(Vec::len), Some(3));
+    }
+    assert_eq!(s["run-invokes"], 12, "plan + 4 shards + aggregate, twice");
+    assert_eq!(s["run-summaries"], 2, "one summary per run on the alert topic");
+    let html = ecr_keeper_tests::repo_root().join("target/demo/reports/audit.html");
+    assert!(std::fs::read_to_string(html).is_ok_and(|h| h.contains("<svg")));
 }

@@ -128,6 +128,13 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// With an endpoint override (moto, LocalStack, MinIO) S3 is addressed by path: virtual-hosted
+/// names (`bucket.127.0.0.1`) do not resolve there. AWS itself keeps virtual-hosted style.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = config.endpoint_url().is_some();
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(path_style).build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,8 @@ pub(crate) fn kind_of(code: &str) -> Kind {
         | "RequestLimitExceeded"
         | "ProvisionedThroughputExceededException"
         | "KMSThrottling"
-        | "KMSThrottlingException" => Kind::Throttled,
+        | "KMSThrottlingException"
+        | "SlowDown" => Kind::Throttled,
         "ServerException"
         | "InternalFailure"
         | "InternalError"

@@ -8,14 +8,18 @@ mod config;
 mod ecr;
 mod emf;
 mod failure;
+mod reports;
 mod transport;
 mod trust;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
-pub use config::{cloudwatch_client, dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, RetryProfile};
+pub use config::{
+    cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client, AwsOptions, RetryProfile,
+};
 pub use ecr::EcrRegistry;
 pub use emf::EmfSink;
+pub use reports::S3ReportStore;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;
 

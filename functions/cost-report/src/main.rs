@@ -1,45 +1,105 @@
-//! Weekly cost report: logged as one JSON line, published as metrics (PutMetricData) and as the
-//! dashboard `KEEPER_COST_DASHBOARD` (default `ecr-keeper-costs`). Savings are projected against
-//! the team's standard, `KEEPER_STANDARD_*`, read exactly as the audit reads it.
+//! The cost report. Invoked by the state machine (`statemachines/scheduled-run.asl.json`) it runs
+//! one step of a scheduled run — plan, a shard, or aggregate — and keeps the report in S3;
+//! invoked without a `mode` it reports on the whole registry in one run, logged as one JSON line.
+//! Either way the totals go to CloudWatch (PutMetricData) and the dashboard
+//! `KEEPER_COST_DASHBOARD` (default `ecr-keeper-costs`). Savings are projected against the
+//! team's standard, `KEEPER_STANDARD_*`, read exactly as the audit reads it.
 
 use ecr_keeper_aws::{
-    cloudwatch_client, ecr_client, sdk_config, AwsOptions, CloudWatchSink, CloudWatchStore, EcrRegistry, RetryProfile,
+    cloudwatch_client, ecr_client, s3_client, sdk_config, sns_client, AwsOptions, CloudWatchSink, CloudWatchStore,
+    EcrRegistry, RetryProfile, S3ReportStore, SnsPublisher,
 };
-use ecr_keeper_core::config::CostConfig;
-use ecr_keeper_core::cost::{cost_report, publish};
+use ecr_keeper_core::config::{CostConfig, ScheduledRunConfig};
+use ecr_keeper_core::cost::{cost_report, previous_total, publish, CostJob, CostReport};
 use ecr_keeper_core::ports::{Clock, SystemClock};
+use ecr_keeper_core::run::{latest_key, ReportStore};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::FunctionError;
+use lambda_support::scheduled::{finish, run_step, Step, StepContext, StepOutcome};
+use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Time kept back to write the result after the last repository.
+const REPORT_RESERVE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
     let config = CostConfig::from_env(|name| std::env::var(name).ok())?;
+    let scheduled = ScheduledRunConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
     let CostConfig { mut options, standard, dashboard } = config;
     options.region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     let registry = EcrRegistry::new(ecr_client(&sdk));
     // One client for reads, dashboards and metrics: each client built costs start-up time.
     let cloudwatch = cloudwatch_client(&sdk);
-    let store = CloudWatchStore::new(cloudwatch.clone());
+    let metrics_store = CloudWatchStore::new(cloudwatch.clone());
     let sink = CloudWatchSink::new(cloudwatch);
-    let (registry, store, sink, options, standard, dashboard) =
-        (&registry, &store, &sink, &options, &standard, dashboard.as_str());
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report = cost_report(registry, Some(store), options, standard, SystemClock.now())
-            .await
-            .map_err(FunctionError::CostReport)?;
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        publish(&report, sink, store, dashboard).await?;
-        Ok::<Value, FunctionError>(json!({
-            "repositories": report.total.repositories,
-            "monthlyCostUsd": report.total.monthly_cost_usd,
-            "projectedMonthlyCostUsd": report.total.projected_monthly_cost_usd,
-            "standardPolicySavingsUsd": report.total.standard_policy_savings_usd,
-            "previousTotal": report.previous_total,
-            "top": report.top,
-        }))
+    let store = S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone());
+    let publisher = scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn));
+    let (registry, metrics_store, sink, options, standard, dashboard, scheduled, store, publisher) =
+        (&registry, &metrics_store, &sink, &options, &standard, dashboard.as_str(), &scheduled, &store, &publisher);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = SystemClock.now();
+        let Some(step) = Step::of(&event.payload) else {
+            let report = cost_report(registry, Some(metrics_store), options, standard, now)
+                .await
+                .map_err(FunctionError::CostReport)?;
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            publish(&report, sink, metrics_store, dashboard).await?;
+            return Ok::<Value, FunctionError>(json!({
+                "repositories": report.total.repositories,
+                "monthlyCostUsd": report.total.monthly_cost_usd,
+                "projectedMonthlyCostUsd": report.total.projected_monthly_cost_usd,
+                "standardPolicySavingsUsd": report.total.standard_policy_savings_usd,
+                "previousTotal": report.previous_total,
+                "top": report.top,
+                "notRead": report.not_read.len(),
+            }));
+        };
+        let step = step?;
+        scheduled.bucket()?;
+        // Only the report needs the previous total: the kept report first, CloudWatch second.
+        let previous = match &step {
+            Step::Aggregate { .. } => match kept_total(store).await {
+                Some(total) => Some(total),
+                None => previous_total(metrics_store, now).await,
+            },
+            _ => None,
+        };
+        let job =
+            CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total: previous };
+        let cx = StepContext {
+            settings: &scheduled.run,
+            repository_prefix: options.repository_prefix.as_deref(),
+            region: &options.region,
+            concurrency: options.concurrency,
+            deadline: Some(
+                tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE),
+            ),
+            now,
+        };
+        match run_step(&job, registry, store, &cx, step).await? {
+            StepOutcome::Running(state) => Ok(json!(state)),
+            StepOutcome::Shard(summary) => Ok(summary),
+            StepOutcome::Report(state, report) => {
+                publish(&report, sink, metrics_store, dashboard).await?;
+                let state = finish("cost", store, publisher.as_ref(), state, &report).await?;
+                Ok(json!(state))
+            }
+        }
     }))
     .await
+}
+
+/// The total of the report kept last, if it can be read.
+async fn kept_total(store: &S3ReportStore) -> Option<f64> {
+    match store.get(&latest_key("cost", "json")).await {
+        Ok(Some(text)) => serde_json::from_str::<CostReport>(&text).ok().map(|r| r.total.monthly_cost_usd),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "the kept report could not be read; the previous total comes from CloudWatch");
+            None
+        }
+    }
 }

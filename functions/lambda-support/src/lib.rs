@@ -8,6 +8,8 @@ use ecr_keeper_core::reactions::ReactionError;
 use lambda_runtime::Diagnostic;
 use std::time::Duration;
 
+pub mod scheduled;
+
 /// Every way an invocation of an ecr-keeper function fails, and the one mapping of each to
 /// the `errorType` Lambda records (and alarms and DLQ messages show).
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,14 @@ pub enum FunctionError {
     /// repository-resource.
     #[error(transparent)]
     CustomResource(#[from] HandlerError),
+    /// A step of a scheduled run (the state machine's plan, shard or aggregate).
+    #[error(transparent)]
+    Run(#[from] ecr_keeper_core::run::RunError),
+    /// A state machine sent something that is not a step.
+    #[error("not a scheduled-run step ({0}); expected {{\"mode\": \"plan\" | \"shard\" | \"aggregate\", …}}")]
+    NotAStep(String),
+    #[error(transparent)]
+    Config(#[from] ecr_keeper_core::config::ConfigError),
 }
 
 impl FunctionError {
@@ -39,6 +49,11 @@ impl FunctionError {
             FunctionError::CostReport(_) | FunctionError::CostPublish(_) => "CostReportFailed",
             FunctionError::CustomResource(HandlerError::NotCustomResource(_)) => "NotCustomResource",
             FunctionError::CustomResource(HandlerError::NotDelivered { .. }) => "ResponseNotDelivered",
+            // The state machine retries this one, with backoff (statemachines/scheduled-run.asl.json).
+            FunctionError::Run(e) if scheduled::is_throttled(e) => "Throttled",
+            FunctionError::Run(_) => "RunFailed",
+            FunctionError::NotAStep(_) => "NotAStep",
+            FunctionError::Config(_) => "ConfigurationError",
         }
     }
 }

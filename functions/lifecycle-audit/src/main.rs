@@ -1,52 +1,96 @@
-//! Scheduled lifecycle audit: every repository's checks, logged as one JSON report line, with
-//! metrics; optional remediation.
+//! The lifecycle audit. Invoked by the state machine (`statemachines/scheduled-run.asl.json`) it
+//! runs one step of a scheduled run — plan, a shard, or aggregate — and keeps the report in S3;
+//! invoked without a `mode` it audits the whole registry in one run, logging the report as one
+//! JSON line (small registries, and anyone invoking it by hand).
 
-use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
-use ecr_keeper_core::audit::{audit, audit_metrics, AuditOptions};
-use ecr_keeper_core::config::AuditConfig;
+use ecr_keeper_aws::{
+    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile,
+    S3ReportStore, SnsPublisher,
+};
+use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions};
+use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::scheduled::{finish, run_step, Step, StepContext, StepOutcome};
 use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Time kept back to log the report and publish metrics after the last repository.
+/// Time kept back to write the result and publish metrics after the last repository.
 const REPORT_RESERVE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
     let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
+    let scheduled = ScheduledRunConfig::from_env(|name| std::env::var(name).ok())?;
     let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
     let registry = EcrRegistry::new(ecr_client(&sdk));
     let sink = ConfiguredSink::new(config.metrics, &sdk);
+    let store = S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone());
+    let publisher = scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn));
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let (registry, sink, config, region) = (&registry, &sink, &config, &region);
+    let (registry, sink, config, scheduled, store, publisher, region) =
+        (&registry, &sink, &config, &scheduled, &store, &publisher, &region);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let left = remaining(event.context.deadline);
-        let options = AuditOptions {
-            region: region.clone(),
-            repository_prefix: config.repository_prefix.clone(),
-            concurrency: config.concurrency,
-            remediation: config.remediation,
-            deadline: Some(tokio::time::Instant::now() + left.saturating_sub(REPORT_RESERVE)),
+        let deadline = tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE);
+        let job = AuditJob { settings: &config.settings, remediation: config.remediation };
+        let Some(step) = Step::of(&event.payload) else {
+            return whole_registry(registry, sink, config, region, deadline).await;
         };
-        let report =
-            audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
-        // One line: log subscriptions and Logs Insights read it whole.
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        if let Err(e) = sink.publish(&audit_metrics(&report)).await {
-            tracing::warn!(error = %e, "audit metrics were not published");
+        scheduled.bucket()?;
+        let cx = StepContext {
+            settings: &scheduled.run,
+            repository_prefix: config.repository_prefix.as_deref(),
+            region,
+            concurrency: config.concurrency,
+            deadline: Some(deadline),
+            now: SystemClock.now(),
+        };
+        match run_step(&job, registry, store, &cx, step?).await? {
+            StepOutcome::Running(state) => Ok(json!(state)),
+            StepOutcome::Shard(summary) => Ok(summary),
+            StepOutcome::Report(state, report) => {
+                // Totals once, from the merged report: never per shard.
+                if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+                    tracing::warn!(error = %e, "audit metrics were not published");
+                }
+                let state = finish("audit", store, publisher.as_ref(), state, &report).await?;
+                Ok(json!(state))
+            }
         }
-        Ok::<Value, FunctionError>(json!({
-            "complete": report.complete,
-            "repositories": report.summary.repositories,
-            "nonCompliant": report.summary.non_compliant,
-            "overdueImages": report.summary.overdue.images,
-            "unreached": report.unreached,
-            "remediation": report.remediation.len(),
-        }))
     }))
     .await
+}
+
+/// The whole registry in this invocation, the report logged as one line.
+async fn whole_registry(
+    registry: &EcrRegistry,
+    sink: &ConfiguredSink,
+    config: &AuditConfig,
+    region: &str,
+    deadline: tokio::time::Instant,
+) -> Result<Value, FunctionError> {
+    let options = AuditOptions {
+        region: region.to_string(),
+        repository_prefix: config.repository_prefix.clone(),
+        concurrency: config.concurrency,
+        remediation: config.remediation,
+        deadline: Some(deadline),
+    };
+    let report = audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
+    // One line: log subscriptions and Logs Insights read it whole.
+    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+        tracing::warn!(error = %e, "audit metrics were not published");
+    }
+    Ok(json!({
+        "complete": report.complete,
+        "repositories": report.summary.repositories,
+        "nonCompliant": report.summary.non_compliant,
+        "overdueImages": report.summary.overdue.images,
+        "unreached": report.unreached,
+        "remediation": report.remediation.len(),
+    }))
 }

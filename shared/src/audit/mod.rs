@@ -14,9 +14,10 @@ use crate::lifecycle::generate;
 use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
 use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
+use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::scanning::RegistryScanning;
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -54,56 +55,107 @@ impl Default for AuditOptions {
     }
 }
 
-/// What one repository's collection produced.
-enum Collected {
-    Audited(RepositoryAudit),
-    Unreached(String),
+/// The audit as a scheduled-run job: one repository's checks and remediation at a time.
+pub struct AuditJob<'a> {
+    pub settings: &'a AuditSettings,
+    pub remediation: Remediation,
 }
 
-/// Audits the registry. Listing repositories and reading the registry scanning configuration
-/// must succeed; a failure on one repository gives ERROR results for it and an incomplete report.
+/// One repository's audit and what remediation did (or would do) to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditedRepository {
+    pub audit: RepositoryAudit,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remediation: Vec<RemediationAction>,
+}
+
+impl Job for AuditJob<'_> {
+    const NAME: &'static str = "audit";
+    type Done = AuditedRepository;
+    type Report = AuditReport;
+
+    async fn repository<R: Registry>(
+        &self,
+        registry: &R,
+        repo: &Repository,
+        cx: &RunContext,
+    ) -> Result<AuditedRepository, RegistryError> {
+        let audit = audit_repository(registry, repo, &cx.scanning, self.settings, cx.now).await?;
+        let remediation = remediate(registry, &audit, self.settings, self.remediation).await;
+        Ok(AuditedRepository { audit, remediation })
+    }
+
+    fn report(&self, outcomes: Vec<(Repository, Outcome<AuditedRepository>)>, cx: &RunContext) -> AuditReport {
+        let mut audits = Vec::new();
+        let mut unreached = Vec::new();
+        let mut remediation = Vec::new();
+        for (repo, outcome) in outcomes {
+            match outcome {
+                Outcome::Done { result } => {
+                    audits.push(result.audit);
+                    remediation.extend(result.remediation);
+                }
+                Outcome::NotReached => unreached.push(repo.name),
+                Outcome::ReadFailed { reason } => audits.push(unreadable(&repo, reason)),
+            }
+        }
+        let complete =
+            unreached.is_empty() && !audits.iter().any(|a| a.checks.iter().any(|c| c.status == Status::Error));
+        let summary = AuditReport::summarize(&audits);
+        AuditReport {
+            generated_at: crate::lifecycle::to_second(cx.now),
+            region: cx.region.clone(),
+            registry_id: cx.registry_id.clone(),
+            complete,
+            repositories: audits,
+            summary,
+            unreached,
+            remediation,
+        }
+    }
+}
+
+/// Audits the registry in this process. Listing repositories and reading the registry scanning
+/// configuration must succeed; a failure on one repository gives ERROR results for it and an
+/// incomplete report.
 pub async fn audit<R: Registry>(
     registry: &R,
     settings: &AuditSettings,
     options: &AuditOptions,
     now: DateTime<Utc>,
 ) -> Result<AuditReport, RegistryError> {
-    let (repositories, scanning) = tokio::try_join!(
-        registry.list_repositories(options.repository_prefix.as_deref()),
-        registry.get_registry_scanning()
-    )?;
-    // From the scanning configuration when no repository matched: the header always names it.
-    let registry_id = repositories
-        .first()
-        .map(|r| r.registry_id.clone())
-        .or_else(|| scanning.registry_id.clone())
-        .unwrap_or_default();
-    let collected: Vec<Collected> = stream::iter(repositories.iter())
-        .map(|repo| audit_repository(registry, repo, &scanning, settings, options.deadline, now))
-        .buffered(options.concurrency.max(1))
-        .collect()
-        .await;
-    let mut audits = Vec::new();
-    let mut unreached = Vec::new();
-    for c in collected {
-        match c {
-            Collected::Audited(a) => audits.push(a),
-            Collected::Unreached(name) => unreached.push(name),
-        }
+    let job = AuditJob { settings, remediation: options.remediation };
+    run_in_process(
+        &job,
+        registry,
+        options.repository_prefix.as_deref(),
+        &options.region,
+        options.concurrency,
+        options.deadline,
+        now,
+    )
+    .await
+}
+
+/// The row of a repository the audit could not read.
+fn unreadable(repo: &Repository, reason: String) -> RepositoryAudit {
+    let check = CheckResult {
+        id: "READ".into(),
+        status: Status::Error,
+        severity: CheckSeverity::High,
+        message: reason,
+        evidence: json!(null),
+    };
+    RepositoryAudit {
+        name: repo.name.clone(),
+        arn: repo.arn.clone(),
+        images: 0,
+        checks: vec![check],
+        expirable: Totals::default(),
+        overdue: Totals::default(),
+        unmanaged: Totals::default(),
     }
-    let remediation = remediate(registry, &audits, settings, options.remediation).await;
-    let complete = unreached.is_empty() && !audits.iter().any(|a| a.checks.iter().any(|c| c.status == Status::Error));
-    let summary = AuditReport::summarize(&audits);
-    Ok(AuditReport {
-        generated_at: crate::lifecycle::to_second(now),
-        region: options.region.clone(),
-        registry_id,
-        complete,
-        repositories: audits,
-        summary,
-        unreached,
-        remediation,
-    })
 }
 
 async fn audit_repository<R: Registry>(
@@ -111,40 +163,14 @@ async fn audit_repository<R: Registry>(
     repo: &Repository,
     scanning: &RegistryScanning,
     settings: &AuditSettings,
-    deadline: Option<Instant>,
     now: DateTime<Utc>,
-) -> Collected {
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return Collected::Unreached(repo.name.clone());
-    }
+) -> Result<RepositoryAudit, RegistryError> {
     let name = repo.name.as_str();
-    let read = tokio::try_join!(
+    let (lifecycle_policy, repository_policy, images) = tokio::try_join!(
         registry.get_lifecycle_policy(name),
         registry.get_repository_policy(name),
         registry.describe_images(name)
-    );
-    let (lifecycle_policy, repository_policy, images) = match read {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::warn!(repository = %name, error = %e, "could not audit repository");
-            let check = CheckResult {
-                id: "READ",
-                status: Status::Error,
-                severity: CheckSeverity::High,
-                message: e.to_string(),
-                evidence: json!(null),
-            };
-            return Collected::Audited(RepositoryAudit {
-                name: name.to_string(),
-                arn: repo.arn.clone(),
-                images: 0,
-                checks: vec![check],
-                expirable: Totals::default(),
-                overdue: Totals::default(),
-                unmanaged: Totals::default(),
-            });
-        }
-    };
+    )?;
     let suppressed = suppressed_on_newest(registry, name, &images, settings).await;
     let facts = Facts {
         repository: repo,
@@ -155,7 +181,7 @@ async fn audit_repository<R: Registry>(
         newest_image_suppressed_at_or_above: suppressed,
     };
     let (checks, totals) = run_checks(&facts, settings, now);
-    Collected::Audited(RepositoryAudit {
+    Ok(RepositoryAudit {
         name: name.to_string(),
         arn: repo.arn.clone(),
         images: images.len(),
@@ -191,50 +217,48 @@ async fn suppressed_on_newest<R: Registry>(
 
 async fn remediate<R: Registry>(
     registry: &R,
-    audits: &[RepositoryAudit],
+    a: &RepositoryAudit,
     settings: &AuditSettings,
     remediation: Remediation,
 ) -> Vec<RemediationAction> {
-    let failed = |a: &RepositoryAudit, id: &str| a.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
-    let standard = Standard::params_or_default(settings.standard.as_ref());
+    let failed = |id: &str| a.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
     let mut actions = Vec::new();
-    for a in audits {
-        if remediation.lifecycle && failed(a, "LC-1") {
-            let mut action = RemediationAction {
-                repository: a.name.clone(),
-                action: "apply-lifecycle-policy",
-                applied: false,
-                detail: format!("the standard policy: {}", standard.describe()),
-            };
-            if remediation.apply {
-                let outcome = match generate(&standard) {
-                    Ok(policy) => {
-                        registry.put_lifecycle_policy(&a.name, &policy.to_json()).await.map_err(|e| e.to_string())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                match outcome {
-                    Ok(()) => action.applied = true,
-                    Err(e) => action.detail = format!("failed: {e}"),
+    if remediation.lifecycle && failed("LC-1") {
+        let standard = Standard::params_or_default(settings.standard.as_ref());
+        let mut action = RemediationAction {
+            repository: a.name.clone(),
+            action: "apply-lifecycle-policy".into(),
+            applied: false,
+            detail: format!("the standard policy: {}", standard.describe()),
+        };
+        if remediation.apply {
+            let outcome = match generate(&standard) {
+                Ok(policy) => {
+                    registry.put_lifecycle_policy(&a.name, &policy.to_json()).await.map_err(|e| e.to_string())
                 }
-            }
-            actions.push(action);
-        }
-        if remediation.scan && failed(a, "SCAN-1") {
-            let mut action = RemediationAction {
-                repository: a.name.clone(),
-                action: "enable-scan-on-push",
-                applied: false,
-                detail: "turn on basic scan on push".into(),
+                Err(e) => Err(e.to_string()),
             };
-            if remediation.apply {
-                match registry.put_scan_on_push(&a.name, true).await {
-                    Ok(()) => action.applied = true,
-                    Err(e) => action.detail = format!("failed: {e}"),
-                }
+            match outcome {
+                Ok(()) => action.applied = true,
+                Err(e) => action.detail = format!("failed: {e}"),
             }
-            actions.push(action);
         }
+        actions.push(action);
+    }
+    if remediation.scan && failed("SCAN-1") {
+        let mut action = RemediationAction {
+            repository: a.name.clone(),
+            action: "enable-scan-on-push".into(),
+            applied: false,
+            detail: "turn on basic scan on push".into(),
+        };
+        if remediation.apply {
+            match registry.put_scan_on_push(&a.name, true).await {
+                Ok(()) => action.applied = true,
+                Err(e) => action.detail = format!("failed: {e}"),
+            }
+        }
+        actions.push(action);
     }
     actions
 }
@@ -261,7 +285,7 @@ pub fn audit_metrics(report: &AuditReport) -> Vec<Metric> {
     out.extend(sized(names::UNMANAGED_IMAGES, names::UNMANAGED_BYTES, s.unmanaged, None));
     out.push(Metric::count(names::NON_COMPLIANT_REPOSITORIES, s.non_compliant as u64));
     for (id, counts) in &s.by_check {
-        out.push(Metric::count(names::CHECK_FAILURES, u64::from(counts.fail)).with(DIM_CHECK, *id));
+        out.push(Metric::count(names::CHECK_FAILURES, u64::from(counts.fail)).with(DIM_CHECK, id.as_ref()));
     }
     out.push(Metric::count(names::AUDIT_INCOMPLETE, u64::from(!report.complete)));
     out

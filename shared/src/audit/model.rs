@@ -1,11 +1,16 @@
 //! The audit report: one struct, rendered as JSON (for machines) and markdown (for people).
 
 use crate::lifecycle::human_bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A check's id (`LC-1`, `SCAN-2`, …): static in the checks, owned when a report is read back
+/// (a shard's result, the previous report).
+pub type CheckId = Cow<'static, str>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Pass,
@@ -15,7 +20,7 @@ pub enum Status {
     Error,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum CheckSeverity {
     Critical,
@@ -25,16 +30,16 @@ pub enum CheckSeverity {
     Informational,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
-    pub id: &'static str,
+    pub id: CheckId,
     pub status: Status,
     pub severity: CheckSeverity,
     pub message: String,
     pub evidence: Value,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub images: u64,
     pub bytes: u64,
@@ -52,7 +57,7 @@ impl Totals {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryAudit {
     pub name: String,
@@ -70,7 +75,7 @@ impl RepositoryAudit {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckCounts {
     pub pass: u32,
     pub fail: u32,
@@ -79,28 +84,28 @@ pub struct CheckCounts {
     pub error: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub repositories: usize,
     pub non_compliant: usize,
-    pub by_check: BTreeMap<&'static str, CheckCounts>,
+    pub by_check: BTreeMap<CheckId, CheckCounts>,
     pub expirable: Totals,
     pub overdue: Totals,
     pub unmanaged: Totals,
 }
 
 /// One change remediation made (or, in a dry run, would make).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationAction {
     pub repository: String,
-    pub action: &'static str,
+    pub action: Cow<'static, str>,
     pub applied: bool,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditReport {
     pub generated_at: String,
@@ -111,9 +116,9 @@ pub struct AuditReport {
     pub repositories: Vec<RepositoryAudit>,
     pub summary: Summary,
     /// Repositories the audit did not reach before its deadline.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreached: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remediation: Vec<RemediationAction>,
 }
 
@@ -132,7 +137,7 @@ impl AuditReport {
             summary.overdue.merge(r.overdue);
             summary.unmanaged.merge(r.unmanaged);
             for c in &r.checks {
-                let counts = summary.by_check.entry(c.id).or_default();
+                let counts = summary.by_check.entry(c.id.clone()).or_default();
                 match c.status {
                     Status::Pass => counts.pass += 1,
                     Status::Fail => counts.fail += 1,
@@ -253,8 +258,8 @@ mod markdown_tests {
 
     #[test]
     fn a_multi_line_finding_keeps_the_table_whole_and_its_list_below() {
-        let check = |id, message: &str| CheckResult {
-            id,
+        let check = |id: &'static str, message: &str| CheckResult {
+            id: id.into(),
             status: Status::Fail,
             severity: CheckSeverity::High,
             message: message.into(),

@@ -67,7 +67,7 @@ async fn a_compliant_repository_passes_every_check() {
     compliant(&registry, "good");
     let report = run(&registry, &settings(), &AuditOptions::default()).await;
     let checks = &report.repositories[0].checks;
-    let ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_ref()).collect();
     assert_eq!(ids, ["LC-1", "LC-2", "LC-3", "LC-4", "LC-5", "SCAN-1", "SCAN-2", "TAG-1", "ENC-1", "POL-1", "QUOTA-1"]);
     assert!(checks.iter().all(|c| c.status == Status::Pass), "{checks:#?}");
     assert!(report.complete && !report.any_failed());
@@ -247,7 +247,7 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     // WHEN a dry run: THEN it lists both actions and writes nothing
     let dry = run(&registry, &with_standard, &fix(false)).await;
     let actions: Vec<(&str, &str, bool)> =
-        dry.remediation.iter().map(|a| (a.repository.as_str(), a.action, a.applied)).collect();
+        dry.remediation.iter().map(|a| (a.repository.as_str(), a.action.as_ref(), a.applied)).collect();
     assert_eq!(actions, [("bare", "apply-lifecycle-policy", false), ("bare", "enable-scan-on-push", false)]);
     assert_eq!(registry.writes(), Vec::<String>::new());
     // WHEN applied: THEN the standard's own policy is written, the other policy untouched

@@ -2,14 +2,16 @@
 //! page) and their manifests (BatchGetImage, 100 a call); the registry scanning once; the
 //! previous total from CloudWatch.
 
-use super::{account_repository, parse_manifest, CostContext, CostReport, Manifest, Prices, Scanning};
+use super::{
+    account_repository, parse_manifest, CostContext, CostReport, Manifest, NotRead, Prices, RepositoryCost, Scanning,
+};
 use crate::lifecycle::{parse_policy, LifecyclePolicy};
 use crate::metrics::{names, MetricsError, MetricsSink};
 use crate::ports::{MetricsStore, Registry, RegistryError};
 use crate::repository::Repository;
+use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::scanning::ScanFrequency;
 use chrono::{DateTime, Duration, Utc};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,63 @@ impl Default for CostOptions {
 /// How far back the previous report's total is looked for (the report runs weekly).
 const PREVIOUS_WINDOW: Duration = Duration::days(35);
 
+/// The cost report as a scheduled-run job.
+#[derive(Debug, Clone)]
+pub struct CostJob {
+    pub standard: LifecyclePolicy,
+    pub prices: Prices,
+    pub top: usize,
+    /// The total the previous report published, if any.
+    pub previous_total: Option<f64>,
+}
+
+impl CostJob {
+    fn context(&self, cx: &RunContext) -> CostContext {
+        let scanning = if cx.scanning.enhanced {
+            Scanning::Enhanced {
+                continuous: cx.scanning.rules.iter().any(|r| r.frequency == ScanFrequency::ContinuousScan),
+            }
+        } else {
+            Scanning::Basic
+        };
+        CostContext { standard: self.standard.clone(), scanning, prices: self.prices, now: cx.now }
+    }
+}
+
+impl Job for CostJob {
+    const NAME: &'static str = "cost";
+    type Done = RepositoryCost;
+    type Report = CostReport;
+
+    async fn repository<R: Registry>(
+        &self,
+        registry: &R,
+        repo: &Repository,
+        cx: &RunContext,
+    ) -> Result<RepositoryCost, RegistryError> {
+        account(registry, repo, &self.context(cx)).await
+    }
+
+    fn report(&self, outcomes: Vec<(Repository, Outcome<RepositoryCost>)>, cx: &RunContext) -> CostReport {
+        let mut costs = Vec::new();
+        let mut not_read = Vec::new();
+        for (repo, outcome) in outcomes {
+            match outcome {
+                Outcome::Done { result } => costs.push(result),
+                Outcome::NotReached => {
+                    not_read.push(NotRead { name: repo.name, reason: "not reached before the deadline".into() })
+                }
+                Outcome::ReadFailed { reason } => not_read.push(NotRead { name: repo.name, reason }),
+            }
+        }
+        let mut report = CostReport::new(costs, &cx.region, self.prices, self.top, self.previous_total, cx.now);
+        report.not_read = not_read;
+        report
+    }
+}
+
+/// The report in this process. Listing the repositories and reading the registry scanning must
+/// succeed; a repository that cannot be read is listed under `notRead`.
 pub async fn cost_report<R: Registry, S: MetricsStore>(
     registry: &R,
     store: Option<&S>,
@@ -43,44 +102,42 @@ pub async fn cost_report<R: Registry, S: MetricsStore>(
     standard: &LifecyclePolicy,
     now: DateTime<Utc>,
 ) -> Result<CostReport, RegistryError> {
-    let (repositories, scanning) = tokio::try_join!(
-        registry.list_repositories(options.repository_prefix.as_deref()),
-        registry.get_registry_scanning()
-    )?;
-    let scanning = if scanning.enhanced {
-        Scanning::Enhanced { continuous: scanning.rules.iter().any(|r| r.frequency == ScanFrequency::ContinuousScan) }
-    } else {
-        Scanning::Basic
-    };
-    let cx = CostContext { standard: standard.clone(), scanning, prices: options.prices, now };
-    let costs = stream::iter(repositories.iter())
-        .map(|repo| account(registry, repo, &cx))
-        .buffered(options.concurrency.max(1))
-        .try_collect::<Vec<_>>()
-        .await?;
-    let previous = match store {
-        // EndTime is exclusive (and whole seconds): a minute of margin includes a total published
-        // moments ago.
-        Some(store) => match store
-            .latest_value(names::ESTIMATED_MONTHLY_COST_USD, now - PREVIOUS_WINDOW, now + Duration::minutes(1))
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "the previous total could not be read; the report shows no change");
-                None
-            }
-        },
+    let previous_total = match store {
+        Some(store) => previous_total(store, now).await,
         None => None,
     };
-    Ok(CostReport::new(costs, &options.region, options.prices, options.top, previous, now))
+    let job = CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total };
+    run_in_process(
+        &job,
+        registry,
+        options.repository_prefix.as_deref(),
+        &options.region,
+        options.concurrency,
+        None,
+        now,
+    )
+    .await
+}
+
+/// The total the previous report published to CloudWatch, if any in the last five weeks.
+pub async fn previous_total<S: MetricsStore>(store: &S, now: DateTime<Utc>) -> Option<f64> {
+    // EndTime is exclusive (and whole seconds): a minute of margin includes a total published
+    // moments ago.
+    match store.latest_value(names::ESTIMATED_MONTHLY_COST_USD, now - PREVIOUS_WINDOW, now + Duration::minutes(1)).await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "the previous total could not be read; the report shows no change");
+            None
+        }
+    }
 }
 
 async fn account<R: Registry>(
     registry: &R,
     repo: &Repository,
     cx: &CostContext,
-) -> Result<super::RepositoryCost, RegistryError> {
+) -> Result<RepositoryCost, RegistryError> {
     let name = repo.name.as_str();
     let (policy_text, mut images) =
         tokio::try_join!(registry.get_lifecycle_policy(name), registry.describe_images(name))?;
@@ -214,9 +271,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_registry_error_fails_the_report() {
+    async fn a_repository_that_cannot_be_read_is_named_and_the_others_are_costed() {
         let registry = registry();
         registry.failing("BatchGetImage", None, RegistryError::Throttled { operation: "BatchGetImage" }, None);
+        let c = config(&[]);
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.repositories.is_empty(), "{report:?}");
+        assert!(!report.not_read.is_empty(), "{report:?}");
+        assert!(report.not_read.iter().all(|n| n.reason.contains("BatchGetImage")), "{:?}", report.not_read);
+    }
+
+    #[tokio::test]
+    async fn listing_failure_fails_the_report() {
+        let registry = registry();
+        registry.failing(
+            "DescribeRepositories",
+            None,
+            RegistryError::Throttled { operation: "DescribeRepositories" },
+            None,
+        );
         let c = config(&[]);
         let result = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now()).await;
         assert!(matches!(result, Err(RegistryError::Throttled { .. })), "{result:?}");

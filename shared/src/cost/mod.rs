@@ -8,21 +8,22 @@
 mod collect;
 mod manifest;
 
-pub use collect::{cost_report, publish, CostOptions};
+pub use collect::{cost_report, previous_total, publish, CostJob, CostOptions};
 pub use manifest::{parse_manifest, Blob, Manifest, DOCKER_MANIFEST_V2, OCI_MANIFEST};
 
 use crate::image::{Image, ImageStatus};
 use crate::lifecycle::{human_bytes, simulate, Fate, LifecyclePolicy};
 use crate::metrics::{names, Metric, Unit, DIM_REPOSITORY};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// ECR bills a GB as 2^30 bytes.
 pub const GIB: f64 = 1_073_741_824.0;
 
 /// Prices in USD (us-east-1 list prices by default); all parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Prices {
     pub storage_per_gb_month: f64,
@@ -47,7 +48,7 @@ pub fn usd(amount: f64) -> f64 {
     (amount * 100.0).round() / 100.0
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Projection {
     pub images_kept: usize,
@@ -56,7 +57,7 @@ pub struct Projection {
     pub savings_usd: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Archived {
     pub images: usize,
@@ -65,16 +66,16 @@ pub struct Archived {
 }
 
 /// Enhanced scanning (Amazon Inspector) is billed per image scanned: an estimate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanEstimate {
     pub first_scans: usize,
     pub rescans: usize,
     pub monthly_cost_usd: f64,
-    pub note: &'static str,
+    pub note: Cow<'static, str>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryCost {
     pub name: String,
@@ -89,14 +90,14 @@ pub struct RepositoryCost {
     pub projected_monthly_cost_usd: f64,
     pub savings_usd: f64,
     /// What the standard policy would do, for a repository without a policy.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub with_standard_policy: Option<Projection>,
-    #[serde(skip_serializing_if = "archived_is_empty")]
+    #[serde(default, skip_serializing_if = "archived_is_empty")]
     pub archived: Archived,
     /// Images whose manifest media type is not understood: counted by `imageSizeInBytes`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_media_types: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhanced_scanning_estimate: Option<ScanEstimate>,
 }
 
@@ -209,7 +210,7 @@ pub fn account_repository(
                 first_scans: recent,
                 rescans,
                 monthly_cost_usd: usd(recent as f64 * prices.enhanced_first_scan + rescans as f64 * prices.enhanced_rescan),
-                note: "estimate: images pushed in the last 30 days at the first-scan price, the others at one rescan a month when scanning is continuous",
+                note: "estimate: images pushed in the last 30 days at the first-scan price, the others at one rescan a month when scanning is continuous".into(),
             })
         }
     };
@@ -235,7 +236,7 @@ pub fn account_repository(
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Total {
     pub repositories: usize,
@@ -251,7 +252,7 @@ pub struct Total {
     pub enhanced_scanning_estimate_usd: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CostReport {
     pub generated_at: String,
@@ -264,8 +265,18 @@ pub struct CostReport {
     pub top: Vec<String>,
     /// The total monthly cost the previous report published, if any.
     pub previous_total: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_since_previous_usd: Option<f64>,
+    /// Repositories that could not be read, and why: the totals leave them out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_read: Vec<NotRead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotRead {
+    pub name: String,
+    pub reason: String,
 }
 
 impl CostReport {
@@ -311,6 +322,7 @@ impl CostReport {
             total,
             previous_total,
             change_since_previous_usd: change,
+            not_read: Vec::new(),
         }
     }
 
@@ -423,6 +435,12 @@ impl CostReport {
                 "\nEnhanced scanning, estimated: ${:.2}/month.\n",
                 self.total.enhanced_scanning_estimate_usd
             ));
+        }
+        if !self.not_read.is_empty() {
+            md.push_str("\n**Incomplete**: not read, so not in the totals:\n\n");
+            for n in &self.not_read {
+                md.push_str(&format!("- {}: {}\n", n.name, n.reason));
+            }
         }
         md
     }

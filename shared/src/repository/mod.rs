@@ -13,9 +13,11 @@ pub use properties::{
 };
 
 use crate::lifecycle::LifecyclePolicy;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TagMutability {
     Mutable,
     Immutable,
@@ -54,13 +56,15 @@ impl fmt::Display for TagMutability {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as ECR names the types (a shard of a scheduled run carries it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
 pub enum Encryption {
+    #[serde(rename = "AES256")]
     Aes256,
+    #[serde(rename = "KMS")]
     /// `key` is a KMS key ARN or id; `None` means ECR's AWS-managed key.
-    Kms {
-        key: Option<String>,
-    },
+    Kms { key: Option<String> },
 }
 
 impl Encryption {
@@ -87,7 +91,8 @@ impl Encryption {
 }
 
 /// What ECR calls the repository's configuration: the settings the resource manages directly.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RepositorySettings {
     pub tag_mutability: TagMutability,
     pub exclusion_filters: Vec<String>,
@@ -96,7 +101,8 @@ pub struct RepositorySettings {
 }
 
 /// A repository as ECR describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Repository {
     pub name: String,
     pub arn: String,

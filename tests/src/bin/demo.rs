@@ -260,12 +260,87 @@ async fn main() {
     step(12, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
+
+    step(13, "A scheduled run at scale: template.yaml's state machine on moto's Step Functions, 40 repositories in shards of 10");
+    scheduled_runs(&mut summary).await;
     if let Ok(path) = std::env::var("DEMO_SUMMARY") {
         if let Err(e) = std::fs::write(&path, serde_json::Value::Object(summary).to_string()) {
             fail(&format!("{path}: {e}"));
         }
     }
     println!("   done");
+}
+
+/// The audit and the cost report through `statemachines/scheduled-run.asl.json`: plan, a
+/// Distributed Map of shards, aggregate; the reports land in S3 and the HTML beside the repo.
+async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>) {
+    use ecr_keeper_tests::scheduled::{ScheduledRuns, BUCKET};
+    let topic = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
+    let runs = ScheduledRuns::start_with_cloudwatch(&[
+        ("RUST_LOG", "warn"),
+        ("KEEPER_SHARD_REPOSITORIES", "10"),
+        ("KEEPER_ALERT_TOPIC_ARN", topic),
+    ]);
+    let ecr = runs.aws.ecr().await;
+    let sns = aws_sdk_sns::Client::new(&runs.aws.sdk_config().await);
+    if let Err(e) = sns.create_topic().name("keeper-alerts").send().await {
+        fail(&format!("CreateTopic: {e}"));
+    }
+    for i in 0..40 {
+        let name = format!("team-{}/service-{i:02}", ["a", "b", "c", "d"][i % 4]);
+        seed::create_repository(&ecr, &name, i % 3 != 0).await;
+        for k in 0..(1 + i % 4) {
+            seed::push_unique(&ecr, &name, Some(&format!("v1.{k}")), &format!("{name}-{k}")).await;
+        }
+    }
+    let root = ecr_keeper_tests::repo_root();
+    let out_dir = root.canonicalize().unwrap_or(root).join("target/demo/reports");
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        fail(&format!("{}: {e}", out_dir.display()));
+    }
+    for job in ["audit", "cost"] {
+        let execution = runs.run(job);
+        if execution.status != "SUCCEEDED" {
+            fail(&format!(
+                "the {job} run ended {}: {:?} {:?}\n{}",
+                execution.status,
+                execution.error,
+                execution.cause,
+                runs.lambda.log()
+            ));
+        }
+        let run = &execution.output["run"];
+        println!(
+            "   {job}: {} after {} pass(es), {} state transitions, {:.1} s; kept in s3://{BUCKET}/:",
+            if run["complete"] == true { "complete" } else { "incomplete" },
+            run["pass"],
+            execution.transitions,
+            execution.seconds
+        );
+        for key in run["reportKeys"].as_array().into_iter().flatten().filter_map(|k| k.as_str()) {
+            println!("     {key}");
+        }
+        let Some(html) = runs.object(&format!("reports/{job}/latest.html")).await else {
+            fail(&format!("reports/{job}/latest.html is missing"))
+        };
+        let path = out_dir.join(format!("{job}.html"));
+        if let Err(e) = std::fs::write(&path, html) {
+            fail(&format!("{}: {e}", path.display()));
+        }
+        println!("   open it: {}", path.display());
+        summary.insert(format!("run-{job}"), execution.output.clone());
+    }
+    let invokes = runs.logged("invoke");
+    println!("   Lambda invocations: {} (plan, one per shard, aggregate, for each job)", invokes.len());
+    if let Some((subject, message)) = runs.published(topic).first() {
+        println!("   the alert topic got \"{subject}\":");
+        let body: serde_json::Value = serde_json::from_str(message).unwrap_or_default();
+        for line in body["default"].as_str().unwrap_or(message).lines().take(14) {
+            println!("     {line}");
+        }
+    }
+    summary.insert("run-invokes".into(), serde_json::json!(invokes.len()));
+    summary.insert("run-summaries".into(), serde_json::json!(runs.published(topic).len()));
 }
 
 /// Runs the CLI with `--output json` and returns what it printed.

@@ -104,7 +104,7 @@ pub(super) fn result(
     message: impl Into<String>,
     evidence: Value,
 ) -> CheckResult {
-    CheckResult { id, status, severity, message: message.into(), evidence }
+    CheckResult { id: id.into(), status, severity, message: message.into(), evidence }
 }
 
 pub(super) fn tags_or_digest(image: &Image) -> String {

@@ -1,0 +1,189 @@
+//! The steps of a scheduled run as the state machine sends them, and what the audit and the
+//! cost report do alike with each. What differs (metrics, the dashboard) stays in the function.
+
+use crate::FunctionError;
+use ecr_keeper_core::alerts::AlertPublisher;
+use ecr_keeper_core::ports::{Registry, RegistryError};
+use ecr_keeper_core::run::{
+    plan, publish_report, run_shard, run_summary, settle, Job, Published, ReportStore, RunError, RunReport,
+    RunSettings, RunState, Settled, ShardItem, StoreError,
+};
+use lambda_runtime::tracing;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// One invocation's work, by `mode`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum Step {
+    Plan {
+        #[serde(rename = "runId")]
+        run_id: String,
+    },
+    Shard {
+        item: ShardItem,
+    },
+    Aggregate {
+        run: RunState,
+    },
+}
+
+impl Step {
+    /// `None` for an event without `mode` (a direct or scheduled invocation: the whole job in
+    /// one run, as before the state machine).
+    pub fn of(event: &Value) -> Option<Result<Step, FunctionError>> {
+        event.get("mode")?;
+        Some(serde_json::from_value(event.clone()).map_err(|e| FunctionError::NotAStep(e.to_string())))
+    }
+}
+
+pub fn is_throttled(e: &RunError) -> bool {
+    matches!(e, RunError::Registry(RegistryError::Throttled { .. }) | RunError::Store(StoreError::Throttled { .. }))
+}
+
+/// What a step produced.
+pub enum StepOutcome<R> {
+    /// Plan, or another pass: the state the Map reads.
+    Running(RunState),
+    /// A shard's summary.
+    Shard(Value),
+    /// The report over every repository: the function publishes its metrics, then [`finish`].
+    Report(RunState, R),
+}
+
+/// Where the run's pieces are, for one step.
+pub struct StepContext<'a> {
+    pub settings: &'a RunSettings,
+    pub repository_prefix: Option<&'a str>,
+    pub region: &'a str,
+    pub concurrency: usize,
+    pub deadline: Option<Instant>,
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn run_step<J: Job, R: Registry, S: ReportStore>(
+    job: &J,
+    registry: &R,
+    store: &S,
+    cx: &StepContext<'_>,
+    step: Step,
+) -> Result<StepOutcome<J::Report>, FunctionError> {
+    match step {
+        Step::Plan { run_id } => {
+            let state =
+                plan::<J, _, _>(registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now).await?;
+            tracing::info!(run = %run_id, shards = state.shards, repositories = state.repositories, "planned");
+            Ok(StepOutcome::Running(state))
+        }
+        Step::Shard { item } => {
+            let summary = run_shard(job, registry, store, &item, cx.concurrency, cx.deadline).await?;
+            tracing::info!(
+                shard = summary.shard,
+                pass = summary.pass,
+                done = summary.done,
+                unfinished = summary.unfinished,
+                "shard written"
+            );
+            Ok(StepOutcome::Shard(serde_json::to_value(summary).unwrap_or_default()))
+        }
+        Step::Aggregate { run } => match settle(job, store, cx.settings, &run).await? {
+            Settled::NextPass(state) => {
+                tracing::info!(
+                    pass = state.pass,
+                    repositories = state.repositories,
+                    "another pass over what is unfinished"
+                );
+                Ok(StepOutcome::Running(state))
+            }
+            Settled::Final(report) => Ok(StepOutcome::Report(run, report)),
+        },
+    }
+}
+
+/// Keeps the report (JSON, markdown, HTML; dated and latest), sends the summary to the alert
+/// topic when there is one, and returns the state that ends the run.
+pub async fn finish<R: RunReport, S: ReportStore, P: AlertPublisher>(
+    job: &str,
+    store: &S,
+    publisher: Option<&P>,
+    mut state: RunState,
+    report: &R,
+) -> Result<RunState, FunctionError> {
+    let published: Published = publish_report(store, job, report).await.map_err(RunError::from)?;
+    if let Some(publisher) = publisher {
+        // The report is kept whatever happens here; a lost summary is logged, not retried
+        // (a retry would publish the metrics twice).
+        if let Err(e) = publisher.publish(&run_summary(report, &published, &state.bucket)).await {
+            tracing::warn!(error = %e, "the run's summary was not published");
+        }
+    }
+    tracing::info!(bucket = %state.bucket, keys = ?published.keys, complete = report.complete(), "report kept");
+    state.done = true;
+    state.complete = Some(report.complete());
+    state.report_keys = published.keys;
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The payloads statemachines/scheduled-run.asl.json sends, with JSONPath fields filled in
+    /// as Step Functions fills them.
+    fn asl() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../statemachines/scheduled-run.asl.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn filled(template: &Value, fields: &[(&str, Value)]) -> Value {
+        let mut out = serde_json::Map::new();
+        for (k, v) in template.as_object().into_iter().flatten() {
+            match k.strip_suffix(".$") {
+                Some(name) => {
+                    let value = fields.iter().find(|(f, _)| *f == name).map(|(_, v)| v.clone());
+                    out.insert(name.to_string(), value.unwrap_or_else(|| panic!("no value for {k}")));
+                }
+                None => {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn state() -> Value {
+        json!({"job": "audit", "runId": "r", "bucket": "b", "pass": 1, "itemsKey": "runs/audit/r/passes/1.json",
+               "shards": 1, "repositories": 0, "maxConcurrency": 10, "toleratedFailurePercentage": 0, "done": false})
+    }
+
+    #[test]
+    fn every_payload_the_state_machine_sends_is_a_step() {
+        let asl = asl();
+        let states = &asl["States"];
+        let plan = filled(&states["Plan"]["Parameters"]["Payload"], &[("runId", json!("audit-1"))]);
+        assert!(matches!(Step::of(&plan), Some(Ok(Step::Plan { run_id })) if run_id == "audit-1"));
+        let item = json!({"runId": "audit-1", "pass": 1, "shard": 0, "repositories": [],
+            "context": {"now": "2026-11-01T00:00:00Z", "region": "us-east-1", "registryId": "1",
+                        "scanning": {"registryId": null, "enhanced": false, "rules": []}}});
+        let shard = filled(&states["Shards"]["ItemSelector"], &[("item", item)]);
+        assert!(matches!(Step::of(&shard), Some(Ok(Step::Shard { .. }))), "{shard}");
+        let aggregate = filled(&states["Aggregate"]["Parameters"]["Payload"], &[("run", state())]);
+        assert!(matches!(Step::of(&aggregate), Some(Ok(Step::Aggregate { .. }))), "{aggregate}");
+        // The Map reads the fields the plan returns.
+        let reader = &states["Shards"]["ItemReader"]["Parameters"];
+        for path in [&reader["Bucket.$"], &reader["Key.$"], &states["Shards"]["MaxConcurrencyPath"]] {
+            let field = path.as_str().and_then(|p| p.strip_prefix("$.run.")).unwrap_or_default();
+            assert!(state().get(field).is_some(), "{path} is not a field of the run's state");
+        }
+    }
+
+    #[test]
+    fn an_event_without_mode_is_a_whole_registry_run_and_a_bad_mode_is_named() {
+        assert!(Step::of(&json!({"source": "aws.scheduler"})).is_none());
+        let bad = Step::of(&json!({"mode": "shards"}));
+        assert!(matches!(&bad, Some(Err(FunctionError::NotAStep(m))) if m.contains("shards")), "{bad:?}");
+    }
+}

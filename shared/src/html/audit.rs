@@ -1,0 +1,216 @@
+//! The audit report as a run keeps it.
+
+use super::{bar_chart, changes, page, tiles, Bar, AMBER, BLUE, DARK, GREEN, RED};
+use crate::audit::{AuditReport, CheckResult, Status};
+use crate::lifecycle::{count, human_bytes};
+use crate::run::RunReport;
+use chrono::{DateTime, Utc};
+use maud::html;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Warn => "WARN",
+        Status::Info => "INFO",
+        Status::Error => "ERROR",
+    }
+}
+
+fn first_line(c: &CheckResult) -> &str {
+    c.message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default()
+}
+
+impl RunReport for AuditReport {
+    const TITLE: &'static str = "ECR lifecycle audit";
+
+    fn generated_at(&self) -> DateTime<Utc> {
+        crate::image::parse_timestamp(&self.generated_at).unwrap_or_default()
+    }
+
+    fn complete(&self) -> bool {
+        self.complete
+    }
+
+    fn to_markdown(&self) -> String {
+        AuditReport::to_markdown(self)
+    }
+
+    fn headline(&self) -> Vec<(String, String)> {
+        let s = &self.summary;
+        let errors: u32 = s.by_check.values().map(|c| c.error).sum();
+        let mut out = vec![
+            ("Repositories".to_string(), s.repositories.to_string()),
+            ("Non-compliant".to_string(), s.non_compliant.to_string()),
+            (
+                "Expirable now".to_string(),
+                format!("{} ({})", count(s.expirable.images, "image", "images"), human_bytes(s.expirable.bytes)),
+            ),
+            (
+                "Overdue".to_string(),
+                format!("{} ({})", count(s.overdue.images, "image", "images"), human_bytes(s.overdue.bytes)),
+            ),
+            (
+                "Never expired".to_string(),
+                format!("{} ({})", count(s.unmanaged.images, "image", "images"), human_bytes(s.unmanaged.bytes)),
+            ),
+        ];
+        if errors > 0 {
+            out.push(("Could not read".to_string(), count(u64::from(errors), "repository", "repositories")));
+        }
+        if !self.unreached.is_empty() {
+            out.push(("Not reached".to_string(), self.unreached.len().to_string()));
+        }
+        out
+    }
+
+    fn changes(&self, previous: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        let (was, now) = (previous.summary.non_compliant, self.summary.non_compliant);
+        if was != now {
+            out.push(format!("non-compliant repositories: {was} → {now}"));
+        }
+        let ids: BTreeSet<&str> =
+            previous.summary.by_check.keys().chain(self.summary.by_check.keys()).map(|k| k.as_ref()).collect();
+        for id in ids {
+            let fails = |r: &AuditReport| r.summary.by_check.get(id).map_or(0, |c| c.fail);
+            let (was, now) = (fails(previous), fails(self));
+            if was != now {
+                out.push(format!("{id} failures: {was} → {now}"));
+            }
+        }
+        let (was, now) = (previous.summary.overdue.images, self.summary.overdue.images);
+        if was != now {
+            out.push(format!("overdue images: {was} → {now}"));
+        }
+        let failing = |r: &AuditReport| -> BTreeMap<String, Vec<String>> {
+            r.repositories
+                .iter()
+                .filter(|a| a.failed())
+                .map(|a| {
+                    let ids = a
+                        .checks
+                        .iter()
+                        .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+                        .map(|c| c.id.to_string())
+                        .collect();
+                    (a.name.clone(), ids)
+                })
+                .collect()
+        };
+        let (before, after) = (failing(previous), failing(self));
+        let known: BTreeSet<&str> = previous.repositories.iter().map(|r| r.name.as_str()).collect();
+        for (name, ids) in &after {
+            if !before.contains_key(name) {
+                let new = if known.contains(name.as_str()) { "" } else { " (new repository)" };
+                out.push(format!("{name} is now non-compliant{new}: {}", ids.join(", ")));
+            }
+        }
+        for name in before.keys() {
+            if !after.contains_key(name) && self.repositories.iter().any(|r| &r.name == name) {
+                out.push(format!("{name} is compliant again"));
+            }
+        }
+        out
+    }
+
+    fn to_html(&self, since: &[String]) -> String {
+        let ids: Vec<&str> = self.summary.by_check.keys().map(|k| k.as_ref()).collect();
+        let bars: Vec<Bar> = self
+            .summary
+            .by_check
+            .iter()
+            .map(|(id, c)| Bar {
+                label: id.to_string(),
+                parts: vec![
+                    (f64::from(c.pass), GREEN),
+                    (f64::from(c.info), BLUE),
+                    (f64::from(c.warn), AMBER),
+                    (f64::from(c.fail), RED),
+                    (f64::from(c.error), DARK),
+                ],
+            })
+            .collect();
+        let mut freeing: Vec<_> =
+            self.repositories.iter().filter(|r| r.expirable.images > 0 || r.overdue.images > 0).collect();
+        freeing.sort_by(|a, b| b.expirable.bytes.cmp(&a.expirable.bytes).then_with(|| a.name.cmp(&b.name)));
+        let meta = format!(
+            "Registry {} in {}, {}{}",
+            self.registry_id,
+            self.region,
+            self.generated_at,
+            if self.complete { "" } else { " — incomplete" }
+        );
+        let body = html! {
+            @if !self.complete {
+                p.incomplete {
+                    "Incomplete: some repositories could not be read (ERROR rows below)"
+                    @if !self.unreached.is_empty() { " or were not reached: " (self.unreached.join(", ")) }
+                    "."
+                }
+            }
+            (tiles(&self.headline()))
+            h2 { "Checks by status" }
+            (bar_chart("Repositories per check: pass, info, warn, fail, error", &bars))
+            table id="checks-summary" {
+                tr { th { "check" } th { "pass" } th { "info" } th { "warn" } th { "fail" } th { "error" } }
+                @for (id, c) in &self.summary.by_check {
+                    tr {
+                        td { (id) } td.num { (c.pass) } td.num { (c.info) } td.num { (c.warn) }
+                        td.num { (c.fail) } td.num { (c.error) }
+                    }
+                }
+            }
+            h2 { "Checks by repository" }
+            table id="checks" {
+                tr { th { "repository" } th { "images" } @for id in &ids { th { (id) } } }
+                @for r in &self.repositories {
+                    tr data-repository=(r.name) {
+                        td { (r.name) }
+                        td.num { (r.images) }
+                        @for id in &ids {
+                            @match r.checks.iter().find(|c| c.id == *id) {
+                                Some(c) => td class=(status_name(c.status)) title=(first_line(c)) { (status_name(c.status)) },
+                                None => td.none { "–" },
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "What the lifecycle policies will free" }
+            @if freeing.is_empty() {
+                p { "No image is expirable or overdue." }
+            } @else {
+                table id="freeing" {
+                    tr { th { "repository" } th { "expirable images" } th { "expirable" } th { "overdue images" } th { "overdue" } }
+                    @for r in &freeing {
+                        tr {
+                            td { (r.name) } td.num { (r.expirable.images) } td.num { (human_bytes(r.expirable.bytes)) }
+                            td.num { (r.overdue.images) } td.num { (human_bytes(r.overdue.bytes)) }
+                        }
+                    }
+                }
+            }
+            (changes(since))
+            h2 { "Findings" }
+            @for r in self.repositories.iter().filter(|r| r.checks.iter().any(|c| c.status != Status::Pass)) {
+                h3 { (r.name) }
+                ul {
+                    @for c in r.checks.iter().filter(|c| c.status != Status::Pass) {
+                        li { span class=(status_name(c.status)) { (c.id) " " (status_name(c.status)) } " " (c.message) }
+                    }
+                }
+            }
+            @if !self.remediation.is_empty() {
+                h2 { "Remediation" }
+                ul {
+                    @for a in &self.remediation {
+                        li { (if a.applied { "applied " } else { "would apply " }) (a.action) ": " (a.repository) " (" (a.detail) ")" }
+                    }
+                }
+            }
+        };
+        page(<Self as RunReport>::TITLE, &meta, body)
+    }
+}

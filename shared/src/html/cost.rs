@@ -1,0 +1,145 @@
+//! The cost report as a run keeps it.
+
+use super::{bar_chart, changes, page, tiles, Bar, BLUE, GREEN};
+use crate::cost::CostReport;
+use crate::lifecycle::human_bytes;
+use crate::run::RunReport;
+use chrono::{DateTime, Utc};
+use maud::html;
+use std::collections::HashMap;
+
+/// Repositories drawn in the chart (the table lists every one).
+const CHART_REPOSITORIES: usize = 15;
+
+impl RunReport for CostReport {
+    const TITLE: &'static str = "ECR storage cost";
+
+    fn generated_at(&self) -> DateTime<Utc> {
+        crate::image::parse_timestamp(&self.generated_at).unwrap_or_default()
+    }
+
+    fn complete(&self) -> bool {
+        self.not_read.is_empty()
+    }
+
+    fn to_markdown(&self) -> String {
+        CostReport::to_markdown(self)
+    }
+
+    fn headline(&self) -> Vec<(String, String)> {
+        let t = &self.total;
+        let mut out = vec![
+            ("Monthly cost".to_string(), format!("${:.2}", t.monthly_cost_usd)),
+            ("After the lifecycle policies".to_string(), format!("${:.2}", t.projected_monthly_cost_usd)),
+            ("Savings from the standard policy".to_string(), format!("${:.2}", t.standard_policy_savings_usd)),
+            ("Repositories".to_string(), t.repositories.to_string()),
+            ("Images".to_string(), t.images.to_string()),
+            ("Stored once".to_string(), human_bytes(t.unique_bytes)),
+        ];
+        if !self.not_read.is_empty() {
+            out.push(("Not read".to_string(), self.not_read.len().to_string()));
+        }
+        out
+    }
+
+    fn changes(&self, previous: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        let (was, now) = (previous.total.monthly_cost_usd, self.total.monthly_cost_usd);
+        if (was - now).abs() >= 0.005 {
+            out.push(format!("monthly cost: ${was:.2} → ${now:.2} ({:+.2})", now - was));
+        }
+        if previous.total.images != self.total.images {
+            out.push(format!("images: {} → {}", previous.total.images, self.total.images));
+        }
+        let before: HashMap<&str, f64> =
+            previous.repositories.iter().map(|r| (r.name.as_str(), r.monthly_cost_usd)).collect();
+        let mut moved: Vec<(f64, String)> = Vec::new();
+        for r in &self.repositories {
+            match before.get(r.name.as_str()) {
+                None => moved.push((r.monthly_cost_usd, format!("{}: new, ${:.2}", r.name, r.monthly_cost_usd))),
+                Some(was) if (was - r.monthly_cost_usd).abs() >= 0.01 => moved.push((
+                    (r.monthly_cost_usd - was).abs(),
+                    format!("{}: ${was:.2} → ${:.2}", r.name, r.monthly_cost_usd),
+                )),
+                Some(_) => {}
+            }
+        }
+        moved.sort_by(|a, b| b.0.total_cmp(&a.0));
+        out.extend(moved.into_iter().map(|(_, line)| line));
+        for r in &previous.repositories {
+            if !self.repositories.iter().any(|n| n.name == r.name) {
+                out.push(format!("{}: gone (was ${:.2})", r.name, r.monthly_cost_usd));
+            }
+        }
+        out
+    }
+
+    fn to_html(&self, since: &[String]) -> String {
+        let bars: Vec<Bar> = self
+            .repositories
+            .iter()
+            .take(CHART_REPOSITORIES)
+            .map(|r| Bar {
+                label: r.name.clone(),
+                // Kept after its policy, then what the policy frees.
+                parts: vec![(r.projected_monthly_cost_usd, BLUE), (r.savings_usd.max(0.0), GREEN)],
+            })
+            .collect();
+        let mut freeing: Vec<_> = self
+            .repositories
+            .iter()
+            .filter_map(|r| {
+                let standard = r.with_standard_policy.as_ref().map_or(0.0, |p| p.savings_usd);
+                (r.savings_usd > 0.0 || standard > 0.0).then_some((r, standard))
+            })
+            .collect();
+        freeing.sort_by(|a, b| (b.0.savings_usd + b.1).total_cmp(&(a.0.savings_usd + a.1)));
+        let meta = format!(
+            "{} in {}, at ${}/GB-month{}",
+            self.generated_at,
+            self.region,
+            self.prices.storage_per_gb_month,
+            if self.complete() { "" } else { " — incomplete" }
+        );
+        let body = html! {
+            @if !self.not_read.is_empty() {
+                p.incomplete { "Incomplete: " (self.not_read.len()) " repositories could not be read and are not in the totals (listed below)." }
+            }
+            (tiles(&self.headline()))
+            h2 { "Repositories by cost" }
+            (bar_chart("USD per month: kept after the lifecycle policy (blue), freed by it (green)", &bars))
+            table id="costs" {
+                tr { th { "repository" } th { "images" } th { "stored once" } th { "cost/month" } th { "after its policy" } }
+                @for r in &self.repositories {
+                    tr data-repository=(r.name) {
+                        td { (r.name) } td.num { (r.images) } td.num { (human_bytes(r.unique_bytes)) }
+                        td.num { (format!("${:.2}", r.monthly_cost_usd)) }
+                        td.num {
+                            @if r.has_lifecycle_policy { (format!("${:.2}", r.projected_monthly_cost_usd)) } @else { span.none { "no policy" } }
+                        }
+                    }
+                }
+            }
+            h2 { "What the lifecycle policies will free" }
+            @if freeing.is_empty() {
+                p { "Nothing: no policy would free storage." }
+            } @else {
+                table id="freeing" {
+                    tr { th { "repository" } th { "its policy saves" } th { "the standard policy would save" } }
+                    @for (r, standard) in &freeing {
+                        tr {
+                            td { (r.name) } td.num { (format!("${:.2}", r.savings_usd)) }
+                            td.num { @if r.with_standard_policy.is_some() { (format!("${standard:.2}")) } @else { span.none { "has a policy" } } }
+                        }
+                    }
+                }
+            }
+            (changes(since))
+            @if !self.not_read.is_empty() {
+                h2 { "Not read" }
+                ul { @for n in &self.not_read { li { (n.name) ": " (n.reason) } } }
+            }
+        };
+        page(<Self as RunReport>::TITLE, &meta, body)
+    }
+}

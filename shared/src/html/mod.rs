@@ -1,0 +1,153 @@
+//! The HTML reports: one self-contained file each (styles inline, charts as inline SVG, no
+//! script, font or link to fetch), so it opens the same from S3 or a laptop offline. Markup
+//! comes from maud, which escapes every interpolated value; charts from plotters' SVG backend,
+//! which escapes its labels.
+
+mod audit;
+mod cost;
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
+use plotters::prelude::*;
+
+const STYLE: &str = r#"
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1f2933; background: #fff; }
+h1 { margin-bottom: .2rem; } .meta { color: #52606d; margin-top: 0; }
+.tiles { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1.5rem 0; }
+.tile { border: 1px solid #d9e2ec; border-radius: 8px; padding: .8rem 1.2rem; min-width: 10rem; }
+.tile .value { font-size: 1.6rem; font-weight: 600; } .tile .label { color: #52606d; font-size: .9rem; }
+.incomplete { background: #fff3c4; border: 1px solid #f0b429; padding: .6rem 1rem; border-radius: 6px; }
+table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; }
+th, td { border: 1px solid #d9e2ec; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f5f7fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.PASS { background: #e3f9e5; color: #05400a; } .FAIL { background: #ffe3e3; color: #610404; }
+.WARN { background: #fff3c4; color: #5c4813; } .INFO { background: #e6f6ff; color: #03449e; }
+.ERROR { background: #610404; color: #fff; } .none { color: #9aa5b1; }
+.chart { margin: 1rem 0; } ul.changes li { margin: .2rem 0; }
+"#;
+
+/// The page around `body`.
+pub(crate) fn page(title: &str, meta: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                p.meta { (meta) }
+                (body)
+            }
+        }
+    }
+    .into_string()
+}
+
+pub(crate) fn tiles(items: &[(String, String)]) -> Markup {
+    html! {
+        div.tiles {
+            @for (label, value) in items {
+                div.tile { div.value { (value) } div.label { (label) } }
+            }
+        }
+    }
+}
+
+pub(crate) fn changes(lines: &[String]) -> Markup {
+    html! {
+        h2 { "Since the previous report" }
+        @if lines.is_empty() {
+            p { "No change, or no previous report." }
+        } @else {
+            ul.changes { @for line in lines { li { (line) } } }
+        }
+    }
+}
+
+/// One bar of a chart: its label and its stacked parts (value, colour).
+pub(crate) struct Bar {
+    pub label: String,
+    pub parts: Vec<(f64, RGBColor)>,
+}
+
+pub(crate) const GREEN: RGBColor = RGBColor(63, 145, 66);
+pub(crate) const RED: RGBColor = RGBColor(207, 17, 36);
+pub(crate) const AMBER: RGBColor = RGBColor(240, 180, 41);
+pub(crate) const BLUE: RGBColor = RGBColor(47, 128, 237);
+pub(crate) const DARK: RGBColor = RGBColor(97, 4, 4);
+
+/// Horizontal stacked bars as an inline SVG element (empty when there is nothing to draw).
+pub(crate) fn bar_chart(caption: &str, bars: &[Bar]) -> Markup {
+    if bars.is_empty() {
+        return html! {};
+    }
+    match draw_bars(caption, bars) {
+        Ok(svg) => html! { div.chart { (PreEscaped(svg)) } },
+        Err(e) => {
+            tracing::warn!(error = %e, "a chart could not be drawn");
+            html! {}
+        }
+    }
+}
+
+fn draw_bars(caption: &str, bars: &[Bar]) -> Result<String, String> {
+    let longest = bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(0).min(40);
+    let label_width = (longest as u32 * 7 + 20).max(60);
+    let height = 60 + 26 * bars.len() as u32;
+    let max = bars.iter().map(|b| b.parts.iter().map(|p| p.0).sum::<f64>()).fold(0.0, f64::max);
+    let max = if max > 0.0 { max * 1.05 } else { 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (820, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(0f64..max, (0..bars.len()).into_segmented())
+            .map_err(|e| e.to_string())?;
+        let label = |v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| truncate(&b.label, 40)).unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(bars.len())
+            .y_label_formatter(&label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let rectangles = bars.iter().enumerate().flat_map(|(i, bar)| {
+            let mut start = 0.0;
+            bar.parts.iter().map(move |(value, colour)| {
+                let mut r = Rectangle::new(
+                    [(start, SegmentValue::Exact(i)), (start + value, SegmentValue::Exact(i + 1))],
+                    colour.filled(),
+                );
+                // A gap between bars, so neighbours of one colour stay apart.
+                r.set_margin(3, 3, 0, 0);
+                start += value;
+                r
+            })
+        });
+        chart.draw_series(rectangles).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max - 1).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Scheduled runs at any registry size. A run is cut into shards of repositories; each shard is
+//! one invocation (a Distributed Map item in `statemachines/scheduled-run.asl.json`); what a
+//! shard could not finish goes into another pass; the shards' results are merged into the very
+//! report a one-process run writes, because both go through [`run_repositories`] and
+//! [`Job::report`].
+//!
+//! Steps, each one invocation of the job's function:
+//! 1. [`plan`]: list the repositories once, cut them into shards, write pass 1's items;
+//! 2. [`run_shard`]: one shard, its result written under `runs/<job>/<run-id>/shards/<n>.json`;
+//! 3. [`settle`]: the next pass's items, or the merged report.
+
+mod keys;
+mod report;
+mod store;
+
+pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_key};
+pub use report::{publish_report, run_summary, Published, RunReport};
+pub use store::{ReportStore, StoreError};
+
+use crate::ports::{Registry, RegistryError};
+use crate::repository::Repository;
+use crate::scanning::RegistryScanning;
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use tokio::time::Instant;
+
+/// What every repository of a run shares: when the run "is", and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunContext {
+    /// Second precision: the report's `generatedAt`, the same in every shard.
+    pub now: DateTime<Utc>,
+    pub region: String,
+    pub registry_id: String,
+    pub scanning: RegistryScanning,
+}
+
+impl RunContext {
+    /// Lists the repositories under `prefix` and reads the registry scanning once (both must
+    /// succeed: without them there is nothing to run).
+    pub async fn read<R: Registry>(
+        registry: &R,
+        prefix: Option<&str>,
+        region: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(RunContext, Vec<Repository>), RegistryError> {
+        let (repositories, scanning) =
+            tokio::try_join!(registry.list_repositories(prefix), registry.get_registry_scanning())?;
+        // From the scanning configuration when no repository matched: the header always names it.
+        let registry_id = repositories
+            .first()
+            .map(|r| r.registry_id.clone())
+            .or_else(|| scanning.registry_id.clone())
+            .unwrap_or_default();
+        let now = chrono::SubsecRound::trunc_subsecs(now, 0);
+        Ok((RunContext { now, region: region.to_string(), registry_id, scanning }, repositories))
+    }
+}
+
+/// What became of one repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum Outcome<T> {
+    Done {
+        result: T,
+    },
+    /// Not started before the invocation's deadline.
+    NotReached,
+    /// A read failed (after the SDK's retries); `reason` is the error as a person reads it.
+    ReadFailed {
+        reason: String,
+    },
+}
+
+impl<T> Outcome<T> {
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done { .. })
+    }
+}
+
+/// A scheduled job: the daily audit or the weekly cost report.
+pub trait Job: Sync {
+    /// `audit` or `cost`: the S3 prefixes and the report's name.
+    const NAME: &'static str;
+    /// One repository's result, carried in a shard's result file.
+    type Done: Serialize + DeserializeOwned + Send + Sync + Clone + std::fmt::Debug;
+    type Report: RunReport;
+
+    /// Reads and judges one repository; `Err` is why it could not be read.
+    fn repository<R: Registry>(
+        &self,
+        registry: &R,
+        repository: &Repository,
+        cx: &RunContext,
+    ) -> impl Future<Output = Result<Self::Done, RegistryError>> + Send;
+
+    /// The report over every repository, in listing order.
+    fn report(&self, outcomes: Vec<(Repository, Outcome<Self::Done>)>, cx: &RunContext) -> Self::Report;
+}
+
+/// Runs `repositories` `concurrency` at a time, in order; none is started after `deadline`.
+pub async fn run_repositories<J: Job, R: Registry>(
+    job: &J,
+    registry: &R,
+    repositories: &[Repository],
+    cx: &RunContext,
+    concurrency: usize,
+    deadline: Option<Instant>,
+) -> Vec<Outcome<J::Done>> {
+    stream::iter(repositories.iter())
+        .map(|repo| async move {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Outcome::NotReached;
+            }
+            match job.repository(registry, repo, cx).await {
+                Ok(result) => Outcome::Done { result },
+                Err(e) => {
+                    tracing::warn!(repository = %repo.name, error = %e, "could not read repository");
+                    Outcome::ReadFailed { reason: e.to_string() }
+                }
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// The whole job in this process (the CLI, and the function's single-invocation mode).
+pub async fn run_in_process<J: Job, R: Registry>(
+    job: &J,
+    registry: &R,
+    prefix: Option<&str>,
+    region: &str,
+    concurrency: usize,
+    deadline: Option<Instant>,
+    now: DateTime<Utc>,
+) -> Result<J::Report, RegistryError> {
+    let (cx, repositories) = RunContext::read(registry, prefix, region, now).await?;
+    let outcomes = run_repositories(job, registry, &repositories, &cx, concurrency, deadline).await;
+    Ok(job.report(repositories.into_iter().zip(outcomes).collect(), &cx))
+}
+
+/// One Distributed Map item: a shard of one pass, with everything its invocation needs (so no
+/// shard repeats a registry-wide read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardItem {
+    pub run_id: String,
+    pub pass: u32,
+    /// Unique within the run, across passes: the result's key.
+    pub shard: usize,
+    pub context: RunContext,
+    pub repositories: Vec<Repository>,
+}
+
+/// What a shard writes to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", bound = "T: Serialize + DeserializeOwned")]
+pub struct ShardResult<T> {
+    pub shard: usize,
+    pub pass: u32,
+    /// By repository name, in the shard's order.
+    pub outcomes: Vec<(String, Outcome<T>)>,
+}
+
+/// What a shard returns to the state machine: small, whatever the shard's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSummary {
+    pub shard: usize,
+    pub pass: u32,
+    pub done: usize,
+    pub unfinished: usize,
+    pub key: String,
+}
+
+/// Where the state machine is: returned by [`plan`] and [`settle`], read by the Map and the
+/// Choice. Field names are the ASL file's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunState {
+    pub job: String,
+    pub run_id: String,
+    pub bucket: String,
+    pub pass: u32,
+    /// The current pass's items (a JSON array the Map's ItemReader reads).
+    pub items_key: String,
+    pub shards: usize,
+    pub repositories: usize,
+    pub max_concurrency: u32,
+    /// Shards that may fail (after their retries) before the Map fails the run.
+    pub tolerated_failure_percentage: u32,
+    /// True once the report is written: the Choice ends the run.
+    pub done: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report_keys: Vec<String>,
+}
+
+/// How a run is cut and how often it retries what it could not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    pub bucket: String,
+    /// Repositories per shard (`KEEPER_SHARD_REPOSITORIES`).
+    pub shard_repositories: usize,
+    /// Passes before what is still unfinished is reported as such (`KEEPER_MAX_PASSES`).
+    pub max_passes: u32,
+    /// Shards at once (`KEEPER_MAX_CONCURRENCY`), handed to the Map.
+    pub max_concurrency: u32,
+    /// `KEEPER_TOLERATED_FAILURE_PERCENTAGE`, handed to the Map: 0 fails the run on the first
+    /// shard that fails after its retries.
+    pub tolerated_failure_percentage: u32,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            bucket: String::new(),
+            shard_repositories: 50,
+            max_passes: 3,
+            max_concurrency: 10,
+            tolerated_failure_percentage: 0,
+        }
+    }
+}
+
+/// Cuts `repositories` into shards of at most `size`, numbered from `first`.
+pub fn cut(
+    repositories: &[Repository],
+    size: usize,
+    first: usize,
+    run_id: &str,
+    pass: u32,
+    cx: &RunContext,
+) -> Vec<ShardItem> {
+    repositories
+        .chunks(size.max(1))
+        .enumerate()
+        .map(|(i, chunk)| ShardItem {
+            run_id: run_id.to_string(),
+            pass,
+            shard: first + i,
+            context: cx.clone(),
+            repositories: chunk.to_vec(),
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key}: not what this step wrote ({message}); was the run started by another version?")]
+    Corrupt { key: String, message: String },
+    #[error(
+        "run {run_id} has nothing at {key} (pass {pass}; 0 is the plan's context): was it planned in this bucket?"
+    )]
+    MissingPass { run_id: String, pass: u32, key: String },
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+async fn read_json<T: DeserializeOwned, S: ReportStore>(store: &S, key: &str) -> Result<Option<T>, RunError> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| RunError::Corrupt { key: key.to_string(), message: e.to_string() }),
+    }
+}
+
+/// Step 1: lists the registry, writes pass 1's items.
+pub async fn plan<J: Job, R: Registry, S: ReportStore>(
+    registry: &R,
+    store: &S,
+    settings: &RunSettings,
+    prefix: Option<&str>,
+    region: &str,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<RunState, RunError> {
+    let (cx, repositories) = RunContext::read(registry, prefix, region, now).await?;
+    let items = cut(&repositories, settings.shard_repositories, 0, run_id, 1, &cx);
+    store.put(&context_key(J::NAME, run_id), to_json(&cx).into_bytes(), "application/json").await?;
+    let items_key = pass_key(J::NAME, run_id, 1);
+    store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
+    Ok(RunState {
+        job: J::NAME.to_string(),
+        run_id: run_id.to_string(),
+        bucket: settings.bucket.clone(),
+        pass: 1,
+        items_key,
+        shards: items.len(),
+        repositories: repositories.len(),
+        max_concurrency: settings.max_concurrency,
+        tolerated_failure_percentage: settings.tolerated_failure_percentage,
+        done: false,
+        complete: None,
+        report_keys: Vec::new(),
+    })
+}
+
+/// Step 2: one shard; its result is written before the summary is returned, so a retried
+/// invocation simply rewrites it.
+pub async fn run_shard<J: Job, R: Registry, S: ReportStore>(
+    job: &J,
+    registry: &R,
+    store: &S,
+    item: &ShardItem,
+    concurrency: usize,
+    deadline: Option<Instant>,
+) -> Result<ShardSummary, RunError> {
+    let outcomes = run_repositories(job, registry, &item.repositories, &item.context, concurrency, deadline).await;
+    let done = outcomes.iter().filter(|o| o.is_done()).count();
+    let result = ShardResult {
+        shard: item.shard,
+        pass: item.pass,
+        outcomes: item.repositories.iter().map(|r| r.name.clone()).zip(outcomes).collect(),
+    };
+    let key = shard_key(J::NAME, &item.run_id, item.shard);
+    store.put(&key, to_json(&result).into_bytes(), "application/json").await?;
+    Ok(ShardSummary { shard: item.shard, pass: item.pass, done, unfinished: item.repositories.len() - done, key })
+}
+
+/// What [`settle`] decided.
+#[derive(Debug)]
+pub enum Settled<R> {
+    /// Another pass over what is unfinished: its items are written.
+    NextPass(RunState),
+    /// Every pass is run: the report over every repository.
+    Final(R),
+}
+
+/// Step 3: reads every pass's items and every shard's result; writes the next pass's items
+/// while repositories are unfinished and passes are left, or merges everything into the report.
+pub async fn settle<J: Job, S: ReportStore>(
+    job: &J,
+    store: &S,
+    settings: &RunSettings,
+    state: &RunState,
+) -> Result<Settled<J::Report>, RunError> {
+    let run_id = state.run_id.as_str();
+    let mut order: Vec<Repository> = Vec::new();
+    let mut latest: HashMap<String, Outcome<J::Done>> = HashMap::new();
+    let mut next_shard = 0;
+    let cx: RunContext = read_json(store, &context_key(J::NAME, run_id)).await?.ok_or_else(|| {
+        RunError::MissingPass { run_id: run_id.to_string(), pass: 0, key: context_key(J::NAME, run_id) }
+    })?;
+    for pass in 1..=state.pass {
+        let key = pass_key(J::NAME, run_id, pass);
+        let items: Vec<ShardItem> = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
+            run_id: run_id.to_string(),
+            pass,
+            key: key.clone(),
+        })?;
+        for item in items {
+            next_shard = next_shard.max(item.shard + 1);
+            if pass == 1 {
+                order.extend(item.repositories.iter().cloned());
+            }
+            let result: Option<ShardResult<J::Done>> =
+                read_json(store, &shard_key(J::NAME, run_id, item.shard)).await?;
+            match result {
+                Some(result) => {
+                    for (name, outcome) in result.outcomes {
+                        latest.insert(name, outcome);
+                    }
+                }
+                // The Map tolerated this shard's failure (ToleratedFailurePercentage): its
+                // repositories go into the next pass like any unfinished one.
+                None => {
+                    for repo in &item.repositories {
+                        latest.insert(
+                            repo.name.clone(),
+                            Outcome::ReadFailed { reason: format!("shard {} wrote no result", item.shard) },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let unfinished: Vec<Repository> =
+        order.iter().filter(|r| !latest.get(&r.name).is_some_and(Outcome::is_done)).cloned().collect();
+    if !unfinished.is_empty() && state.pass < settings.max_passes {
+        let pass = state.pass + 1;
+        let items = cut(&unfinished, settings.shard_repositories, next_shard, run_id, pass, &cx);
+        let items_key = pass_key(J::NAME, run_id, pass);
+        store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
+        return Ok(Settled::NextPass(RunState {
+            pass,
+            items_key,
+            shards: items.len(),
+            repositories: unfinished.len(),
+            done: false,
+            ..state.clone()
+        }));
+    }
+    let outcomes = order
+        .into_iter()
+        .map(|repo| {
+            let outcome = latest.remove(&repo.name).unwrap_or(Outcome::NotReached);
+            (repo, outcome)
+        })
+        .collect();
+    Ok(Settled::Final(job.report(outcomes, &cx)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+//! Keeping a run's report: JSON, markdown and HTML, dated and as `latest`, and the summary the
+//! alert topic gets (headline numbers, what changed since the previous report, the keys).
+
+use super::{latest_key, report_key, ReportStore, StoreError};
+use crate::alerts::AlertMessage;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A report a scheduled run keeps.
+pub trait RunReport: Serialize + DeserializeOwned + Send + Sync {
+    /// "ECR lifecycle audit", "ECR storage cost".
+    const TITLE: &'static str;
+    fn generated_at(&self) -> DateTime<Utc>;
+    /// False when something could not be read: the report names it.
+    fn complete(&self) -> bool;
+    fn to_markdown(&self) -> String;
+    /// The self-contained page for people; `changes` from [`RunReport::changes`].
+    fn to_html(&self, changes: &[String]) -> String;
+    /// The numbers a summary leads with, as (label, value).
+    fn headline(&self) -> Vec<(String, String)>;
+    /// What changed since `previous`, a line each (empty when nothing did).
+    fn changes(&self, previous: &Self) -> Vec<String>;
+}
+
+/// What [`publish_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub keys: Vec<String>,
+    /// `None` without a previous report.
+    pub changes: Option<Vec<String>>,
+}
+
+/// Writes `reports/<job>/<date>/report.{json,md,html}` and `reports/<job>/latest.*`, after
+/// reading the previous `latest.json` for what changed. A previous report that no longer
+/// parses (another version wrote it) is ignored, not fatal.
+pub async fn publish_report<R: RunReport, S: ReportStore>(
+    store: &S,
+    job: &str,
+    report: &R,
+) -> Result<Published, StoreError> {
+    let previous = match store.get(&latest_key(job, "json")).await? {
+        Some(text) => match serde_json::from_str::<R>(&text) {
+            Ok(previous) => Some(previous),
+            Err(e) => {
+                tracing::warn!(error = %e, "the previous report does not parse; no change is shown");
+                None
+            }
+        },
+        None => None,
+    };
+    let changes = previous.as_ref().map(|p| report.changes(p));
+    let json = serde_json::to_string(report).unwrap_or_default();
+    let markdown = report.to_markdown();
+    let html = report.to_html(changes.as_deref().unwrap_or_default());
+    let at = report.generated_at();
+    let mut keys = Vec::new();
+    for (extension, body, content_type) in [
+        ("json", json, "application/json"),
+        ("md", markdown, "text/markdown; charset=utf-8"),
+        ("html", html, "text/html; charset=utf-8"),
+    ] {
+        let dated = report_key(job, at, extension);
+        store.put(&dated, body.clone().into_bytes(), content_type).await?;
+        store.put(&latest_key(job, extension), body.into_bytes(), content_type).await?;
+        keys.push(dated);
+    }
+    Ok(Published { keys, changes })
+}
+
+/// The alert topic's message for a finished run: headline numbers, the change since the
+/// previous report, and where the reports are (bucket and keys: never a pre-signed URL, which
+/// would hand the report to whoever the message is forwarded to).
+pub fn run_summary<R: RunReport>(report: &R, published: &Published, bucket: &str) -> AlertMessage {
+    let mut text = format!("{} — {}\n\n", R::TITLE, crate::lifecycle::to_second(report.generated_at()));
+    if !report.complete() {
+        text.push_str("INCOMPLETE: some repositories could not be read; the report names them.\n\n");
+    }
+    for (label, value) in report.headline() {
+        text.push_str(&format!("{label}: {value}\n"));
+    }
+    match &published.changes {
+        None => text.push_str("\nNo previous report to compare with.\n"),
+        Some(changes) if changes.is_empty() => text.push_str("\nNo change since the previous report.\n"),
+        Some(changes) => {
+            text.push_str("\nSince the previous report:\n");
+            for line in changes.iter().take(20) {
+                text.push_str(&format!("- {line}\n"));
+            }
+            if changes.len() > 20 {
+                text.push_str(&format!("- … and {} more in the report\n", changes.len() - 20));
+            }
+        }
+    }
+    text.push_str(&format!("\nReports in s3://{bucket}/:\n"));
+    for key in &published.keys {
+        text.push_str(&format!("- {key}\n"));
+    }
+    let status = if report.complete() { "" } else { " (incomplete)" };
+    let subject = format!("{}{status}", R::TITLE);
+    let body = serde_json::json!({ "default": text, "email": text }).to_string();
+    AlertMessage { subject, body, shown: 0, left_out: 0 }
+}

@@ -1,0 +1,241 @@
+//! Scheduled runs on moto: the state machine template.yaml deploys
+//! (statemachines/scheduled-run.asl.json) run by moto's Step Functions interpreter, each Lambda
+//! task reaching the real function binary.
+
+use ecr_keeper_tests::fault_proxy::{Fault, Operations, Rule, When};
+use ecr_keeper_tests::scheduled::ScheduledRuns;
+use ecr_keeper_tests::seed::{create_repository, push_unique};
+use ecr_keeper_tests::{repo_root, LocalAws};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
+
+fn build_cli() {
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()), "cargo build -p ecr-keeper-cli");
+}
+
+/// `n` repositories `svc-00`…; every third has a lifecycle policy, every one an image or two.
+async fn seed(aws: &LocalAws, n: usize) {
+    let ecr = aws.ecr().await;
+    for i in 0..n {
+        let name = format!("svc-{i:02}");
+        create_repository(&ecr, &name, i % 2 == 0).await;
+        push_unique(&ecr, &name, Some("v1"), &format!("{name}-a")).await;
+        if i % 3 == 0 {
+            push_unique(&ecr, &name, None, &format!("{name}-b")).await;
+            let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":7},"action":{"type":"expire"}}]}"#;
+            ecr.put_lifecycle_policy()
+                .repository_name(&name)
+                .lifecycle_policy_text(policy)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+async fn alert_topic(aws: &LocalAws) {
+    let sns = aws_sdk_sns::Client::new(&aws.sdk_config().await);
+    let created = sns.create_topic().name("keeper-alerts").send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.topic_arn(), Some(TOPIC));
+}
+
+fn ecr_calls(runs: &ScheduledRuns) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in runs.logged("call").into_iter().filter(|l| l.starts_with("ecr ")) {
+        *counts.entry(line).or_default() += 1;
+    }
+    counts
+}
+
+fn run_id(execution_output: &Value) -> String {
+    execution_output["run"]["runId"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_s3() {
+    build_cli();
+    // GIVEN 60 repositories and a stack whose shards hold 25
+    let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "25"), ("KEEPER_ALERT_TOPIC_ARN", TOPIC)], &[]);
+    seed(&runs.aws, 60).await;
+    alert_topic(&runs.aws).await;
+    runs.forget_log();
+    // WHEN the audit's state machine runs
+    let execution = runs.run("audit");
+    // THEN it succeeds in one pass of three shards: one plan, three shards, one aggregate
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    let run = &execution.output["run"];
+    assert_eq!(
+        (run["done"].as_bool(), run["complete"].as_bool(), run["pass"].as_u64()),
+        (Some(true), Some(true), Some(1))
+    );
+    assert_eq!((run["shards"].as_u64(), run["repositories"].as_u64()), (Some(3), Some(60)));
+    let mut invokes = runs.logged("invoke");
+    invokes.sort();
+    assert_eq!(
+        invokes,
+        [
+            "lifecycle-audit aggregate",
+            "lifecycle-audit plan",
+            "lifecycle-audit shard",
+            "lifecycle-audit shard",
+            "lifecycle-audit shard"
+        ]
+    );
+    // AND the shards' results and the reports are in the bucket under their keys
+    let id = run_id(&execution.output);
+    for n in 0..3 {
+        assert!(runs.object(&format!("runs/audit/{id}/shards/{n}.json")).await.is_some(), "shard {n}");
+    }
+    let latest = runs.object("reports/audit/latest.json").await.unwrap_or_else(|| panic!("no latest.json"));
+    let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
+    let date = &report["generatedAt"].as_str().unwrap_or_default()[..10];
+    for ext in ["json", "md", "html"] {
+        assert!(runs.object(&format!("reports/audit/{date}/report.{ext}")).await.is_some(), "dated {ext}");
+        assert!(runs.object(&format!("reports/audit/latest.{ext}")).await.is_some(), "latest {ext}");
+    }
+    assert_eq!(run["reportKeys"][0].as_str(), Some(format!("reports/audit/{date}/report.json").as_str()));
+    // AND the ECR calls were exactly a one-process run's (nothing read twice across shards)
+    let sharded = ecr_calls(&runs);
+    runs.forget_log();
+    // AND the report is byte for byte the one-process report of the same moment
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-one-process-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
+        .args([
+            "audit",
+            "--now",
+            report["generatedAt"].as_str().unwrap_or_default(),
+            "--output",
+            "json",
+            "--output-dir",
+        ])
+        .arg(&dir)
+        .envs(runs.aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one_process = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(one_process, latest, "the state machine's report and the one-process report differ");
+    assert!(dir.join("report.html").exists() && dir.join("report.md").exists());
+    assert_eq!(ecr_calls(&runs), sharded, "ECR calls: one process vs the state machine");
+    let _ = std::fs::remove_dir_all(&dir);
+    // AND the summary went to the alert topic with the keys, never a pre-signed URL
+    let published = runs.published(TOPIC);
+    assert_eq!(published.len(), 1, "{published:?}");
+    let (subject, message) = &published[0];
+    assert_eq!(subject, "ECR lifecycle audit");
+    assert!(message.contains("Repositories: 60"), "{message}");
+    assert!(message.contains("s3://keeper-reports/"), "{message}");
+    assert!(message.contains(&format!("reports/audit/{date}/report.html")), "{message}");
+    assert!(!message.contains("X-Amz-Signature"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_the_lambda_service_fails_once_is_retried_and_the_run_completes() {
+    let runs = ScheduledRuns::start(
+        &[("KEEPER_SHARD_REPOSITORIES", "2")],
+        &[("KEEPER_HARNESS_FAIL_SHARD_INVOKES", "1".to_string())],
+    );
+    seed(&runs.aws, 6).await;
+    runs.forget_log();
+    let execution = runs.run("audit");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    assert_eq!(runs.logged("invoke-failed"), ["lifecycle-audit shard"], "the harness failed one invoke");
+    let shards = runs.logged("invoke").iter().filter(|l| l.ends_with(" shard")).count();
+    assert_eq!(shards, 4, "three shards, one of them twice");
+    assert_eq!(execution.output["run"]["complete"].as_bool(), Some(true));
+    let report: Value =
+        serde_json::from_str(&runs.object("reports/audit/latest.json").await.unwrap_or_default()).unwrap_or_default();
+    assert_eq!(report["summary"]["repositories"].as_u64(), Some(6));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unfinished_repositories_get_another_pass_and_one_unreadable_in_every_pass_is_an_error() {
+    // GIVEN svc-05 whose images fail to read once, and svc-03 whose images never can be read
+    let (runs, proxy) =
+        ScheduledRuns::start_via_proxy(&[("KEEPER_SHARD_REPOSITORIES", "3"), ("KEEPER_MAX_PASSES", "3")]).await;
+    seed(&runs.aws, 8).await;
+    let denied = |limit| Rule {
+        limit,
+        ..Rule::new(
+            Operations::named(&["DescribeImages"]),
+            When::Always,
+            Fault::Error { status: 400, code: "AccessDeniedException".into(), message: "not for you".into() },
+        )
+    };
+    proxy.set_rules(vec![denied(10_000).for_repository("svc-03"), denied(1).for_repository("svc-05")]);
+    runs.forget_log();
+    // WHEN the audit runs with shards of 3 and at most 3 passes
+    let execution = runs.run("audit");
+    // THEN it ends, incomplete, after the third pass
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    let run = &execution.output["run"];
+    assert_eq!((run["complete"].as_bool(), run["pass"].as_u64()), (Some(false), Some(3)), "{run}");
+    // AND the second pass carried exactly the two unfinished repositories
+    let id = run_id(&execution.output);
+    let pass2: Value =
+        serde_json::from_str(&runs.object(&format!("runs/audit/{id}/passes/2.json")).await.unwrap_or_default())
+            .unwrap_or_default();
+    let names: Vec<&str> = pass2
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|item| item["repositories"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()))
+        .collect();
+    assert_eq!(names, ["svc-03", "svc-05"]);
+    // AND svc-05 is audited; svc-03 is an ERROR row that says why
+    let report: Value =
+        serde_json::from_str(&runs.object("reports/audit/latest.json").await.unwrap_or_default()).unwrap_or_default();
+    let row = |name: &str| {
+        report["repositories"].as_array().into_iter().flatten().find(|r| r["name"] == name).cloned().unwrap_or_default()
+    };
+    assert_eq!(report["repositories"].as_array().map(Vec::len), Some(8));
+    assert!(row("svc-05")["checks"]
+        .as_array()
+        .is_some_and(|c| c.len() > 1 && c.iter().all(|c| c["status"] != "ERROR")));
+    let error = &row("svc-03")["checks"][0];
+    assert_eq!((error["id"].as_str(), error["status"].as_str()), (Some("READ"), Some("ERROR")));
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains("DescribeImages") && m.contains("access denied")),
+        "{error}"
+    );
+    assert_eq!(report["complete"].as_bool(), Some(false));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cost_report_runs_on_the_state_machine_and_equals_the_one_process_report() {
+    build_cli();
+    let runs = ScheduledRuns::start_with_cloudwatch(&[("KEEPER_SHARD_REPOSITORIES", "2")]);
+    seed(&runs.aws, 5).await;
+    let execution = runs.run("cost");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    assert_eq!(execution.output["run"]["complete"].as_bool(), Some(true));
+    let latest = runs.object("reports/cost/latest.json").await.unwrap_or_else(|| panic!("no latest.json"));
+    let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["total"]["repositories"].as_u64(), Some(5));
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-cost-one-process-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
+        .args([
+            "cost-report",
+            "--now",
+            report["generatedAt"].as_str().unwrap_or_default(),
+            "--output",
+            "json",
+            "--output-dir",
+        ])
+        .arg(&dir)
+        .envs(runs.aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one_process = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // The run's report compares with the previous total; the first run has none, as here.
+    assert_eq!(one_process, latest);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(runs.object("reports/cost/latest.html").await.is_some_and(|h| h.contains("<svg")));
+}
