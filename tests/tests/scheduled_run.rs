@@ -100,6 +100,8 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
     assert_eq!(run["reportKeys"][0].as_str(), Some(format!("reports/audit/{date}/report.json").as_str()));
     // AND the ECR calls were exactly a one-process run's (nothing read twice across shards)
     let sharded = ecr_calls(&runs);
+    assert_eq!(sharded.get("ecr DescribeImages"), Some(&60), "each repository's images read once: {sharded:?}");
+    assert_eq!(sharded.get("ecr DescribeRepositories"), Some(&1), "the registry listed once: {sharded:?}");
     runs.forget_log();
     // AND the report is byte for byte the one-process report of the same moment
     let dir = std::env::temp_dir().join(format!("ecr-keeper-one-process-{}", std::process::id()));
