@@ -101,17 +101,8 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_INVALID);
     }
-    if let Some(dir) = &args.output_dir {
-        match crate::report_dir::write(dir, &report) {
-            Ok(paths) => eprintln!(
-                "ecr-keeper: wrote {}",
-                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            ),
-            Err(e) => {
-                eprintln!("ecr-keeper: {e}");
-                return ExitCode::from(EXIT_INVALID);
-            }
-        }
+    if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
+        return code;
     }
     match args.output {
         AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),

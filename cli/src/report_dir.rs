@@ -1,24 +1,33 @@
 //! `--output-dir DIR`: the three files a scheduled run keeps (report.json, report.md,
-//! report.html), rendered exactly as the run renders them. A report.json already there is the
+//! report.html), rendered by the same `run::render`. A report.json already there is the
 //! previous report the HTML's "since the previous report" compares with.
 
-use ecr_keeper_core::run::RunReport;
-use std::path::{Path, PathBuf};
+use crate::EXIT_INVALID;
+use ecr_keeper_core::run::{render, RunReport};
+use std::path::Path;
+use std::process::ExitCode;
 
-pub fn write<R: RunReport>(dir: &Path, report: &R) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("--output-dir {}: cannot create it: {e}", dir.display()))?;
-    let json_path = dir.join("report.json");
-    let previous = std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str::<R>(&t).ok());
-    let changes = previous.map(|p| report.changes(&p)).unwrap_or_default();
-    let files = [
-        (json_path, serde_json::to_string(report).unwrap_or_default()),
-        (dir.join("report.md"), report.to_markdown()),
-        (dir.join("report.html"), report.to_html(&changes)),
-    ];
+/// Writes the files when `--output-dir` was given, saying where on stderr; the exit code to
+/// stop with when it could not.
+pub fn write_if_asked<R: RunReport>(dir: Option<&Path>, report: &R) -> Result<(), ExitCode> {
+    let Some(dir) = dir else { return Ok(()) };
+    write(dir, report).map_err(|e| {
+        eprintln!("ecr-keeper: --output-dir {}: {e}", dir.display());
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn write<R: RunReport>(dir: &Path, report: &R) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create it: {e}"))?;
+    let previous =
+        std::fs::read_to_string(dir.join("report.json")).ok().and_then(|t| serde_json::from_str::<R>(&t).ok());
+    let (files, _) = render(report, previous.as_ref());
     let mut written = Vec::new();
-    for (path, body) in files {
-        std::fs::write(&path, body).map_err(|e| format!("--output-dir: cannot write {}: {e}", path.display()))?;
-        written.push(path);
+    for (extension, body, _) in files {
+        let path = dir.join(format!("report.{extension}"));
+        std::fs::write(&path, body).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        written.push(path.display().to_string());
     }
-    Ok(written)
+    eprintln!("ecr-keeper: wrote {}", written.join(", "));
+    Ok(())
 }

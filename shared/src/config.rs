@@ -410,7 +410,7 @@ mod cost_config_tests {
 }
 
 /// A scheduled run's settings (the state machine's steps): `KEEPER_REPORTS_BUCKET` (required
-/// for the steps), `KEEPER_SHARD_REPOSITORIES` (default 50), `KEEPER_MAX_PASSES` (default 3,
+/// for the steps), `KEEPER_SHARD_REPOSITORIES` (default 50, at most 200), `KEEPER_MAX_PASSES` (default 3,
 /// at most 10), `KEEPER_MAX_CONCURRENCY` (default 10, at most 1,000),
 /// `KEEPER_TOLERATED_FAILURE_PERCENTAGE` (default 0), and the alert topic the
 /// summary goes to, `KEEPER_ALERT_TOPIC_ARN` (optional).
@@ -435,7 +435,7 @@ impl ScheduledRunConfig {
         Ok(ScheduledRunConfig {
             run: crate::run::RunSettings {
                 bucket: text("KEEPER_REPORTS_BUCKET").unwrap_or_default(),
-                shard_repositories: bounded("KEEPER_SHARD_REPOSITORIES", 10_000)?
+                shard_repositories: bounded("KEEPER_SHARD_REPOSITORIES", crate::run::MAX_SHARD_REPOSITORIES as u32)?
                     .map_or(defaults.shard_repositories, |n| n as usize),
                 max_passes: bounded("KEEPER_MAX_PASSES", 10)?.unwrap_or(defaults.max_passes),
                 max_concurrency: bounded("KEEPER_MAX_CONCURRENCY", 1_000)?.unwrap_or(defaults.max_concurrency),

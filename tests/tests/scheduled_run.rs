@@ -43,6 +43,30 @@ async fn alert_topic(aws: &LocalAws) {
     assert_eq!(created.topic_arn(), Some(TOPIC));
 }
 
+/// `ecr-keeper <command> --now <now> --output-dir …` against the run's moto: its report.json,
+/// and the files it wrote.
+fn one_process_report(runs: &ScheduledRuns, command: &str, now: &str) -> (String, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-one-process-{command}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
+        .args([command, "--now", now, "--output", "json", "--output-dir"])
+        .arg(&dir)
+        .envs(runs.aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let json = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let _ = std::fs::remove_dir_all(&dir);
+    (json, files)
+}
+
 fn ecr_calls(runs: &ScheduledRuns) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for line in runs.logged("call").into_iter().filter(|l| l.starts_with("ecr ")) {
@@ -104,27 +128,11 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
     assert_eq!(sharded.get("ecr DescribeRepositories"), Some(&1), "the registry listed once: {sharded:?}");
     runs.forget_log();
     // AND the report is byte for byte the one-process report of the same moment
-    let dir = std::env::temp_dir().join(format!("ecr-keeper-one-process-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
-        .args([
-            "audit",
-            "--now",
-            report["generatedAt"].as_str().unwrap_or_default(),
-            "--output",
-            "json",
-            "--output-dir",
-        ])
-        .arg(&dir)
-        .envs(runs.aws.process_env())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let one_process = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let (one_process, also_written) =
+        one_process_report(&runs, "audit", report["generatedAt"].as_str().unwrap_or_default());
     assert_eq!(one_process, latest, "the state machine's report and the one-process report differ");
-    assert!(dir.join("report.html").exists() && dir.join("report.md").exists());
+    assert_eq!(also_written, ["report.html", "report.json", "report.md"]);
     assert_eq!(ecr_calls(&runs), sharded, "ECR calls: one process vs the state machine");
-    let _ = std::fs::remove_dir_all(&dir);
     // AND the summary went to the alert topic with the keys, never a pre-signed URL
     let published = runs.published(TOPIC);
     assert_eq!(published.len(), 1, "{published:?}");
@@ -219,25 +227,8 @@ async fn the_cost_report_runs_on_the_state_machine_and_equals_the_one_process_re
     let latest = runs.object("reports/cost/latest.json").await.unwrap_or_else(|| panic!("no latest.json"));
     let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report["total"]["repositories"].as_u64(), Some(5));
-    let dir = std::env::temp_dir().join(format!("ecr-keeper-cost-one-process-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
-        .args([
-            "cost-report",
-            "--now",
-            report["generatedAt"].as_str().unwrap_or_default(),
-            "--output",
-            "json",
-            "--output-dir",
-        ])
-        .arg(&dir)
-        .envs(runs.aws.process_env())
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let one_process = std::fs::read_to_string(dir.join("report.json"))
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let (one_process, _) = one_process_report(&runs, "cost-report", report["generatedAt"].as_str().unwrap_or_default());
     // The run's report compares with the previous total; the first run has none, as here.
     assert_eq!(one_process, latest);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(runs.object("reports/cost/latest.html").await.is_some_and(|h| h.contains("<svg")));
 }

@@ -12,9 +12,8 @@ use ecr_keeper_aws::{
 use ecr_keeper_core::config::{CostConfig, ScheduledRunConfig};
 use ecr_keeper_core::cost::{cost_report, previous_total, publish, CostJob, CostReport};
 use ecr_keeper_core::ports::{Clock, SystemClock};
-use ecr_keeper_core::run::{latest_key, ReportStore};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::scheduled::{finish, run_step, Step, StepContext, StepOutcome};
+use lambda_support::scheduled::{finish, previous_report, run_step, Step, StepContext, StepOutcome};
 use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -59,16 +58,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         };
         let step = step?;
         scheduled.bucket()?;
-        // Only the report needs the previous total: the kept report first, CloudWatch second.
-        let previous = match &step {
-            Step::Aggregate { .. } => match kept_total(store).await {
-                Some(total) => Some(total),
-                None => previous_total(metrics_store, now).await,
-            },
+        // Only the report needs the previous one, read once: its total (CloudWatch's when no
+        // report is kept yet) and, at the end, the change.
+        let previous: Option<CostReport> = match &step {
+            Step::Aggregate { .. } => previous_report(store, "cost").await?,
             _ => None,
         };
-        let job =
-            CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total: previous };
+        let previous_total = match (&step, &previous) {
+            (_, Some(kept)) => Some(kept.total.monthly_cost_usd),
+            (Step::Aggregate { .. }, None) => previous_total(metrics_store, now).await,
+            _ => None,
+        };
+        let job = CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total };
         let cx = StepContext {
             settings: &scheduled.run,
             repository_prefix: options.repository_prefix.as_deref(),
@@ -84,22 +85,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
                 publish(&report, sink, metrics_store, dashboard).await?;
-                let state = finish("cost", store, publisher.as_ref(), state, &report).await?;
+                let state = finish("cost", store, publisher.as_ref(), state, &report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
         }
     }))
     .await
-}
-
-/// The total of the report kept last, if it can be read.
-async fn kept_total(store: &S3ReportStore) -> Option<f64> {
-    match store.get(&latest_key("cost", "json")).await {
-        Ok(Some(text)) => serde_json::from_str::<CostReport>(&text).ok().map(|r| r.total.monthly_cost_usd),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "the kept report could not be read; the previous total comes from CloudWatch");
-            None
-        }
-    }
 }

@@ -5,8 +5,8 @@ use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::run::{
-    plan, publish_report, run_shard, run_summary, settle, Job, Published, ReportStore, RunError, RunReport,
-    RunSettings, RunState, Settled, ShardItem, StoreError,
+    kept_report, plan, publish_report, run_shard, run_summary, settle, Job, Published, ReportStore, RunError,
+    RunReport, RunSettings, RunState, Settled, ShardItem, StoreError,
 };
 use lambda_runtime::tracing;
 use serde::Deserialize;
@@ -50,6 +50,12 @@ pub enum StepOutcome<R> {
     Shard(Value),
     /// The report over every repository: the function publishes its metrics, then [`finish`].
     Report(RunState, R),
+}
+
+/// The report kept last, for the change; a store that cannot be read fails the step (the state
+/// machine retries it) rather than reporting "no change".
+pub async fn previous_report<R: RunReport, S: ReportStore>(store: &S, job: &str) -> Result<Option<R>, FunctionError> {
+    Ok(kept_report(store, job).await.map_err(RunError::from)?)
 }
 
 /// Where the run's pieces are, for one step.
@@ -101,16 +107,18 @@ pub async fn run_step<J: Job, R: Registry, S: ReportStore>(
     }
 }
 
-/// Keeps the report (JSON, markdown, HTML; dated and latest), sends the summary to the alert
-/// topic when there is one, and returns the state that ends the run.
+/// Keeps the report (JSON, markdown, HTML; dated and latest) with the change since `previous`
+/// (the caller's [`kept_report`], read once), sends the summary to the alert topic when there
+/// is one, and returns the state that ends the run.
 pub async fn finish<R: RunReport, S: ReportStore, P: AlertPublisher>(
     job: &str,
     store: &S,
     publisher: Option<&P>,
     mut state: RunState,
     report: &R,
+    previous: Option<&R>,
 ) -> Result<RunState, FunctionError> {
-    let published: Published = publish_report(store, job, report).await.map_err(RunError::from)?;
+    let published: Published = publish_report(store, job, report, previous).await.map_err(RunError::from)?;
     if let Some(publisher) = publisher {
         // The report is kept whatever happens here; a lost summary is logged, not retried
         // (a retry would publish the metrics twice).

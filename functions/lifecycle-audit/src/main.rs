@@ -12,7 +12,7 @@ use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::scheduled::{finish, run_step, Step, StepContext, StepOutcome};
+use lambda_support::scheduled::{finish, previous_report, run_step, Step, StepContext, StepOutcome};
 use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -56,7 +56,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 if let Err(e) = sink.publish(&audit_metrics(&report)).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
-                let state = finish("audit", store, publisher.as_ref(), state, &report).await?;
+                let previous = previous_report(store, "audit").await?;
+                let state = finish("audit", store, publisher.as_ref(), state, &report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
         }

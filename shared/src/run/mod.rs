@@ -14,7 +14,7 @@ mod report;
 mod store;
 
 pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_key};
-pub use report::{publish_report, run_summary, Published, RunReport};
+pub use report::{kept_report, publish_report, render, run_summary, Published, RunReport};
 pub use store::{ReportStore, StoreError};
 
 use crate::ports::{Registry, RegistryError};
@@ -228,6 +228,11 @@ impl Default for RunSettings {
         }
     }
 }
+
+/// The most repositories a shard may hold: a Distributed Map item (a shard, with its
+/// repositories' descriptions) must stay under Step Functions' 256 KiB; 200 repositories of
+/// ECR's longest (256-character) names measured 207,845 bytes (`run::tests`).
+pub const MAX_SHARD_REPOSITORIES: usize = 200;
 
 /// Cuts `repositories` into shards of at most `size`, numbered from `first`.
 pub fn cut(

@@ -31,35 +31,46 @@ pub struct Published {
     pub changes: Option<Vec<String>>,
 }
 
-/// Writes `reports/<job>/<date>/report.{json,md,html}` and `reports/<job>/latest.*`, after
-/// reading the previous `latest.json` for what changed. A previous report that no longer
-/// parses (another version wrote it) is ignored, not fatal.
+/// The report a run kept last (`reports/<job>/latest.json`): what the next report compares
+/// with. One that no longer parses (another version wrote it) is ignored, not fatal.
+pub async fn kept_report<R: RunReport, S: ReportStore>(store: &S, job: &str) -> Result<Option<R>, StoreError> {
+    let Some(text) = store.get(&latest_key(job, "json")).await? else { return Ok(None) };
+    match serde_json::from_str::<R>(&text) {
+        Ok(previous) => Ok(Some(previous)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the previous report does not parse; no change is shown");
+            Ok(None)
+        }
+    }
+}
+
+/// One file of a kept report: (extension, body, content type).
+pub type ReportFile = (&'static str, String, &'static str);
+
+/// A report's three files, and what changed since `previous`: what S3 keeps and what the CLI's
+/// `--output-dir` writes are the same bytes.
+pub fn render<R: RunReport>(report: &R, previous: Option<&R>) -> ([ReportFile; 3], Option<Vec<String>>) {
+    let changes = previous.map(|p| report.changes(p));
+    let files = [
+        ("json", serde_json::to_string(report).unwrap_or_default(), "application/json"),
+        ("md", report.to_markdown(), "text/markdown; charset=utf-8"),
+        ("html", report.to_html(changes.as_deref().unwrap_or_default()), "text/html; charset=utf-8"),
+    ];
+    (files, changes)
+}
+
+/// Writes `reports/<job>/<date>/report.{json,md,html}` and `reports/<job>/latest.*`; the change
+/// is reckoned from `previous` (see [`kept_report`]).
 pub async fn publish_report<R: RunReport, S: ReportStore>(
     store: &S,
     job: &str,
     report: &R,
+    previous: Option<&R>,
 ) -> Result<Published, StoreError> {
-    let previous = match store.get(&latest_key(job, "json")).await? {
-        Some(text) => match serde_json::from_str::<R>(&text) {
-            Ok(previous) => Some(previous),
-            Err(e) => {
-                tracing::warn!(error = %e, "the previous report does not parse; no change is shown");
-                None
-            }
-        },
-        None => None,
-    };
-    let changes = previous.as_ref().map(|p| report.changes(p));
-    let json = serde_json::to_string(report).unwrap_or_default();
-    let markdown = report.to_markdown();
-    let html = report.to_html(changes.as_deref().unwrap_or_default());
+    let (files, changes) = render(report, previous);
     let at = report.generated_at();
     let mut keys = Vec::new();
-    for (extension, body, content_type) in [
-        ("json", json, "application/json"),
-        ("md", markdown, "text/markdown; charset=utf-8"),
-        ("html", html, "text/html; charset=utf-8"),
-    ] {
+    for (extension, body, content_type) in files {
         let dated = report_key(job, at, extension);
         store.put(&dated, body.clone().into_bytes(), content_type).await?;
         store.put(&latest_key(job, extension), body.into_bytes(), content_type).await?;

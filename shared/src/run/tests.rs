@@ -227,12 +227,16 @@ async fn publishing_keeps_three_formats_dated_and_latest_and_says_what_changed()
     let options = AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() };
     let yesterday =
         audit(&registry, &settings(), &options, now() - Duration::days(1)).await.unwrap_or_else(|e| panic!("{e}"));
-    let first = publish_report(&store, "audit", &yesterday).await.unwrap_or_else(|e| panic!("{e}"));
+    let previous: Option<AuditReport> = kept_report(&store, "audit").await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(previous.is_none());
+    let first = publish_report(&store, "audit", &yesterday, None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.changes, None);
     // WHEN today's report, with one repository newly without a policy, is published
     registry.with_repository("svc-new", ecr_defaults(), &[]);
     let today: AuditReport = audit(&registry, &settings(), &options, now()).await.unwrap_or_else(|e| panic!("{e}"));
-    let published = publish_report(&store, "audit", &today).await.unwrap_or_else(|e| panic!("{e}"));
+    let previous: Option<AuditReport> = kept_report(&store, "audit").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(previous.as_ref(), Some(&yesterday), "latest.json reads back as the report it was");
+    let published = publish_report(&store, "audit", &today, previous.as_ref()).await.unwrap_or_else(|e| panic!("{e}"));
     // THEN six objects per day exist: dated and latest, json, md and html
     for key in [
         "reports/audit/2026-11-01/report.json",
@@ -286,4 +290,31 @@ async fn an_empty_registry_gives_an_empty_complete_report_in_one_pass() {
     assert_eq!((states.len(), states[0].shards), (1, 0));
     assert!(report.complete && report.repositories.is_empty());
     assert_eq!(store.text(&states[0].items_key).as_deref(), Some("[]"), "the Map reads an empty array");
+}
+
+#[test]
+fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
+    // ECR allows 256-character names; ARNs and URIs repeat them.
+    let cx = RunContext {
+        now: now(),
+        region: "ap-southeast-3".into(),
+        registry_id: "123456789012".into(),
+        scanning: Default::default(),
+    };
+    let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)
+        .map(|i| {
+            let name = format!("{i:03}{}", "n".repeat(253));
+            Repository {
+                arn: format!("arn:aws:ecr:ap-southeast-3:123456789012:repository/{name}"),
+                uri: format!("123456789012.dkr.ecr.ap-southeast-3.amazonaws.com/{name}"),
+                name,
+                registry_id: "123456789012".into(),
+                settings: ecr_defaults(),
+            }
+        })
+        .collect();
+    let items = cut(&repos, MAX_SHARD_REPOSITORIES, 0, "audit-00000000-0000-0000-0000-000000000000", 10, &cx);
+    assert_eq!(items.len(), 1);
+    let bytes = serde_json::to_string(&items[0]).map(|t| t.len()).unwrap_or(usize::MAX);
+    assert!(bytes < 256 * 1024, "{bytes} bytes: over Step Functions' 256 KiB item limit");
 }
