@@ -4,8 +4,8 @@ use crate::aws_errors::explain;
 use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_aws::{ecr_client, EcrRegistry};
-use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation};
+use ecr_keeper_aws::{ecr_client, AwsWorkloads, EcrRegistry};
+use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::ports::{Clock, SystemClock};
@@ -43,9 +43,17 @@ pub struct AuditArgs {
     /// scan on push where nothing scans. Never replaces a policy, never deletes an image.
     #[arg(long)]
     fix: bool,
-    /// With --fix: make the changes.
-    #[arg(long, requires = "fix")]
+    /// With --fix or --protect-in-use: make the changes.
+    #[arg(long)]
     yes: bool,
+    /// Where running images are read for USE-1 and the pins: ecs, lambda, file:PATH,
+    /// s3://BUCKET/KEY (comma-separated).
+    #[arg(long, value_name = "SOURCES", value_parser = crate::parse_in_use)]
+    in_use: Option<crate::InUseSources>,
+    /// Pin every running image with a keeper-in-use-<digest> tag (PutImage, same digest) and
+    /// unpin images no longer running, never deleting one; a dry run without --yes. Needs --in-use.
+    #[arg(long, requires = "in_use")]
+    protect_in_use: bool,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]
     now: Option<DateTime<Utc>>,
@@ -65,6 +73,10 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if args.yes && !(args.fix || args.protect_in_use) {
+        eprintln!("ecr-keeper: --yes applies --fix or --protect-in-use; give one of them");
+        return ExitCode::from(EXIT_INVALID);
+    }
     let standard = args.standard.standard();
     let settings = AuditSettings {
         standard,
@@ -79,10 +91,17 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),
         concurrency: args.concurrency,
-        remediation: Remediation { lifecycle: args.fix, scan: args.fix, apply: args.yes },
+        remediation: Remediation { lifecycle: args.fix, scan: args.fix, pins: args.protect_in_use, apply: args.yes },
         deadline: None,
+        inputs: RunInputs::default(),
     };
     let registry = EcrRegistry::new(ecr_client(&config));
+    let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));
+    let options = AuditOptions { inputs: RunInputs::read(&registry, workloads.as_ref()).await, ..options };
+    if let Some(Err(e)) = &options.inputs.in_use {
+        eprintln!("ecr-keeper: --in-use: {e}");
+        return ExitCode::from(EXIT_INVALID);
+    }
     let started = std::time::Instant::now();
     let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(|| SystemClock.now())).await {
         Ok(r) => r,

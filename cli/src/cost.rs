@@ -22,9 +22,16 @@ pub struct CostArgs {
     /// Storage price, USD per GB-month (1 GB = 2^30 bytes).
     #[arg(long, value_name = "X", default_value_t = 0.10)]
     price_per_gb_month: f64,
-    /// Archive storage price, USD per GB-month.
+    /// Archive storage price, USD per GB-month ($0.10 for a registry's first 150 TB of archive a
+    /// month, $0.07 above).
     #[arg(long, value_name = "X", default_value_t = 0.10)]
     archive_price_per_gb_month: f64,
+    /// Restoring an archived image, USD per GB.
+    #[arg(long, value_name = "X", default_value_t = 0.03)]
+    restore_price_per_gb: f64,
+    /// Project "archive after N days without a pull" where no policy archives.
+    #[arg(long, value_name = "N", default_value_t = ecr_keeper_core::cost::DEFAULT_ARCHIVE_PROJECTION_DAYS, value_parser = clap::value_parser!(u32).range(1..))]
+    archive_projection_days: u32,
     /// The standard the projection assumes where a repository has no policy.
     #[command(flatten)]
     standard: crate::StandardArgs,
@@ -56,8 +63,8 @@ enum CostOutput {
 }
 
 pub async fn run(args: CostArgs) -> ExitCode {
-    if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0) {
-        eprintln!("ecr-keeper: prices must be zero or more");
+    if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0 && args.restore_price_per_gb >= 0.0) {
+        eprintln!("ecr-keeper: --price-per-gb-month, --archive-price-per-gb-month and --restore-price-per-gb must be zero or more");
         return ExitCode::from(EXIT_INVALID);
     }
     let standard = match generate(&Standard::params_or_default(args.standard.standard().as_ref())) {
@@ -80,8 +87,10 @@ pub async fn run(args: CostArgs) -> ExitCode {
         prices: Prices {
             storage_per_gb_month: args.price_per_gb_month,
             archive_per_gb_month: args.archive_price_per_gb_month,
+            restore_per_gb: args.restore_price_per_gb,
             ..Prices::default()
         },
+        archive_projection_days: args.archive_projection_days,
     };
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);

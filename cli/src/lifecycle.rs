@@ -2,12 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
+use ecr_keeper_aws::AwsWorkloads;
 use ecr_keeper_core::image::{check_inventory, parse_image_details, parse_timestamp, Image, InventoryError};
 use ecr_keeper_core::lifecycle::{
     generate, parse_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
     PreviewReport, DEFAULT_KEEP_TAGGED, DEFAULT_UNTAGGED_DAYS,
 };
 use ecr_keeper_core::ports::{Clock, SystemClock};
+use ecr_keeper_core::workloads::{at_risk, InUse, RegistryAddress, WorkloadError, WorkloadSource, Workloads};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -48,8 +50,15 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "D")]
     max_age_days: Option<u32>,
     /// Archive any image no other rule keeps after D days without a pull.
-    #[arg(long, value_name = "D")]
+    #[arg(long = "archive-after-days-without-pull", alias = "archive-after-days", value_name = "D")]
     archive_after_days: Option<u32>,
+    /// Expire archived images M days after archiving (ECR's minimum: 90; archived storage is
+    /// billed for 90 days at least).
+    #[arg(long, value_name = "M")]
+    expire_archived_after_days: Option<u32>,
+    /// Never expire or archive an image the audit pinned in use (`keeper-in-use-*`).
+    #[arg(long)]
+    protect_in_use: bool,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +75,15 @@ pub struct PreviewArgs {
     now: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value_t = Output::Json)]
     output: Output,
+    /// Mark the running images the policy would expire or archive: ecs, lambda, file:PATH,
+    /// s3://BUCKET/KEY (comma-separated). ecs, lambda and s3 read AWS (--region, --endpoint-url).
+    #[arg(long, value_name = "SOURCES", value_parser = crate::parse_in_use)]
+    in_use: Option<crate::InUseSources>,
+    /// The repository the images belong to (default: the images' repositoryName).
+    #[arg(long, value_name = "NAME")]
+    repository: Option<String>,
+    #[command(flatten)]
+    aws: crate::AwsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +106,12 @@ pub enum LifecycleCliError {
     Generate(#[from] GenerateError),
     #[error("--policy and --images cannot both read standard input")]
     BothStdin,
+    #[error("--in-use: {0}")]
+    Workloads(#[from] WorkloadError),
+    #[error("--in-use needs the repository: give --repository NAME (the images carry no repositoryName)")]
+    NoRepository,
+    #[error("--in-use: {0}")]
+    Aws(String),
 }
 
 fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
@@ -110,6 +134,8 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
                 protected: args.protected,
                 max_age_days: args.max_age_days,
                 archive_after_days: args.archive_after_days,
+                expire_archived_after_days: args.expire_archived_after_days,
+                protect_in_use: args.protect_in_use,
             };
             println!("{}", generate(&params)?.to_json_pretty());
             Ok(())
@@ -123,7 +149,7 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
         return Err(LifecycleCliError::BothStdin);
     }
     let policy = load_policy(&args.policy)?;
-    let images = load_images(&args.images)?;
+    let (images, named) = load_images(&args.images)?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     let shown = if is_stdin(&args.images) { "<stdin>".to_string() } else { args.images.display().to_string() };
     check_inventory(&images, now).map_err(|source| LifecycleCliError::Images { path: shown, source })?;
@@ -138,14 +164,76 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
         );
     }
     let plan = simulate(&policy, &images, now);
+    let at_risk = match &args.in_use {
+        None => None,
+        Some(sources) => {
+            let repository = args.repository.clone().or(named.repository).ok_or(LifecycleCliError::NoRepository)?;
+            let address = RegistryAddress { account: named.registry_id, region: args.aws.region_given() };
+            let running = crate::block_on_value(read_workloads(&sources.0, &args.aws))??;
+            let in_use = InUse::from_images(&running, &address);
+            Some(at_risk(&plan, &in_use.for_images(&repository, &images)))
+        }
+    };
+    if let Some(risks) = at_risk.as_ref().filter(|r| !r.is_empty()) {
+        eprintln!(
+            "ecr-keeper: {} running image{} at risk: {}",
+            risks.len(),
+            if risks.len() == 1 { " is" } else { "s are" },
+            risks
+                .iter()
+                .map(|r| format!(
+                    "{} ({} by rule {}, run by {})",
+                    risk_image(r),
+                    r.action,
+                    r.rule_priority,
+                    r.workloads.join(", ")
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     match args.output {
         Output::Json => {
-            let report = PreviewReport::from_plan(&plan);
+            let mut report = PreviewReport::from_plan(&plan);
+            report.at_risk = at_risk;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
-        Output::Table => print!("{}", render_table(&plan)),
+        Output::Table => {
+            print!("{}", render_table(&plan));
+            for r in at_risk.iter().flatten() {
+                println!(
+                    "AT RISK {}: {} by rule {}, run by {}",
+                    risk_image(r),
+                    r.action,
+                    r.rule_priority,
+                    r.workloads.join(", ")
+                );
+            }
+        }
     }
     Ok(())
+}
+
+fn risk_image(r: &ecr_keeper_core::workloads::AtRisk) -> String {
+    if r.image_tags.is_empty() {
+        ecr_keeper_core::lifecycle::short_digest(&r.image_digest)
+    } else {
+        r.image_tags.join("+")
+    }
+}
+
+/// The running images; AWS is configured only when a source needs it.
+async fn read_workloads(
+    sources: &[WorkloadSource],
+    aws: &crate::AwsArgs,
+) -> Result<Vec<ecr_keeper_core::workloads::WorkloadImage>, LifecycleCliError> {
+    let needs_aws = sources.iter().any(|s| !matches!(s, WorkloadSource::File(_)));
+    let config = if needs_aws {
+        aws.config().await.map_err(|e| LifecycleCliError::Aws(e.to_string()))?
+    } else {
+        aws_config::SdkConfig::builder().build()
+    };
+    Ok(AwsWorkloads::new(sources, &config).images_in_use().await?)
 }
 
 fn is_stdin(path: &std::path::Path) -> bool {
@@ -178,7 +266,19 @@ fn load_policy(path: &PathBuf) -> Result<LifecyclePolicy, LifecycleCliError> {
     parse_policy(&text).map_err(|source| LifecycleCliError::Policy { path: shown, source })
 }
 
-fn load_images(path: &PathBuf) -> Result<Vec<Image>, LifecycleCliError> {
+/// Where describe-images output says the images live.
+#[derive(Debug, Default)]
+struct Named {
+    repository: Option<String>,
+    registry_id: Option<String>,
+}
+
+fn load_images(path: &PathBuf) -> Result<(Vec<Image>, Named), LifecycleCliError> {
     let (shown, text) = read_input(path)?;
-    parse_image_details(&text).map_err(|source| LifecycleCliError::Images { path: shown, source })
+    let images = parse_image_details(&text).map_err(|source| LifecycleCliError::Images { path: shown, source })?;
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let details = value.get("imageDetails").unwrap_or(&value);
+    let first = details.as_array().and_then(|a| a.first());
+    let field = |k: &str| first.and_then(|d| d.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
+    Ok((images, Named { repository: field("repositoryName"), registry_id: field("registryId") }))
 }

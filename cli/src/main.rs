@@ -98,6 +98,10 @@ impl AwsArgs {
         })
     }
 
+    pub fn region_given(&self) -> Option<String> {
+        self.region.clone()
+    }
+
     /// Where calls go, for messages: the endpoint given, or ECR in the region.
     pub fn target(&self, config: &aws_config::SdkConfig) -> String {
         match &self.endpoint_url {
@@ -116,6 +120,24 @@ pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCod
             ExitCode::from(EXIT_INVALID)
         }
     }
+}
+
+/// `--in-use ecs,lambda,file:refs.txt`: one argument holding the list (clap would take a `Vec`
+/// for repeated values).
+#[derive(Debug, Clone)]
+pub struct InUseSources(pub Vec<ecr_keeper_core::workloads::WorkloadSource>);
+
+pub fn parse_in_use(text: &str) -> Result<InUseSources, String> {
+    ecr_keeper_core::workloads::WorkloadSource::parse_list(text).map(InUseSources)
+}
+
+/// A value from an async step of a synchronous command, on a runtime of its own.
+pub fn block_on_value<T>(work: impl std::future::Future<Output = T>) -> Result<T, lifecycle::LifecycleCliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(work))
+        .map_err(|e| lifecycle::LifecycleCliError::Aws(format!("cannot start the async runtime: {e}")))
 }
 
 /// Exit codes scripts can rely on.

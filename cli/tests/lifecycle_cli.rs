@@ -325,3 +325,85 @@ fn every_command_has_help() {
         assert!(stdout(&out).contains("Usage:"), "{args:?}");
     }
 }
+
+#[test]
+fn generate_archives_by_last_pull_and_refuses_an_archive_expiry_under_90_days() {
+    let out = run(&[
+        "lifecycle",
+        "generate",
+        "--archive-after-days-without-pull",
+        "30",
+        "--expire-archived-after-days",
+        "180",
+        "--protect-in-use",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy = json(&out);
+    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rules[0]["selection"]["tagPrefixList"], serde_json::json!(["keeper-in-use-"]));
+    let archive = &rules[rules.len() - 2];
+    assert_eq!(archive["selection"]["countType"], "sinceImagePulled");
+    assert_eq!(archive["action"], serde_json::json!({"type": "transition", "targetStorageClass": "archive"}));
+    let expire = &rules[rules.len() - 1];
+    assert_eq!(expire["selection"]["storageClass"], "archive");
+    assert_eq!(expire["selection"]["countType"], "sinceImageTransitioned");
+    assert_eq!(expire["selection"]["countNumber"], 180);
+    let file = temp_file("archiving.json", &stdout(&out));
+    assert_eq!(run(&["lifecycle", "validate", path(&file)]).status.code(), Some(0));
+
+    let short = run(&["lifecycle", "generate", "--expire-archived-after-days", "30"]);
+    assert_eq!(short.status.code(), Some(2));
+    assert!(
+        stderr(&short)
+            .contains("expire-archived-after-days: must be at least 90, not 30: ECR refuses an earlier expiry"),
+        "{}",
+        stderr(&short)
+    );
+}
+
+#[test]
+fn preview_marks_running_images_from_a_reference_file_at_risk() {
+    // GIVEN keep the last 1 v* image; v1 (older) runs in a cluster listed in refs.txt
+    let policy = temp_file("keep-one.json", &stdout(&run(&["lifecycle", "generate", "--keep-tagged", "1"])));
+    let images = temp_file(
+        "running-images.json",
+        r#"{"imageDetails": [
+            {"registryId": "123456789012", "repositoryName": "shop/web", "imageDigest": "sha256:aaaa", "imageTags": ["v1"], "imagePushedAt": "2026-10-01T00:00:00Z", "imageSizeInBytes": 100},
+            {"registryId": "123456789012", "repositoryName": "shop/web", "imageDigest": "sha256:bbbb", "imageTags": ["v2"], "imagePushedAt": "2026-10-20T00:00:00Z", "imageSizeInBytes": 100}
+        ]}"#,
+    );
+    let refs = temp_file(
+        "refs.txt",
+        "# from kubectl\n123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/web:v1\ndocker.io/library/nginx:1.27\n",
+    );
+    let in_use = format!("file:{}", path(&refs));
+    let out = run(&[
+        "lifecycle",
+        "preview",
+        "--policy",
+        path(&policy),
+        "--images",
+        path(&images),
+        "--now",
+        NOW,
+        "--in-use",
+        &in_use,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // THEN only the running image is listed, with where it runs
+    let report = json(&out);
+    assert_eq!(report["atRisk"].as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(report["atRisk"][0]["imageDigest"], "sha256:aaaa");
+    assert_eq!(report["atRisk"][0]["workloads"], serde_json::json!([format!("{}:2", path(&refs))]));
+    assert!(stderr(&out).contains("1 running image is at risk: v1 (expire by rule 1"), "{}", stderr(&out));
+    // Without --in-use the JSON has no atRisk at all; a bad source is named with the accepted ones.
+    let plain = run(&["lifecycle", "preview", "--policy", path(&policy), "--images", path(&images), "--now", NOW]);
+    assert!(json(&plain).get("atRisk").is_none());
+    let bad = run(&["lifecycle", "preview", "--policy", path(&policy), "--images", path(&images), "--in-use", "eks"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("\"eks\" is not a workload source (accepted: ecs, lambda, file:PATH, s3://BUCKET/KEY)"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -56,6 +56,7 @@ fn bench(c: &mut Criterion) {
         scanning: Scanning::Basic,
         prices: Prices::default(),
         now: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default(),
+        archive_projection_days: ecr_keeper_core::cost::DEFAULT_ARCHIVE_PROJECTION_DAYS,
     };
     let mut group = c.benchmark_group("cost");
     group.sample_size(10);

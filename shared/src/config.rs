@@ -239,6 +239,8 @@ pub struct AuditConfig {
     pub repository_prefix: Option<String>,
     pub concurrency: usize,
     pub remediation: crate::audit::Remediation,
+    /// `KEEPER_IN_USE`: where running images are read (USE-1, pins); none when unset.
+    pub in_use: Vec<crate::workloads::WorkloadSource>,
 }
 
 impl AuditConfig {
@@ -270,7 +272,29 @@ impl AuditConfig {
                 }
             }
         }
+        let in_use = match set("KEEPER_IN_USE") {
+            None => Vec::new(),
+            Some(text) => crate::workloads::WorkloadSource::parse_list(&text)
+                .map_err(|message| ConfigError { variable: "KEEPER_IN_USE", message })?,
+        };
+        remediation.pins = match set("KEEPER_PROTECT_IN_USE").as_deref() {
+            None | Some("false") => false,
+            Some("true") if in_use.is_empty() => {
+                return Err(ConfigError {
+                    variable: "KEEPER_PROTECT_IN_USE",
+                    message: "\"true\" needs KEEPER_IN_USE (ecs, lambda, file:PATH or s3://BUCKET/KEY): pins follow the workloads read".into(),
+                })
+            }
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "KEEPER_PROTECT_IN_USE",
+                    message: format!("\"{other}\" is not true or false"),
+                })
+            }
+        };
         Ok(AuditConfig {
+            in_use,
             metrics: events.metrics,
             settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms },
             repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
@@ -357,6 +381,7 @@ impl CostConfig {
             archive_per_gb_month: price("KEEPER_ARCHIVE_PRICE_PER_GB_MONTH", defaults.archive_per_gb_month)?,
             enhanced_first_scan: price("KEEPER_ENHANCED_SCAN_PRICE", defaults.enhanced_first_scan)?,
             enhanced_rescan: price("KEEPER_ENHANCED_RESCAN_PRICE", defaults.enhanced_rescan)?,
+            restore_per_gb: price("KEEPER_RESTORE_PRICE_PER_GB", defaults.restore_per_gb)?,
         };
         let standard = crate::audit::Standard::params_or_default(standard_from_env(&get)?.as_ref());
         let standard = crate::lifecycle::generate(&standard)
@@ -368,6 +393,8 @@ impl CostConfig {
                 concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
                 top: positive(&get, "KEEPER_TOP")?.map_or(10, |n| n as usize),
                 prices,
+                archive_projection_days: positive(&get, "KEEPER_ARCHIVE_PROJECTION_DAYS")?
+                    .unwrap_or(crate::cost::DEFAULT_ARCHIVE_PROJECTION_DAYS),
             },
             standard,
             dashboard: set("KEEPER_COST_DASHBOARD").unwrap_or_else(|| crate::cost::DASHBOARD_NAME.to_string()),

@@ -21,3 +21,4 @@ pub mod run;
 pub mod scanning;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod workloads;

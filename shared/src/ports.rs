@@ -77,6 +77,24 @@ pub trait Registry: Send + Sync {
         digests: &[String],
     ) -> impl Future<Output = Result<Vec<(String, Option<String>, String)>, RegistryError>> + Send;
 
+    /// Adds `tag` to an existing image: PutImage with the image's own manifest and media type,
+    /// so ECR stores no new image and the digest stays.
+    fn put_image_tag(
+        &self,
+        name: &str,
+        digest: &str,
+        media_type: Option<&str>,
+        manifest: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Removes one tag (BatchDeleteImage by tag). ECR deletes the image when it was its last
+    /// tag: callers check that another tag remains.
+    fn remove_image_tag(&self, name: &str, tag: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// The principals whose pulls do not update `lastRecordedPullTime`.
+    fn pull_time_update_exclusions(&self) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send;
+
     fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
 
     /// A basic scan of one image. ECR allows one per image per day: the second is

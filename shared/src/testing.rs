@@ -78,6 +78,7 @@ struct Injected {
 #[derive(Debug, Default)]
 struct State {
     repositories: BTreeMap<String, StoredRepository>,
+    pull_time_update_exclusions: Vec<String>,
     scanning: RegistryScanning,
     failures: Vec<Injected>,
     calls: Vec<String>,
@@ -158,6 +159,11 @@ impl InMemoryRegistry {
         self.stored(name, |r| {
             r.findings.insert(digest.to_string(), findings);
         });
+        self
+    }
+
+    pub fn with_pull_time_update_exclusions(&self, principals: &[&str]) -> &Self {
+        lock(&self.state).pull_time_update_exclusions = principals.iter().map(|p| p.to_string()).collect();
         self
     }
 
@@ -452,6 +458,78 @@ impl Registry for InMemoryRegistry {
         Ok(found)
     }
 
+    async fn put_image_tag(
+        &self,
+        name: &str,
+        digest: &str,
+        media_type: Option<&str>,
+        manifest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        let mut state = self.call("PutImage", name)?;
+        let immutable = matches!(
+            state.repositories.get(name).and_then(|r| r.repository.as_ref()).map(|r| r.settings.tag_mutability),
+            Some(TagMutability::Immutable)
+        );
+        let stored = existing(&mut state, name)?;
+        // PutImage names the image by its manifest: it must be the image's own.
+        if stored.manifests.get(digest).map(|(_, text)| text.as_str()) != Some(manifest)
+            || stored.manifests.get(digest).and_then(|(m, _)| m.as_deref()) != media_type
+        {
+            return Err(RegistryError::Rejected {
+                operation: "PutImage",
+                code: "ImageDigestDoesNotMatchException".into(),
+                message: format!("the manifest given is not the manifest of {digest}"),
+            });
+        }
+        let holder = stored.images.iter().position(|i| i.tags.iter().any(|t| t == tag));
+        let Some(target) = stored.images.iter().position(|i| i.digest == digest) else {
+            return Err(RegistryError::Rejected {
+                operation: "PutImage",
+                code: "ImageNotFoundException".into(),
+                message: format!("image {digest} does not exist in {name}"),
+            });
+        };
+        match holder {
+            Some(h) if h == target => {
+                return Err(RegistryError::Rejected {
+                    operation: "PutImage",
+                    code: "ImageAlreadyExistsException".into(),
+                    message: format!("image {digest} is already tagged {tag}"),
+                })
+            }
+            Some(_) if immutable => {
+                return Err(RegistryError::Rejected {
+                    operation: "PutImage",
+                    code: "ImageTagAlreadyExistsException".into(),
+                    message: format!("tag {tag} is on another image and the repository is immutable"),
+                })
+            }
+            Some(h) => stored.images[h].tags.retain(|t| t != tag),
+            None => {}
+        }
+        stored.images[target].tags.push(tag.to_string());
+        Ok(())
+    }
+
+    async fn remove_image_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
+        let mut state = self.call("BatchDeleteImage", name)?;
+        let stored = existing(&mut state, name)?;
+        if let Some(i) = stored.images.iter().position(|i| i.tags.iter().any(|t| t == tag)) {
+            stored.images[i].tags.retain(|t| t != tag);
+            // As ECR does: an image whose last tag goes is deleted.
+            if stored.images[i].tags.is_empty() {
+                stored.images.remove(i);
+            }
+        }
+        Ok(())
+    }
+
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        let state = self.call("ListPullTimeUpdateExclusions", ACCOUNT)?;
+        Ok(state.pull_time_update_exclusions.clone())
+    }
+
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         let state = self.call("GetRegistryScanningConfiguration", ACCOUNT)?;
         Ok(state.scanning.clone())
@@ -613,5 +691,28 @@ impl crate::run::ReportStore for InMemoryReportStore {
 
     async fn get(&self, key: &str) -> Result<Option<String>, crate::run::StoreError> {
         Ok(self.text(key))
+    }
+}
+
+/// Workloads a test sets: what `images_in_use` answers until it is changed.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryWorkloads(Arc<Mutex<Vec<crate::workloads::WorkloadImage>>>);
+
+impl InMemoryWorkloads {
+    /// GIVEN these workloads run these references (`(image, workload)`).
+    pub fn running(list: &[(&str, &str)]) -> Self {
+        let w = InMemoryWorkloads::default();
+        w.set(list);
+        w
+    }
+
+    pub fn set(&self, list: &[(&str, &str)]) {
+        *lock(&self.0) = list.iter().map(|(i, w)| crate::workloads::WorkloadImage::new(*i, *w)).collect();
+    }
+}
+
+impl crate::workloads::Workloads for InMemoryWorkloads {
+    async fn images_in_use(&self) -> Result<Vec<crate::workloads::WorkloadImage>, crate::workloads::WorkloadError> {
+        Ok(lock(&self.0).clone())
     }
 }

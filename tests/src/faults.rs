@@ -111,6 +111,24 @@ impl<R: Registry> Registry for FailingFor<R> {
         self.check(name)?;
         self.inner.get_manifests(name, digests).await
     }
+    async fn put_image_tag(
+        &self,
+        name: &str,
+        digest: &str,
+        media_type: Option<&str>,
+        manifest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        self.check(name)?;
+        self.inner.put_image_tag(name, digest, media_type, manifest, tag).await
+    }
+    async fn remove_image_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
+        self.check(name)?;
+        self.inner.remove_image_tag(name, tag).await
+    }
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        self.inner.pull_time_update_exclusions().await
+    }
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         self.inner.get_registry_scanning().await
     }

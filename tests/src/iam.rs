@@ -153,6 +153,22 @@ impl<R: Registry> Registry for AsIamAllows<R> {
         // Not in the custom resource's role.
         Err(self.deny("BatchGetImage", name))
     }
+    async fn put_image_tag(
+        &self,
+        name: &str,
+        _digest: &str,
+        _media_type: Option<&str>,
+        _manifest: &str,
+        _tag: &str,
+    ) -> Result<(), RegistryError> {
+        Err(self.deny("PutImage", name))
+    }
+    async fn remove_image_tag(&self, name: &str, _tag: &str) -> Result<(), RegistryError> {
+        Err(self.deny("BatchDeleteImage", name))
+    }
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        Err(self.deny("ListPullTimeUpdateExclusions", "*"))
+    }
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         Err(self.deny("GetRegistryScanningConfiguration", "*"))
     }

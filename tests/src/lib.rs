@@ -206,6 +206,19 @@ impl LocalAws {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
     }
 
+    /// An IAM role Lambda can assume (moto's CreateFunction checks that it exists), made with
+    /// boto3 from the harness's venv: the product has no IAM client, and needs none.
+    pub fn lambda_role(&self, name: &str) -> String {
+        let script = format!(
+            "import boto3; boto3.client('iam', endpoint_url='{}', region_name='{REGION}', aws_access_key_id='testing', \
+             aws_secret_access_key='testing').create_role(RoleName='{name}', AssumeRolePolicyDocument='{{}}')",
+            self.moto_url
+        );
+        let made = Command::new(venv_python()).args(["-c", &script]).status();
+        assert!(made.is_ok_and(|s| s.success()), "creating role {name} in moto");
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
     /// Environment for a process (a function binary, the CLI) that should talk to this moto.
     pub fn process_env(&self) -> Vec<(&'static str, String)> {
         vec![

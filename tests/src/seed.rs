@@ -77,3 +77,22 @@ pub async fn push_as(
         });
     out.image().and_then(|i| i.image_id()).and_then(|i| i.image_digest()).map(str::to_owned).unwrap_or_default()
 }
+
+/// A repository's images as `aws ecr describe-images` prints them (what `ecr-keeper lifecycle
+/// preview --images` reads).
+pub async fn describe_images_json(ecr: &aws_sdk_ecr::Client, repository: &str) -> serde_json::Value {
+    let out = ecr.describe_images().repository_name(repository).send().await;
+    let out = out.unwrap_or_else(|e| panic!("DescribeImages {repository}: {e}"));
+    let details: Vec<serde_json::Value> = out
+        .image_details()
+        .iter()
+        .map(|d| {
+            json!({
+                "registryId": d.registry_id(), "repositoryName": d.repository_name(), "imageDigest": d.image_digest(),
+                "imageTags": d.image_tags(), "imageSizeInBytes": d.image_size_in_bytes(),
+                "imagePushedAt": d.image_pushed_at().map(|t| t.secs()),
+            })
+        })
+        .collect();
+    json!({ "imageDetails": details })
+}

@@ -23,7 +23,11 @@ import sys
 
 from cfnlint.decode import decode
 
-REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationToken"}
+REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationToken", "ecr:ListPullTimeUpdateExclusions"}
+# Reading running images (InUseSources): list and describe only.
+WORKLOAD_READS = {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
+                  "ecs:DescribeTaskDefinition", "lambda:ListFunctions", "lambda:ListAliases", "lambda:GetFunction"}
+WORKLOAD_READERS = {"LifecycleAuditFunction", "RepositoryResourceFunction"}
 COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 WRITES = {
     "RepositoryResourceFunction": {
@@ -34,8 +38,9 @@ WRITES = {
     "PushEventsFunction": {"ecr:StartImageScan"},
     "ScanEventsFunction": {"sns:Publish", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey*"},
     # Scheduled runs also write their shards and reports (S3) and a summary (SNS).
-    "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration",
-                               "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
+    # Pins (ProtectInUse): PutImage adds a tag to an existing image, BatchDeleteImage removes one.
+    "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:PutImage",
+                               "ecr:BatchDeleteImage", "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
     "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard",
                            "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
 }
@@ -209,11 +214,20 @@ def run(template, quiet=False):
                         check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
                     if action == "cloudwatch:PutDashboard":
                         check(all(r.endswith("dashboard/stack-costs") for r in targets), f"{name}: PutDashboard only on this stack's cost dashboard")
+                    if service in ("ecs", "lambda"):
+                        check(name in WORKLOAD_READERS and action in WORKLOAD_READS,
+                              f"{name}: {action} is not a read of running images it needs")
+                    if action == "ecr:BatchDeleteImage":
+                        check(st.get("Sid") == "PinRunningImages", f"{name}: BatchDeleteImage only for pins, not in {st.get('Sid')}")
                     if service == "s3" and name in ("LifecycleAuditFunction", "CostReportFunction"):
                         job = "audit" if name == "LifecycleAuditFunction" else "cost"
                         objects = [r for r in targets if "/" in r]
-                        check(all(f"/runs/{job}/" in r or f"/reports/{job}/" in r for r in objects),
+                        in_use = "/in-use/" if action == "s3:GetObject" and name == "LifecycleAuditFunction" else "/runs/"
+                        check(all(f"/runs/{job}/" in r or f"/reports/{job}/" in r or in_use in r for r in objects),
                               f"{name}: {action} only under runs/{job}/ and reports/{job}/, not {targets}")
+                    if service == "s3" and name == "RepositoryResourceFunction":
+                        check(action == "s3:GetObject" and all("/in-use/" in r for r in targets),
+                              f"{name}: {action} only reads the running-image list under in-use/, not {targets}")
 
     # The state machines: each invokes only its own function and reads only its run's files.
     machines = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::StateMachine"}
@@ -293,6 +307,9 @@ def mutants(template):
     yield edit("a run that may invoke any function", lambda t: machine_statement(t, "AuditRun", "lambda:").__setitem__("Resource", "*"))
     yield edit("a run that reads the whole bucket", lambda t: machine_statement(t, "CostRun", "s3:").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
     yield edit("an audit that writes other jobs' reports", lambda t: role_statement(t, "LifecycleAuditFunction", "s3:GetObject").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
+    yield edit("the push function reading ECS", add_action("PushEventsFunction", "ecr:Describe", "ecs:ListClusters"))
+    yield edit("the audit stopping ECS tasks", add_action("LifecycleAuditFunction", "ecr:Describe", "ecs:StopTask"))
+    yield edit("image deletes outside the pins", add_action("LifecycleAuditFunction", "ecr:Describe", "ecr:BatchDeleteImage"))
     yield edit("a KMS grant without GrantIsForAWSResource", lambda t: role_statement(t, "RepositoryResourceFunction", "kms:CreateGrant")["Condition"].pop("Bool", None))
 
 

@@ -169,6 +169,61 @@ from moto.utilities.docker_utilities import DockerModel  # noqa: E402
 
 DockerModel.docker_client = property(_no_docker)
 
+# --- ECR pull-time update exclusions (2025): not in moto 5.2 ---
+# AWS: ListPullTimeUpdateExclusions lists the principals whose pulls do not refresh
+# lastRecordedPullTime; Register/Deregister change the list. moto answers HTTP 500 (which the SDK
+# retries for seconds). Kept on the account's ECR backend, so /moto-api/reset clears it.
+from moto.ecr.responses import ECRResponse  # noqa: E402
+
+
+def _exclusions(response):
+    backend = response.ecr_backend
+    if not hasattr(backend, "pull_time_update_exclusions"):
+        backend.pull_time_update_exclusions = []
+    return backend.pull_time_update_exclusions
+
+
+def _list_pull_time_update_exclusions(self):
+    return json.dumps({"pullTimeUpdateExclusions": list(_exclusions(self))})
+
+
+def _register_pull_time_update_exclusion(self):
+    arn = self._get_param("principalArn")
+    if arn not in _exclusions(self):
+        _exclusions(self).append(arn)
+    return json.dumps({"principalArn": arn, "registryId": self.current_account})
+
+
+def _deregister_pull_time_update_exclusion(self):
+    arn = self._get_param("principalArn")
+    if arn in _exclusions(self):
+        _exclusions(self).remove(arn)
+    return json.dumps({"principalArn": arn, "registryId": self.current_account})
+
+
+ECRResponse.list_pull_time_update_exclusions = _list_pull_time_update_exclusions
+ECRResponse.register_pull_time_update_exclusion = _register_pull_time_update_exclusion
+ECRResponse.deregister_pull_time_update_exclusion = _deregister_pull_time_update_exclusion
+
+# --- ECS: a service's deployment follows UpdateService ---
+# AWS: UpdateService with a new task definition starts a deployment of it; once it completes the
+# service has one PRIMARY deployment of the new definition. moto 5.2 changes the service's
+# taskDefinition but leaves its deployment on the old one, so a moved service would still look
+# like it runs the old image.
+from moto.ecs import models as ecs_models  # noqa: E402
+
+_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+
+
+def _update_service_and_deployment(self, *args, **kwargs):
+    service = _update_service(self, *args, **kwargs)
+    for deployment in getattr(service, "deployments", None) or []:
+        deployment["taskDefinition"] = service.task_definition
+    return service
+
+
+ecs_models.EC2ContainerServiceBackend.update_service = _update_service_and_deployment
+
 # --- A count of every request, by service and operation, for the benchmark ---
 _setup_class = BaseResponse.setup_class
 

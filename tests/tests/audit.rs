@@ -265,7 +265,7 @@ async fn remediation_lists_then_applies_and_never_replaces() {
     .await;
     let registry = EcrRegistry::new(ecr.clone());
     let dry = AuditOptions {
-        remediation: Remediation { lifecycle: true, scan: true, apply: false },
+        remediation: Remediation { lifecycle: true, scan: true, apply: false, ..Remediation::default() },
         ..AuditOptions::default()
     };
     let report = audit(&registry, &settings(), &dry, later()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -275,7 +275,7 @@ async fn remediation_lists_then_applies_and_never_replaces() {
     assert!(ecr.get_lifecycle_policy().repository_name("bare").send().await.is_err(), "a dry run changes nothing");
 
     let apply = AuditOptions {
-        remediation: Remediation { lifecycle: true, scan: true, apply: true },
+        remediation: Remediation { lifecycle: true, scan: true, apply: true, ..Remediation::default() },
         ..AuditOptions::default()
     };
     let report = audit(&registry, &settings(), &apply, later()).await.unwrap_or_else(|e| panic!("{e}"));

@@ -2,10 +2,13 @@
 //! name, with new encryption), Delete and adoption CloudFormation sends — including its rollbacks
 //! after a failure and its clean-up Deletes after a replacement — no image ever disappears,
 //! unless the request was a Delete with `DeletionMode: Force` for a repository this very resource
-//! owns (by its ownership tags, adopted or created).
+//! owns (by its ownership tags, adopted or created). The audit's in-use pins run in the same
+//! sequences, with workloads that start and stop running images and tags removed under them:
+//! a pin or unpin never makes an image disappear.
 
 use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::ports::Registry;
 use ecr_keeper_core::ports::{RegistryError, SystemClock};
@@ -13,6 +16,7 @@ use ecr_keeper_core::repository::{
     Encryption, RepositorySettings, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG,
 };
 use ecr_keeper_core::repository::{Ownership, ResourceTag};
+use ecr_keeper_core::workloads::{is_pin, pin_tag, WorkloadError, WorkloadImage, Workloads};
 use ecr_keeper_tests::iam::{AsIamAllows, Refusals};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use proptest::prelude::*;
@@ -30,12 +34,43 @@ const MODES: [Option<&str>; 4] = [None, Some("Retain"), Some("RetainIfNotEmpty")
 
 #[derive(Debug, Clone)]
 enum Step {
-    Create { logical: usize, name: usize, mode: usize, adopt: bool, kms: bool },
-    UpdateInPlace { logical: usize, mode: usize, keep: u8 },
-    Rename { logical: usize, name: usize },
-    ChangeEncryption { logical: usize, rename: bool },
-    Delete { logical: usize },
-    Push { name: usize },
+    Create {
+        logical: usize,
+        name: usize,
+        mode: usize,
+        adopt: bool,
+        kms: bool,
+    },
+    UpdateInPlace {
+        logical: usize,
+        mode: usize,
+        keep: u8,
+    },
+    Rename {
+        logical: usize,
+        name: usize,
+    },
+    ChangeEncryption {
+        logical: usize,
+        rename: bool,
+    },
+    Delete {
+        logical: usize,
+    },
+    Push {
+        name: usize,
+    },
+    /// The audit pins what runs (bit k: the k-th image by digest runs) and unpins the rest.
+    Pin {
+        name: usize,
+        running: u8,
+    },
+    /// Someone removes one tag of an image that has two or more (so the removal alone deletes
+    /// nothing): a pin may be left as an image's only tag.
+    Untag {
+        name: usize,
+        image: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -47,6 +82,9 @@ fn step() -> impl Strategy<Value = Step> {
         (0..2usize, any::<bool>()).prop_map(|(logical, rename)| Step::ChangeEncryption { logical, rename }),
         (0..2usize).prop_map(|logical| Step::Delete { logical }),
         (0..4usize).prop_map(|name| Step::Push { name }),
+        // Mostly on `legacy` and `foreign`, which always hold images.
+        (prop_oneof![0..4usize, 2..4usize], any::<u8>()).prop_map(|(name, running)| Step::Pin { name, running }),
+        (prop_oneof![0..4usize, 2..4usize], any::<u8>()).prop_map(|(name, image)| Step::Untag { name, image }),
     ]
 }
 
@@ -251,7 +289,92 @@ impl World {
                 }
             }
             Step::Push { name } => self.push(NAMES[name]).await,
+            Step::Pin { name, running } => self.pin(NAMES[name], running).await,
+            Step::Untag { name, image } => self.untag(NAMES[name], image).await,
         }
+    }
+
+    /// The repository's images, by digest: (digest, tags).
+    async fn images(&self, name: &str) -> Vec<(String, Vec<String>)> {
+        let Ok(out) = self.ecr.describe_images().repository_name(name).send().await else { return Vec::new() };
+        let mut images: Vec<(String, Vec<String>)> = out
+            .image_details()
+            .iter()
+            .filter_map(|d| d.image_digest().map(|g| (g.to_string(), d.image_tags().to_vec())))
+            .collect();
+        images.sort();
+        images
+    }
+
+    /// One audit with pins applied, over the repositories named `name…`, with the images the
+    /// bits of `running` select as the running ones (referenced by tag where they have one).
+    async fn pin(&mut self, name: &str, running: u8) {
+        let images = self.images(name).await;
+        let refs: Vec<(String, String)> = images
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| running & (1 << (k % 8)) != 0)
+            .map(|(k, (digest, tags))| {
+                let reference = match tags.iter().find(|t| !is_pin(t)) {
+                    Some(tag) => format!("{name}:{tag}"),
+                    None => format!("{name}@{digest}"),
+                };
+                (reference, format!("ecs service prod/svc-{k}"))
+            })
+            .collect();
+        let workloads = Running(refs.iter().map(|(r, w)| WorkloadImage::new(r.as_str(), w.as_str())).collect());
+        let registry = EcrRegistry::new(self.ecr.clone());
+        let options = AuditOptions {
+            region: "us-east-1".into(),
+            repository_prefix: Some(name.to_string()),
+            remediation: Remediation { pins: true, apply: true, ..Remediation::default() },
+            inputs: RunInputs::read(&registry, Some(&workloads)).await,
+            ..AuditOptions::default()
+        };
+        let (before, _) = self.snapshot().await;
+        let settings = AuditSettings { standard: None, findings: Default::default(), require_kms: false };
+        let report = audit(&registry, &settings, &options, chrono::Utc::now()).await;
+        let (after, _) = self.snapshot().await;
+        assert_eq!(before, after, "pins changed which images exist: {report:?}");
+        if let Ok(report) = report {
+            // Every running image of the audited repository carries its pin afterwards.
+            for (digest, tags) in self.images(name).await {
+                let runs = refs.iter().any(|(r, _)| {
+                    r.ends_with(&format!("@{digest}")) || tags.iter().any(|t| r == &format!("{name}:{t}"))
+                });
+                if runs {
+                    assert!(
+                        tags.contains(&pin_tag(&digest)),
+                        "{digest} runs but is not pinned: {:?}",
+                        report.remediation
+                    );
+                }
+            }
+        }
+    }
+
+    async fn untag(&mut self, name: &str, image: u8) {
+        let images = self.images(name).await;
+        if images.is_empty() {
+            return;
+        }
+        let (_, tags) = &images[usize::from(image) % images.len()];
+        if tags.len() >= 2 {
+            // Prefer the team's own tag, so that a pin can end up alone.
+            let tag = tags.iter().find(|t| !is_pin(t)).unwrap_or(&tags[0]);
+            let id = aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build();
+            let removed = self.ecr.batch_delete_image().repository_name(name).image_ids(id).send().await;
+            removed.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// The workloads of one step: a fixed list.
+struct Running(Vec<WorkloadImage>);
+
+impl Workloads for Running {
+    async fn images_in_use(&self) -> Result<Vec<WorkloadImage>, WorkloadError> {
+        Ok(self.0.clone())
     }
 }
 
@@ -283,6 +406,21 @@ proptest! {
             assert!(refused.is_empty(), "the template's policy would refuse {refused:?} after {steps:?}");
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pin_left_as_an_images_only_tag_stays_when_the_image_stops_running() {
+    let mut world = World::new().await;
+    world.reset().await;
+    // legacy's image runs and is pinned; its own tag is removed; then it stops running.
+    for step in
+        [Step::Pin { name: 2, running: 1 }, Step::Untag { name: 2, image: 0 }, Step::Pin { name: 2, running: 0 }]
+    {
+        world.apply(&step).await;
+    }
+    let images = world.images("legacy").await;
+    assert_eq!(images.len(), 1, "the image is still there");
+    assert_eq!(images[0].1, [pin_tag(&images[0].0)], "its pin is its only tag, and stays");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -73,4 +73,12 @@ fn the_whole_story_runs_on_one_machine() {
     assert_eq!(s["run-summaries"], 2, "one summary per run on the alert topic");
     let html = ecr_keeper_tests::repo_root().join("target/demo/reports/audit.html");
     assert!(std::fs::read_to_string(html).is_ok_and(|h| h.contains("<svg")));
+    // 14. A running image: at risk under "keep the last 2", pinned by the audit, then spared.
+    let in_use = &s["in-use"];
+    assert_eq!(in_use["atRiskBefore"].as_array().map(Vec::len), Some(1), "{in_use}");
+    assert_eq!(in_use["atRiskBefore"][0]["imageTags"], serde_json::json!(["v1.3"]));
+    assert_eq!(in_use["atRiskBefore"][0]["workloads"], serde_json::json!(["ecs service prod/web"]));
+    assert_eq!(in_use["remediation"][0]["action"], "pin-in-use");
+    assert_eq!(in_use["remediation"][0]["applied"], true);
+    assert_eq!(in_use["atRiskAfter"], serde_json::json!([]), "{in_use}");
 }

@@ -415,6 +415,71 @@ impl Registry for EcrRegistry {
         Ok(out)
     }
 
+    async fn put_image_tag(
+        &self,
+        name: &str,
+        digest: &str,
+        media_type: Option<&str>,
+        manifest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        self.client
+            .put_image()
+            .repository_name(name)
+            .image_manifest(manifest)
+            .set_image_manifest_media_type(media_type.map(str::to_owned))
+            .image_digest(digest)
+            .image_tag(tag)
+            .send()
+            .await
+            .map_err(|e| classify("PutImage", name, e))?;
+        Ok(())
+    }
+
+    async fn remove_image_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
+        let out = self
+            .client
+            .batch_delete_image()
+            .repository_name(name)
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await
+            .map_err(|e| classify("BatchDeleteImage", name, e))?;
+        match out.failures().first() {
+            // A tag already gone is what we wanted.
+            Some(f)
+                if f.failure_code()
+                    .is_some_and(|c| c.as_str() != "ImageTagDoesNotMatchDigest" && c.as_str() != "ImageNotFound") =>
+            {
+                Err(RegistryError::Rejected {
+                    operation: "BatchDeleteImage",
+                    code: f.failure_code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                    message: f.failure_reason().unwrap_or_default().to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        let mut principals = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_pull_time_update_exclusions()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("ListPullTimeUpdateExclusions", "registry", e))?;
+            principals.extend(out.pull_time_update_exclusions().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(principals),
+            }
+        }
+    }
+
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         let out = self
             .client

@@ -11,6 +11,7 @@ mod failure;
 mod reports;
 mod transport;
 mod trust;
+mod workloads;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
@@ -22,6 +23,7 @@ pub use emf::EmfSink;
 pub use reports::S3ReportStore;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;
+pub use workloads::AwsWorkloads;
 
 use aws_config::SdkConfig;
 use ecr_keeper_core::config::MetricsMode;

@@ -69,7 +69,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             (Step::Aggregate { .. }, None) => previous_total(metrics_store, now).await,
             _ => None,
         };
-        let job = CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total };
+        let job = CostJob::new(standard, options, previous_total);
         let cx = StepContext {
             settings: &scheduled.run,
             repository_prefix: options.repository_prefix.as_deref(),

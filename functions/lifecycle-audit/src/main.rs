@@ -4,10 +4,10 @@
 //! JSON line (small registries, and anyone invoking it by hand).
 
 use ecr_keeper_aws::{
-    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile,
+    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink, EcrRegistry, RetryProfile,
     S3ReportStore, SnsPublisher,
 };
-use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions};
+use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::MetricsSink;
 use ecr_keeper_core::ports::{Clock, SystemClock};
@@ -31,14 +31,23 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone());
     let publisher = scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn));
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let (registry, sink, config, scheduled, store, publisher, region) =
-        (&registry, &sink, &config, &scheduled, &store, &publisher, &region);
+    // KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
+    let workloads = (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk));
+    let (registry, sink, config, scheduled, store, publisher, region, workloads) =
+        (&registry, &sink, &config, &scheduled, &store, &publisher, &region, &workloads);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE);
-        let job = AuditJob { settings: &config.settings, remediation: config.remediation };
         let Some(step) = Step::of(&event.payload) else {
-            return whole_registry(registry, sink, config, region, deadline).await;
+            let inputs = RunInputs::read(registry, workloads.as_ref()).await;
+            return whole_registry(registry, sink, config, region, deadline, inputs).await;
         };
+        let step = step?;
+        // Only a shard audits repositories: plan and aggregate need no workloads.
+        let inputs = match step {
+            Step::Shard { .. } => RunInputs::read(registry, workloads.as_ref()).await,
+            _ => RunInputs::default(),
+        };
+        let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
         scheduled.bucket()?;
         let cx = StepContext {
             settings: &scheduled.run,
@@ -48,7 +57,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             deadline: Some(deadline),
             now: SystemClock.now(),
         };
-        match run_step(&job, registry, store, &cx, step?).await? {
+        match run_step(&job, registry, store, &cx, step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
@@ -72,6 +81,7 @@ async fn whole_registry(
     config: &AuditConfig,
     region: &str,
     deadline: tokio::time::Instant,
+    inputs: RunInputs,
 ) -> Result<Value, FunctionError> {
     let options = AuditOptions {
         region: region.to_string(),
@@ -79,6 +89,7 @@ async fn whole_registry(
         concurrency: config.concurrency,
         remediation: config.remediation,
         deadline: Some(deadline),
+        inputs,
     };
     let report = audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
     // One line: log subscriptions and Logs Insights read it whole.

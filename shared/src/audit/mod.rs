@@ -16,6 +16,7 @@ use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
 use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::scanning::RegistryScanning;
+use crate::workloads::{apply_pins, plan_pins, InUse, RegistryAddress, Workloads};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,6 +29,9 @@ pub struct Remediation {
     pub lifecycle: bool,
     /// Turn on scan on push where nothing scans.
     pub scan: bool,
+    /// Pin the images workloads run (a `keeper-in-use-…` tag) and unpin the rest, never
+    /// deleting an image.
+    pub pins: bool,
     /// False: a dry run that only lists what it would do.
     pub apply: bool,
 }
@@ -41,6 +45,39 @@ pub struct AuditOptions {
     pub remediation: Remediation,
     /// No repository is started after this; the ones left are reported as not reached.
     pub deadline: Option<Instant>,
+    pub inputs: RunInputs,
+}
+
+/// What the audit reads once per run (or per shard) besides the repositories.
+#[derive(Debug, Clone, Default)]
+pub struct RunInputs {
+    /// The images workloads run, when workloads are read; `Err` says why they could not be.
+    pub in_use: Option<Result<InUse, String>>,
+    /// The registry's pull-time update exclusions; `None` when they could not be read.
+    pub pull_time_update_exclusions: Option<Vec<String>>,
+}
+
+impl RunInputs {
+    /// Reads the exclusions (a failure only makes LC-7 say so) and, with a workload reader, the
+    /// running images resolved against this registry.
+    /// References are matched per repository, against the registry its ARN names.
+    pub async fn read<R: Registry, W: Workloads>(registry: &R, workloads: Option<&W>) -> RunInputs {
+        let pull_time_update_exclusions = match registry.pull_time_update_exclusions().await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "pull-time update exclusions not read");
+                None
+            }
+        };
+        let in_use = match workloads {
+            None => None,
+            Some(w) => Some(match w.images_in_use().await {
+                Ok(images) => Ok(InUse::from_images(&images, &RegistryAddress::default())),
+                Err(e) => Err(e.to_string()),
+            }),
+        };
+        RunInputs { in_use, pull_time_update_exclusions }
+    }
 }
 
 impl Default for AuditOptions {
@@ -51,6 +88,7 @@ impl Default for AuditOptions {
             concurrency: 8,
             remediation: Remediation::default(),
             deadline: None,
+            inputs: RunInputs::default(),
         }
     }
 }
@@ -59,6 +97,7 @@ impl Default for AuditOptions {
 pub struct AuditJob<'a> {
     pub settings: &'a AuditSettings,
     pub remediation: Remediation,
+    pub inputs: &'a RunInputs,
 }
 
 /// One repository's audit and what remediation did (or would do) to it.
@@ -81,8 +120,11 @@ impl Job for AuditJob<'_> {
         repo: &Repository,
         cx: &RunContext,
     ) -> Result<AuditedRepository, RegistryError> {
-        let audit = audit_repository(registry, repo, &cx.scanning, self.settings, cx.now).await?;
-        let remediation = remediate(registry, &audit, self.settings, self.remediation).await;
+        let (audit, pins) =
+            audit_repository(registry, repo, &cx.scanning, self.settings, self.inputs, self.remediation, cx.now)
+                .await?;
+        let mut remediation = remediate(registry, &audit, self.settings, self.remediation).await;
+        remediation.extend(pins);
         Ok(AuditedRepository { audit, remediation })
     }
 
@@ -125,7 +167,7 @@ pub async fn audit<R: Registry>(
     options: &AuditOptions,
     now: DateTime<Utc>,
 ) -> Result<AuditReport, RegistryError> {
-    let job = AuditJob { settings, remediation: options.remediation };
+    let job = AuditJob { settings, remediation: options.remediation, inputs: &options.inputs };
     run_in_process(
         &job,
         registry,
@@ -163,15 +205,39 @@ async fn audit_repository<R: Registry>(
     repo: &Repository,
     scanning: &RegistryScanning,
     settings: &AuditSettings,
+    inputs: &RunInputs,
+    remediation: Remediation,
     now: DateTime<Utc>,
-) -> Result<RepositoryAudit, RegistryError> {
+) -> Result<(RepositoryAudit, Vec<RemediationAction>), RegistryError> {
     let name = repo.name.as_str();
-    let (lifecycle_policy, repository_policy, images) = tokio::try_join!(
+    let (lifecycle_policy, repository_policy, mut images) = tokio::try_join!(
         registry.get_lifecycle_policy(name),
         registry.get_repository_policy(name),
         registry.describe_images(name)
     )?;
     let suppressed = suppressed_on_newest(registry, name, &images, settings).await;
+    let in_use = inputs.in_use.as_ref().map(|r| r.as_ref().map(|u| u.for_repository(repo, &images)));
+    // Pins first, so the checks judge the repository as the pins left it.
+    let mut pin_actions = Vec::new();
+    if let (true, Some(Ok(workloads))) = (remediation.pins, &in_use) {
+        let plan = plan_pins(&images, workloads);
+        for done in apply_pins(registry, name, &plan, remediation.apply).await {
+            if done.applied {
+                for image in images.iter_mut().filter(|i| i.digest == done.digest) {
+                    match done.action {
+                        "pin-in-use" => image.tags.push(done.tag.clone()),
+                        _ => image.tags.retain(|t| t != &done.tag),
+                    }
+                }
+            }
+            pin_actions.push(RemediationAction {
+                repository: name.to_string(),
+                action: done.action.into(),
+                applied: done.applied,
+                detail: format!("{} {}: {}", crate::lifecycle::short_digest(&done.digest), done.tag, done.detail),
+            });
+        }
+    }
     let facts = Facts {
         repository: repo,
         lifecycle_policy: lifecycle_policy.as_deref(),
@@ -179,9 +245,14 @@ async fn audit_repository<R: Registry>(
         images: &images,
         registry_scanning: scanning,
         newest_image_suppressed_at_or_above: suppressed,
+        workloads: in_use.as_ref().map(|r| match r {
+            Ok(w) => Ok(w.as_slice()),
+            Err(e) => Err(e.as_str()),
+        }),
+        pull_time_update_exclusions: inputs.pull_time_update_exclusions.as_deref(),
     };
     let (checks, totals) = run_checks(&facts, settings, now);
-    Ok(RepositoryAudit {
+    let audit = RepositoryAudit {
         name: name.to_string(),
         arn: repo.arn.clone(),
         images: images.len(),
@@ -189,7 +260,8 @@ async fn audit_repository<R: Registry>(
         expirable: totals.expirable,
         overdue: totals.overdue,
         unmanaged: totals.unmanaged,
-    })
+    };
+    Ok((audit, pin_actions))
 }
 
 /// Suppressions need finding ids, which only DescribeImageScanFindings has: read them for the

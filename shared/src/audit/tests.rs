@@ -174,6 +174,8 @@ fn quota_family_warns_at_80_percent_of_the_per_repository_limit() {
             images: &images,
             registry_scanning: &scanning,
             newest_image_suppressed_at_or_above: 0,
+            workloads: None,
+            pull_time_update_exclusions: None,
         };
         let (checks, _) = run_checks(&facts, &settings(), now());
         checks.into_iter().find(|c| c.id == "QUOTA-1").map(|c| c.status)
@@ -241,7 +243,7 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     let standard = Standard { keep_tagged: 20, untagged_days: 3, tag_prefixes: vec!["release-".into()] };
     let with_standard = AuditSettings { standard: Some(standard.clone()), ..settings() };
     let fix = |apply| AuditOptions {
-        remediation: Remediation { lifecycle: true, scan: true, apply },
+        remediation: Remediation { lifecycle: true, scan: true, pins: false, apply },
         ..AuditOptions::default()
     };
     // WHEN a dry run: THEN it lists both actions and writes nothing
@@ -257,4 +259,150 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     assert_eq!(registry.lifecycle_policy("bare"), expected);
     assert_eq!(registry.repository("bare").map(|r| r.settings.scan_on_push), Some(true));
     assert_eq!(registry.lifecycle_policy("own"), own_policy);
+}
+
+fn manifest_for(registry: &InMemoryRegistry, name: &str, image: &Image) {
+    registry.with_image(name, image.clone()).with_manifest(
+        name,
+        &image.digest,
+        None,
+        &format!("{{\"d\":\"{}\"}}", image.digest),
+    );
+}
+
+#[tokio::test]
+async fn use_1_fails_for_a_running_image_the_policy_expires_and_pins_make_it_pass() {
+    // GIVEN keep the last 2 v* images with the pin rule, and an ECS service running the old v1.3
+    let registry = InMemoryRegistry::new();
+    let params = PolicyParams { keep_tagged: 2, protect_in_use: true, ..PolicyParams::default() };
+    let policy = generate(&params).map(|p| p.to_json()).unwrap_or_default();
+    registry.with_repository("app", good(), &[]).with_lifecycle_policy("app", &policy);
+    for (digest, tag, days) in [("sha256:a13", "v1.3", 30), ("sha256:a18", "v1.8", 3), ("sha256:a19", "v1.9", 2)] {
+        manifest_for(&registry, "app", &scanned(digest, &[tag], days, 0));
+    }
+    let workloads = crate::testing::InMemoryWorkloads::running(&[("app:v1.3", "ecs service prod/web")]);
+    let inputs = RunInputs::read(&registry, Some(&workloads)).await;
+    let options = |pins: bool| AuditOptions {
+        remediation: Remediation { pins, apply: true, ..Remediation::default() },
+        inputs: inputs.clone(),
+        ..AuditOptions::default()
+    };
+    // WHEN audited without pins: THEN USE-1 fails naming the image, the service and the rule
+    let report = run(&registry, &settings(), &options(false)).await;
+    let use_1 = report.repositories[0].checks.iter().find(|c| c.id == "USE-1").cloned();
+    let use_1 = use_1.unwrap_or_else(|| panic!("no USE-1"));
+    assert_eq!(use_1.status, Status::Fail);
+    assert!(
+        use_1.message.contains("v1.3, run by ecs service prod/web, would be expired by rule 2 now"),
+        "{}",
+        use_1.message
+    );
+    assert_eq!(use_1.evidence[0]["workloads"][0], "ecs service prod/web");
+    assert!(registry.writes().is_empty());
+    // WHEN audited with pins: THEN v1.3 is pinned (same digest) and USE-1 passes
+    let report = run(&registry, &settings(), &options(true)).await;
+    assert_eq!(status(&report, "app", "USE-1"), Status::Pass);
+    let pins: Vec<(&str, bool)> = report.remediation.iter().map(|a| (a.action.as_ref(), a.applied)).collect();
+    assert_eq!(pins, [("pin-in-use", true)]);
+    let v13 = registry.images("app").into_iter().find(|i| i.digest == "sha256:a13").map(|i| i.tags);
+    assert_eq!(v13, Some(vec!["v1.3".to_string(), crate::workloads::pin_tag("sha256:a13")]));
+    // WHEN the service moves to v1.9: THEN the pin goes (v1.3 keeps its own tag) and v1.3 is
+    // expired by the policy again, now that nothing runs it
+    workloads.set(&[("app:v1.9", "ecs service prod/web")]);
+    let moved = RunInputs::read(&registry, Some(&workloads)).await;
+    let report = run(
+        &registry,
+        &settings(),
+        &AuditOptions {
+            remediation: Remediation { pins: true, apply: true, ..Remediation::default() },
+            inputs: moved,
+            ..AuditOptions::default()
+        },
+    )
+    .await;
+    let actions: Vec<(&str, bool)> = report.remediation.iter().map(|a| (a.action.as_ref(), a.applied)).collect();
+    assert_eq!(actions, [("pin-in-use", true), ("unpin", true)]);
+    assert_eq!(registry.images("app").len(), 3, "no image ever disappears");
+    assert_eq!(status(&report, "app", "USE-1"), Status::Pass);
+    assert_eq!(report.repositories[0].expirable.images, 1, "v1.3 is expirable again");
+}
+
+#[tokio::test]
+async fn unreadable_workloads_make_use_1_an_error_and_pin_nothing() {
+    let registry = InMemoryRegistry::new();
+    compliant(&registry, "app");
+    let inputs = RunInputs {
+        in_use: Some(Err("ECS ListClusters: access denied".into())),
+        pull_time_update_exclusions: Some(vec![]),
+    };
+    let options = AuditOptions {
+        remediation: Remediation { pins: true, apply: true, ..Remediation::default() },
+        inputs,
+        ..AuditOptions::default()
+    };
+    let report = run(&registry, &settings(), &options).await;
+    assert_eq!(status(&report, "app", "USE-1"), Status::Error);
+    assert!(!report.complete);
+    assert!(registry.writes().is_empty());
+}
+
+#[tokio::test]
+async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_registered() {
+    // GIVEN an archive-after-30-days-without-pull policy, enhanced scanning, and an image pushed
+    // 200 days ago but pulled yesterday
+    let registry = InMemoryRegistry::new();
+    let params =
+        PolicyParams { tag_prefixes: vec!["release-".into()], archive_after_days: Some(30), ..PolicyParams::default() };
+    registry
+        .with_repository("app", good(), &[])
+        .with_lifecycle_policy("app", &generate(&params).map(|p| p.to_json()).unwrap_or_default())
+        .with_scanning(RegistryScanning { enhanced: true, ..RegistryScanning::default() });
+    let mut pulled = scanned("sha256:p", &["build-7"], 200, 0);
+    pulled.last_pulled_at = Some(now() - Duration::days(1));
+    registry.with_image("app", pulled).with_image("app", scanned("sha256:q", &["build-9"], 2, 0));
+    let audit_with = |exclusions: Option<Vec<String>>| AuditOptions {
+        inputs: RunInputs { in_use: None, pull_time_update_exclusions: exclusions },
+        ..AuditOptions::default()
+    };
+    let report = run(&registry, &settings(), &audit_with(Some(vec![]))).await;
+    let lc7 =
+        report.repositories[0].checks.iter().find(|c| c.id == "LC-7").cloned().unwrap_or_else(|| panic!("no LC-7"));
+    assert_eq!(lc7.status, Status::Warn);
+    assert!(
+        lc7.message
+            .starts_with("1 image stay in standard storage only because of a pull in the last 30 days (e.g. build-7)"),
+        "{}",
+        lc7.message
+    );
+    assert!(lc7.message.contains("AWSServiceRoleForAmazonInspector2"), "{}", lc7.message);
+    let excluded =
+        run(&registry, &settings(), &audit_with(Some(vec!["arn:aws:iam::123456789012:role/ci".into()]))).await;
+    assert_eq!(status(&excluded, "app", "LC-7"), Status::Pass);
+    let unread = run(&registry, &settings(), &audit_with(None)).await;
+    assert_eq!(status(&unread, "app", "LC-7"), Status::Info);
+    // LC-8: the policy archives; nothing is expired before its 90 days
+    assert_eq!(status(&report, "app", "LC-8"), Status::Pass);
+}
+
+#[tokio::test]
+async fn lc_8_warns_about_an_archive_expiry_under_90_days() {
+    let registry = InMemoryRegistry::new();
+    // ECR refuses this policy; a policy file or an older tool may still carry it.
+    let short = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","storageClass":"archive","countType":"sinceImageTransitioned","countUnit":"days","countNumber":30},"action":{"type":"expire"}}]}"#;
+    registry.with_repository("app", good(), &[]).with_lifecycle_policy("app", short);
+    let mut archived = scanned("sha256:old", &["v1"], 300, 0);
+    archived.status = crate::image::ImageStatus::Archived;
+    archived.last_archived_at = Some(now() - Duration::days(40));
+    registry.with_image("app", archived).with_image("app", scanned("sha256:new", &["v2"], 1, 0));
+    let report = run(&registry, &settings(), &AuditOptions::default()).await;
+    let lc8 =
+        report.repositories[0].checks.iter().find(|c| c.id == "LC-8").cloned().unwrap_or_else(|| panic!("no LC-8"));
+    assert_eq!(lc8.status, Status::Warn, "{}", lc8.message);
+    assert!(lc8.message.contains("rule 1 expires archived images after 30 days"), "{}", lc8.message);
+    assert_eq!(lc8.evidence["earlyExpiries"], 1);
+    // A repository whose policy neither archives nor reads pulls gets neither check.
+    let plain = InMemoryRegistry::new();
+    compliant(&plain, "plain");
+    let report = run(&plain, &settings(), &AuditOptions::default()).await;
+    assert!(report.repositories[0].checks.iter().all(|c| c.id != "LC-7" && c.id != "LC-8" && c.id != "USE-1"));
 }

@@ -21,7 +21,12 @@ pub struct CostOptions {
     pub concurrency: usize,
     pub top: usize,
     pub prices: Prices,
+    /// The N of the projection "archive after N days without a pull".
+    pub archive_projection_days: u32,
 }
+
+/// Pulls older than a month are what most teams call "not used".
+pub const DEFAULT_ARCHIVE_PROJECTION_DAYS: u32 = 30;
 
 impl Default for CostOptions {
     fn default() -> Self {
@@ -31,6 +36,7 @@ impl Default for CostOptions {
             concurrency: 8,
             top: 10,
             prices: Prices::default(),
+            archive_projection_days: DEFAULT_ARCHIVE_PROJECTION_DAYS,
         }
     }
 }
@@ -46,9 +52,21 @@ pub struct CostJob {
     pub top: usize,
     /// The total the previous report published, if any.
     pub previous_total: Option<f64>,
+    pub archive_projection_days: u32,
 }
 
 impl CostJob {
+    /// The job as `options` set it, projecting `standard` where a repository has no policy.
+    pub fn new(standard: &LifecyclePolicy, options: &CostOptions, previous_total: Option<f64>) -> Self {
+        CostJob {
+            standard: standard.clone(),
+            prices: options.prices,
+            top: options.top,
+            previous_total,
+            archive_projection_days: options.archive_projection_days,
+        }
+    }
+
     fn context(&self, cx: &RunContext) -> CostContext {
         let scanning = if cx.scanning.enhanced {
             Scanning::Enhanced {
@@ -57,7 +75,13 @@ impl CostJob {
         } else {
             Scanning::Basic
         };
-        CostContext { standard: self.standard.clone(), scanning, prices: self.prices, now: cx.now }
+        CostContext {
+            standard: self.standard.clone(),
+            scanning,
+            prices: self.prices,
+            now: cx.now,
+            archive_projection_days: self.archive_projection_days,
+        }
     }
 }
 
@@ -106,7 +130,7 @@ pub async fn cost_report<R: Registry, S: MetricsStore>(
         Some(store) => previous_total(store, now).await,
         None => None,
     };
-    let job = CostJob { standard: standard.clone(), prices: options.prices, top: options.top, previous_total };
+    let job = CostJob::new(standard, options, previous_total);
     run_in_process(
         &job,
         registry,
@@ -234,6 +258,87 @@ mod tests {
             assert_eq!(projected.unique_bytes, (kept as u64 + 1) * GIB);
             assert_eq!(report.total.standard_policy_savings_usd, usd((25 - kept) as f64 * 0.10));
         }
+    }
+
+    /// 100 build images of 500 MiB each (no layer shared), 90 of them last pulled 31 days ago.
+    fn builds() -> InMemoryRegistry {
+        const MIB500: u64 = 500 << 20;
+        let registry = InMemoryRegistry::new();
+        registry.with_repository("builds", ecr_defaults(), &[]);
+        for k in 0..100 {
+            let digest = format!("sha256:build-{k}");
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"digest": format!("sha256:config-{k}"), "size": 0},
+                "layers": [{"digest": format!("sha256:layer-{k}"), "size": MIB500}],
+            });
+            let mut image = Image::new(&digest, &[&format!("build-{k}")], now() - Duration::days(200), MIB500);
+            let pulled_days_ago = if k < 90 { 31 } else { 1 };
+            image.last_pulled_at = Some(now() - Duration::days(pulled_days_ago));
+            registry.with_image("builds", image).with_manifest(
+                "builds",
+                &digest,
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                &manifest.to_string(),
+            );
+        }
+        registry
+    }
+
+    #[tokio::test]
+    async fn archive_after_30_days_without_a_pull_is_priced_with_its_90_day_minimum() {
+        let registry = builds();
+        let archived_gib = 90.0 * 500.0 / 1024.0;
+        // WHEN priced at the list price (archive = standard below 150 TB) and at the $0.07 tier
+        for (archive_price, vars) in [(0.10, vec![]), (0.07, vec![("KEEPER_ARCHIVE_PRICE_PER_GB_MONTH", "0.07")])] {
+            let c = config(&vars);
+            let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            // THEN exactly the 90 unpulled images would be archived, and the savings are the
+            // price difference; the 90-day minimum and a restore are priced beside them
+            let a = report.repositories[0].with_archive.clone().unwrap_or_else(|| panic!("no archive projection"));
+            assert_eq!((a.after_days_without_pull, a.images, a.unique_bytes), (30, 90, 90 * (500 << 20)));
+            assert_eq!(a.monthly_savings_usd, usd(archived_gib * (0.10 - archive_price)), "{archive_price}");
+            assert_eq!(a.minimum_charge_usd, usd(archived_gib * archive_price * 3.0));
+            assert_eq!(a.restore_all_usd, usd(archived_gib * 0.03));
+            assert_eq!(report.total.archive_projection_savings_usd, a.monthly_savings_usd);
+            let md = report.to_markdown();
+            assert!(md.contains("## With archive after 30 days without a pull"), "{md}");
+            assert_eq!(md.contains("archiving saves nothing"), archive_price >= 0.10, "{md}");
+        }
+        // A shorter projection catches nothing more: the other 10 were pulled yesterday.
+        let mut options = config(&[]).options;
+        options.archive_projection_days = 60;
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &options, &config(&[]).standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.repositories[0].with_archive.is_none(), "nothing unpulled for 60 days");
+    }
+
+    #[tokio::test]
+    async fn a_policy_that_archives_is_projected_at_the_archive_price() {
+        let registry = builds();
+        // The repository's own policy archives after 30 days without a pull: what it moves is
+        // still paid for, at the archive price.
+        let params = crate::lifecycle::PolicyParams {
+            tag_prefixes: vec!["v".into()],
+            archive_after_days: Some(30),
+            expire_archived_after_days: Some(90),
+            ..Default::default()
+        };
+        let policy = crate::lifecycle::generate(&params).map(|p| p.to_json()).unwrap_or_default();
+        registry.with_lifecycle_policy("builds", &policy);
+        let c = config(&[("KEEPER_ARCHIVE_PRICE_PER_GB_MONTH", "0.07")]);
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = &report.repositories[0];
+        assert!(r.with_archive.is_none(), "the policy archives already");
+        let kept_gib = 10.0 * 500.0 / 1024.0;
+        let archived_gib = 90.0 * 500.0 / 1024.0;
+        assert_eq!(r.projected_monthly_cost_usd, usd(kept_gib * 0.10 + archived_gib * 0.07));
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 mod collect;
 mod manifest;
 
-pub use collect::{cost_report, previous_total, publish, CostJob, CostOptions};
+pub use collect::{cost_report, previous_total, publish, CostJob, CostOptions, DEFAULT_ARCHIVE_PROJECTION_DAYS};
 pub use manifest::{parse_manifest, Blob, Manifest, DOCKER_MANIFEST_V2, OCI_MANIFEST};
 
 use crate::image::{Image, ImageStatus};
@@ -30,15 +30,28 @@ pub struct Prices {
     pub archive_per_gb_month: f64,
     pub enhanced_first_scan: f64,
     pub enhanced_rescan: f64,
+    /// Restoring an archived image, per GB restored.
+    #[serde(default = "default_restore_price")]
+    pub restore_per_gb: f64,
 }
 
+fn default_restore_price() -> f64 {
+    0.03
+}
+
+/// Archived storage is billed for at least this many days, even if expired or restored sooner.
+pub const ARCHIVE_MINIMUM_DAYS: u32 = crate::lifecycle::MIN_ARCHIVE_EXPIRY_DAYS;
+
 impl Default for Prices {
+    /// us-east-1 list prices (see the README for the date they were checked). Archive storage
+    /// costs the same as standard for a registry's first 150 TB a month ($0.07 above it).
     fn default() -> Self {
         Prices {
             storage_per_gb_month: 0.10,
             archive_per_gb_month: 0.10,
             enhanced_first_scan: 0.09,
             enhanced_rescan: 0.01,
+            restore_per_gb: default_restore_price(),
         }
     }
 }
@@ -99,6 +112,9 @@ pub struct RepositoryCost {
     pub unknown_media_types: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enhanced_scanning_estimate: Option<ScanEstimate>,
+    /// For a repository whose policy (or, without one, the standard) does not archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with_archive: Option<ArchiveProjection>,
 }
 
 fn archived_is_empty(a: &Archived) -> bool {
@@ -149,20 +165,102 @@ fn projection(
     current: f64,
 ) -> Projection {
     let plan = simulate(policy, active, now);
-    let kept: Vec<&Image> = active
-        .iter()
-        .zip(&plan.decisions)
-        .filter(|(_, d)| !matches!(d.fate, Fate::Expire | Fate::Transition))
-        .map(|(i, _)| i)
-        .collect();
+    let (mut kept, mut archived) = (Vec::new(), Vec::new());
+    for (image, d) in active.iter().zip(&plan.decisions) {
+        match d.fate {
+            Fate::Expire => {}
+            Fate::Transition => archived.push(image),
+            _ => kept.push(image),
+        }
+    }
     let bytes = unique_bytes(kept.iter().copied(), manifests);
-    let projected = monthly(bytes, prices.storage_per_gb_month);
+    // What a policy archives is still billed, at the archive price.
+    let archived_bytes = unique_bytes(archived.iter().copied(), manifests);
+    let projected = monthly(bytes, prices.storage_per_gb_month) + monthly(archived_bytes, prices.archive_per_gb_month);
     Projection {
         images_kept: kept.len(),
         unique_bytes: bytes,
         projected_monthly_cost_usd: usd(projected),
         savings_usd: usd(current - projected),
     }
+}
+
+/// "Archive after N days without a pull", for a repository whose policy does not archive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveProjection {
+    pub after_days_without_pull: u32,
+    /// Images the rule would archive (those no other rule of the policy matches).
+    pub images: usize,
+    pub unique_bytes: u64,
+    /// Standard storage saved, less archive storage paid, a month.
+    pub monthly_savings_usd: f64,
+    /// What archiving them costs at least: 90 days of archive storage, whenever they are
+    /// expired or restored.
+    pub minimum_charge_usd: f64,
+    /// Restoring all of them once.
+    pub restore_all_usd: f64,
+}
+
+/// `policy` with a last rule archiving any other image after `days` without a pull; `None` when
+/// it already archives, or when a standard-storage catch-all rule (which must stay last) exists.
+pub fn with_archive_rule(policy: &LifecyclePolicy, days: u32) -> Option<LifecyclePolicy> {
+    use crate::lifecycle::{Action, ActionType, CountType, CountUnit, Rule, Selection, StorageClass, TagStatus};
+    let archives = policy.rules.iter().any(|r| r.action.kind == ActionType::Transition);
+    let catch_all = policy
+        .rules
+        .iter()
+        .any(|r| r.selection.tag_status == TagStatus::Any && r.selection.storage_class() == StorageClass::Standard);
+    if archives || catch_all {
+        return None;
+    }
+    let mut projected = policy.clone();
+    projected.rules.push(Rule {
+        rule_priority: policy.rules.iter().map(|r| r.rule_priority).max().unwrap_or(0) + 1,
+        description: Some(format!("Archive any other image not pulled for {days} days")),
+        selection: Selection {
+            tag_status: TagStatus::Any,
+            tag_pattern_list: None,
+            tag_prefix_list: None,
+            storage_class: None,
+            count_type: CountType::SinceImagePulled,
+            count_unit: Some(CountUnit::Days),
+            count_number: days,
+        },
+        action: Action { kind: ActionType::Transition, target_storage_class: Some(StorageClass::Archive) },
+    });
+    Some(projected)
+}
+
+fn archive_projection(
+    policy: &LifecyclePolicy,
+    active: &[Image],
+    manifests: &HashMap<String, Manifest>,
+    cx: &CostContext,
+) -> Option<ArchiveProjection> {
+    let days = cx.archive_projection_days;
+    let projected = with_archive_rule(policy, days)?;
+    let plan = simulate(&projected, active, cx.now);
+    let last = projected.rules.len() - 1;
+    let moved: Vec<&Image> = active
+        .iter()
+        .zip(&plan.decisions)
+        .filter(|(_, d)| d.fate == Fate::Transition && d.rule == Some(last))
+        .map(|(i, _)| i)
+        .collect();
+    if moved.is_empty() {
+        return None;
+    }
+    let bytes = unique_bytes(moved.iter().copied(), manifests);
+    let p = &cx.prices;
+    Some(ArchiveProjection {
+        after_days_without_pull: days,
+        images: moved.len(),
+        unique_bytes: bytes,
+        monthly_savings_usd: usd(monthly(bytes, p.storage_per_gb_month) - monthly(bytes, p.archive_per_gb_month)),
+        minimum_charge_usd: usd(monthly(bytes, p.archive_per_gb_month) * f64::from(ARCHIVE_MINIMUM_DAYS) / 30.0),
+        restore_all_usd: usd(bytes as f64 / GIB * p.restore_per_gb),
+    })
 }
 
 /// What every repository's accounting shares.
@@ -173,6 +271,7 @@ pub struct CostContext {
     pub scanning: Scanning,
     pub prices: Prices,
     pub now: DateTime<Utc>,
+    pub archive_projection_days: u32,
 }
 
 /// Accounts one repository. `images` get their manifest-list children filled in (so the
@@ -214,6 +313,8 @@ pub fn account_repository(
             })
         }
     };
+    let effective = policy.unwrap_or(standard);
+    let with_archive = archive_projection(effective, &active, manifests, cx);
     RepositoryCost {
         name: name.to_string(),
         images: active.len(),
@@ -233,6 +334,7 @@ pub fn account_repository(
         },
         unknown_media_types,
         enhanced_scanning_estimate,
+        with_archive,
     }
 }
 
@@ -250,6 +352,11 @@ pub struct Total {
     pub standard_policy_savings_usd: f64,
     pub archived_monthly_cost_usd: f64,
     pub enhanced_scanning_estimate_usd: f64,
+    /// What "archive after N days without a pull" would save a month where no policy archives.
+    #[serde(default)]
+    pub archive_projection_savings_usd: f64,
+    #[serde(default)]
+    pub archive_projection_minimum_charge_usd: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +408,10 @@ impl CostReport {
             total.archived_monthly_cost_usd += r.archived.monthly_cost_usd;
             total.enhanced_scanning_estimate_usd +=
                 r.enhanced_scanning_estimate.as_ref().map_or(0.0, |e| e.monthly_cost_usd);
+            if let Some(a) = &r.with_archive {
+                total.archive_projection_savings_usd += a.monthly_savings_usd;
+                total.archive_projection_minimum_charge_usd += a.minimum_charge_usd;
+            }
         }
         for amount in [
             &mut total.monthly_cost_usd,
@@ -309,6 +420,8 @@ impl CostReport {
             &mut total.standard_policy_savings_usd,
             &mut total.archived_monthly_cost_usd,
             &mut total.enhanced_scanning_estimate_usd,
+            &mut total.archive_projection_savings_usd,
+            &mut total.archive_projection_minimum_charge_usd,
         ] {
             *amount = usd(*amount);
         }
@@ -423,6 +536,7 @@ impl CostReport {
                 }
             }
         }
+        md.push_str(&self.archive_markdown());
         let flagged: usize = self.repositories.iter().map(|r| r.unknown_media_types.len()).sum();
         if flagged > 0 {
             let flagged = crate::lifecycle::count(flagged as u64, "image has", "images have");
@@ -440,6 +554,44 @@ impl CostReport {
             md.push_str("\n**Incomplete**: not read, so not in the totals:\n\n");
             for n in &self.not_read {
                 md.push_str(&format!("- {}: {}\n", n.name, n.reason));
+            }
+        }
+        md
+    }
+}
+
+impl CostReport {
+    /// The archive section: what archiving by last pull would save, and what it costs at least
+    /// (90 days of archive storage, whenever the images are expired or restored).
+    fn archive_markdown(&self) -> String {
+        let p = &self.prices;
+        let projected: Vec<(&str, &ArchiveProjection)> =
+            self.repositories.iter().filter_map(|r| r.with_archive.as_ref().map(|a| (r.name.as_str(), a))).collect();
+        if projected.is_empty() {
+            return String::new();
+        }
+        let mut md = String::new();
+        if let Some((_, first)) = projected.first() {
+            md.push_str(&format!(
+                "\n## With archive after {} days without a pull (repositories whose policy does not archive)\n\n",
+                first.after_days_without_pull
+            ));
+            if p.archive_per_gb_month >= p.storage_per_gb_month {
+                md.push_str(&format!(
+                    "At ${}/GB-month archived against ${}/GB-month standard, archiving saves nothing (AWS charges the same for a registry's first 150 TB of archive a month); it adds the 90-day minimum and ${}/GB to restore.\n\n",
+                    p.archive_per_gb_month, p.storage_per_gb_month, p.restore_per_gb
+                ));
+            }
+            md.push_str("| repository | images archived | size | saves/month | 90-day minimum | restore all |\n|---|---|---|---|---|---|\n");
+            for (name, a) in &projected {
+                md.push_str(&format!(
+                    "| {name} | {} | {} | ${:.2} | ${:.2} | ${:.2} |\n",
+                    a.images,
+                    human_bytes(a.unique_bytes),
+                    a.monthly_savings_usd,
+                    a.minimum_charge_usd,
+                    a.restore_all_usd
+                ));
             }
         }
         md

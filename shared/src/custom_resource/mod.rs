@@ -11,7 +11,7 @@ pub use model::{
     response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status, MAX_RESPONSE_BYTES,
 };
 pub use plan::{preview, ActualRepository, Change, Plan, Preview};
-pub use provision::{failed_create_id, Progress, Provisioner};
+pub use provision::{failed_create_id, NoWorkloads, Progress, Provisioner};
 pub use respond::{CustomResourceHandler, Handled, HandlerError, ResponsePolicy};
 pub use transport::{ResponseTransport, TransportError};
 #[cfg(test)]

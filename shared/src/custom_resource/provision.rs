@@ -10,6 +10,7 @@ use crate::repository::{
     check_repository_name, deletion_mode_of, overridden_retention_properties, parse_spec, DeletionMode, Ownership,
     Repository, RepositorySpec, FAILED_CREATE_MARKER,
 };
+use crate::workloads::{at_risk, AtRisk, InUse, RegistryAddress, Workloads};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -101,16 +102,36 @@ fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
     Err(Failure { physical: None, message: message.into() })
 }
 
-pub struct Provisioner<R, C> {
+pub struct Provisioner<R, C, W = NoWorkloads> {
     registry: R,
     clock: C,
+    /// When set, an Update's policy may not expire or archive more running images than
+    /// `MaxInUseImagesExpiredByUpdate` (default 0).
+    workloads: Option<W>,
 }
 
-impl<R: Registry, C: Clock> Provisioner<R, C> {
+/// The provisioner without workload reading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWorkloads;
+
+impl Workloads for NoWorkloads {
+    async fn images_in_use(&self) -> Result<Vec<crate::workloads::WorkloadImage>, crate::workloads::WorkloadError> {
+        Ok(Vec::new())
+    }
+}
+
+impl<R: Registry, C: Clock> Provisioner<R, C, NoWorkloads> {
     pub fn new(registry: R, clock: C) -> Self {
-        Provisioner { registry, clock }
+        Provisioner { registry, clock, workloads: None }
     }
 
+    /// Reads running images before an Update changes the lifecycle policy.
+    pub fn with_workloads<W: Workloads>(self, workloads: W) -> Provisioner<R, C, W> {
+        Provisioner { registry: self.registry, clock: self.clock, workloads: Some(workloads) }
+    }
+}
+
+impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
     pub async fn provide(&self, req: &Request, progress: &Progress) -> Outcome {
         match req.request_type {
             RequestType::Create => self.create(req, progress).await,
@@ -306,10 +327,18 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
         }
         progress.stage(format!("reading the lifecycle policy of {name}"));
         let current_policy = self.registry.get_lifecycle_policy(name).await?;
-        if let Some(limit) = spec.max_images_expired_by_update {
-            if !same_policy(current_policy.as_deref(), &spec.lifecycle_policy) {
-                progress.stage(format!("checking what the new lifecycle policy would expire in {name}"));
-                self.guard(name, &spec.lifecycle_policy, limit).await?;
+        let guarded = spec.max_images_expired_by_update.is_some() || self.workloads.is_some();
+        if guarded && !same_policy(current_policy.as_deref(), &spec.lifecycle_policy) {
+            progress.stage(format!("checking what the new lifecycle policy would expire in {name}"));
+            let images = self.registry.describe_images(name).await?;
+            if let Some(limit) = spec.max_images_expired_by_update {
+                self.guard(name, &spec.lifecycle_policy, &images, limit)?;
+            }
+            if let Some(workloads) = &self.workloads {
+                progress
+                    .stage(format!("checking which running images the new lifecycle policy would remove from {name}"));
+                let limit = spec.max_in_use_images_expired_by_update.unwrap_or(0);
+                self.guard_in_use(&repo, &spec.lifecycle_policy, &images, workloads, limit).await?;
             }
         }
         let known = Known::with_lifecycle_policy(current_policy);
@@ -317,10 +346,60 @@ impl<R: Registry, C: Clock> Provisioner<R, C> {
         Ok((repo, plan.summary("updated")))
     }
 
+    /// Refuses a lifecycle policy that would expire or archive more images that workloads run
+    /// than allowed: the next scale-out or cold start would fail to pull them.
+    async fn guard_in_use(
+        &self,
+        repo: &Repository,
+        policy: &LifecyclePolicy,
+        images: &[crate::image::Image],
+        workloads: &W,
+        limit: u32,
+    ) -> Result<(), Failure> {
+        let name = &repo.name;
+        let running = workloads.images_in_use().await.map_err(|e| Failure {
+            physical: None,
+            message: format!(
+                "could not read the workloads that run images of {name} ({e}); nothing was changed. Grant the permission, or remove the function's KEEPER_IN_USE setting to update without this check"
+            ),
+        })?;
+        let in_use = InUse::from_images(&running, &RegistryAddress::of_repository(repo));
+        let plan = simulate(policy, images, self.clock.now());
+        let risks: Vec<AtRisk> =
+            at_risk(&plan, &in_use.for_images(name, images)).into_iter().filter(|r| r.now).collect();
+        if risks.len() <= limit as usize {
+            return Ok(());
+        }
+        let shown: Vec<String> = risks
+            .iter()
+            .take(3)
+            .map(|r| {
+                let image = if r.image_tags.is_empty() {
+                    crate::lifecycle::short_digest(&r.image_digest)
+                } else {
+                    r.image_tags.join("+")
+                };
+                format!("{image} ({} by rule {}, run by {})", r.action, r.rule_priority, r.workloads.join(", "))
+            })
+            .collect();
+        let more =
+            if risks.len() > shown.len() { format!(" and {} more", risks.len() - shown.len()) } else { String::new() };
+        fail(format!(
+            "the new lifecycle policy would remove {} running image(s) from {name}, more than MaxInUseImagesExpiredByUpdate ({limit}): {}{more}; nothing was changed. Protect them (ProtectedTags, or ProtectInUse with the audit's pins), or raise MaxInUseImagesExpiredByUpdate",
+            risks.len(),
+            shown.join("; ")
+        ))
+    }
+
     /// Refuses a lifecycle policy that would expire more existing images than allowed.
-    async fn guard(&self, name: &str, policy: &LifecyclePolicy, limit: u32) -> Result<(), Failure> {
-        let images = self.registry.describe_images(name).await?;
-        let plan = simulate(policy, &images, self.clock.now());
+    fn guard(
+        &self,
+        name: &str,
+        policy: &LifecyclePolicy,
+        images: &[crate::image::Image],
+        limit: u32,
+    ) -> Result<(), Failure> {
+        let plan = simulate(policy, images, self.clock.now());
         let expired: Vec<usize> =
             plan.actions().into_iter().filter(|&i| plan.decisions[i].fate == Fate::Expire).collect();
         if expired.len() <= limit as usize {

@@ -2,9 +2,10 @@
 //! panic or timeout — sent before the Lambda deadline with bounded retries.
 
 use super::model::{response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status};
-use super::provision::{failed_create_id, Progress, Provisioner};
+use super::provision::{failed_create_id, NoWorkloads, Progress, Provisioner};
 use super::transport::ResponseTransport;
 use crate::ports::{Clock, Registry};
+use crate::workloads::Workloads;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,19 +55,20 @@ pub enum HandlerError {
     NotDelivered { status: Status, host: String, attempts: u32, last_error: String },
 }
 
-pub struct CustomResourceHandler<R, C, T> {
-    provisioner: Arc<Provisioner<R, C>>,
+pub struct CustomResourceHandler<R, C, T, W = NoWorkloads> {
+    provisioner: Arc<Provisioner<R, C, W>>,
     transport: T,
     policy: ResponsePolicy,
 }
 
-impl<R, C, T> CustomResourceHandler<R, C, T>
+impl<R, C, T, W> CustomResourceHandler<R, C, T, W>
 where
     R: Registry + 'static,
     C: Clock + 'static,
     T: ResponseTransport,
+    W: Workloads + 'static,
 {
-    pub fn new(provisioner: Provisioner<R, C>, transport: T, policy: ResponsePolicy) -> Self {
+    pub fn new(provisioner: Provisioner<R, C, W>, transport: T, policy: ResponsePolicy) -> Self {
         CustomResourceHandler { provisioner: Arc::new(provisioner), transport, policy }
     }
 

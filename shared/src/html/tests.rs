@@ -72,6 +72,7 @@ fn the_cost_page_escapes_names_and_draws_the_costliest() {
         archived: Default::default(),
         unknown_media_types: vec![],
         enhanced_scanning_estimate: None,
+        with_archive: None,
     };
     let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
     let report =

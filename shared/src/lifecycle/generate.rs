@@ -8,7 +8,8 @@
 use super::model::{
     Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
 };
-use super::validate::{validate, Violation, MAX_RULES, MAX_WILDCARDS_PER_PATTERN};
+use super::validate::{validate, Violation, MAX_RULES, MAX_WILDCARDS_PER_PATTERN, MIN_ARCHIVE_EXPIRY_DAYS};
+use crate::workloads::PIN_TAG_PREFIX;
 
 /// A count no realistic set of protected images reaches: the rule matches (and so shields)
 /// protected images but never expires them. 9999 is the figure AWS users rely on in practice.
@@ -27,6 +28,11 @@ pub struct PolicyParams {
     pub max_age_days: Option<u32>,
     /// Move images no other rule keeps to archive storage after this many days without a pull.
     pub archive_after_days: Option<u32>,
+    /// Expire archived images this many days after they were archived (ECR's minimum: 90).
+    pub expire_archived_after_days: Option<u32>,
+    /// Shield images carrying an in-use pin (`keeper-in-use-…`, added by the audit) from every
+    /// other rule.
+    pub protect_in_use: bool,
 }
 
 pub const DEFAULT_KEEP_TAGGED: u32 = 10;
@@ -44,6 +50,8 @@ impl Default for PolicyParams {
             protected: Vec::new(),
             max_age_days: None,
             archive_after_days: None,
+            expire_archived_after_days: None,
+            protect_in_use: false,
         }
     }
 }
@@ -85,6 +93,16 @@ pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError>
     };
 
     let mut rules = Vec::new();
+    // The in-use pin first: a running image is never expired or archived, whatever else matches.
+    if params.protect_in_use {
+        rules.push(tagged(
+            Filter::Prefix(PIN_TAG_PREFIX.to_string()),
+            format!("Never expire or archive images pinned in use ({PIN_TAG_PREFIX}*)"),
+            CountType::ImageCountMoreThan,
+            PROTECT_COUNT,
+            ActionType::Expire,
+        ));
+    }
     // Protected first: their match shields the images from every later rule.
     for pattern in dedup(&params.protected) {
         rules.push(tagged(
@@ -143,6 +161,20 @@ pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError>
             ActionType::Transition,
         ));
     }
+    // Archived images have their own storage class, so this catch-all does not compete with the
+    // standard-class one above.
+    if let Some(days) = params.expire_archived_after_days {
+        let mut expire = rule(
+            TagStatus::Any,
+            None,
+            format!("Expire archived images {days} days after archiving"),
+            CountType::SinceImageTransitioned,
+            days,
+            ActionType::Expire,
+        );
+        expire.selection.storage_class = Some(StorageClass::Archive);
+        rules.push(expire);
+    }
 
     if rules.len() > MAX_RULES {
         return Err(GenerateError::TooManyRules(rules.len()));
@@ -170,12 +202,18 @@ fn check_params(p: &PolicyParams) -> Result<(), GenerateError> {
         return Err(param("max-age-days", "must be at least 1"));
     }
     if p.archive_after_days == Some(0) {
-        return Err(param("archive-after-days", "must be at least 1"));
+        return Err(param("archive-after-days-without-pull", "must be at least 1"));
+    }
+    if let Some(days) = p.expire_archived_after_days.filter(|d| *d < MIN_ARCHIVE_EXPIRY_DAYS) {
+        return Err(param(
+            "expire-archived-after-days",
+            format!("must be at least {MIN_ARCHIVE_EXPIRY_DAYS}, not {days}: ECR refuses an earlier expiry because archived images are billed for 90 days at least"),
+        ));
     }
     if p.max_age_days.is_some() && p.archive_after_days.is_some() {
         return Err(param(
             "max-age-days",
-            "cannot be combined with archive-after-days: both are catch-all (tagStatus \"any\") rules, and ECR allows only one, evaluated last",
+            "cannot be combined with archive-after-days-without-pull: both are catch-all (tagStatus \"any\") rules, and ECR allows only one, evaluated last",
         ));
     }
     for (parameter, list) in

@@ -21,7 +21,7 @@ pub use report::{
 };
 pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
 pub use tags::TagMatcher;
-pub use validate::{validate, Violation, MAX_RULES, MAX_TEXT_CHARS, MIN_TEXT_CHARS};
+pub use validate::{validate, Violation, MAX_RULES, MAX_TEXT_CHARS, MIN_ARCHIVE_EXPIRY_DAYS, MIN_TEXT_CHARS};
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,9 @@ pub struct PreviewReport {
     /// Images no rule can ever act on, oldest push first.
     pub unmanaged: Vec<UnmanagedImage>,
     pub summary: PreviewSummary,
+    /// Running images the policy expires or archives, when workloads were read (`--in-use`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_risk: Option<Vec<crate::workloads::AtRisk>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,6 +82,7 @@ impl PreviewReport {
                 unmanaged: s.unmanaged,
                 bytes_freed: s.bytes_freed,
             },
+            at_risk: None,
         }
     }
 }

@@ -218,6 +218,91 @@ fn pull_and_archive_rules_use_their_own_clocks() {
 }
 
 #[test]
+fn generated_archive_rules_follow_ecrs_documented_shape_and_order() {
+    // GIVEN the seed's standard with archiving by last pull, archive expiry and the in-use pin
+    let params = PolicyParams {
+        protected: vec!["latest".into()],
+        archive_after_days: Some(30),
+        expire_archived_after_days: Some(180),
+        protect_in_use: true,
+        ..PolicyParams::default()
+    };
+    let p = generate(&params).unwrap_or_else(|e| panic!("{e}"));
+    // THEN the pin and protected tags first, the keep and untagged rules, the archive catch-all
+    // last of the standard class, and the archive-class expiry after it
+    let shape: Vec<(u32, String, Option<StorageClass>, CountType, u32, ActionType)> = p
+        .rules
+        .iter()
+        .map(|r| {
+            let s = &r.selection;
+            (r.rule_priority, r.selection_phrase(), s.storage_class, s.count_type, s.count_number, r.action.kind)
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (
+                1,
+                "images matching keeper-in-use-*".into(),
+                None,
+                CountType::ImageCountMoreThan,
+                PROTECT_COUNT,
+                ActionType::Expire
+            ),
+            (
+                2,
+                "images matching latest".into(),
+                None,
+                CountType::ImageCountMoreThan,
+                PROTECT_COUNT,
+                ActionType::Expire
+            ),
+            (3, "images matching v*".into(), None, CountType::ImageCountMoreThan, 10, ActionType::Expire),
+            (4, "untagged images".into(), None, CountType::SinceImagePushed, 7, ActionType::Expire),
+            (5, "all images".into(), None, CountType::SinceImagePulled, 30, ActionType::Transition),
+            (
+                6,
+                "all archived images".into(),
+                Some(StorageClass::Archive),
+                CountType::SinceImageTransitioned,
+                180,
+                ActionType::Expire
+            ),
+        ]
+    );
+    assert_eq!(p.rules[4].action.target_storage_class, Some(StorageClass::Archive));
+    assert!(validate(&p).is_empty());
+
+    // WHEN simulated: an image pulled yesterday stays, one pulled 100 days ago archives, an
+    // archived one expires once archived longer than the configured days, `latest` never moves
+    let mut yesterday = img("yesterday", &["build-1"], 300.0);
+    yesterday.last_pulled_at = Some(now() - Duration::days(1));
+    let mut long_ago = img("long-ago", &["build-2"], 300.0);
+    long_ago.last_pulled_at = Some(now() - Duration::days(100));
+    let mut archived_181 = img("archived-181", &["build-3"], 500.0);
+    archived_181.status = ImageStatus::Archived;
+    archived_181.last_archived_at = Some(now() - Duration::days(181));
+    let mut archived_179 = img("archived-179", &["build-4"], 500.0);
+    archived_179.status = ImageStatus::Archived;
+    archived_179.last_archived_at = Some(now() - Duration::days(179));
+    let latest = img("latest", &["latest"], 900.0);
+    let images = vec![yesterday, long_ago, archived_181, archived_179, latest];
+    let fates: Vec<Fate> = simulate(&p, &images, now()).decisions.iter().map(|d| d.fate).collect();
+    assert_eq!(fates, [Fate::Keep, Fate::Transition, Fate::Expire, Fate::Keep, Fate::Keep]);
+
+    // AND the 90-day rule: an earlier archive expiry is refused, naming it
+    for days in [1, 89] {
+        let e = generate(&PolicyParams { expire_archived_after_days: Some(days), ..PolicyParams::default() });
+        let message = e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("expire-archived-after-days: must be at least 90, not {days}")),
+            "{message}"
+        );
+    }
+    assert!(generate(&PolicyParams { expire_archived_after_days: Some(90), ..PolicyParams::default() }).is_ok());
+}
+
+#[test]
 fn unmanaged_lists_images_no_rule_matches_oldest_first() {
     let p = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
     let images = vec![img("main", &["main-3f2a"], 1.0), img("latest", &["latest"], 5.0), img("v", &["v1"], 3.0)];
@@ -559,6 +644,8 @@ fn generation_orders_protected_keep_untagged_then_catch_all() {
         protected: vec!["latest".into(), "prod-*".into()],
         max_age_days: Some(90),
         archive_after_days: None,
+        expire_archived_after_days: None,
+        protect_in_use: false,
     };
     let p = generate(&params).unwrap_or_else(|e| panic!("{e}"));
     let phrases: Vec<(u32, String)> = p.rules.iter().map(|r| (r.rule_priority, r.selection_phrase())).collect();
@@ -888,6 +975,8 @@ mod properties {
             untagged in 1u32..400,
             protected in prop::collection::vec(0..PATTERNS.len(), 0..4),
             catch_all in prop::option::of((any::<bool>(), 1u32..400)),
+            archived in prop::option::of(90u32..800),
+            protect_in_use in any::<bool>(),
         ) {
             let params = PolicyParams {
                 keep_tagged: keep,
@@ -897,6 +986,8 @@ mod properties {
                 protected: protected.iter().map(|&k| PATTERNS[k].to_string()).collect(),
                 max_age_days: catch_all.filter(|c| c.0).map(|c| c.1),
                 archive_after_days: catch_all.filter(|c| !c.0).map(|c| c.1),
+                expire_archived_after_days: archived,
+                protect_in_use,
             };
             let policy = generate(&params);
             prop_assert!(policy.is_ok(), "{:?}", policy);

@@ -160,6 +160,9 @@ pub struct RepositorySpec {
     pub deletion_mode: DeletionMode,
     pub adopt_existing: bool,
     pub max_images_expired_by_update: Option<u32>,
+    /// At most this many images that workloads run may be expired or archived by an Update's
+    /// policy (checked when the function reads workloads; 0 when not given).
+    pub max_in_use_images_expired_by_update: Option<u32>,
 }
 
 /// Tag keys ecr-keeper writes to mark the repositories a resource manages.

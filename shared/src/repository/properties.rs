@@ -5,7 +5,8 @@ use super::{
     check_repository_name, DeletionMode, Encryption, Ownership, RepositorySettings, RepositorySpec, ResourceTag,
     TagMutability,
 };
-use crate::lifecycle::{generate, parse_policy, PolicyParams};
+use crate::lifecycle::{generate, parse_policy, PolicyParams, PROTECT_COUNT};
+use crate::workloads::PIN_TAG_PREFIX;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -48,9 +49,20 @@ pub const PROPERTIES: &[&str] = &[
     "DeletionMode",
     "AdoptExisting",
     "MaxImagesExpiredByUpdate",
+    "ArchiveAfterDaysWithoutPull",
+    "ExpireArchivedAfterDays",
+    "ProtectInUse",
+    "MaxInUseImagesExpiredByUpdate",
 ];
 
-const RETENTION_PROPERTIES: &[&str] = &["ImageRetentionCount", "TagPrefixes", "UntaggedRetentionDays", "ProtectedTags"];
+const RETENTION_PROPERTIES: &[&str] = &[
+    "ImageRetentionCount",
+    "TagPrefixes",
+    "UntaggedRetentionDays",
+    "ProtectedTags",
+    "ArchiveAfterDaysWithoutPull",
+    "ExpireArchivedAfterDays",
+];
 
 /// Reads every property, collecting every problem.
 pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
@@ -117,10 +129,21 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
         untagged_days: r.positive("UntaggedRetentionDays").unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
         protected: r.list("ProtectedTags").unwrap_or_default(),
         max_age_days: None,
-        archive_after_days: None,
+        archive_after_days: r.positive("ArchiveAfterDaysWithoutPull"),
+        expire_archived_after_days: r.positive("ExpireArchivedAfterDays"),
+        protect_in_use: r.boolean("ProtectInUse").unwrap_or(false),
     };
     let lifecycle_policy = match &raw_text {
         Some(text) => match parse_policy(text) {
+            Ok(p) if retention.protect_in_use && !shields_pins(&p) => {
+                r.bad(
+                    "ProtectInUse",
+                    format!(
+                        "LifecyclePolicyText has no first rule for tagPrefixList [\"{PIN_TAG_PREFIX}\"] with imageCountMoreThan {PROTECT_COUNT}: add it, or leave LifecyclePolicyText out so the policy is generated"
+                    ),
+                );
+                None
+            }
             Ok(p) => Some(p),
             Err(e) => {
                 r.bad("LifecyclePolicyText", e.to_string().replace('\n', " "));
@@ -144,6 +167,7 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
         .unwrap_or(DeletionMode::RetainIfNotEmpty);
     let adopt_existing = r.boolean("AdoptExisting").unwrap_or(false);
     let max_images_expired_by_update = r.non_negative("MaxImagesExpiredByUpdate");
+    let max_in_use_images_expired_by_update = r.non_negative("MaxInUseImagesExpiredByUpdate");
 
     match (r.errors.is_empty(), name, lifecycle_policy) {
         (true, Some(name), Some(lifecycle_policy)) => Ok(RepositorySpec {
@@ -157,6 +181,7 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
             deletion_mode,
             adopt_existing,
             max_images_expired_by_update,
+            max_in_use_images_expired_by_update,
         }),
         _ => Err(SpecError(r.errors)),
     }
@@ -170,9 +195,22 @@ pub fn overridden_retention_properties(properties: &Value) -> Vec<&'static str> 
     }
 }
 
+/// A policy whose first rule shields in-use pins from every later rule.
+fn shields_pins(policy: &crate::lifecycle::LifecyclePolicy) -> bool {
+    policy.rules_by_priority().first().is_some_and(|r| {
+        r.selection.tag_prefix_list.as_deref() == Some(&[PIN_TAG_PREFIX.to_string()][..])
+            && r.selection.count_type == crate::lifecycle::CountType::ImageCountMoreThan
+            && r.selection.count_number >= PROTECT_COUNT
+    })
+}
+
 /// Maps a generator parameter error back to the property a user wrote.
 fn generated_property(message: &str) -> &'static str {
-    if message.starts_with("keep-tagged") {
+    if message.starts_with("archive-after-days-without-pull") {
+        "ArchiveAfterDaysWithoutPull"
+    } else if message.starts_with("expire-archived-after-days") {
+        "ExpireArchivedAfterDays"
+    } else if message.starts_with("keep-tagged") {
         "ImageRetentionCount"
     } else if message.starts_with("untagged-days") {
         "UntaggedRetentionDays"

@@ -2,7 +2,7 @@
 //! the order it drives them.
 
 use super::*;
-use crate::audit::{audit, AuditJob, AuditOptions, AuditReport, AuditSettings, Remediation, Status};
+use crate::audit::{audit, AuditJob, AuditOptions, AuditReport, AuditSettings, Remediation, RunInputs, Status};
 use crate::cost::{cost_report, CostJob, CostOptions, CostReport, Prices};
 use crate::findings::FindingsPolicy;
 use crate::image::Image;
@@ -81,7 +81,7 @@ async fn sixty_repositories_in_shards_of_25_make_three_shards_and_the_one_proces
     // GIVEN 60 repositories
     let registry = registry(60);
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     // WHEN the run goes through its steps with shards of 25
     let (report, states) = run_all(&job, &registry, &store, &run_settings(25)).await;
     // THEN there were three shards in one pass
@@ -101,7 +101,7 @@ async fn sixty_repositories_in_shards_of_25_make_three_shards_and_the_one_proces
 async fn the_shards_read_nothing_registry_wide_and_no_repository_twice() {
     let registry = registry(60);
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     run_all(&job, &registry, &store, &run_settings(25)).await;
     let sharded = registry.calls();
     registry.forget_calls();
@@ -125,7 +125,7 @@ async fn a_repository_that_fails_once_is_finished_by_the_second_pass() {
         Some(1),
     );
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     // WHEN the run goes through its passes
     let (report, states) = run_all(&job, &registry, &store, &run_settings(10)).await;
     // THEN a second pass of one shard carried svc-07 alone, numbered after pass 1's shards
@@ -148,7 +148,7 @@ async fn a_repository_unreadable_in_every_pass_is_an_error_with_its_reason() {
         None,
     );
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let (report, states) = run_all(&job, &registry, &store, &run_settings(5)).await;
     assert_eq!(states.len(), 3, "max_passes bounds the passes");
     assert!(!report.complete);
@@ -164,7 +164,7 @@ async fn a_shard_that_wrote_nothing_is_run_again() {
     // GIVEN a plan, and a Map that lost shard 1 (its failure tolerated)
     let registry = registry(9);
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let settings_ = run_settings(3);
     let state = plan::<AuditJob, _, _>(&registry, &store, &settings_, None, "us-east-1", "run-1", now())
         .await
@@ -190,7 +190,7 @@ async fn a_shard_that_wrote_nothing_is_run_again() {
 async fn a_shard_whose_store_write_fails_reports_the_error_for_a_retry() {
     let registry = registry(3);
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let state = plan::<AuditJob, _, _>(&registry, &store, &run_settings(3), None, "us-east-1", "run-1", now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -208,7 +208,13 @@ async fn the_cost_report_through_shards_equals_the_one_process_report() {
     let registry = registry(23);
     let store = InMemoryReportStore::default();
     let standard = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
-    let job = CostJob { standard: standard.clone(), prices: Prices::default(), top: 5, previous_total: None };
+    let job = CostJob {
+        standard: standard.clone(),
+        prices: Prices::default(),
+        top: 5,
+        previous_total: None,
+        archive_projection_days: crate::cost::DEFAULT_ARCHIVE_PROJECTION_DAYS,
+    };
     let (report, states) = run_all(&job, &registry, &store, &run_settings(10)).await;
     assert_eq!(states[0].shards, 3);
     let options = CostOptions { region: "us-east-1".into(), top: 5, ..CostOptions::default() };
@@ -285,7 +291,7 @@ fn cut_numbers_shards_from_where_the_run_is() {
 async fn an_empty_registry_gives_an_empty_complete_report_in_one_pass() {
     let registry = InMemoryRegistry::new();
     let store = InMemoryReportStore::default();
-    let job = AuditJob { settings: &settings(), remediation: Remediation::default() };
+    let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let (report, states) = run_all(&job, &registry, &store, &run_settings(25)).await;
     assert_eq!((states.len(), states[0].shards), (1, 0));
     assert!(report.complete && report.repositories.is_empty());

@@ -263,6 +263,9 @@ async fn main() {
 
     step(13, "A scheduled run at scale: template.yaml's state machine on moto's Step Functions, 40 repositories in shards of 10");
     scheduled_runs(&mut summary).await;
+
+    step(14, "A running image: an ECS service still runs v1.3, which \"keep the last 2\" would expire");
+    running_images(&mut summary).await;
     if let Ok(path) = std::env::var("DEMO_SUMMARY") {
         if let Err(e) = std::fs::write(&path, serde_json::Value::Object(summary).to_string()) {
             fail(&format!("{path}: {e}"));
@@ -341,6 +344,111 @@ async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>
     }
     summary.insert("run-invokes".into(), serde_json::json!(invokes.len()));
     summary.insert("run-summaries".into(), serde_json::json!(runs.published(topic).len()));
+}
+
+/// The preview marks the running image at risk, the audit pins it, and the policy with
+/// ProtectInUse spares it; the CLI throughout, on a fresh moto with ECS.
+async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>) {
+    let aws = LocalAws::start();
+    let config = aws.sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
+    let repo = "shop/web";
+    seed::create_repository(&ecr, repo, true).await;
+    for (k, tag) in ["v1.3", "v1.8", "v1.9"].iter().enumerate() {
+        if k > 0 {
+            // moto stamps pushes to the second: one apart, so "newest" is clear.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        seed::push_unique(&ecr, repo, Some(tag), &format!("web-{tag}")).await;
+    }
+    let image = format!("{}.dkr.ecr.us-east-1.amazonaws.com/{repo}:v1.3", ecr_keeper_tests::ACCOUNT);
+    let container = aws_sdk_ecs::types::ContainerDefinition::builder().name("web").image(&image).memory(128).build();
+    let ran = async {
+        ecs.create_cluster().cluster_name("prod").send().await.map_err(|e| e.to_string())?;
+        ecs.register_task_definition()
+            .family("web")
+            .container_definitions(container)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        ecs.create_service()
+            .cluster("prod")
+            .service_name("web")
+            .task_definition("web")
+            .desired_count(1)
+            .send()
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = ran.await {
+        fail(&format!("ECS: {e}"));
+    }
+    println!("   ECS service prod/web runs {image}");
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-demo-in-use-{}", std::process::id()));
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&path, text))
+            .unwrap_or_else(|e| fail(&format!("{e}")));
+        path.display().to_string()
+    };
+    let images = write("images.json", &seed::describe_images_json(&ecr, repo).await.to_string());
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .envs(aws.process_env())
+            .output()
+            .unwrap_or_else(|e| fail(&format!("{e}")))
+    };
+    let generated = |extra: &[&str]| {
+        let out = run(&[&["lifecycle", "generate", "--keep-tagged", "2"], extra].concat());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let plain = write("keep-2.json", &generated(&[]));
+    let protected = write("keep-2-protected.json", &generated(&["--protect-in-use"]));
+    let preview = |policy: &str, images: &str| {
+        let out = run(&[
+            "lifecycle",
+            "preview",
+            "--policy",
+            policy,
+            "--images",
+            images,
+            "--in-use",
+            "ecs",
+            "--output",
+            "table",
+        ]);
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let json = run(&["lifecycle", "preview", "--policy", policy, "--images", images, "--in-use", "ecs"]);
+        serde_json::from_slice::<serde_json::Value>(&json.stdout).map(|v| v["atRisk"].clone()).unwrap_or_default()
+    };
+    println!("   preview of \"keep the last 2 v*\" with --in-use ecs:");
+    let before = preview(&plain, &images);
+    println!("   ecr-keeper audit --in-use ecs --protect-in-use --yes: the audit pins what runs");
+    let audited = cli_json(
+        &bin,
+        &aws,
+        &["audit", "--repository-prefix", "shop/", "--in-use", "ecs", "--protect-in-use", "--yes"],
+    );
+    for action in audited["remediation"].as_array().into_iter().flatten() {
+        println!(
+            "   {}: {} (applied: {})",
+            action["action"],
+            action["detail"].as_str().unwrap_or_default(),
+            action["applied"]
+        );
+    }
+    let pinned_images = write("images-pinned.json", &seed::describe_images_json(&ecr, repo).await.to_string());
+    println!("   the same policy with --protect-in-use (its first rule shields keeper-in-use-*):");
+    let after = preview(&protected, &pinned_images);
+    summary.insert(
+        "in-use".into(),
+        serde_json::json!({"atRiskBefore": before, "remediation": audited["remediation"], "atRiskAfter": after}),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs the CLI with `--output json` and returns what it printed.

@@ -1,13 +1,16 @@
-//! LC-1 to LC-6: a valid policy exists, covers untagged images and every image, runs on time,
-//! and matches the team's standard.
+//! LC-1 to LC-8 and USE-1: a valid policy exists, covers untagged images and every image, runs on
+//! time, matches the team's standard, archives by real pulls and for at least the billed 90 days,
+//! and removes no image a workload runs.
 
 use super::{result, tags_or_digest, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::image::Image;
 use crate::lifecycle::{
-    human_bytes, parse_policy, simulate, CountType, Fate, LifecyclePolicy, StorageClass, TagStatus,
+    human_bytes, parse_policy, short_digest, simulate, CountType, Fate, LifecyclePolicy, Plan, StorageClass, TagStatus,
+    MIN_ARCHIVE_EXPIRY_DAYS,
 };
-use chrono::{DateTime, Utc};
+use crate::workloads::at_risk;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 pub(super) fn checks(
@@ -84,6 +87,10 @@ pub(super) fn checks(
     // LC-4 and LC-5: what the policy will never touch, and what it is late to remove.
     if let Some(p) = policy {
         let plan = simulate(p, f.images, now);
+        out.extend(pull_and_archive(f, p, &plan, now));
+        if let Some(workloads) = f.workloads {
+            out.push(in_use(workloads, Some(&plan)));
+        }
         let mut unmanaged_examples = Vec::new();
         let mut oldest_overdue: Option<(DateTime<Utc>, &Image)> = None;
         for (image, d) in f.images.iter().zip(&plan.decisions) {
@@ -162,6 +169,15 @@ pub(super) fn checks(
             "no valid lifecycle policy: nothing is scheduled to expire",
             Value::Null,
         ));
+        let raw = f.lifecycle_policy.and_then(|t| serde_json::from_str::<LifecyclePolicy>(t).ok());
+        if let Some(raw) = raw {
+            // Simulated as written: what ECR would do if it had accepted it.
+            let plan = simulate(&raw, f.images, now);
+            out.extend(archive_minimum(f, &raw, Some(&plan), now));
+        }
+        if let Some(workloads) = f.workloads {
+            out.push(in_use(workloads, None));
+        }
     }
 
     // LC-6: drift from the standard, when one is configured.
@@ -170,6 +186,203 @@ pub(super) fn checks(
     }
 
     (out, totals)
+}
+
+/// LC-7 (pulls that keep images active) and LC-8 (archive expiry under the 90-day minimum),
+/// only for policies that use pull times or archive storage.
+fn pull_and_archive(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateTime<Utc>) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let pull_rule =
+        policy.rules_by_priority().into_iter().find(|r| r.selection.count_type == CountType::SinceImagePulled);
+    if let Some(rule) = pull_rule {
+        let limit = Duration::days(i64::from(rule.selection.count_number));
+        // Kept by the pull rule only because of a pull: measured from its push (or restore) it
+        // would be archived.
+        let kept_by_pulls: Vec<&Image> = f
+            .images
+            .iter()
+            .zip(&plan.decisions)
+            .filter(|(image, d)| {
+                d.fate == Fate::Keep
+                    && d.rule.is_some_and(|r| std::ptr::eq(&policy.rules[r], rule))
+                    && image.last_pulled_at.is_some()
+                    && image.effective_pushed_at() + limit < now
+            })
+            .map(|(image, _)| image)
+            .collect();
+        let examples: Vec<String> = kept_by_pulls.iter().take(5).map(|i| tags_or_digest(i)).collect();
+        let account = f.repository.arn.split(':').nth(4).unwrap_or("ACCOUNT");
+        let scanner = format!(
+            "arn:aws:iam::{account}:role/aws-service-role/inspector2.amazonaws.com/AWSServiceRoleForAmazonInspector2"
+        );
+        out.push(match f.pull_time_update_exclusions {
+            None => result(
+                "LC-7",
+                Status::Info,
+                CheckSeverity::Low,
+                "the registry's pull-time update exclusions could not be read (ecr:ListPullTimeUpdateExclusions): pulls by scanners and tooling may keep images from archiving",
+                json!({"imagesKeptByPulls": kept_by_pulls.len()}),
+            ),
+            Some([]) if f.registry_scanning.enhanced && !kept_by_pulls.is_empty() => result(
+                "LC-7",
+                Status::Warn,
+                CheckSeverity::Medium,
+                format!(
+                    "{} stay in standard storage only because of a pull in the last {} days (e.g. {}), while enhanced scanning is on and no pull-time update exclusion is registered: scanner and tooling pulls keep images looking used. Exclude their roles, e.g. aws ecr register-pull-time-update-exclusion --principal-arn {scanner}",
+                    crate::lifecycle::count(kept_by_pulls.len() as u64, "image", "images"),
+                    rule.selection.count_number,
+                    examples.join(", ")
+                ),
+                json!({"imagesKeptByPulls": kept_by_pulls.len(), "examples": examples, "exclude": [scanner]}),
+            ),
+            Some(excluded) => result(
+                "LC-7",
+                Status::Pass,
+                CheckSeverity::Medium,
+                if excluded.is_empty() {
+                    "pull times are not refreshed by a scanner (enhanced scanning is off, or no image is kept only by a pull)".to_string()
+                } else {
+                    format!("{} principal(s) excluded from pull-time updates", excluded.len())
+                },
+                json!({"exclusions": excluded}),
+            ),
+        });
+    }
+    out.extend(archive_minimum(f, policy, Some(plan), now));
+    out
+}
+
+/// LC-8: archived images are kept the 90 days they are billed for. Also read from a policy ECR
+/// would refuse (an archive expiry under 90 days is one reason it would).
+fn archive_minimum(
+    f: &Facts,
+    policy: &LifecyclePolicy,
+    plan: Option<&Plan>,
+    now: DateTime<Utc>,
+) -> Option<CheckResult> {
+    let archives = policy.rules.iter().any(|r| {
+        r.selection.storage_class() == StorageClass::Archive
+            || r.action.kind == crate::lifecycle::ActionType::Transition
+    });
+    if !archives {
+        return None;
+    }
+    {
+        let short: Vec<String> = policy
+            .rules_by_priority()
+            .into_iter()
+            .filter(|r| {
+                r.selection.count_type == CountType::SinceImageTransitioned
+                    && r.selection.count_number < MIN_ARCHIVE_EXPIRY_DAYS
+            })
+            .map(|r| {
+                format!("rule {} expires archived images after {} days", r.rule_priority, r.selection.count_number)
+            })
+            .collect();
+        // Archived images the plan expires less than 90 days after archiving are billed 90 days.
+        let minimum = Duration::days(i64::from(MIN_ARCHIVE_EXPIRY_DAYS));
+        let early: Vec<&Image> = f
+            .images
+            .iter()
+            .zip(plan.map_or(&[][..], |p| p.decisions.as_slice()))
+            .filter(|(image, d)| {
+                d.fate == Fate::Expire
+                    && image.status == crate::image::ImageStatus::Archived
+                    && image.last_archived_at.is_some_and(|at| at + minimum > now)
+            })
+            .map(|(image, _)| image)
+            .collect();
+        Some(if short.is_empty() && early.is_empty() {
+            result(
+                "LC-8",
+                Status::Pass,
+                CheckSeverity::Low,
+                "archived images are kept at least the 90 days they are billed for",
+                Value::Null,
+            )
+        } else {
+            let bytes: u64 = early.iter().map(|i| i.size_bytes).sum();
+            let mut parts = short.clone();
+            if !early.is_empty() {
+                parts.push(format!(
+                    "{} ({}) archived less than 90 days ago would be expired now and still billed for 90 days",
+                    crate::lifecycle::count(early.len() as u64, "image", "images"),
+                    human_bytes(bytes)
+                ));
+            }
+            result(
+                "LC-8",
+                Status::Warn,
+                CheckSeverity::Low,
+                format!(
+                    "{}: archived storage is billed for at least 90 days (ECR refuses an archive expiry under 90)",
+                    parts.join("; ")
+                ),
+                json!({"rules": short, "earlyExpiries": early.len(), "bytes": bytes}),
+            )
+        })
+    }
+}
+
+/// USE-1: no image a workload runs is expired or archived by the policy, now or later.
+fn in_use(workloads: Result<&[Vec<String>], &str>, plan: Option<&Plan>) -> CheckResult {
+    let workloads = match workloads {
+        Ok(w) => w,
+        Err(reason) => {
+            return result(
+                "USE-1",
+                Status::Error,
+                CheckSeverity::High,
+                format!("the workloads could not be read: {reason}"),
+                Value::Null,
+            )
+        }
+    };
+    let running = workloads.iter().filter(|w| !w.is_empty()).count();
+    let Some(plan) = plan else {
+        return result(
+            "USE-1",
+            Status::Pass,
+            CheckSeverity::High,
+            format!("{running} running image(s); no valid lifecycle policy removes any"),
+            Value::Null,
+        );
+    };
+    let risks = at_risk(plan, workloads);
+    if risks.is_empty() {
+        return result(
+            "USE-1",
+            Status::Pass,
+            CheckSeverity::High,
+            format!("{running} running image(s); the policy removes none"),
+            Value::Null,
+        );
+    }
+    let described: Vec<String> = risks
+        .iter()
+        .take(5)
+        .map(|r| {
+            let image = if r.image_tags.is_empty() { short_digest(&r.image_digest) } else { r.image_tags.join("+") };
+            let verb = if r.action == "transition" { "archived" } else { "expired" };
+            let when = match (&r.eligible_since, r.now) {
+                (Some(t), true) => format!("now (eligible since {t})"),
+                (Some(t), false) => format!("from {t}"),
+                (None, _) => "now".into(),
+            };
+            format!("{image}, run by {}, would be {verb} by rule {} {when}", r.workloads.join(", "), r.rule_priority)
+        })
+        .collect();
+    result(
+        "USE-1",
+        Status::Fail,
+        CheckSeverity::High,
+        format!(
+            "{} of {running} running image(s) at risk: {}; a pull of a removed image fails. Protect them (ProtectedTags, or ProtectInUse with pins)",
+            risks.len(),
+            described.join("; ")
+        ),
+        json!(risks),
+    )
 }
 
 fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> CheckResult {

@@ -87,6 +87,11 @@ pub struct Facts<'a> {
     pub registry_scanning: &'a RegistryScanning,
     /// Finding ids suppressed for the newest image, when they had to be read (SCAN-2).
     pub newest_image_suppressed_at_or_above: u64,
+    /// The workloads that run each image (in `images` order), when workloads are read (USE-1);
+    /// `Err` says why they could not be.
+    pub workloads: Option<Result<&'a [Vec<String>], &'a str>>,
+    /// The registry's pull-time update exclusions (LC-7); `None` when they could not be read.
+    pub pull_time_update_exclusions: Option<&'a [String]>,
 }
 
 /// The lifecycle outcome the report carries beside the checks.
