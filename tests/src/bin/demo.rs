@@ -436,7 +436,7 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
     for action in audited["remediation"].as_array().into_iter().flatten() {
         println!(
             "   {}: {} (applied: {})",
-            action["action"],
+            action["action"].as_str().unwrap_or_default(),
             action["detail"].as_str().unwrap_or_default(),
             action["applied"]
         );
