@@ -97,7 +97,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     };
     let registry = EcrRegistry::new(ecr_client(&config));
     let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));
-    let options = AuditOptions { inputs: RunInputs::read(&registry, workloads.as_ref()).await, ..options };
+    let options = AuditOptions { inputs: RunInputs::read(workloads.as_ref()).await, ..options };
     if let Some(Err(e)) = &options.inputs.in_use {
         eprintln!("ecr-keeper: --in-use: {e}");
         return ExitCode::from(EXIT_INVALID);

@@ -346,7 +346,6 @@ pub fn at_risk(plan: &Plan, workloads: &[Vec<String>]) -> Vec<AtRisk> {
         let acts_later = decision.fate == Fate::Keep
             && decision.referenced_by.is_none()
             && rule.selection.count_type != CountType::ImageCountMoreThan
-            && rule.selection.count_number < crate::lifecycle::PROTECT_COUNT
             && decision.eligible_since.is_some_and(|t| t >= plan.now);
         if !(acts_now || acts_later) {
             continue;

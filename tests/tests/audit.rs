@@ -223,15 +223,17 @@ async fn every_check_passes_and_fails_where_it_should() {
     assert_eq!(report.summary.unmanaged.images, 2);
     assert_eq!(report.summary.by_check.get("TAG-1").map(|c| (c.pass, c.warn, c.fail)), Some((10, 1, 2)));
 
-    // The minimum of calls: one listing, the scanning configuration once, three reads a repository.
+    // The minimum of calls: one listing, the scanning configuration and the pull-time update
+    // exclusions once, three reads a repository.
     let calls = counter.calls();
     let count = |op: &str| calls.iter().filter(|c| *c == op).count();
     assert_eq!(count("DescribeRepositories"), 1);
     assert_eq!(count("GetRegistryScanningConfiguration"), 1);
+    assert_eq!(count("ListPullTimeUpdateExclusions"), 1);
     for op in ["GetLifecyclePolicy", "GetRepositoryPolicy", "DescribeImages"] {
         assert_eq!(count(op), 13, "{op}");
     }
-    assert_eq!(calls.len(), 2 + 3 * 13, "{calls:?}");
+    assert_eq!(calls.len(), 3 + 3 * 13, "{calls:?}");
 
     // One struct, two renderings.
     let json = serde_json::to_value(&report).unwrap_or_default();

@@ -328,7 +328,7 @@ impl World {
             region: "us-east-1".into(),
             repository_prefix: Some(name.to_string()),
             remediation: Remediation { pins: true, apply: true, ..Remediation::default() },
-            inputs: RunInputs::read(&registry, Some(&workloads)).await,
+            inputs: RunInputs::read(Some(&workloads)).await,
             ..AuditOptions::default()
         };
         let (before, _) = self.snapshot().await;

@@ -169,7 +169,7 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
         inputs,
         ..AuditOptions::default()
     };
-    let inputs = RunInputs::read(&registry, Some(&workloads)).await;
+    let inputs = RunInputs::read(Some(&workloads)).await;
     let report =
         audit(&registry, &settings(), &pinning(inputs), chrono::Utc::now()).await.unwrap_or_else(|e| panic!("{e}"));
     let actions: Vec<(&str, bool)> = report.remediation.iter().map(|a| (a.action.as_ref(), a.applied)).collect();
@@ -191,10 +191,9 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
         (Fate::Keep, Some(0)),
         "kept by the pin rule"
     );
-    let report =
-        audit(&registry, &settings(), &pinning(RunInputs::read(&registry, Some(&workloads)).await), chrono::Utc::now())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let report = audit(&registry, &settings(), &pinning(RunInputs::read(Some(&workloads)).await), chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.repositories[0].checks.iter().find(|c| c.id == "USE-1").map(|c| c.status), Some(Status::Pass));
 
     // WHEN the service moves to v1.9 and the audit runs again: THEN the pin goes, v1.3 keeps
@@ -202,10 +201,9 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
     run_service(&ecs, "v1.9", false).await;
     let running = workloads.images_in_use().await.unwrap_or_default();
     assert!(running.iter().all(|w| w.image.ends_with(":v1.9")), "{running:?}");
-    let report =
-        audit(&registry, &settings(), &pinning(RunInputs::read(&registry, Some(&workloads)).await), chrono::Utc::now())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let report = audit(&registry, &settings(), &pinning(RunInputs::read(Some(&workloads)).await), chrono::Utc::now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let actions: Vec<(&str, bool)> = report.remediation.iter().map(|a| (a.action.as_ref(), a.applied)).collect();
     assert_eq!(actions, [("pin-in-use", true), ("unpin", true)], "{:?}", report.remediation);
     assert_eq!(tags_of(&ecr, &v13).await, ["v1.3"]);

@@ -38,13 +38,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE);
         let Some(step) = Step::of(&event.payload) else {
-            let inputs = RunInputs::read(registry, workloads.as_ref()).await;
+            let inputs = RunInputs::read(workloads.as_ref()).await;
             return whole_registry(registry, sink, config, region, deadline, inputs).await;
         };
         let step = step?;
         // Only a shard audits repositories: plan and aggregate need no workloads.
         let inputs = match step {
-            Step::Shard { .. } => RunInputs::read(registry, workloads.as_ref()).await,
+            Step::Shard { .. } => RunInputs::read(workloads.as_ref()).await,
             _ => RunInputs::default(),
         };
         let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };

@@ -15,7 +15,6 @@ use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
 use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
 use crate::run::{run_in_process, Job, Outcome, RunContext};
-use crate::scanning::RegistryScanning;
 use crate::workloads::{apply_pins, plan_pins, InUse, RegistryAddress, Workloads};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,27 +47,18 @@ pub struct AuditOptions {
     pub inputs: RunInputs,
 }
 
-/// What the audit reads once per run (or per shard) besides the repositories.
+/// What the audit reads besides the registry: the running images, once per run (per shard
+/// invocation in a scheduled run).
 #[derive(Debug, Clone, Default)]
 pub struct RunInputs {
     /// The images workloads run, when workloads are read; `Err` says why they could not be.
     pub in_use: Option<Result<InUse, String>>,
-    /// The registry's pull-time update exclusions; `None` when they could not be read.
-    pub pull_time_update_exclusions: Option<Vec<String>>,
 }
 
 impl RunInputs {
-    /// Reads the exclusions (a failure only makes LC-7 say so) and, with a workload reader, the
-    /// running images resolved against this registry.
-    /// References are matched per repository, against the registry its ARN names.
-    pub async fn read<R: Registry, W: Workloads>(registry: &R, workloads: Option<&W>) -> RunInputs {
-        let pull_time_update_exclusions = match registry.pull_time_update_exclusions().await {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(error = %e, "pull-time update exclusions not read");
-                None
-            }
-        };
+    /// With a workload reader, the running images; references are matched per repository,
+    /// against the registry its ARN names.
+    pub async fn read<W: Workloads>(workloads: Option<&W>) -> RunInputs {
         let in_use = match workloads {
             None => None,
             Some(w) => Some(match w.images_in_use().await {
@@ -76,7 +66,7 @@ impl RunInputs {
                 Err(e) => Err(e.to_string()),
             }),
         };
-        RunInputs { in_use, pull_time_update_exclusions }
+        RunInputs { in_use }
     }
 }
 
@@ -120,9 +110,7 @@ impl Job for AuditJob<'_> {
         repo: &Repository,
         cx: &RunContext,
     ) -> Result<AuditedRepository, RegistryError> {
-        let (audit, pins) =
-            audit_repository(registry, repo, &cx.scanning, self.settings, self.inputs, self.remediation, cx.now)
-                .await?;
+        let (audit, pins) = audit_repository(registry, repo, cx, self.settings, self.inputs, self.remediation).await?;
         let mut remediation = remediate(registry, &audit, self.settings, self.remediation).await;
         remediation.extend(pins);
         Ok(AuditedRepository { audit, remediation })
@@ -203,11 +191,10 @@ fn unreadable(repo: &Repository, reason: String) -> RepositoryAudit {
 async fn audit_repository<R: Registry>(
     registry: &R,
     repo: &Repository,
-    scanning: &RegistryScanning,
+    cx: &RunContext,
     settings: &AuditSettings,
     inputs: &RunInputs,
     remediation: Remediation,
-    now: DateTime<Utc>,
 ) -> Result<(RepositoryAudit, Vec<RemediationAction>), RegistryError> {
     let name = repo.name.as_str();
     let (lifecycle_policy, repository_policy, mut images) = tokio::try_join!(
@@ -243,15 +230,15 @@ async fn audit_repository<R: Registry>(
         lifecycle_policy: lifecycle_policy.as_deref(),
         repository_policy: repository_policy.as_deref(),
         images: &images,
-        registry_scanning: scanning,
+        registry_scanning: &cx.scanning,
         newest_image_suppressed_at_or_above: suppressed,
         workloads: in_use.as_ref().map(|r| match r {
             Ok(w) => Ok(w.as_slice()),
             Err(e) => Err(e.as_str()),
         }),
-        pull_time_update_exclusions: inputs.pull_time_update_exclusions.as_deref(),
+        pull_time_update_exclusions: cx.pull_time_update_exclusions.as_deref(),
     };
-    let (checks, totals) = run_checks(&facts, settings, now);
+    let (checks, totals) = run_checks(&facts, settings, cx.now);
     let audit = RepositoryAudit {
         name: name.to_string(),
         arn: repo.arn.clone(),

@@ -6,7 +6,7 @@ use crate::findings::{FindingsPolicy, Severity, SeverityCounts, Suppression};
 use crate::image::ImageScan;
 use crate::lifecycle::{generate, PolicyParams};
 use crate::repository::{Encryption, RepositorySettings, TagMutability};
-use crate::scanning::{ScanFrequency, ScanRule};
+use crate::scanning::{RegistryScanning, ScanFrequency, ScanRule};
 use crate::testing::{ecr_defaults, InMemoryRegistry};
 use chrono::{Duration, TimeZone};
 
@@ -281,7 +281,7 @@ async fn use_1_fails_for_a_running_image_the_policy_expires_and_pins_make_it_pas
         manifest_for(&registry, "app", &scanned(digest, &[tag], days, 0));
     }
     let workloads = crate::testing::InMemoryWorkloads::running(&[("app:v1.3", "ecs service prod/web")]);
-    let inputs = RunInputs::read(&registry, Some(&workloads)).await;
+    let inputs = RunInputs::read(Some(&workloads)).await;
     let options = |pins: bool| AuditOptions {
         remediation: Remediation { pins, apply: true, ..Remediation::default() },
         inputs: inputs.clone(),
@@ -309,7 +309,7 @@ async fn use_1_fails_for_a_running_image_the_policy_expires_and_pins_make_it_pas
     // WHEN the service moves to v1.9: THEN the pin goes (v1.3 keeps its own tag) and v1.3 is
     // expired by the policy again, now that nothing runs it
     workloads.set(&[("app:v1.9", "ecs service prod/web")]);
-    let moved = RunInputs::read(&registry, Some(&workloads)).await;
+    let moved = RunInputs::read(Some(&workloads)).await;
     let report = run(
         &registry,
         &settings(),
@@ -331,10 +331,7 @@ async fn use_1_fails_for_a_running_image_the_policy_expires_and_pins_make_it_pas
 async fn unreadable_workloads_make_use_1_an_error_and_pin_nothing() {
     let registry = InMemoryRegistry::new();
     compliant(&registry, "app");
-    let inputs = RunInputs {
-        in_use: Some(Err("ECS ListClusters: access denied".into())),
-        pull_time_update_exclusions: Some(vec![]),
-    };
+    let inputs = RunInputs { in_use: Some(Err("ECS ListClusters: access denied".into())) };
     let options = AuditOptions {
         remediation: Remediation { pins: true, apply: true, ..Remediation::default() },
         inputs,
@@ -360,11 +357,8 @@ async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_regis
     let mut pulled = scanned("sha256:p", &["build-7"], 200, 0);
     pulled.last_pulled_at = Some(now() - Duration::days(1));
     registry.with_image("app", pulled).with_image("app", scanned("sha256:q", &["build-9"], 2, 0));
-    let audit_with = |exclusions: Option<Vec<String>>| AuditOptions {
-        inputs: RunInputs { in_use: None, pull_time_update_exclusions: exclusions },
-        ..AuditOptions::default()
-    };
-    let report = run(&registry, &settings(), &audit_with(Some(vec![]))).await;
+    // WHEN the registry has no exclusion, one, and when they cannot be read
+    let report = run(&registry, &settings(), &AuditOptions::default()).await;
     let lc7 =
         report.repositories[0].checks.iter().find(|c| c.id == "LC-7").cloned().unwrap_or_else(|| panic!("no LC-7"));
     assert_eq!(lc7.status, Status::Warn);
@@ -375,11 +369,14 @@ async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_regis
         lc7.message
     );
     assert!(lc7.message.contains("AWSServiceRoleForAmazonInspector2"), "{}", lc7.message);
-    let excluded =
-        run(&registry, &settings(), &audit_with(Some(vec!["arn:aws:iam::123456789012:role/ci".into()]))).await;
+    registry.with_pull_time_update_exclusions(&["arn:aws:iam::123456789012:role/ci"]);
+    let excluded = run(&registry, &settings(), &AuditOptions::default()).await;
     assert_eq!(status(&excluded, "app", "LC-7"), Status::Pass);
-    let unread = run(&registry, &settings(), &audit_with(None)).await;
+    let denied = RegistryError::AccessDenied { operation: "ListPullTimeUpdateExclusions", message: "no".into() };
+    registry.failing("ListPullTimeUpdateExclusions", None, denied, None);
+    let unread = run(&registry, &settings(), &AuditOptions::default()).await;
     assert_eq!(status(&unread, "app", "LC-7"), Status::Info);
+    assert!(unread.complete, "the rest of the audit ran");
     // LC-8: the policy archives; nothing is expired before its 90 days
     assert_eq!(status(&report, "app", "LC-8"), Status::Pass);
 }

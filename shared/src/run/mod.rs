@@ -37,6 +37,10 @@ pub struct RunContext {
     pub region: String,
     pub registry_id: String,
     pub scanning: RegistryScanning,
+    /// The registry's pull-time update exclusions (the audit's LC-7), read once with the
+    /// scanning; `None` when they could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_time_update_exclusions: Option<Vec<String>>,
 }
 
 impl RunContext {
@@ -48,8 +52,15 @@ impl RunContext {
         region: &str,
         now: DateTime<Utc>,
     ) -> Result<(RunContext, Vec<Repository>), RegistryError> {
-        let (repositories, scanning) =
-            tokio::try_join!(registry.list_repositories(prefix), registry.get_registry_scanning())?;
+        let (listed, scanning, exclusions) = tokio::join!(
+            registry.list_repositories(prefix),
+            registry.get_registry_scanning(),
+            registry.pull_time_update_exclusions()
+        );
+        let (repositories, scanning) = (listed?, scanning?);
+        // Only LC-7 needs them: a registry or role without the API still gets its run.
+        let pull_time_update_exclusions =
+            exclusions.map_err(|e| tracing::warn!(error = %e, "pull-time update exclusions not read")).ok();
         // From the scanning configuration when no repository matched: the header always names it.
         let registry_id = repositories
             .first()
@@ -57,7 +68,8 @@ impl RunContext {
             .or_else(|| scanning.registry_id.clone())
             .unwrap_or_default();
         let now = chrono::SubsecRound::trunc_subsecs(now, 0);
-        Ok((RunContext { now, region: region.to_string(), registry_id, scanning }, repositories))
+        let cx = RunContext { now, region: region.to_string(), registry_id, scanning, pull_time_update_exclusions };
+        Ok((cx, repositories))
     }
 }
 

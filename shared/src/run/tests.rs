@@ -280,7 +280,13 @@ fn cut_numbers_shards_from_where_the_run_is() {
             settings: ecr_defaults(),
         })
         .collect();
-    let cx = RunContext { now: now(), region: "r".into(), registry_id: "1".into(), scanning: Default::default() };
+    let cx = RunContext {
+        now: now(),
+        region: "r".into(),
+        registry_id: "1".into(),
+        scanning: Default::default(),
+        pull_time_update_exclusions: None,
+    };
     let items = cut(&repos, 3, 5, "run", 2, &cx);
     let shape: Vec<(usize, usize)> = items.iter().map(|i| (i.shard, i.repositories.len())).collect();
     assert_eq!(shape, [(5, 3), (6, 3), (7, 1)]);
@@ -306,6 +312,10 @@ fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
         region: "ap-southeast-3".into(),
         registry_id: "123456789012".into(),
         scanning: Default::default(),
+        // A registry may exclude a few principals; five long role ARNs.
+        pull_time_update_exclusions: Some(
+            (0..5).map(|i| format!("arn:aws:iam::123456789012:role/{i}{}", "r".repeat(60))).collect(),
+        ),
     };
     let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)
         .map(|i| {
