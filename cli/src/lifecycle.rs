@@ -181,13 +181,7 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
             if risks.len() == 1 { " is" } else { "s are" },
             risks
                 .iter()
-                .map(|r| format!(
-                    "{} ({} by rule {}, run by {})",
-                    risk_image(r),
-                    r.action,
-                    r.rule_priority,
-                    r.workloads.join(", ")
-                ))
+                .map(|r| format!("{} ({} by rule {}, run by {})", r.image(), r.action, r.rule_priority, r.run_by()))
                 .collect::<Vec<_>>()
                 .join("; ")
         );
@@ -201,25 +195,11 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
         Output::Table => {
             print!("{}", render_table(&plan));
             for r in at_risk.iter().flatten() {
-                println!(
-                    "AT RISK {}: {} by rule {}, run by {}",
-                    risk_image(r),
-                    r.action,
-                    r.rule_priority,
-                    r.workloads.join(", ")
-                );
+                println!("AT RISK {}: {} by rule {}, run by {}", r.image(), r.action, r.rule_priority, r.run_by());
             }
         }
     }
     Ok(())
-}
-
-fn risk_image(r: &ecr_keeper_core::workloads::AtRisk) -> String {
-    if r.image_tags.is_empty() {
-        ecr_keeper_core::lifecycle::short_digest(&r.image_digest)
-    } else {
-        r.image_tags.join("+")
-    }
 }
 
 /// The running images; AWS is configured only when a source needs it.

@@ -334,6 +334,28 @@ pub struct AtRisk {
     pub now: bool,
 }
 
+impl AtRisk {
+    /// Who runs the image, for a message: three workloads at most, then how many more (a
+    /// service with a hundred tasks must not fill a 4 KB CloudFormation Reason).
+    pub fn run_by(&self) -> String {
+        const SHOWN: usize = 3;
+        let mut text = self.workloads.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+        if self.workloads.len() > SHOWN {
+            text.push_str(&format!(" and {} more", self.workloads.len() - SHOWN));
+        }
+        text
+    }
+
+    /// The image as people name it: its tags, or its short digest.
+    pub fn image(&self) -> String {
+        if self.image_tags.is_empty() {
+            crate::lifecycle::short_digest(&self.image_digest)
+        } else {
+            self.image_tags.join("+")
+        }
+    }
+}
+
 /// The in-use images `plan` acts on now, and those an age rule will act on later (when, is
 /// said), each with the workloads that run it. A count rule's future is not known.
 pub fn at_risk(plan: &Plan, workloads: &[Vec<String>]) -> Vec<AtRisk> {

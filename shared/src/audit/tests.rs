@@ -364,7 +364,7 @@ async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_regis
     assert_eq!(lc7.status, Status::Warn);
     assert!(
         lc7.message
-            .starts_with("1 image stay in standard storage only because of a pull in the last 30 days (e.g. build-7)"),
+            .starts_with("1 image stays in standard storage only because of a pull in the last 30 days (e.g. build-7)"),
         "{}",
         lc7.message
     );

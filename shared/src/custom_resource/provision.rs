@@ -373,14 +373,7 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
         let shown: Vec<String> = risks
             .iter()
             .take(3)
-            .map(|r| {
-                let image = if r.image_tags.is_empty() {
-                    crate::lifecycle::short_digest(&r.image_digest)
-                } else {
-                    r.image_tags.join("+")
-                };
-                format!("{image} ({} by rule {}, run by {})", r.action, r.rule_priority, r.workloads.join(", "))
-            })
+            .map(|r| format!("{} ({} by rule {}, run by {})", r.image(), r.action, r.rule_priority, r.run_by()))
             .collect();
         let more =
             if risks.len() > shown.len() { format!(" and {} more", risks.len() - shown.len()) } else { String::new() };

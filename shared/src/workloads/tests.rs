@@ -150,6 +150,22 @@ fn an_in_use_image_a_rule_would_expire_or_archive_is_at_risk_with_its_workload()
 }
 
 #[test]
+fn a_message_names_three_workloads_and_counts_the_rest() {
+    let risk = |n: usize| AtRisk {
+        image_digest: digest(1),
+        image_tags: vec![],
+        action: "expire".into(),
+        rule_priority: 1,
+        workloads: (0..n).map(|k| format!("ecs task prod/{k}")).collect(),
+        eligible_since: None,
+        now: true,
+    };
+    assert_eq!(risk(2).run_by(), "ecs task prod/0, ecs task prod/1");
+    assert_eq!(risk(100).run_by(), "ecs task prod/0, ecs task prod/1, ecs task prod/2 and 97 more");
+    assert_eq!(risk(1).image(), "sha256:010000000000");
+}
+
+#[test]
 fn the_pin_rule_spares_a_pinned_image_from_every_other_rule() {
     let params = PolicyParams { keep_tagged: 1, protect_in_use: true, ..PolicyParams::default() };
     let policy = generate(&params).unwrap_or_else(|e| panic!("{e}"));

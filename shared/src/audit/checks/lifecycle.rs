@@ -6,7 +6,7 @@ use super::{result, tags_or_digest, Facts, LifecycleTotals, Standard, OVERDUE_AF
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::image::Image;
 use crate::lifecycle::{
-    human_bytes, parse_policy, short_digest, simulate, CountType, Fate, LifecyclePolicy, Plan, StorageClass, TagStatus,
+    human_bytes, parse_policy, simulate, CountType, Fate, LifecyclePolicy, Plan, StorageClass, TagStatus,
     MIN_ARCHIVE_EXPIRY_DAYS,
 };
 use crate::workloads::at_risk;
@@ -228,8 +228,9 @@ fn pull_and_archive(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateT
                 Status::Warn,
                 CheckSeverity::Medium,
                 format!(
-                    "{} stay in standard storage only because of a pull in the last {} days (e.g. {}), while enhanced scanning is on and no pull-time update exclusion is registered: scanner and tooling pulls keep images looking used. Exclude their roles, e.g. aws ecr register-pull-time-update-exclusion --principal-arn {scanner}",
+                    "{} {} in standard storage only because of a pull in the last {} days (e.g. {}), while enhanced scanning is on and no pull-time update exclusion is registered: scanner and tooling pulls keep images looking used. Exclude their roles, e.g. aws ecr register-pull-time-update-exclusion --principal-arn {scanner}",
                     crate::lifecycle::count(kept_by_pulls.len() as u64, "image", "images"),
+                    if kept_by_pulls.len() == 1 { "stays" } else { "stay" },
                     rule.selection.count_number,
                     examples.join(", ")
                 ),
@@ -362,14 +363,13 @@ fn in_use(workloads: Result<&[Vec<String>], &str>, plan: Option<&Plan>) -> Check
         .iter()
         .take(5)
         .map(|r| {
-            let image = if r.image_tags.is_empty() { short_digest(&r.image_digest) } else { r.image_tags.join("+") };
             let verb = if r.action == "transition" { "archived" } else { "expired" };
             let when = match (&r.eligible_since, r.now) {
                 (Some(t), true) => format!("now (eligible since {t})"),
                 (Some(t), false) => format!("from {t}"),
                 (None, _) => "now".into(),
             };
-            format!("{image}, run by {}, would be {verb} by rule {} {when}", r.workloads.join(", "), r.rule_priority)
+            format!("{}, run by {}, would be {verb} by rule {} {when}", r.image(), r.run_by(), r.rule_priority)
         })
         .collect();
     result(
