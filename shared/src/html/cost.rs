@@ -94,6 +94,8 @@ impl RunReport for CostReport {
             })
             .collect();
         freeing.sort_by(|a, b| (b.0.savings_usd + b.1).total_cmp(&(a.0.savings_usd + a.1)));
+        let archiving: Vec<(&str, &crate::cost::ArchiveProjection)> =
+            self.repositories.iter().filter_map(|r| r.with_archive.as_ref().map(|a| (r.name.as_str(), a))).collect();
         let meta = format!(
             "{} in {}, at ${}/GB-month{}",
             self.generated_at,
@@ -130,6 +132,23 @@ impl RunReport for CostReport {
                         tr {
                             td { (r.name) } td.num { (format!("${:.2}", r.savings_usd)) }
                             td.num { @if r.with_standard_policy.is_some() { (format!("${standard:.2}")) } @else { span.none { "has a policy" } } }
+                        }
+                    }
+                }
+            }
+            @if !archiving.is_empty() {
+                h2 { "With archive after " (archiving[0].1.after_days_without_pull) " days without a pull" }
+                @if self.prices.archive_per_gb_month >= self.prices.storage_per_gb_month {
+                    p { "At the configured prices archiving saves nothing (AWS charges archive like standard storage for a registry's first 150 TB a month); it adds the 90-day minimum and a restore fee." }
+                }
+                table id="archive" {
+                    tr { th { "repository" } th { "images archived" } th { "size" } th { "saves/month" } th { "90-day minimum" } th { "restore all" } }
+                    @for (name, a) in &archiving {
+                        tr {
+                            td { (name) } td.num { (a.images) } td.num { (human_bytes(a.unique_bytes)) }
+                            td.num { (format!("${:.2}", a.monthly_savings_usd)) }
+                            td.num { (format!("${:.2}", a.minimum_charge_usd)) }
+                            td.num { (format!("${:.2}", a.restore_all_usd)) }
                         }
                     }
                 }

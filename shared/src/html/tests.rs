@@ -82,6 +82,24 @@ fn the_cost_page_escapes_names_and_draws_the_costliest() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("team/&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(html.contains("$3.00"), "the costliest repository's cost");
+    assert!(!html.contains("id=\"archive\""), "no archive section without a projection");
+
+    // With an archive projection: its table, and the honest note at equal prices.
+    let mut builds = cost("builds", 10);
+    builds.with_archive = Some(crate::cost::ArchiveProjection {
+        after_days_without_pull: 30,
+        images: 9,
+        unique_bytes: 9 << 30,
+        monthly_savings_usd: 0.0,
+        minimum_charge_usd: 2.7,
+        restore_all_usd: 0.27,
+    });
+    let report = CostReport::new(vec![builds], "us-east-1", Prices::default(), 5, None, now);
+    let html = report.to_html(&[]);
+    assert!(html.contains("With archive after 30 days without a pull"), "{html}");
+    assert!(html.contains("id=\"archive\""));
+    assert!(html.contains("$2.70") && html.contains("$0.27"));
+    assert!(html.contains("archiving saves nothing"));
 }
 
 #[test]
