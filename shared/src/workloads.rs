@@ -286,10 +286,6 @@ impl InUse {
         images.iter().map(|i| self.matching(&repository.name, i, Some(&address))).collect()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.uses.is_empty()
-    }
-
     /// The workloads that run `image` of `repository`, sorted; empty when none does.
     pub fn workloads_of(&self, repository: &str, image: &Image) -> Vec<String> {
         self.matching(repository, image, None)
@@ -401,12 +397,6 @@ pub struct PinPlan {
     pub stays: Vec<(String, String, String)>,
     /// In-use images that cannot be pinned, and why.
     pub cannot_pin: Vec<(String, String)>,
-}
-
-impl PinPlan {
-    pub fn is_empty(&self) -> bool {
-        self.pin.is_empty() && self.unpin.is_empty() && self.stays.is_empty() && self.cannot_pin.is_empty()
-    }
 }
 
 /// Pins for in-use images and unpins for the rest — never a removal that would delete an image:

@@ -363,10 +363,11 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
                 "could not read the workloads that run images of {name} ({e}); nothing was changed. Grant the permission, or remove the function's KEEPER_IN_USE setting to update without this check"
             ),
         })?;
-        let in_use = InUse::from_images(&running, &RegistryAddress::of_repository(repo));
+        // Matched as the audit matches them: against the registry the repository's ARN names.
+        let in_use = InUse::from_images(&running, &RegistryAddress::default());
         let plan = simulate(policy, images, self.clock.now());
         let risks: Vec<AtRisk> =
-            at_risk(&plan, &in_use.for_images(name, images)).into_iter().filter(|r| r.now).collect();
+            at_risk(&plan, &in_use.for_repository(repo, images)).into_iter().filter(|r| r.now).collect();
         if risks.len() <= limit as usize {
             return Ok(());
         }

@@ -173,7 +173,7 @@ pub(super) fn checks(
         if let Some(raw) = raw {
             // Simulated as written: what ECR would do if it had accepted it.
             let plan = simulate(&raw, f.images, now);
-            out.extend(archive_minimum(f, &raw, Some(&plan), now));
+            out.extend(archive_minimum(f, &raw, &plan, now));
         }
         if let Some(workloads) = f.workloads {
             out.push(in_use(workloads, None));
@@ -249,18 +249,13 @@ fn pull_and_archive(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateT
             ),
         });
     }
-    out.extend(archive_minimum(f, policy, Some(plan), now));
+    out.extend(archive_minimum(f, policy, plan, now));
     out
 }
 
 /// LC-8: archived images are kept the 90 days they are billed for. Also read from a policy ECR
 /// would refuse (an archive expiry under 90 days is one reason it would).
-fn archive_minimum(
-    f: &Facts,
-    policy: &LifecyclePolicy,
-    plan: Option<&Plan>,
-    now: DateTime<Utc>,
-) -> Option<CheckResult> {
+fn archive_minimum(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateTime<Utc>) -> Option<CheckResult> {
     let archives = policy.rules.iter().any(|r| {
         r.selection.storage_class() == StorageClass::Archive
             || r.action.kind == crate::lifecycle::ActionType::Transition
@@ -285,7 +280,7 @@ fn archive_minimum(
         let early: Vec<&Image> = f
             .images
             .iter()
-            .zip(plan.map_or(&[][..], |p| p.decisions.as_slice()))
+            .zip(&plan.decisions)
             .filter(|(image, d)| {
                 d.fate == Fate::Expire
                     && image.status == crate::image::ImageStatus::Archived
