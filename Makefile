@@ -71,6 +71,9 @@ template: setup $(CHECKOV)
 	$(VENV)/bin/python tests/support/check_template.py $(BEFORE) --expect-failure
 	$(VENV)/bin/python tests/support/check_template.py template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
+	$(VENV)/bin/cfn-lint member/template.yaml
+	$(VENV)/bin/python tests/support/check_iam.py member/template.yaml --member
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file member/template.yaml
 
 # cargo prints one result line per test binary, the last often a doc-test "0 passed"; close
 # the run with the totals so a reader (or CI) sees what actually ran.

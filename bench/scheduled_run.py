@@ -8,7 +8,14 @@ transitions (the parent's, from the execution history, plus each shard's child e
 S3 requests, and ECR calls of the run and of the one-process audit (they must be equal: no
 shard repeats a call), and the requests per shard beyond ECR's.
 
-Environment: REPOSITORIES (1000), IMAGES (20), SHARD (50), CONCURRENCY (10).
+With ACCOUNTS > 0 it is an organization run: moto's organization gets ACCOUNTS member accounts,
+each with member/template.yaml deployed (tests/support/organization.py), REPOSITORIES
+repositories of IMAGES images in each of REGIONS; the state machine covers them through the
+member role (KEEPER_ACCOUNTS=organization), the CLI with --accounts. AssumeRole calls are
+counted: one per registry in the plan and one per shard; the CLI's one per registry.
+
+Environment: REPOSITORIES (1000; per registry with ACCOUNTS), IMAGES (20), SHARD (50),
+CONCURRENCY (10), ACCOUNTS (0), REGIONS (us-east-1).
 Needs `make setup` and the release builds (`make bench-run` does both).
 """
 
@@ -29,6 +36,9 @@ REPOSITORIES = int(os.environ.get("REPOSITORIES", "1000"))
 IMAGES = int(os.environ.get("IMAGES", "20"))
 SHARD = int(os.environ.get("SHARD", "50"))
 CONCURRENCY = int(os.environ.get("CONCURRENCY", "10"))
+ACCOUNTS = int(os.environ.get("ACCOUNTS", "0"))
+REGIONS = [r for r in os.environ.get("REGIONS", "us-east-1").split(",") if r]
+EXTERNAL_ID = "bench-external-id"
 
 
 def free_port():
@@ -76,6 +86,28 @@ def read_log(path):
     return counts, durations
 
 
+def organization_registries(endpoint, env):
+    """Creates the organization and its member stacks; an ECR client in each member registry."""
+    trusted = "arn:aws:iam::123456789012:role/lifecycle-audit-role"
+    out = subprocess.run(
+        [os.path.join(VENV, "python"), os.path.join(ROOT, "tests/support/organization.py"), "--endpoint", endpoint,
+         "--members", str(ACCOUNTS), "--regions", ",".join(REGIONS), "--trusted", trusted, "--external-id", EXTERNAL_ID],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    org = json.loads(out.stdout)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    clients = []
+    for account in org["members"]:
+        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+                                RoleSessionName="bench")["Credentials"]
+        for region in REGIONS:
+            clients.append(boto3.client("ecr", endpoint_url=endpoint, region_name=region,
+                                        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                        aws_session_token=creds["SessionToken"]))
+    return clients
+
+
 def main():
     moto_port, router_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
@@ -94,17 +126,25 @@ def main():
         wait_port(moto_port)
         fn_env = dict(env, AWS_ENDPOINT_URL=endpoint, KEEPER_REPORTS_BUCKET="keeper-reports", KEEPER_METRICS="off",
                       KEEPER_SHARD_REPOSITORIES=str(SHARD), KEEPER_MAX_CONCURRENCY=str(CONCURRENCY), RUST_LOG="warn")
+        scope_flags = []
+        if ACCOUNTS:
+            fn_env.update(KEEPER_ACCOUNTS="organization", KEEPER_EXCLUDED_ACCOUNTS="123456789012",
+                          KEEPER_REGIONS=",".join(REGIONS), KEEPER_MEMBER_EXTERNAL_ID=EXTERNAL_ID)
+            scope_flags = ["--accounts", "organization", "--exclude-accounts", "123456789012",
+                           "--regions", ",".join(REGIONS), "--external-id", EXTERNAL_ID]
         watch = subprocess.Popen(
             [os.path.join(VENV, "cargo-lambda"), "lambda", "watch", "--release", "--ignore-changes", "-A", "127.0.0.1",
              "-P", str(router_port)],
             cwd=ROOT, env=fn_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         wait_port(router_port)
-        ecr = boto3.client("ecr", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                           aws_secret_access_key="testing")
-        progress(f"seeding {REPOSITORIES} repositories x {IMAGES} images on moto ...")
+        registries = [boto3.client("ecr", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                                   aws_secret_access_key="testing")]
+        if ACCOUNTS:
+            registries = organization_registries(endpoint, env)
+        progress(f"seeding {len(registries)} registries x {REPOSITORIES} repositories x {IMAGES} images on moto ...")
         started = time.monotonic()
-        for r in range(REPOSITORIES):
+        for r, ecr in ((r, ecr) for ecr in registries for r in range(REPOSITORIES)):
             name = f"team-{r % 10}/service-{r:04d}"
             ecr.create_repository(repositoryName=name)
             for i in range(IMAGES):
@@ -129,10 +169,18 @@ def main():
             raise SystemExit(f"the run ended {execution}: {run.stderr}")
         run_counts, durations = read_log(log)
         os.remove(log)
+        # What the run keeps, and its largest working file (pass 1's items): the sizes that
+        # bound the plan's and the aggregate's memory at scale.
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        run_id = execution["output"]["run"]["runId"]
+        sizes = {f"report.{ext}": s3.head_object(Bucket="keeper-reports", Key=f"reports/audit/latest.{ext}")["ContentLength"]
+                 for ext in ("json", "md", "html")}
+        sizes["pass 1 items"] = s3.head_object(Bucket="keeper-reports", Key=f"runs/audit/{run_id}/passes/1.json")["ContentLength"]
         progress("auditing the same registry in one process (release CLI) ...")
         started = time.monotonic()
         cli = subprocess.run(
-            [os.path.join(ROOT, "target/release/ecr-keeper"), "audit", "--output", "json"],
+            [os.path.join(ROOT, "target/release/ecr-keeper"), "audit", "--output", "json", *scope_flags],
             env=dict(env, AWS_ENDPOINT_URL=endpoint), capture_output=True, text=True, check=False,
         )
         one_process_seconds = time.monotonic() - started
@@ -158,6 +206,9 @@ def main():
     result = {
         "registry": {"repositories": REPOSITORIES, "imagesPerRepository": IMAGES, "shardRepositories": SHARD,
                      "maxConcurrency": CONCURRENCY},
+        "organization": {"accounts": ACCOUNTS, "regions": REGIONS, "registries": len(registries),
+                         "assumeRole": {"stateMachine": run_counts.get("sts AssumeRole", 0),
+                                        "oneProcess": one_counts.get("sts AssumeRole", 0)}} if ACCOUNTS else None,
         "wallSeconds": execution["seconds"],
         "passes": execution["output"]["run"]["pass"],
         "shards": shards,
@@ -170,6 +221,7 @@ def main():
         "s3RequestsTotal": sum(s3.values()),
         "ecrCalls": {"stateMachine": ecr_run, "oneProcess": ecr_one, "equal": ecr_run == ecr_one},
         "oneProcessSeconds": round(one_process_seconds, 2),
+        "bytes": sizes,
         "shardMedianMs": round(shard_ms[len(shard_ms) // 2], 1) if shard_ms else None,
     }
     print(json.dumps(result, indent=2))

@@ -5,17 +5,20 @@ use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{ecr_client, AwsWorkloads, EcrRegistry};
-use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs};
+use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::parse_threshold;
+use ecr_keeper_core::run::RunReport;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     #[command(flatten)]
     aws: crate::AwsArgs,
+    #[command(flatten)]
+    organization: crate::organization::OrganizationArgs,
     /// Only repositories whose name starts with this.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
@@ -66,6 +69,11 @@ enum AuditOutput {
 }
 
 pub async fn run(args: AuditArgs) -> ExitCode {
+    // The scope first: bad flags are named before any AWS call.
+    let scope = match args.organization.scope() {
+        Ok(scope) => scope,
+        Err(code) => return code,
+    };
     let suppressions = match parse_suppressions(&args.suppressed.join(",")) {
         Ok(s) => s,
         Err(e) => {
@@ -95,6 +103,43 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         deadline: None,
         inputs: RunInputs::default(),
     };
+    if let Some(scope) = &scope {
+        if args.in_use.is_some() {
+            eprintln!(
+                "ecr-keeper: --in-use reads this account's workloads only; it cannot be combined with --accounts"
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+        let job = AuditJob { settings: &settings, remediation: options.remediation, inputs: &options.inputs };
+        let now = args.now.unwrap_or_else(|| SystemClock.now());
+        let prefix = args.repository_prefix.as_deref();
+        let report =
+            match crate::organization::run(&job, scope, &args.organization, &config, prefix, args.concurrency, now)
+                .await
+            {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+        if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
+            return code;
+        }
+        match args.output {
+            AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+            AuditOutput::Markdown => print!("{}", report.to_markdown()),
+        }
+        let non_compliant = report.totals.compliance.as_ref().map_or(0, |c| c.non_compliant);
+        return if !report.complete {
+            eprintln!(
+                "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
+                report.totals.unreachable, report.totals.registries, report.totals.unread
+            );
+            ExitCode::from(EXIT_INVALID)
+        } else if non_compliant > 0 {
+            ExitCode::from(EXIT_FAILED_CHECKS)
+        } else {
+            ExitCode::from(EXIT_OK)
+        };
+    }
     let registry = EcrRegistry::new(ecr_client(&config));
     let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));
     let options = AuditOptions { inputs: RunInputs::read(workloads.as_ref()).await, ..options };

@@ -6,16 +6,19 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchStore, EcrRegistry};
 use ecr_keeper_core::audit::Standard;
-use ecr_keeper_core::cost::{cost_report, publish, CostOptions, Prices, DASHBOARD_NAME};
+use ecr_keeper_core::cost::{cost_report, publish, CostJob, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::generate;
 use ecr_keeper_core::ports::{Clock, SystemClock};
+use ecr_keeper_core::run::RunReport;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
     #[command(flatten)]
     aws: crate::AwsArgs,
+    #[command(flatten)]
+    organization: crate::organization::OrganizationArgs,
     /// Only repositories whose name starts with P (e.g. team-a/); matching none exits 2.
     #[arg(long, value_name = "P")]
     repository_prefix: Option<String>,
@@ -63,6 +66,11 @@ enum CostOutput {
 }
 
 pub async fn run(args: CostArgs) -> ExitCode {
+    // The scope first: bad flags are named before any AWS call.
+    let scope = match args.organization.scope() {
+        Ok(scope) => scope,
+        Err(code) => return code,
+    };
     if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0 && args.restore_price_per_gb >= 0.0) {
         eprintln!("ecr-keeper: --price-per-gb-month, --archive-price-per-gb-month and --restore-price-per-gb must be zero or more");
         return ExitCode::from(EXIT_INVALID);
@@ -92,6 +100,37 @@ pub async fn run(args: CostArgs) -> ExitCode {
         },
         archive_projection_days: args.archive_projection_days,
     };
+    if let Some(scope) = &scope {
+        if args.publish {
+            eprintln!("ecr-keeper: --publish writes this account's dashboard; with --accounts, the cost-report function publishes the organization's");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        let job = CostJob::new(&standard, &options, None);
+        let now = args.now.unwrap_or_else(|| SystemClock.now());
+        let prefix = args.repository_prefix.as_deref();
+        let report =
+            match crate::organization::run(&job, scope, &args.organization, &config, prefix, args.concurrency, now)
+                .await
+            {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+        if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
+            return code;
+        }
+        match args.output {
+            CostOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+            CostOutput::Markdown => print!("{}", report.to_markdown()),
+        }
+        if !report.complete {
+            eprintln!(
+                "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
+                report.totals.unreachable, report.totals.registries, report.totals.unread
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+        return ExitCode::from(EXIT_OK);
+    }
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);
     let started = std::time::Instant::now();

@@ -4,6 +4,7 @@ mod audit;
 mod aws_errors;
 mod cost;
 mod lifecycle;
+mod organization;
 mod report_dir;
 mod repository;
 

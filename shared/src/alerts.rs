@@ -387,6 +387,13 @@ pub trait Alerts: Send + Sync {
     ) -> impl Future<Output = Result<Delivery, AlertError>> + Send;
 }
 
+/// One alerter for every member account's reactor (built per event).
+impl<A: Alerts> Alerts for &A {
+    async fn deliver(&self, alert: ImageAlert, now: DateTime<Utc>) -> Result<Delivery, AlertError> {
+        (**self).deliver(alert, now).await
+    }
+}
+
 /// `KEEPER_ALERTS=log|off`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoAlerts;

@@ -27,6 +27,11 @@ pub struct EventsConfig {
     pub metrics: MetricsMode,
     pub findings: FindingsPolicy,
     pub cache_ttl: Duration,
+    /// `KEEPER_MEMBER_ROLE_NAME`: events forwarded from member accounts are handled there,
+    /// through this role (unset: every event in the function's own account).
+    pub member_role: Option<String>,
+    /// `KEEPER_MEMBER_EXTERNAL_ID`.
+    pub member_external_id: Option<String>,
 }
 
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -62,7 +67,33 @@ impl EventsConfig {
                 message: format!("\"{text}\" is not a whole number of seconds"),
             })?),
         };
-        Ok(EventsConfig { metrics, findings, cache_ttl })
+        // The same checks as an organization run's scope: one account stands in for the list.
+        let (member_role, member_external_id) = match set("KEEPER_MEMBER_ROLE_NAME") {
+            None => (None, None),
+            Some(role) => {
+                let external = set("KEEPER_MEMBER_EXTERNAL_ID");
+                let input = crate::organization::ScopeInput {
+                    accounts: "000000000000",
+                    regions: "us-east-1",
+                    role_name: Some(&role),
+                    external_id: external.as_deref(),
+                    ..Default::default()
+                };
+                let scope =
+                    crate::organization::Scope::parse(&input, &crate::organization::ENV_FIELDS).map_err(|e| {
+                        ConfigError {
+                            variable: if e.field == "KEEPER_MEMBER_ROLE_NAME" {
+                                "KEEPER_MEMBER_ROLE_NAME"
+                            } else {
+                                "KEEPER_MEMBER_EXTERNAL_ID"
+                            },
+                            message: e.message,
+                        }
+                    })?;
+                (Some(scope.role_name), scope.external_id)
+            }
+        };
+        Ok(EventsConfig { metrics, findings, cache_ttl, member_role, member_external_id })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod html;
 pub mod image;
 pub mod lifecycle;
 pub mod metrics;
+pub mod organization;
 pub mod ports;
 pub mod reactions;
 pub mod repository;

@@ -9,6 +9,9 @@ pub const NAMESPACE: &str = "EcrKeeper";
 pub const DIM_REPOSITORY: &str = "Repository";
 pub const DIM_SEVERITY: &str = "Severity";
 pub const DIM_CHECK: &str = "Check";
+/// An organization run's per-repository metrics: the member account and region.
+pub const DIM_ACCOUNT: &str = "Account";
+pub const DIM_REGION: &str = "Region";
 
 /// Every metric ecr-keeper emits.
 pub mod names {

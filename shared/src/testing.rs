@@ -84,6 +84,8 @@ struct State {
     calls: Vec<String>,
     /// Reads return at most this many items a page (each page is a logged call), as ECR does.
     page_size: usize,
+    /// (account, region) when not [`ACCOUNT`] in [`REGION`].
+    home: Option<(String, String)>,
 }
 
 /// One ECR registry (one account, one region) in memory. Clones share the registry, so a test
@@ -114,6 +116,13 @@ impl InMemoryRegistry {
         self
     }
 
+    /// The registry of `account` in `region` (an organization's member registry).
+    pub fn in_account(account: &str, region: &str) -> Self {
+        let registry = Self::new();
+        lock(&registry.state).home = Some((account.to_string(), region.to_string()));
+        registry
+    }
+
     pub fn with_page_size(self, page_size: usize) -> Self {
         lock(&self.state).page_size = page_size.max(1);
         self
@@ -126,8 +135,9 @@ impl InMemoryRegistry {
     /// GIVEN a repository with these settings and tags.
     pub fn with_repository(&self, name: &str, settings: RepositorySettings, tags: &[ResourceTag]) -> &Self {
         let mut state = lock(&self.state);
+        let home = state.home.clone();
         let stored = state.repositories.entry(name.to_string()).or_default();
-        stored.repository = Some(repository(name, settings));
+        stored.repository = Some(repository(name, settings, home.as_ref()));
         stored.tags = tags.to_vec();
         self
     }
@@ -227,9 +237,10 @@ impl InMemoryRegistry {
 
     fn stored(&self, name: &str, change: impl FnOnce(&mut StoredRepository)) {
         let mut state = lock(&self.state);
+        let home = state.home.clone();
         let stored = state.repositories.entry(name.to_string()).or_default();
         if stored.repository.is_none() {
-            stored.repository = Some(repository(name, ecr_defaults()));
+            stored.repository = Some(repository(name, ecr_defaults(), home.as_ref()));
         }
         change(stored);
     }
@@ -294,12 +305,13 @@ pub fn ecr_defaults() -> RepositorySettings {
     }
 }
 
-fn repository(name: &str, settings: RepositorySettings) -> Repository {
+fn repository(name: &str, settings: RepositorySettings, home: Option<&(String, String)>) -> Repository {
+    let (account, region) = home.map_or((ACCOUNT, REGION), |(a, r)| (a.as_str(), r.as_str()));
     Repository {
         name: name.to_string(),
-        arn: InMemoryRegistry::arn(name),
-        uri: format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}"),
-        registry_id: ACCOUNT.to_string(),
+        arn: format!("arn:aws:ecr:{region}:{account}:repository/{name}"),
+        uri: format!("{account}.dkr.ecr.{region}.amazonaws.com/{name}"),
+        registry_id: account.to_string(),
         settings,
     }
 }
@@ -333,7 +345,7 @@ impl Registry for InMemoryRegistry {
         if state.repositories.get(name).is_some_and(|r| r.repository.is_some()) {
             return Err(RegistryError::RepositoryAlreadyExists(name.to_string()));
         }
-        let created = repository(name, desired.clone());
+        let created = repository(name, desired.clone(), state.home.as_ref());
         let stored =
             StoredRepository { repository: Some(created.clone()), tags: initial_tags.to_vec(), ..Default::default() };
         state.repositories.insert(name.to_string(), stored);
@@ -714,5 +726,60 @@ impl InMemoryWorkloads {
 impl crate::workloads::Workloads for InMemoryWorkloads {
     async fn images_in_use(&self) -> Result<Vec<crate::workloads::WorkloadImage>, crate::workloads::WorkloadError> {
         Ok(lock(&self.0).clone())
+    }
+}
+
+/// An organization's registries in memory: a target without a registry here has no member
+/// role (its reach fails as AssumeRole's would). Counts the reaches (one AssumeRole each).
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryRegistries {
+    registries: Arc<Mutex<Vec<(crate::organization::Target, InMemoryRegistry)>>>,
+    reached: Arc<Mutex<Vec<crate::organization::Target>>>,
+}
+
+impl InMemoryRegistries {
+    /// GIVEN the member role in `account`, and its registry in `region`.
+    pub fn with(&self, account: &str, region: &str) -> InMemoryRegistry {
+        let target = crate::organization::Target { account: account.into(), region: region.into() };
+        let registry = InMemoryRegistry::in_account(account, region);
+        lock(&self.registries).push((target, registry.clone()));
+        registry
+    }
+
+    /// Every reach, in order.
+    pub fn reached(&self) -> Vec<crate::organization::Target> {
+        lock(&self.reached).clone()
+    }
+}
+
+impl crate::organization::Registries for InMemoryRegistries {
+    type Registry = InMemoryRegistry;
+
+    async fn reach(
+        &self,
+        target: &crate::organization::Target,
+    ) -> Result<InMemoryRegistry, crate::organization::AccessError> {
+        lock(&self.reached).push(target.clone());
+        lock(&self.registries).iter().find(|(t, _)| t == target).map(|(_, r)| r.clone()).ok_or_else(|| {
+            crate::organization::AccessError::CannotAssume {
+                role_arn: format!("arn:aws:iam::{}:role/ecr-keeper-member", target.account),
+                reason: "AccessDenied".into(),
+            }
+        })
+    }
+}
+
+/// An organization's accounts: (id, organizational unit, ACTIVE).
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryDirectory(pub Vec<(String, String, bool)>);
+
+impl crate::organization::Directory for InMemoryDirectory {
+    async fn active_accounts(&self, units: &[String]) -> Result<Vec<String>, crate::organization::DirectoryError> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|(_, unit, active)| *active && (units.is_empty() || units.contains(unit)))
+            .map(|(id, _, _)| id.clone())
+            .collect())
     }
 }

@@ -13,6 +13,7 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod iam;
 pub mod lambda;
+pub mod organization;
 pub mod scheduled;
 pub mod seed;
 

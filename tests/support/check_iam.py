@@ -12,6 +12,11 @@ requests that matter: creating a repository with and without ownership tags, cha
 an owned and an unowned repository, adopting one, and a KMS grant not made for ECR.
 
 Usage: .venv/bin/python tests/support/check_iam.py template.yaml [--expect-failure]
+       .venv/bin/python tests/support/check_iam.py member/template.yaml --member
+With --member it checks the member account's template: its role trusts only the central roles
+(with the ExternalId and organization conditions exactly when given), reads only ECR, and writes
+(remediation, basic scans) only with AllowRemediation; the forwarding rule sends only the events
+ecr-keeper handles, only to the central bus.
 Before checking the template it checks itself: each of a set of over-broad edits must make it
 fail, so a checker that passes everything cannot go unnoticed. With --expect-failure (used on the
 template as it was before roles were scoped) it exits 0 only if the check fails.
@@ -29,6 +34,11 @@ WORKLOAD_READS = {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices"
                   "ecs:DescribeTaskDefinition", "lambda:ListFunctions", "lambda:ListAliases", "lambda:GetFunction"}
 WORKLOAD_READERS = {"LifecycleAuditFunction", "RepositoryResourceFunction"}
 COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+# An organization run (Accounts): these functions assume the member role, and nothing else.
+MEMBER_ROLE_ASSUMERS = {"LifecycleAuditFunction", "CostReportFunction", "PushEventsFunction", "ScanEventsFunction"}
+MEMBER_ROLE = "arn:aws:iam::*:role/${MemberRoleName}"
+ORGANIZATION_READS = {"organizations:ListAccounts", "organizations:ListAccountsForParent",
+                      "organizations:ListOrganizationalUnitsForParent"}
 WRITES = {
     "RepositoryResourceFunction": {
         "ecr:CreateRepository", "ecr:PutImageTagMutability", "ecr:PutImageScanningConfiguration", "ecr:PutLifecyclePolicy",
@@ -198,7 +208,8 @@ def run(template, quiet=False):
                     check(action != "*" and not action.endswith(":*"), f"{name}: no wildcard action ({action})")
                     service, _, verb = action.partition(":")
                     is_read = verb.startswith(READ_PREFIXES)
-                    check(is_read or action in WRITES[name] | COMMON or action == "kms:DescribeKey",
+                    assumes = action == "sts:AssumeRole" and name in MEMBER_ROLE_ASSUMERS
+                    check(is_read or assumes or action in WRITES[name] | COMMON or action == "kms:DescribeKey",
                           f"{name}: {action} is a write it should not hold")
                     if service == "logs":
                         check(targets == [f"getatt:{own_group}.Arn"], f"{name}: {action} only on its own log group, not {targets}")
@@ -217,6 +228,11 @@ def run(template, quiet=False):
                     if service in ("ecs", "lambda"):
                         check(name in WORKLOAD_READERS and action in WORKLOAD_READS,
                               f"{name}: {action} is not a read of running images it needs")
+                    if service == "sts":
+                        check(assumes and targets == [MEMBER_ROLE], f"{name}: {action} only on the member role, not {targets}")
+                    if service == "organizations":
+                        check(name in ("LifecycleAuditFunction", "CostReportFunction") and action in ORGANIZATION_READS,
+                              f"{name}: {action} is not a read of the organization's accounts it needs")
                     if action == "ecr:BatchDeleteImage":
                         check(st.get("Sid") == "PinRunningImages", f"{name}: BatchDeleteImage only for pins, not in {st.get('Sid')}")
                     if service == "s3" and name in ("LifecycleAuditFunction", "CostReportFunction"):
@@ -272,6 +288,8 @@ def role_statement(template, function, action_prefix):
     _, role = role_of(template, template["Resources"][function])
     for policy in role["Properties"]["Policies"]:
         for st in as_list(policy["PolicyDocument"]["Statement"]):
+            if isinstance(st, dict) and "Fn::If" in st:
+                st = st["Fn::If"][1]  # the statement as it is when its condition holds
             if isinstance(st, dict) and "Action" in st and any(a.startswith(action_prefix) for a in as_list(st["Action"])):
                 return st
     raise SystemExit(f"self-test: no {action_prefix} statement in {function}'s role")
@@ -310,11 +328,15 @@ def mutants(template):
     yield edit("the push function reading ECS", add_action("PushEventsFunction", "ecr:Describe", "ecs:ListClusters"))
     yield edit("the audit stopping ECS tasks", add_action("LifecycleAuditFunction", "ecr:Describe", "ecs:StopTask"))
     yield edit("image deletes outside the pins", add_action("LifecycleAuditFunction", "ecr:Describe", "ecr:BatchDeleteImage"))
+    yield edit("assuming any role", lambda t: role_statement(t, "LifecycleAuditFunction", "sts:").__setitem__("Resource", "*"))
+    yield edit("the custom resource assuming member roles", add_action("RepositoryResourceFunction", "ecr:CreateRepository", "sts:AssumeRole"))
     yield edit("a KMS grant without GrantIsForAWSResource", lambda t: role_statement(t, "RepositoryResourceFunction", "kms:CreateGrant")["Condition"].pop("Bool", None))
 
 
 def main(args):
     path = next((a for a in args if not a.startswith("--")), "template.yaml")
+    if "--member" in args:
+        main_member(path)
     template, errors = decode(path)
     if errors:
         sys.exit(f"{path}: {errors}")
@@ -329,6 +351,132 @@ def main(args):
         refused += 1
     passed, failed = run(template)
     print(f"iam: {passed} passed, {failed} failed (and {refused} over-broad variants refused)")
+    sys.exit(1 if failed else 0)
+
+
+# --- member/template.yaml: the role the central stack assumes in each member account ---
+MEMBER_READS = {"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetLifecyclePolicy",
+                "ecr:GetRepositoryPolicy", "ecr:DescribeImageScanFindings", "ecr:GetRegistryScanningConfiguration",
+                "ecr:ListPullTimeUpdateExclusions"}
+MEMBER_WRITES = {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:StartImageScan"}
+MEMBER_CONDITIONS = ("CreatesRole", "HasExternalId", "HasOrganizationId", "AllowsRemediation", "ForwardsEvents")
+
+
+def resolve(value, conditions):
+    """Fn::If resolved all the way down (None for AWS::NoValue)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, yes, no = value["Fn::If"]
+        return resolve(yes if conditions.get(name, False) else no, conditions)
+    if isinstance(value, dict) and value.get("Ref") == "AWS::NoValue":
+        return None
+    if isinstance(value, dict):
+        return {k: resolve(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, conditions) for v in value]
+    return value
+
+
+def condition_value(template, name, conditions):
+    definition = template.get("Conditions", {}).get(name)
+    if name in conditions:
+        return conditions[name]
+    if isinstance(definition, dict) and "Fn::And" in definition:
+        return all(condition_value(template, c["Condition"], conditions) for c in definition["Fn::And"])
+    return False
+
+
+def run_member(template, quiet=False):
+    passed = failed = 0
+
+    def check(ok, what):
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+            if not quiet:
+                print(f"FAIL member: {what}")
+
+    resources = template["Resources"]
+    roles = {k: v for k, v in resources.items() if v.get("Type") == "AWS::IAM::Role"}
+    check(set(roles) == {"MemberRole", "ForwardingRole"}, f"two roles, the member's and the forwarding one: {sorted(roles)}")
+    member = resources.get("MemberRole", {})
+    for values in range(2 ** len(MEMBER_CONDITIONS)):
+        conditions = {c: bool(values >> i & 1) for i, c in enumerate(MEMBER_CONDITIONS)}
+        case = ", ".join(f"{c}={'T' if v else 'F'}" for c, v in conditions.items())
+        trust = [resolve(st, conditions) for st in as_list(member.get("Properties", {}).get("AssumeRolePolicyDocument", {}).get("Statement", []))]
+        check(len(trust) == 1, f"({case}) the member role has one trust statement")
+        for st in trust:
+            check(st.get("Principal") == {"AWS": {"Ref": "TrustedRoleArns"}},
+                  f"({case}) the member role trusts only the central roles (TrustedRoleArns), not {st.get('Principal')}")
+            check(st.get("Action") == "sts:AssumeRole" and st.get("Effect") == "Allow", f"({case}) trust allows only sts:AssumeRole")
+            equals = (st.get("Condition") or {}).get("StringEquals", {})
+            check(("sts:ExternalId" in equals) == conditions["HasExternalId"], f"({case}) the ExternalId is required exactly when given")
+            check(("aws:PrincipalOrgID" in equals) == conditions["HasOrganizationId"], f"({case}) aws:PrincipalOrgID exactly when given")
+        # Every policy attached to the member role, as deployed under these conditions.
+        granted = []
+        for policy in member.get("Properties", {}).get("Policies", []):
+            granted += list(statements(policy.get("PolicyDocument", {}), conditions))
+        for name, resource in resources.items():
+            if resource.get("Type") != "AWS::IAM::RolePolicy":
+                continue
+            if resource.get("Condition") and not condition_value(template, resource["Condition"], conditions):
+                continue
+            if resource["Properties"].get("RoleName") == {"Ref": "MemberRole"}:
+                granted += list(statements(resource["Properties"].get("PolicyDocument", {}), conditions))
+        actions = {a for st in granted for a in as_list(st["Action"])}
+        allowed_actions = MEMBER_READS | (MEMBER_WRITES if conditions["AllowsRemediation"] and conditions["CreatesRole"] else set())
+        check(actions <= allowed_actions, f"({case}) the member role holds only {sorted(allowed_actions)}, not {sorted(actions - allowed_actions)}")
+        writes = {a for a in actions if not a.split(":")[1].startswith(READ_PREFIXES)}
+        check(conditions["AllowsRemediation"] or not writes, f"({case}) read-only without AllowRemediation, but writes {sorted(writes)}")
+        for st in granted:
+            for action in as_list(st["Action"]):
+                targets = [text(r) for r in as_list(st.get("Resource", []))]
+                if action not in REGISTRY_LEVEL:
+                    check(all(r.startswith("arn:aws:ecr:*:123456789012:repository/") for r in targets),
+                          f"({case}) {action} only on this account's repositories, not {targets}")
+        forwarding = resources.get("ForwardingRole", {})
+        for policy in forwarding.get("Properties", {}).get("Policies", []):
+            for st in statements(policy.get("PolicyDocument", {}), conditions):
+                check(as_list(st["Action"]) == ["events:PutEvents"] and st.get("Resource") == {"Ref": "CentralEventBusArn"},
+                      f"({case}) the forwarding role only puts events on the central bus")
+    rule = resources.get("ForwardingRule", {}).get("Properties", {})
+    sources = set(rule.get("EventPattern", {}).get("source", []))
+    check(sources == {"aws.ecr", "aws.inspector2"}, f"the rule forwards only ECR and Inspector events, not {sorted(sources)}")
+    check(set(rule.get("EventPattern", {}).get("detail-type", [])) == {"ECR Image Action", "ECR Image Scan", "Inspector2 Scan"},
+          "the rule forwards only the event types ecr-keeper handles")
+    return passed, failed
+
+
+def member_mutants(template):
+    def edit(describe, change):
+        t = copy.deepcopy(template)
+        change(t)
+        return describe, t
+
+    def read_statement(t):
+        return t["Resources"]["MemberRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+
+    yield edit("a role anyone may assume", lambda t: t["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].__setitem__("Principal", {"AWS": "*"}))
+    yield edit("a write in the read policy", lambda t: read_statement(t).__setitem__("Action", read_statement(t)["Action"] + ["ecr:PutLifecyclePolicy"]))
+    yield edit("remediation without AllowRemediation", lambda t: t["Resources"]["MemberRemediationPolicy"].__setitem__("Condition", "CreatesRole"))
+    yield edit("a delete when remediating", lambda t: t["Resources"]["MemberRemediationPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"].append("ecr:BatchDeleteImage"))
+    yield edit("reads of every account's repositories", lambda t: read_statement(t).__setitem__("Resource", "*"))
+    yield edit("the ExternalId never required", lambda t: t["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition"))
+    yield edit("forwarding every event", lambda t: t["Resources"]["ForwardingRule"]["Properties"]["EventPattern"].__setitem__("source", ["aws.ecr", "aws.inspector2", "aws.s3"]))
+
+
+def main_member(path):
+    template, errors = decode(path)
+    if errors:
+        sys.exit(f"{path}: {errors}")
+    refused = 0
+    for describe, mutant in member_mutants(template):
+        if run_member(mutant, quiet=True)[1] == 0:
+            sys.exit(f"self-test: the member check accepted a template with {describe}")
+        refused += 1
+    passed, failed = run_member(template)
+    print(f"iam: {path}: {passed} passed, {failed} failed (and {refused} over-broad variants refused)")
     sys.exit(1 if failed else 0)
 
 

@@ -232,12 +232,67 @@ def _counted_setup_class(self, request, full_url=None, headers=None, *args, **kw
     result = _setup_class(self, request, full_url, headers, *args, **kwargs)
     if os.environ.get("KEEPER_HARNESS_CALL_LOG"):
         target = (getattr(request, "headers", {}) or {}).get("X-Amz-Target", "")
-        operation = target.split(".")[-1] if target else f"{getattr(request, 'method', '')} {self.path if hasattr(self, 'path') else ''}"
+        # JSON protocols name the operation in X-Amz-Target; query protocols (STS,
+        # Organizations' older clients) in the form's Action; REST ones by method and path.
+        action = ((getattr(self, "querystring", None) or {}).get("Action") or [None])[0]
+        operation = (target.split(".")[-1] if target else action
+                     or f"{getattr(request, 'method', '')} {self.path if hasattr(self, 'path') else ''}")
         _log("call", f"{self.service_name} {operation}")
     return result
 
 
 BaseResponse.setup_class = _counted_setup_class
+
+
+# --- STS: AssumeRole needs the role, and the ExternalId its trust policy asks for ---
+# AWS refuses AssumeRole (AccessDenied) when the role does not exist or its trust policy does not
+# admit the call (here: its sts:ExternalId condition). moto hands out credentials for any ARN,
+# which would make "an account without the member role" impossible to test. The role
+# Organizations creates in every account it creates, OrganizationAccountAccessRole, is taken to
+# exist (the harness uses it to set member accounts up, as a platform team would).
+from moto.iam.models import iam_backends  # noqa: E402
+from moto.sts import models as sts_models  # noqa: E402
+from moto.sts.exceptions import STSClientError  # noqa: E402
+from moto.utilities.utils import get_partition  # noqa: E402
+
+_assume_role = sts_models.STSBackend.assume_role
+
+
+class _AssumeRoleDenied(STSClientError):
+    code = "AccessDenied"
+
+    def __init__(self, role_arn):
+        super().__init__("AccessDenied", f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+
+
+def _required_external_id(role):
+    try:
+        trust = json.loads(role.assume_role_policy_document)
+    except (TypeError, ValueError):
+        return None
+    for statement in trust.get("Statement", []):
+        for condition in (statement.get("Condition") or {}).values():
+            if isinstance(condition, dict) and "sts:ExternalId" in condition:
+                return condition["sts:ExternalId"]
+    return None
+
+
+def _assume_existing_role(self, region_name, role_session_name, role_arn, policy, duration, external_id):
+    parts = role_arn.split(":")
+    if len(parts) >= 6 and not role_arn.endswith(":role/OrganizationAccountAccessRole"):
+        backend = iam_backends[parts[4]][get_partition(region_name)]
+        try:
+            role = backend.get_role_by_arn(role_arn)
+        except Exception:  # moto's IAMNotFoundException, or any lookup failure
+            raise _AssumeRoleDenied(role_arn)
+        required = _required_external_id(role)
+        if required is not None and external_id != required:
+            raise _AssumeRoleDenied(role_arn)
+    return _assume_role(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+
+
+sts_models.STSBackend.assume_role = _assume_existing_role
+
 
 if __name__ == "__main__":
     from moto.server import main

@@ -81,4 +81,22 @@ fn the_whole_story_runs_on_one_machine() {
     assert_eq!(in_use["remediation"][0]["action"], "pin-in-use");
     assert_eq!(in_use["remediation"][0]["applied"], true);
     assert_eq!(in_use["atRiskAfter"], serde_json::json!([]), "{in_use}");
+    // Step 15: three member accounts x two regions, the third without the member role.
+    let org = &s["organization"];
+    assert_eq!(org["members"].as_array().map(Vec::len), Some(3), "{org}");
+    assert_eq!(
+        (org["totals"]["registries"].as_u64(), org["totals"]["unreachable"].as_u64()),
+        (Some(6), Some(2)),
+        "{org}"
+    );
+    assert_eq!(org["errors"], 2, "{org}");
+    // Repositories seeded: 3 - i + r per (member i, region r); the third member's are not read.
+    assert_eq!(org["totals"]["repositories"], 3 + 4 + 2 + 3, "{org}");
+    let third = org["members"][2].as_str().unwrap_or_default();
+    let unreached = org["byAccount"].as_array().into_iter().flatten().find(|a| a["account"] == third);
+    assert_eq!(
+        unreached.map(|a| (a["unreachable"].clone(), a["repositories"].clone())),
+        Some((2.into(), 0.into())),
+        "{org}"
+    );
 }

@@ -8,6 +8,7 @@ mod config;
 mod ecr;
 mod emf;
 mod failure;
+mod organization;
 mod reports;
 mod transport;
 mod trust;
@@ -20,6 +21,7 @@ pub use config::{
 };
 pub use ecr::EcrRegistry;
 pub use emf::EmfSink;
+pub use organization::{MemberRegistries, OrganizationsDirectory};
 pub use reports::S3ReportStore;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;

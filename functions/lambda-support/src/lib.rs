@@ -8,6 +8,7 @@ use ecr_keeper_core::reactions::ReactionError;
 use lambda_runtime::Diagnostic;
 use std::time::Duration;
 
+pub mod members;
 pub mod scheduled;
 
 /// Every way an invocation of an ecr-keeper function fails, and the one mapping of each to
@@ -38,6 +39,19 @@ pub enum FunctionError {
     NotAStep(String),
     #[error(transparent)]
     Config(#[from] ecr_keeper_core::config::ConfigError),
+    /// `KEEPER_ACCOUNTS` and its companions.
+    #[error(transparent)]
+    Scope(#[from] ecr_keeper_core::organization::ScopeError),
+    /// An organization run's plan could not list the organization's accounts.
+    #[error(transparent)]
+    Directory(#[from] ecr_keeper_core::organization::DirectoryError),
+    /// A shard of an organization run reached a function configured for one registry.
+    /// push-events, scan-events: a member account's event whose role could not be assumed
+    /// (returned, so Lambda retries it and at last the DLQ keeps it).
+    #[error(transparent)]
+    Member(#[from] ecr_keeper_core::organization::AccessError),
+    #[error("shard {0} names account {1}, but this function has no KEEPER_ACCOUNTS: was the run planned by another configuration?")]
+    NotAnOrganizationRun(usize, String),
 }
 
 impl FunctionError {
@@ -53,7 +67,10 @@ impl FunctionError {
             FunctionError::Run(e) if scheduled::is_throttled(e) => "Throttled",
             FunctionError::Run(_) => "RunFailed",
             FunctionError::NotAStep(_) => "NotAStep",
-            FunctionError::Config(_) => "ConfigurationError",
+            FunctionError::Config(_) | FunctionError::Scope(_) => "ConfigurationError",
+            FunctionError::Directory(_) => "OrganizationUnavailable",
+            FunctionError::NotAnOrganizationRun(..) => "NotAnOrganizationRun",
+            FunctionError::Member(_) => "MemberRoleUnavailable",
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
+use ecr_keeper_core::organization::{
+    fail_shard, plan_organization, settle_organization, Directory, OrganizationReport, OrganizationView, Registries,
+    Scope,
+};
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::run::{
     kept_report, plan, publish_report, run_shard, run_summary, settle, Job, Published, ReportStore, RunError,
@@ -30,6 +34,15 @@ pub enum Step {
 }
 
 impl Step {
+    /// The run a step belongs to (its AssumeRole sessions carry it).
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            Step::Plan { run_id } => Some(run_id),
+            Step::Shard { item } => Some(&item.run_id),
+            Step::Aggregate { run } => Some(&run.run_id),
+        }
+    }
+
     /// `None` for an event without `mode` (a direct or scheduled invocation: the whole job in
     /// one run, as before the state machine).
     pub fn of(event: &Value) -> Option<Result<Step, FunctionError>> {
@@ -50,6 +63,18 @@ pub enum StepOutcome<R> {
     Shard(Value),
     /// The report over every repository: the function publishes its metrics, then [`finish`].
     Report(RunState, R),
+    /// An organization run's report over every registry, likewise.
+    Organization(RunState, Box<OrganizationReport<R>>),
+}
+
+/// An organization run's parts (`KEEPER_ACCOUNTS`): the scope, how to reach each registry,
+/// and the organization's accounts.
+pub struct OrganizationStep<'a, G, D> {
+    pub scope: &'a Scope,
+    pub registries: &'a G,
+    pub directory: &'a D,
+    /// Registries the plan reaches and lists at once.
+    pub concurrency: usize,
 }
 
 /// The report kept last, for the change; a store that cannot be read fails the step (the state
@@ -68,22 +93,65 @@ pub struct StepContext<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn run_step<J: Job, R: Registry, S: ReportStore>(
+pub async fn run_step<J, R, S, G, D>(
     job: &J,
     registry: &R,
     store: &S,
     cx: &StepContext<'_>,
+    organization: Option<&OrganizationStep<'_, G, D>>,
     step: Step,
-) -> Result<StepOutcome<J::Report>, FunctionError> {
+) -> Result<StepOutcome<J::Report>, FunctionError>
+where
+    J: Job,
+    J::Report: OrganizationView,
+    R: Registry,
+    S: ReportStore,
+    G: Registries,
+    D: Directory,
+{
     match step {
         Step::Plan { run_id } => {
-            let state =
-                plan::<J, _, _>(registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now).await?;
+            let state = match organization {
+                None => {
+                    plan::<J, _, _>(registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now)
+                        .await?
+                }
+                Some(org) => {
+                    let targets = org.scope.targets(Some(org.directory)).await?;
+                    tracing::info!(run = %run_id, registries = targets.len(), "planning over the organization");
+                    plan_organization::<J, _, _>(
+                        org.registries,
+                        store,
+                        cx.settings,
+                        &org.scope.role_name,
+                        &org.scope.regions,
+                        &targets,
+                        cx.repository_prefix,
+                        &run_id,
+                        cx.now,
+                        org.concurrency,
+                    )
+                    .await?
+                }
+            };
             tracing::info!(run = %run_id, shards = state.shards, repositories = state.repositories, "planned");
             Ok(StepOutcome::Running(state))
         }
         Step::Shard { item } => {
-            let summary = run_shard(job, registry, store, &item, cx.concurrency, cx.deadline).await?;
+            let summary = match (&item.target, organization) {
+                (None, _) => run_shard(job, registry, store, &item, cx.concurrency, cx.deadline).await?,
+                (Some(target), None) => {
+                    return Err(FunctionError::NotAnOrganizationRun(item.shard, target.account.clone()))
+                }
+                // One AssumeRole per item; its credentials serve the whole shard.
+                (Some(target), Some(org)) => match org.registries.reach(target).await {
+                    Ok(member) => run_shard(job, &member, store, &item, cx.concurrency, cx.deadline).await?,
+                    Err(e) => {
+                        tracing::warn!(account = %target.account, region = %target.region, error = %e, "registry not reached");
+                        fail_shard::<J, _>(store, &item, &e.to_string()).await?
+                    }
+                },
+            };
             tracing::info!(
                 shard = summary.shard,
                 pass = summary.pass,
@@ -92,6 +160,19 @@ pub async fn run_step<J: Job, R: Registry, S: ReportStore>(
                 "shard written"
             );
             Ok(StepOutcome::Shard(serde_json::to_value(summary).unwrap_or_default()))
+        }
+        Step::Aggregate { run } if run.organization => {
+            match settle_organization(job, store, cx.settings, &run).await? {
+                Settled::NextPass(state) => {
+                    tracing::info!(
+                        pass = state.pass,
+                        repositories = state.repositories,
+                        "another pass over what is unfinished"
+                    );
+                    Ok(StepOutcome::Running(state))
+                }
+                Settled::Final(report) => Ok(StepOutcome::Organization(run, Box::new(report))),
+            }
         }
         Step::Aggregate { run } => match settle(job, store, cx.settings, &run).await? {
             Settled::NextPass(state) => {

@@ -4,15 +4,16 @@
 //! JSON line (small registries, and anyone invoking it by hand).
 
 use ecr_keeper_aws::{
-    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink, EcrRegistry, RetryProfile,
-    S3ReportStore, SnsPublisher,
+    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink, EcrRegistry,
+    MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::MetricsSink;
+use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Scope};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::scheduled::{finish, previous_report, run_step, Step, StepContext, StepOutcome};
+use lambda_support::scheduled::{finish, previous_report, run_step, OrganizationStep, Step, StepContext, StepOutcome};
 use lambda_support::{remaining, FunctionError};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -33,12 +34,34 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
     // KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
     let workloads = (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk));
+    // KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
+    let scope = Scope::from_env(|name| std::env::var(name).ok())?;
+    let repository_metrics = Scope::repository_metrics_from_env(|name| std::env::var(name).ok())?;
+    let members = match &scope {
+        Some(scope) => Some(MemberRegistries::new(&sdk, scope, "ecr-keeper-audit").await),
+        None => None,
+    };
+    let directory = OrganizationsDirectory::new(&sdk);
     let (registry, sink, config, scheduled, store, publisher, region, workloads) =
         (&registry, &sink, &config, &scheduled, &store, &publisher, &region, &workloads);
+    let (scope, members, directory) = (&scope, &members, &directory);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE);
         let Some(step) = Step::of(&event.payload) else {
             let inputs = RunInputs::read(workloads.as_ref()).await;
+            if let (Some(scope), Some(members)) = (scope, members) {
+                return whole_organization(
+                    scope,
+                    members,
+                    directory,
+                    sink,
+                    config,
+                    deadline,
+                    inputs,
+                    repository_metrics,
+                )
+                .await;
+            }
             return whole_registry(registry, sink, config, region, deadline, inputs).await;
         };
         let step = step?;
@@ -57,7 +80,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             deadline: Some(deadline),
             now: SystemClock.now(),
         };
-        match run_step(&job, registry, store, &cx, step).await? {
+        let run_id = step.run_id().unwrap_or_default();
+        let registries = members.as_ref().map(|m| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
+        let organization = match (scope, &registries) {
+            (Some(scope), Some(registries)) => {
+                Some(OrganizationStep { scope, registries, directory, concurrency: config.concurrency })
+            }
+            _ => None,
+        };
+        match run_step(&job, registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
@@ -67,6 +98,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 }
                 let previous = previous_report(store, "audit").await?;
                 let state = finish("audit", store, publisher.as_ref(), state, &report, previous.as_ref()).await?;
+                Ok(json!(state))
+            }
+            StepOutcome::Organization(state, report) => {
+                if let Err(e) = sink.publish(&report.metrics(repository_metrics)).await {
+                    tracing::warn!(error = %e, "audit metrics were not published");
+                }
+                let previous: Option<OrganizationReport<_>> = previous_report(store, "audit").await?;
+                let state = finish("audit", store, publisher.as_ref(), state, &*report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
         }
@@ -105,4 +144,43 @@ async fn whole_registry(
         "unreached": report.unreached,
         "remediation": report.remediation.len(),
     }))
+}
+
+/// The whole organization in this invocation (small organizations, and anyone invoking it by
+/// hand): the organization's numbers logged as one line (every repository's result would not
+/// fit a log event; the state machine keeps the full report in S3).
+#[allow(clippy::too_many_arguments)]
+async fn whole_organization(
+    scope: &Scope,
+    members: &MemberRegistries,
+    directory: &OrganizationsDirectory,
+    sink: &ConfiguredSink,
+    config: &AuditConfig,
+    deadline: tokio::time::Instant,
+    inputs: RunInputs,
+    repository_metrics: bool,
+) -> Result<Value, FunctionError> {
+    let targets = scope.targets(Some(directory)).await?;
+    let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
+    let now = SystemClock.now();
+    let members = members.for_run(&format!("ecr-keeper-audit-{}", now.timestamp()));
+    let report = organization_in_process(
+        &job,
+        &members,
+        &scope.role_name,
+        &scope.regions,
+        &targets,
+        config.repository_prefix.as_deref(),
+        config.concurrency,
+        config.concurrency,
+        Some(deadline),
+        now,
+        &(),
+    )
+    .await;
+    println!("{}", json!({"totals": report.totals, "byAccount": report.by_account, "byRegion": report.by_region}));
+    if let Err(e) = sink.publish(&report.metrics(repository_metrics)).await {
+        tracing::warn!(error = %e, "audit metrics were not published");
+    }
+    Ok(json!({"complete": report.complete, "accounts": report.accounts(), "totals": report.totals}))
 }

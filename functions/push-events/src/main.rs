@@ -1,10 +1,13 @@
-//! EventBridge `ECR Image Action` → metrics, scan assurance, unmanaged-tag warnings.
+//! EventBridge `ECR Image Action` → metrics, scan assurance, unmanaged-tag warnings. With
+//! `KEEPER_MEMBER_ROLE_NAME`, an event forwarded from a member account is handled in that
+//! account, through its member role.
 
-use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, RetryProfile};
+use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, MemberRegistries, RetryProfile};
 use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_push_event, PushReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::members::{AccountSink, Members};
 use lambda_support::FunctionError;
 use serde_json::Value;
 
@@ -15,9 +18,30 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Interactive)).await;
     let reactor = PushReactor::new(EcrRegistry::new(ecr_client(&sdk)), SystemClock, config.cache_ttl);
     let sink = ConfiguredSink::new(config.metrics, &sdk);
-    let (reactor, sink) = (&reactor, &sink);
+    let members = match &config.member_role {
+        Some(role) => {
+            let registries =
+                MemberRegistries::with_role(&sdk, role, config.member_external_id.as_deref(), "ecr-keeper-push-events")
+                    .await;
+            let own = registries.own_account().map(str::to_string);
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            Some(Members::new(registries, own, &region))
+        }
+        None => None,
+    };
+    let (reactor, sink, members, ttl) = (&reactor, &sink, &members, config.cache_ttl);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let handled = handle_push_event(&event.payload, reactor, sink).await.map_err(FunctionError::from)?;
+        let member = match members {
+            Some(m) => m.for_event(&event.payload, |registry| PushReactor::new(registry, SystemClock, ttl)).await?,
+            None => None,
+        };
+        let handled = match &member {
+            None => handle_push_event(&event.payload, reactor, sink).await,
+            Some((target, reactor)) => {
+                handle_push_event(&event.payload, reactor.as_ref(), &AccountSink { inner: sink, target }).await
+            }
+        }
+        .map_err(FunctionError::from)?;
         Ok::<Value, FunctionError>(serde_json::to_value(handled).unwrap_or_default())
     }))
     .await

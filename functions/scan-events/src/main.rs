@@ -1,15 +1,18 @@
 //! EventBridge `ECR Image Scan` and `Inspector2 Scan` → findings metrics, threshold and
-//! suppressions, one alert per image with new findings (SNS, de-duplicated in DynamoDB).
+//! suppressions, one alert per image with new findings (SNS, de-duplicated in DynamoDB). With
+//! `KEEPER_MEMBER_ROLE_NAME`, a member account's scan is read in that account, through its
+//! member role; the alert names the account.
 
 use ecr_keeper_aws::{
     dynamodb_client, ecr_client, sdk_config, sns_client, AwsOptions, ConfiguredAlerts, ConfiguredSink, DynamoLedger,
-    EcrRegistry, RetryProfile, SnsPublisher,
+    EcrRegistry, MemberRegistries, RetryProfile, SnsPublisher,
 };
 use ecr_keeper_core::alerts::{AlertMode, Alerter};
 use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_scan_event, ScanReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_support::members::{AccountSink, Members};
 use lambda_support::FunctionError;
 use serde_json::Value;
 
@@ -28,11 +31,40 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         _ => ConfiguredAlerts::LogOnly,
     };
-    let reactor = ScanReactor::with_alerts(EcrRegistry::new(ecr_client(&sdk)), config.findings, alerts, SystemClock);
+    let findings = config.findings.clone();
+    let members = match &config.member_role {
+        Some(role) => {
+            let registries =
+                MemberRegistries::with_role(&sdk, role, config.member_external_id.as_deref(), "ecr-keeper-scan-events")
+                    .await;
+            let own = registries.own_account().map(str::to_string);
+            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+            Some(Members::new(registries, own, &region))
+        }
+        None => None,
+    };
     let sink = ConfiguredSink::new(config.metrics, &sdk);
-    let (reactor, sink) = (&reactor, &sink);
+    let (alerts, sink, members, findings) = (&alerts, &sink, &members, &findings);
+    // One alerter (one topic, one ledger) for the central account's reactor and every member's.
+    let reactor = ScanReactor::with_alerts(EcrRegistry::new(ecr_client(&sdk)), findings.clone(), alerts, SystemClock);
+    let reactor = &reactor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let handled = handle_scan_event(&event.payload, reactor, sink).await.map_err(FunctionError::from)?;
+        let member = match members {
+            Some(m) => {
+                m.for_event(&event.payload, |registry| {
+                    ScanReactor::with_alerts(registry, findings.clone(), alerts, SystemClock)
+                })
+                .await?
+            }
+            None => None,
+        };
+        let handled = match &member {
+            None => handle_scan_event(&event.payload, reactor, sink).await,
+            Some((target, reactor)) => {
+                handle_scan_event(&event.payload, reactor.as_ref(), &AccountSink { inner: sink, target }).await
+            }
+        }
+        .map_err(FunctionError::from)?;
         Ok::<Value, FunctionError>(serde_json::to_value(handled).unwrap_or_default())
     }))
     .await

@@ -180,6 +180,8 @@ fn unreadable(repo: &Repository, reason: String) -> RepositoryAudit {
     RepositoryAudit {
         name: repo.name.clone(),
         arn: repo.arn.clone(),
+        account: None,
+        region: None,
         images: 0,
         checks: vec![check],
         expirable: Totals::default(),
@@ -242,6 +244,8 @@ async fn audit_repository<R: Registry>(
     let audit = RepositoryAudit {
         name: name.to_string(),
         arn: repo.arn.clone(),
+        account: None,
+        region: None,
         images: images.len(),
         checks,
         expirable: totals.expirable,

@@ -62,6 +62,11 @@ impl Totals {
 pub struct RepositoryAudit {
     pub name: String,
     pub arn: String,
+    /// In an organization report: the member account and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub images: usize,
     pub checks: Vec<CheckResult>,
     pub expirable: Totals,
@@ -268,6 +273,8 @@ mod markdown_tests {
         let repo = RepositoryAudit {
             name: "app".into(),
             arn: "arn:aws:ecr:us-east-1:1:repository/app".into(),
+            account: None,
+            region: None,
             images: 1,
             checks: vec![
                 check("LC-2", "the lifecycle policy is not valid (2 problems):\n  - rule 1: a\n  - rule 2: b"),

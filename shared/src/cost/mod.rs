@@ -92,6 +92,11 @@ pub struct ScanEstimate {
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryCost {
     pub name: String,
+    /// In an organization report: the member account and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub images: usize,
     pub tagged_images: usize,
     pub untagged_images: usize,
@@ -317,6 +322,8 @@ pub fn account_repository(
     let with_archive = archive_projection(effective, &active, manifests, cx);
     RepositoryCost {
         name: name.to_string(),
+        account: None,
+        region: None,
         images: active.len(),
         tagged_images: active.iter().filter(|i| i.is_tagged()).count(),
         untagged_images: active.iter().filter(|i| !i.is_tagged()).count(),
@@ -461,6 +468,27 @@ impl CostReport {
         out.push(gauge(names::ESTIMATED_MONTHLY_COST_USD, self.total.monthly_cost_usd, Unit::None));
         out.push(gauge(names::PROJECTED_MONTHLY_COST_USD, self.total.projected_monthly_cost_usd, Unit::None));
         out
+    }
+
+    /// The dashboard of an organization run: its totals (per repository, the metrics carry
+    /// `Account` and `Region` and are best read in the HTML report).
+    pub fn organization_dashboard_body(
+        totals: &crate::organization::CostTally,
+        accounts: usize,
+        region: &str,
+    ) -> String {
+        let ns = crate::metrics::NAMESPACE;
+        let text = format!(
+            "## The organization's registries\n\n{accounts} accounts: **${:.2}**/month; after the lifecycle policies **${:.2}**. The standard policy would save another **${:.2}** where there is none. Per account: the HTML report in the reports bucket.",
+            totals.monthly_cost_usd, totals.projected_monthly_cost_usd, totals.standard_policy_savings_usd
+        );
+        serde_json::json!({"widgets": [
+            {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+             "properties": {"title": "ECR storage cost, organization total (USD/month)", "region": region, "view": "timeSeries", "stat": "Maximum", "period": 86400,
+                            "metrics": [[ns, names::ESTIMATED_MONTHLY_COST_USD], [ns, names::PROJECTED_MONTHLY_COST_USD]]}},
+            {"type": "text", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {"markdown": text}},
+        ]})
+        .to_string()
     }
 
     /// The `ecr-keeper-costs` dashboard: rewritten every run, since the top N changes.

@@ -5,6 +5,7 @@
 
 mod audit;
 mod cost;
+mod organization;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};

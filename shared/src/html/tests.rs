@@ -12,6 +12,8 @@ fn audit_report() -> AuditReport {
     let repo = RepositoryAudit {
         name: HOSTILE.into(),
         arn: "arn:aws:ecr:us-east-1:1:repository/x".into(),
+        account: None,
+        region: None,
         images: 2,
         checks: vec![CheckResult {
             id: "LC-3".into(),
@@ -59,6 +61,8 @@ fn the_audit_page_escapes_names_and_messages_and_fetches_nothing() {
 fn the_cost_page_escapes_names_and_draws_the_costliest() {
     let cost = |name: &str, gib: u64| RepositoryCost {
         name: name.into(),
+        account: None,
+        region: None,
         images: 1,
         tagged_images: 1,
         untagged_images: 0,

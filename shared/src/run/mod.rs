@@ -17,6 +17,7 @@ pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_
 pub use report::{kept_report, publish_report, render, run_summary, Published, RunReport};
 pub use store::{ReportStore, StoreError};
 
+use crate::organization::Target;
 use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
 use crate::scanning::RegistryScanning;
@@ -167,6 +168,9 @@ pub struct ShardItem {
     pub shard: usize,
     pub context: RunContext,
     pub repositories: Vec<Repository>,
+    /// In an organization run, the registry the shard reaches through its member role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
 }
 
 /// What a shard writes to the store.
@@ -212,6 +216,10 @@ pub struct RunState {
     pub complete: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub report_keys: Vec<String>,
+    /// An organization run: the plan is an [`crate::organization::OrganizationPlan`] and the
+    /// report an [`crate::organization::OrganizationReport`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub organization: bool,
 }
 
 /// How a run is cut and how often it retries what it could not finish.
@@ -255,6 +263,19 @@ pub fn cut(
     pass: u32,
     cx: &RunContext,
 ) -> Vec<ShardItem> {
+    cut_for(repositories, size, first, run_id, pass, cx, None)
+}
+
+/// [`cut`], the items marked with the registry they reach.
+pub(crate) fn cut_for(
+    repositories: &[Repository],
+    size: usize,
+    first: usize,
+    run_id: &str,
+    pass: u32,
+    cx: &RunContext,
+    target: Option<&Target>,
+) -> Vec<ShardItem> {
     repositories
         .chunks(size.max(1))
         .enumerate()
@@ -264,6 +285,7 @@ pub fn cut(
             shard: first + i,
             context: cx.clone(),
             repositories: chunk.to_vec(),
+            target: target.cloned(),
         })
         .collect()
 }
@@ -282,11 +304,14 @@ pub enum RunError {
     MissingPass { run_id: String, pass: u32, key: String },
 }
 
-fn to_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-async fn read_json<T: DeserializeOwned, S: ReportStore>(store: &S, key: &str) -> Result<Option<T>, RunError> {
+pub(crate) async fn read_json<T: DeserializeOwned, S: ReportStore>(
+    store: &S,
+    key: &str,
+) -> Result<Option<T>, RunError> {
     match store.get(key).await? {
         None => Ok(None),
         Some(text) => serde_json::from_str(&text)
@@ -323,6 +348,7 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
         done: false,
         complete: None,
         report_keys: Vec::new(),
+        organization: false,
     })
 }
 
@@ -357,6 +383,138 @@ pub enum Settled<R> {
     Final(R),
 }
 
+/// Every repository of a run, in the plan's order, with its latest outcome; the registries
+/// (context and target) the shards named.
+pub(crate) struct Gathered<T> {
+    pub registries: Vec<(RunContext, Option<Target>)>,
+    /// (index into `registries`, repository), in pass 1's order.
+    pub order: Vec<(usize, Repository)>,
+    pub latest: HashMap<(usize, String), Outcome<T>>,
+    pub next_shard: usize,
+}
+
+impl<T> Gathered<T> {
+    fn registry_of(&mut self, item: &ShardItem) -> usize {
+        let same = |(cx, target): &(RunContext, Option<Target>)| {
+            cx.registry_id == item.context.registry_id && cx.region == item.context.region && *target == item.target
+        };
+        match self.registries.iter().position(same) {
+            Some(i) => i,
+            None => {
+                self.registries.push((item.context.clone(), item.target.clone()));
+                self.registries.len() - 1
+            }
+        }
+    }
+
+    /// What is not done yet, registry by registry.
+    fn unfinished(&self) -> Vec<(usize, Repository)> {
+        self.order
+            .iter()
+            .filter(|(i, r)| !self.latest.get(&(*i, r.name.clone())).is_some_and(Outcome::is_done))
+            .cloned()
+            .collect()
+    }
+
+    /// The outcomes of registry `index` (all of them for `None`), in order; what never got a
+    /// result is not reached.
+    pub fn outcomes(&mut self, index: Option<usize>) -> Vec<(Repository, Outcome<T>)> {
+        let order: Vec<(usize, Repository)> =
+            self.order.iter().filter(|(i, _)| index.is_none_or(|x| x == *i)).cloned().collect();
+        order
+            .into_iter()
+            .map(|(i, repo)| {
+                let outcome = self.latest.remove(&(i, repo.name.clone())).unwrap_or(Outcome::NotReached);
+                (repo, outcome)
+            })
+            .collect()
+    }
+}
+
+/// Reads every pass's items and every shard's result of a run.
+pub(crate) async fn gather<T: Serialize + DeserializeOwned, S: ReportStore>(
+    job: &str,
+    store: &S,
+    state: &RunState,
+) -> Result<Gathered<T>, RunError> {
+    let run_id = state.run_id.as_str();
+    let mut gathered = Gathered { registries: Vec::new(), order: Vec::new(), latest: HashMap::new(), next_shard: 0 };
+    for pass in 1..=state.pass {
+        let key = pass_key(job, run_id, pass);
+        let items: Vec<ShardItem> = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
+            run_id: run_id.to_string(),
+            pass,
+            key: key.clone(),
+        })?;
+        for item in items {
+            gathered.next_shard = gathered.next_shard.max(item.shard + 1);
+            let registry = gathered.registry_of(&item);
+            if pass == 1 {
+                gathered.order.extend(item.repositories.iter().map(|r| (registry, r.clone())));
+            }
+            let result: Option<ShardResult<T>> = read_json(store, &shard_key(job, run_id, item.shard)).await?;
+            match result {
+                Some(result) => {
+                    for (name, outcome) in result.outcomes {
+                        gathered.latest.insert((registry, name), outcome);
+                    }
+                }
+                // The Map tolerated this shard's failure (ToleratedFailurePercentage): its
+                // repositories go into the next pass like any unfinished one.
+                None => {
+                    for repo in &item.repositories {
+                        gathered.latest.insert(
+                            (registry, repo.name.clone()),
+                            Outcome::ReadFailed { reason: format!("shard {} wrote no result", item.shard) },
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(gathered)
+}
+
+/// The next pass's items over what is unfinished, when there is any and passes are left.
+pub(crate) async fn next_pass<T, S: ReportStore>(
+    job: &str,
+    store: &S,
+    settings: &RunSettings,
+    state: &RunState,
+    gathered: &Gathered<T>,
+) -> Result<Option<RunState>, RunError> {
+    let unfinished = gathered.unfinished();
+    if unfinished.is_empty() || state.pass >= settings.max_passes {
+        return Ok(None);
+    }
+    let pass = state.pass + 1;
+    let mut items = Vec::new();
+    for (index, (cx, target)) in gathered.registries.iter().enumerate() {
+        let repositories: Vec<Repository> =
+            unfinished.iter().filter(|(i, _)| *i == index).map(|(_, r)| r.clone()).collect();
+        let first = gathered.next_shard + items.len();
+        items.extend(cut_for(
+            &repositories,
+            settings.shard_repositories,
+            first,
+            &state.run_id,
+            pass,
+            cx,
+            target.as_ref(),
+        ));
+    }
+    let items_key = pass_key(job, &state.run_id, pass);
+    store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
+    Ok(Some(RunState {
+        pass,
+        items_key,
+        shards: items.len(),
+        repositories: unfinished.len(),
+        done: false,
+        ..state.clone()
+    }))
+}
+
 /// Step 3: reads every pass's items and every shard's result; writes the next pass's items
 /// while repositories are unfinished and passes are left, or merges everything into the report.
 pub async fn settle<J: Job, S: ReportStore>(
@@ -366,69 +524,14 @@ pub async fn settle<J: Job, S: ReportStore>(
     state: &RunState,
 ) -> Result<Settled<J::Report>, RunError> {
     let run_id = state.run_id.as_str();
-    let mut order: Vec<Repository> = Vec::new();
-    let mut latest: HashMap<String, Outcome<J::Done>> = HashMap::new();
-    let mut next_shard = 0;
     let cx: RunContext = read_json(store, &context_key(J::NAME, run_id)).await?.ok_or_else(|| {
         RunError::MissingPass { run_id: run_id.to_string(), pass: 0, key: context_key(J::NAME, run_id) }
     })?;
-    for pass in 1..=state.pass {
-        let key = pass_key(J::NAME, run_id, pass);
-        let items: Vec<ShardItem> = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
-            run_id: run_id.to_string(),
-            pass,
-            key: key.clone(),
-        })?;
-        for item in items {
-            next_shard = next_shard.max(item.shard + 1);
-            if pass == 1 {
-                order.extend(item.repositories.iter().cloned());
-            }
-            let result: Option<ShardResult<J::Done>> =
-                read_json(store, &shard_key(J::NAME, run_id, item.shard)).await?;
-            match result {
-                Some(result) => {
-                    for (name, outcome) in result.outcomes {
-                        latest.insert(name, outcome);
-                    }
-                }
-                // The Map tolerated this shard's failure (ToleratedFailurePercentage): its
-                // repositories go into the next pass like any unfinished one.
-                None => {
-                    for repo in &item.repositories {
-                        latest.insert(
-                            repo.name.clone(),
-                            Outcome::ReadFailed { reason: format!("shard {} wrote no result", item.shard) },
-                        );
-                    }
-                }
-            }
-        }
+    let mut gathered = gather::<J::Done, S>(J::NAME, store, state).await?;
+    if let Some(next) = next_pass(J::NAME, store, settings, state, &gathered).await? {
+        return Ok(Settled::NextPass(next));
     }
-    let unfinished: Vec<Repository> =
-        order.iter().filter(|r| !latest.get(&r.name).is_some_and(Outcome::is_done)).cloned().collect();
-    if !unfinished.is_empty() && state.pass < settings.max_passes {
-        let pass = state.pass + 1;
-        let items = cut(&unfinished, settings.shard_repositories, next_shard, run_id, pass, &cx);
-        let items_key = pass_key(J::NAME, run_id, pass);
-        store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
-        return Ok(Settled::NextPass(RunState {
-            pass,
-            items_key,
-            shards: items.len(),
-            repositories: unfinished.len(),
-            done: false,
-            ..state.clone()
-        }));
-    }
-    let outcomes = order
-        .into_iter()
-        .map(|repo| {
-            let outcome = latest.remove(&repo.name).unwrap_or(Outcome::NotReached);
-            (repo, outcome)
-        })
-        .collect();
-    Ok(Settled::Final(job.report(outcomes, &cx)))
+    Ok(Settled::Final(job.report(gathered.outcomes(None), &cx)))
 }
 
 #[cfg(test)]

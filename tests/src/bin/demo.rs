@@ -266,6 +266,9 @@ async fn main() {
 
     step(14, "A running image: an ECS service still runs v1.3, which \"keep the last 2\" would expire");
     running_images(&mut summary).await;
+
+    step(15, "An organization: three member accounts in two regions, one without the member role; one run from the central account");
+    organization_run(&mut summary).await;
     if let Ok(path) = std::env::var("DEMO_SUMMARY") {
         if let Err(e) = std::fs::write(&path, serde_json::Value::Object(summary).to_string()) {
             fail(&format!("{path}: {e}"));
@@ -449,6 +452,85 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
         serde_json::json!({"atRiskBefore": before, "remediation": audited["remediation"], "atRiskAfter": after}),
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The audit's state machine over an organization (member/template.yaml deployed in two of
+/// three member accounts): a report per registry, the account views, the missing role named.
+async fn organization_run(summary: &mut serde_json::Map<String, serde_json::Value>) {
+    use ecr_keeper_tests::organization::{Organization, EXTERNAL_ID};
+    use ecr_keeper_tests::scheduled::ScheduledRuns;
+    let regions = ["us-east-1", "eu-west-1"];
+    let runs = ScheduledRuns::start(
+        &[
+            ("RUST_LOG", "warn"),
+            ("KEEPER_ACCOUNTS", "organization"),
+            ("KEEPER_EXCLUDED_ACCOUNTS", "123456789012"),
+            ("KEEPER_REGIONS", "us-east-1,eu-west-1"),
+            ("KEEPER_MEMBER_EXTERNAL_ID", EXTERNAL_ID),
+            ("KEEPER_SHARD_REPOSITORIES", "5"),
+        ],
+        &[],
+    );
+    let org = Organization::create(
+        &runs.aws,
+        3,
+        &[2],
+        &regions,
+        &["arn:aws:iam::123456789012:role/lifecycle-audit-role"],
+        false,
+    );
+    println!("   member accounts {} (the member stack deployed in the first two)", org.members.join(", "));
+    for (i, account) in org.members.iter().enumerate() {
+        for (r, region) in regions.iter().enumerate() {
+            let ecr = Organization::ecr_in(&runs.aws, account, region).await;
+            for k in 0..(3 - i + r) {
+                let name = format!("team-{i}/service-{k}");
+                seed::create_repository(&ecr, &name, k % 2 == 0).await;
+                seed::push_unique(&ecr, &name, Some("v1.0"), &format!("{account}-{region}-{name}")).await;
+            }
+        }
+    }
+    let execution = runs.run("audit");
+    if execution.status != "SUCCEEDED" {
+        fail(&format!("the organization run ended {}: {:?}\n{}", execution.status, execution.cause, runs.lambda.log()));
+    }
+    let Some(latest) = runs.object("reports/audit/latest.json").await else { fail("no organization report") };
+    let report: serde_json::Value = serde_json::from_str(&latest).unwrap_or_default();
+    println!(
+        "   {} registries, {} not reached; per account:",
+        report["totals"]["registries"], report["totals"]["unreachable"]
+    );
+    for account in report["byAccount"].as_array().into_iter().flatten() {
+        println!(
+            "     {}: {} repositories, {} non-compliant, {} of {} registries not reached",
+            account["account"].as_str().unwrap_or_default(),
+            account["repositories"],
+            account["compliance"]["nonCompliant"],
+            account["unreachable"],
+            account["registries"]
+        );
+    }
+    for registry in report["registries"].as_array().into_iter().flatten().filter(|r| r.get("error").is_some()) {
+        println!(
+            "     ERROR {} {}: {}",
+            registry["account"].as_str().unwrap_or_default(),
+            registry["region"].as_str().unwrap_or_default(),
+            registry["error"].as_str().unwrap_or_default()
+        );
+    }
+    let root = ecr_keeper_tests::repo_root();
+    let path = root.canonicalize().unwrap_or(root).join("target/demo/reports/organization-audit.html");
+    if let Some(html) = runs.object("reports/audit/latest.html").await {
+        if let Err(e) = std::fs::write(&path, html) {
+            fail(&format!("{}: {e}", path.display()));
+        }
+        println!("   open it (account x check heat map): {}", path.display());
+    }
+    summary.insert(
+        "organization".into(),
+        serde_json::json!({"members": org.members, "withRole": org.with_role, "totals": report["totals"],
+                           "byAccount": report["byAccount"], "errors": report["registries"].as_array().map(|r| r.iter().filter(|e| e.get("error").is_some()).count())}),
+    );
 }
 
 /// Runs the CLI with `--output json` and returns what it printed.

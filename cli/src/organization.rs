@@ -1,0 +1,139 @@
+//! `--accounts … --regions …`: the audit and the cost report over many registries, in this
+//! process, a few registries at once, with a progress bar on a terminal.
+
+use crate::EXIT_INVALID;
+use clap::Args;
+use ecr_keeper_aws::{MemberRegistries, OrganizationsDirectory};
+use ecr_keeper_core::organization::{
+    organization_in_process, OrganizationReport, OrganizationView, Progress, Scope, ScopeFields, ScopeInput, Target,
+};
+use ecr_keeper_core::run::Job;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+const FLAGS: ScopeFields = ScopeFields {
+    accounts: "--accounts",
+    regions: "--regions",
+    role_name: "--role-name",
+    external_id: "--external-id",
+    units: "--organizational-units",
+    excluded: "--exclude-accounts",
+};
+
+#[derive(Debug, Args)]
+pub struct OrganizationArgs {
+    /// `organization` (every ACTIVE account; needs the management or a delegated-administrator
+    /// account) or account ids, comma-separated: each is reached through --role-name.
+    #[arg(long, value_name = "organization|ID,…")]
+    accounts: Option<String>,
+    /// With --accounts: the regions, comma-separated.
+    #[arg(long, value_name = "REGION,…", requires = "accounts")]
+    regions: Option<String>,
+    /// With --accounts: the member role to assume in each account.
+    #[arg(long, value_name = "NAME", requires = "accounts", default_value = ecr_keeper_core::organization::DEFAULT_MEMBER_ROLE)]
+    role_name: String,
+    /// With --accounts: the member role's sts:ExternalId, if it requires one.
+    #[arg(long, value_name = "ID", requires = "accounts")]
+    external_id: Option<String>,
+    /// With --accounts organization: only accounts under these units (ou-…, r-…), comma-separated.
+    #[arg(long, value_name = "OU,…", requires = "accounts")]
+    organizational_units: Option<String>,
+    /// With --accounts organization: leave these accounts out, comma-separated.
+    #[arg(long, value_name = "ID,…", requires = "accounts")]
+    exclude_accounts: Option<String>,
+    /// With --accounts: registries (account, region) read at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "accounts")]
+    registry_concurrency: usize,
+}
+
+impl OrganizationArgs {
+    /// The scope, `None` without --accounts; a bad flag is named and the exit code returned.
+    pub fn scope(&self) -> Result<Option<Scope>, ExitCode> {
+        let Some(accounts) = &self.accounts else { return Ok(None) };
+        let input = ScopeInput {
+            accounts,
+            regions: self.regions.as_deref().unwrap_or_default(),
+            role_name: Some(&self.role_name),
+            external_id: self.external_id.as_deref(),
+            units: self.organizational_units.as_deref(),
+            excluded: self.exclude_accounts.as_deref(),
+        };
+        Scope::parse(&input, &FLAGS).map(Some).map_err(|e| {
+            eprintln!("ecr-keeper: {e}");
+            ExitCode::from(EXIT_INVALID)
+        })
+    }
+}
+
+/// A bar on stderr when it is a terminal; nothing otherwise (CI logs, pipes).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        let style = ProgressStyle::with_template("{spinner} {pos}/{len} registries [{bar:30}] {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, registries: usize) {
+        self.0.set_length(registries as u64);
+    }
+
+    fn finished(&self, target: &Target, error: Option<&str>) {
+        if let Some(error) = error {
+            self.0.println(format!("ecr-keeper: {target}: {error}"));
+        }
+        self.0.set_message(target.to_string());
+        self.0.inc(1);
+    }
+}
+
+/// Runs `job` over the scope's registries.
+pub async fn run<J>(
+    job: &J,
+    scope: &Scope,
+    args: &OrganizationArgs,
+    config: &aws_config::SdkConfig,
+    prefix: Option<&str>,
+    concurrency: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<OrganizationReport<J::Report>, ExitCode>
+where
+    J: Job,
+    J::Report: OrganizationView,
+{
+    let directory = OrganizationsDirectory::new(config);
+    let targets = scope.targets(Some(&directory)).await.map_err(|e| {
+        eprintln!("ecr-keeper: --accounts {}: {e}", args.accounts.as_deref().unwrap_or_default());
+        ExitCode::from(EXIT_INVALID)
+    })?;
+    let session = format!("ecr-keeper-cli-{}-{}", J::NAME, now.timestamp());
+    let registries = MemberRegistries::new(config, scope, &session).await;
+    let bar = Bar::new();
+    let report = organization_in_process(
+        job,
+        &registries,
+        &scope.role_name,
+        &scope.regions,
+        &targets,
+        prefix,
+        args.registry_concurrency,
+        concurrency,
+        None,
+        now,
+        &bar,
+    )
+    .await;
+    bar.0.finish_and_clear();
+    Ok(report)
+}

@@ -1,0 +1,238 @@
+//! An organization on moto: three member accounts in two regions, one without the member role.
+//! The state machines from template.yaml run the audit and the cost report over it with the real
+//! binaries; the CLI's report equals theirs; a member account's push event starts its scan there.
+
+use ecr_keeper_tests::organization::{Organization, EXTERNAL_ID};
+use ecr_keeper_tests::scheduled::ScheduledRuns;
+use ecr_keeper_tests::seed::{create_repository, push_unique};
+use ecr_keeper_tests::{repo_root, LocalAws};
+use serde_json::{json, Value};
+use std::process::Command;
+
+const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
+/// The roles scheduled_run.py and the emulator's functions run as.
+const CENTRAL_ROLES: [&str; 2] =
+    ["arn:aws:iam::123456789012:role/lifecycle-audit-role", "arn:aws:iam::123456789012:role/cost-report-role"];
+
+fn build_cli() {
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()), "cargo build -p ecr-keeper-cli");
+}
+
+/// Repositories per (member index, region): 3 and 1 in the first member, 2 and 0 in the second,
+/// 1 and 1 in the third (which has no member role, so they must not be read).
+const LAYOUT: [[usize; 2]; 3] = [[3, 1], [2, 0], [1, 1]];
+
+async fn seed_members(aws: &LocalAws, org: &Organization) {
+    for (i, account) in org.members.iter().enumerate() {
+        for (r, region) in REGIONS.iter().enumerate() {
+            let ecr = Organization::ecr_in(aws, account, region).await;
+            for k in 0..LAYOUT[i][r] {
+                let name = format!("team-{i}/svc-{k}");
+                create_repository(&ecr, &name, false).await;
+                push_unique(&ecr, &name, Some("v1"), &format!("{account}-{region}-{name}-a")).await;
+                push_unique(&ecr, &name, None, &format!("{account}-{region}-{name}-b")).await;
+            }
+        }
+    }
+}
+
+/// `ecr-keeper <command> --accounts organization … --output-dir` against the run's moto: its
+/// report.json and exit code.
+fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str) -> (String, Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-org-{command}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
+        .args([command, "--accounts", "organization", "--exclude-accounts", &org.management])
+        .args(["--regions", &REGIONS.join(","), "--external-id", EXTERNAL_ID, "--now", now, "--output", "json"])
+        .arg("--output-dir")
+        .arg(&dir)
+        .envs(runs.aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = std::fs::read_to_string(dir.join("report.json")).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    (json, out.status.code(), stderr)
+}
+
+fn entry<'a>(report: &'a Value, account: &str, region: &str) -> &'a Value {
+    report["registries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["account"] == account && e["region"] == region)
+        .unwrap_or_else(|| panic!("no registry {account} {region} in {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machines_and_the_cli() {
+    build_cli();
+    // GIVEN a central stack whose audit and cost report cover the organization, shards of 2
+    let runs_env = [
+        ("KEEPER_SHARD_REPOSITORIES", "2"),
+        ("KEEPER_ALERT_TOPIC_ARN", TOPIC),
+        ("KEEPER_ACCOUNTS", "organization"),
+        ("KEEPER_REGIONS", "us-east-1,eu-west-1"),
+        ("KEEPER_MEMBER_EXTERNAL_ID", EXTERNAL_ID),
+        // moto's management account: its own registry is not part of this test's organization.
+        ("KEEPER_EXCLUDED_ACCOUNTS", "123456789012"),
+    ];
+    let runs = ScheduledRuns::start_with_cloudwatch(&runs_env);
+    // AND three member accounts, the third without the member stack, with repositories in both regions
+    let org = Organization::create(&runs.aws, 3, &[2], &REGIONS, &CENTRAL_ROLES, false);
+    assert_eq!(org.members.len(), 3);
+    seed_members(&runs.aws, &org).await;
+    let sns = aws_sdk_sns::Client::new(&runs.aws.sdk_config().await);
+    sns.create_topic().name("keeper-alerts").send().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // WHEN the audit's state machine runs
+    let execution = runs.run("audit");
+    // THEN it succeeds, and the report covers the six registries
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    assert_eq!(execution.output["run"]["organization"], json!(true), "{}", execution.output);
+    let latest = runs.object("reports/audit/latest.json").await.unwrap_or_else(|| panic!("no report"));
+    let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["registries"].as_array().map(Vec::len), Some(6), "{report}");
+    // AND the third account's two registries are ERROR: the role cannot be assumed
+    let (a, b, c) = (&org.members[0], &org.members[1], &org.members[2]);
+    for region in REGIONS {
+        let error = entry(&report, c, region)["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with(&format!("cannot assume arn:aws:iam::{c}:role/ecr-keeper-member")), "{error}");
+    }
+    assert_eq!(report["complete"], json!(false));
+    // AND the other four are complete, every repository marked with its account and region
+    for (i, account) in [a, b].iter().enumerate() {
+        for (r, region) in REGIONS.iter().enumerate() {
+            let registry = &entry(&report, account, region)["report"];
+            assert_eq!(registry["complete"], json!(true), "{account} {region}: {registry}");
+            let repositories = registry["repositories"].as_array().cloned().unwrap_or_default();
+            assert_eq!(repositories.len(), LAYOUT[i][r], "{account} {region}");
+            for repo in &repositories {
+                assert_eq!(
+                    (repo["account"].as_str(), repo["region"].as_str()),
+                    (Some(account.as_str()), Some(*region))
+                );
+                assert!(
+                    repo["arn"].as_str().is_some_and(|arn| arn.contains(&format!(":{region}:{account}:"))),
+                    "{repo}"
+                );
+            }
+        }
+    }
+    // AND the totals are the sum of the parts
+    let registries: Vec<&Value> = report["registries"].as_array().into_iter().flatten().collect();
+    let sum = |f: &dyn Fn(&Value) -> u64| registries.iter().map(|e| f(&e["report"])).sum::<u64>();
+    let repositories = sum(&|r| r["summary"]["repositories"].as_u64().unwrap_or(0));
+    assert_eq!(repositories, 6);
+    assert_eq!(report["totals"]["repositories"].as_u64(), Some(repositories));
+    assert_eq!(
+        report["totals"]["compliance"]["nonCompliant"].as_u64(),
+        Some(sum(&|r| r["summary"]["nonCompliant"].as_u64().unwrap_or(0)))
+    );
+    assert_eq!((report["totals"]["registries"].as_u64(), report["totals"]["unreachable"].as_u64()), (Some(6), Some(2)));
+    let accounts: Vec<&str> =
+        report["byAccount"].as_array().into_iter().flatten().filter_map(|t| t["account"].as_str()).collect();
+    let mut expected = vec![a.as_str(), b.as_str(), c.as_str()];
+    expected.sort();
+    assert_eq!(accounts, expected, "accounts in id order");
+    // AND the HTML report has the heat map; the summary names the account not reached
+    let html = runs.object("reports/audit/latest.html").await.unwrap_or_default();
+    assert!(html.contains("id=\"heat-map\"") && html.contains(&format!("data-account=\"{c}\"")), "no heat map");
+    let published = runs.published(TOPIC);
+    let (subject, message) = published.last().cloned().unwrap_or_default();
+    assert_eq!(subject, "ECR lifecycle audit (incomplete)");
+    assert!(message.contains(&format!("Account {c}: 0 non-compliant, 2 of 2 registries not reached")), "{message}");
+
+    // AND the CLI over the same organization writes the same report, and says it is incomplete
+    let now = report["generatedAt"].as_str().unwrap_or_default();
+    let (cli, code, stderr) = cli_report(&runs, &org, "audit", now);
+    assert_eq!(cli, latest, "the CLI's report and the state machine's differ");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("2 of 6 registries not reached"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no progress bar when stderr is not a terminal: {stderr}");
+
+    // WHEN the cost report's state machine runs over the same organization
+    let execution = runs.run("cost");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    let latest = runs.object("reports/cost/latest.json").await.unwrap_or_else(|| panic!("no cost report"));
+    let cost: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
+    // THEN its total is the sum of the registries' totals, and accounts are ranked by cost
+    let registries: Vec<&Value> = cost["registries"].as_array().into_iter().flatten().collect();
+    let monthly: f64 = registries.iter().map(|e| e["report"]["total"]["monthlyCostUsd"].as_f64().unwrap_or(0.0)).sum();
+    let total = cost["totals"]["cost"]["monthlyCostUsd"].as_f64().unwrap_or(-1.0);
+    assert!((total - monthly).abs() < 1e-9, "{total} vs {monthly}");
+    let images: u64 = registries.iter().map(|e| e["report"]["total"]["images"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(
+        (cost["totals"]["cost"]["images"].as_u64(), images),
+        (Some(12), 12),
+        "two images in each of six repositories read"
+    );
+    let html = runs.object("reports/cost/latest.html").await.unwrap_or_default();
+    assert!(html.contains("id=\"accounts-by-cost\""), "no accounts-by-cost table");
+    // AND the CLI's cost report is the state machine's
+    let now = cost["generatedAt"].as_str().unwrap_or_default();
+    let (cli, code, stderr) = cli_report(&runs, &org, "cost-report", now);
+    assert_eq!(cli, latest, "the CLI's cost report and the state machine's differ");
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_accounts_push_starts_the_scan_in_that_account_not_the_central_one() {
+    // GIVEN a member account whose role allows scans, and push-events configured for the organization
+    let aws = LocalAws::start();
+    let org =
+        Organization::create(&aws, 1, &[], &["us-east-1"], &["arn:aws:iam::123456789012:role/push-events-role"], true);
+    let member = org.members[0].clone();
+    let ecr = Organization::ecr_in(&aws, &member, "us-east-1").await;
+    create_repository(&ecr, "team-0/api", false).await;
+    let digest = push_unique(&ecr, "team-0/api", Some("v1"), "member-push").await;
+    let lambda = ecr_keeper_tests::lambda::LambdaEmulator::start(
+        &aws,
+        &[
+            ("KEEPER_METRICS", "emf"),
+            ("KEEPER_MEMBER_ROLE_NAME", "ecr-keeper-member"),
+            ("KEEPER_MEMBER_EXTERNAL_ID", EXTERNAL_ID),
+        ],
+    );
+    // WHEN EventBridge delivers the member's push (as forwarded: its account and region kept)
+    let event = json!({"version": "0", "id": "m1", "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": member, "time": "2026-12-04T00:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "team-0/api", "image-digest": digest, "action-type": "PUSH", "image-tag": "v1"}});
+    let answer = lambda.invoke("push-events", &event).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    // THEN push-events started the scan, in the member account
+    assert_eq!(
+        (answer["handled"].as_str(), answer["scan"]["outcome"].as_str()),
+        (Some("push"), Some("started")),
+        "{answer}\n{}",
+        lambda.log()
+    );
+    let findings = ecr
+        .describe_image_scan_findings()
+        .repository_name("team-0/api")
+        .image_id(aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&digest).build())
+        .send()
+        .await;
+    assert!(findings.is_ok(), "a scan exists in the member account: {findings:?}");
+    // AND the central account has no such repository
+    let central = aws.ecr().await.describe_repositories().repository_names("team-0/api").send().await;
+    assert!(central.is_err(), "nothing happened in the central account");
+    // AND its metrics carry the member account
+    let log = lambda.log();
+    assert!(log.contains(&format!("\"Account\":\"{member}\"")), "an EMF line with the account: {log}");
+
+    // WHEN an event comes from an account without the member role
+    let stranger = json!({"version": "0", "id": "m2", "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": "999999999999", "time": "2026-12-04T00:00:00Z", "region": "us-east-1", "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "x", "image-digest": digest, "action-type": "PUSH"}});
+    // THEN the invocation fails (so Lambda retries it and the DLQ keeps it), naming the role
+    let failed = lambda.invoke("push-events", &stranger);
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.contains("MemberRoleUnavailable")
+                && e.contains("arn:aws:iam::999999999999:role/ecr-keeper-member")),
+        "{failed:?}"
+    );
+}
