@@ -10,7 +10,6 @@ use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::parse_threshold;
-use ecr_keeper_core::run::RunReport;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -120,25 +119,9 @@ pub async fn run(args: AuditArgs) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-        if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
-            return code;
-        }
-        match args.output {
-            AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-            AuditOutput::Markdown => print!("{}", report.to_markdown()),
-        }
         let non_compliant = report.totals.compliance.as_ref().map_or(0, |c| c.non_compliant);
-        return if !report.complete {
-            eprintln!(
-                "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
-                report.totals.unreachable, report.totals.registries, report.totals.unread
-            );
-            ExitCode::from(EXIT_INVALID)
-        } else if non_compliant > 0 {
-            ExitCode::from(EXIT_FAILED_CHECKS)
-        } else {
-            ExitCode::from(EXIT_OK)
-        };
+        let json = args.output == AuditOutput::Json;
+        return crate::organization::finish(&report, args.output_dir.as_deref(), json, non_compliant > 0);
     }
     let registry = EcrRegistry::new(ecr_client(&config));
     let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));

@@ -10,7 +10,6 @@ use ecr_keeper_core::cost::{cost_report, publish, CostJob, CostOptions, Prices, 
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::generate;
 use ecr_keeper_core::ports::{Clock, SystemClock};
-use ecr_keeper_core::run::RunReport;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -115,21 +114,12 @@ pub async fn run(args: CostArgs) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-        if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
-            return code;
-        }
-        match args.output {
-            CostOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-            CostOutput::Markdown => print!("{}", report.to_markdown()),
-        }
-        if !report.complete {
-            eprintln!(
-                "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
-                report.totals.unreachable, report.totals.registries, report.totals.unread
-            );
-            return ExitCode::from(EXIT_INVALID);
-        }
-        return ExitCode::from(EXIT_OK);
+        return crate::organization::finish(
+            &report,
+            args.output_dir.as_deref(),
+            args.output == CostOutput::Json,
+            false,
+        );
     }
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);

@@ -7,7 +7,7 @@ use ecr_keeper_aws::{MemberRegistries, OrganizationsDirectory};
 use ecr_keeper_core::organization::{
     organization_in_process, OrganizationReport, OrganizationView, Progress, Scope, ScopeFields, ScopeInput, Target,
 };
-use ecr_keeper_core::run::Job;
+use ecr_keeper_core::run::{Job, RunReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -95,6 +95,35 @@ impl Progress for Bar {
         }
         self.0.set_message(target.to_string());
         self.0.inc(1);
+    }
+}
+
+/// Writes `--output-dir`, prints the report, and says how it ended: 2 when anything was not
+/// reached or read, 1 when `failed` (something non-compliant), else 0.
+pub fn finish<R: OrganizationView>(
+    report: &OrganizationReport<R>,
+    output_dir: Option<&std::path::Path>,
+    json: bool,
+    failed: bool,
+) -> ExitCode {
+    if let Err(code) = crate::report_dir::write_if_asked(output_dir, report) {
+        return code;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+    } else {
+        print!("{}", report.to_markdown());
+    }
+    if !report.complete {
+        eprintln!(
+            "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
+            report.totals.unreachable, report.totals.registries, report.totals.unread
+        );
+        ExitCode::from(EXIT_INVALID)
+    } else if failed {
+        ExitCode::from(crate::EXIT_FAILED_CHECKS)
+    } else {
+        ExitCode::from(crate::EXIT_OK)
     }
 }
 

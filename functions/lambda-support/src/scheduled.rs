@@ -162,30 +162,21 @@ where
             Ok(StepOutcome::Shard(serde_json::to_value(summary).unwrap_or_default()))
         }
         Step::Aggregate { run } if run.organization => {
-            match settle_organization(job, store, cx.settings, &run).await? {
-                Settled::NextPass(state) => {
-                    tracing::info!(
-                        pass = state.pass,
-                        repositories = state.repositories,
-                        "another pass over what is unfinished"
-                    );
-                    Ok(StepOutcome::Running(state))
-                }
-                Settled::Final(report) => Ok(StepOutcome::Organization(run, Box::new(report))),
-            }
+            Ok(match settle_organization(job, store, cx.settings, &run).await? {
+                Settled::NextPass(state) => another_pass(state),
+                Settled::Final(report) => StepOutcome::Organization(run, Box::new(report)),
+            })
         }
-        Step::Aggregate { run } => match settle(job, store, cx.settings, &run).await? {
-            Settled::NextPass(state) => {
-                tracing::info!(
-                    pass = state.pass,
-                    repositories = state.repositories,
-                    "another pass over what is unfinished"
-                );
-                Ok(StepOutcome::Running(state))
-            }
-            Settled::Final(report) => Ok(StepOutcome::Report(run, report)),
-        },
+        Step::Aggregate { run } => Ok(match settle(job, store, cx.settings, &run).await? {
+            Settled::NextPass(state) => another_pass(state),
+            Settled::Final(report) => StepOutcome::Report(run, report),
+        }),
     }
+}
+
+fn another_pass<R>(state: RunState) -> StepOutcome<R> {
+    tracing::info!(pass = state.pass, repositories = state.repositories, "another pass over what is unfinished");
+    StepOutcome::Running(state)
 }
 
 /// Keeps the report (JSON, markdown, HTML; dated and latest) with the change since `previous`

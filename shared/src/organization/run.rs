@@ -166,21 +166,7 @@ pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
     store.put(&context_key(J::NAME, run_id), to_json(&plan).into_bytes(), "application/json").await?;
     let items_key = pass_key(J::NAME, run_id, 1);
     store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
-    Ok(RunState {
-        job: J::NAME.to_string(),
-        run_id: run_id.to_string(),
-        bucket: settings.bucket.clone(),
-        pass: 1,
-        items_key,
-        shards: items.len(),
-        repositories: repositories_total,
-        max_concurrency: settings.max_concurrency,
-        tolerated_failure_percentage: settings.tolerated_failure_percentage,
-        done: false,
-        complete: None,
-        report_keys: Vec::new(),
-        organization: true,
-    })
+    Ok(RunState::first_pass(J::NAME, run_id, settings, items_key, items.len(), repositories_total, true))
 }
 
 /// A shard whose registry could not be reached: every repository it covers fails with

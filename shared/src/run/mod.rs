@@ -335,21 +335,36 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     store.put(&context_key(J::NAME, run_id), to_json(&cx).into_bytes(), "application/json").await?;
     let items_key = pass_key(J::NAME, run_id, 1);
     store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
-    Ok(RunState {
-        job: J::NAME.to_string(),
-        run_id: run_id.to_string(),
-        bucket: settings.bucket.clone(),
-        pass: 1,
-        items_key,
-        shards: items.len(),
-        repositories: repositories.len(),
-        max_concurrency: settings.max_concurrency,
-        tolerated_failure_percentage: settings.tolerated_failure_percentage,
-        done: false,
-        complete: None,
-        report_keys: Vec::new(),
-        organization: false,
-    })
+    Ok(RunState::first_pass(J::NAME, run_id, settings, items_key, items.len(), repositories.len(), false))
+}
+
+impl RunState {
+    /// Pass 1 of a run, as the plan leaves it.
+    pub(crate) fn first_pass(
+        job: &str,
+        run_id: &str,
+        settings: &RunSettings,
+        items_key: String,
+        shards: usize,
+        repositories: usize,
+        organization: bool,
+    ) -> RunState {
+        RunState {
+            job: job.to_string(),
+            run_id: run_id.to_string(),
+            bucket: settings.bucket.clone(),
+            pass: 1,
+            items_key,
+            shards,
+            repositories,
+            max_concurrency: settings.max_concurrency,
+            tolerated_failure_percentage: settings.tolerated_failure_percentage,
+            done: false,
+            complete: None,
+            report_keys: Vec::new(),
+            organization,
+        }
+    }
 }
 
 /// Step 2: one shard; its result is written before the summary is returned, so a retried
