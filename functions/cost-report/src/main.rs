@@ -72,10 +72,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     &(),
                 )
                 .await;
-                println!(
-                    "{}",
-                    json!({"totals": report.totals, "byAccount": report.by_account, "byRegion": report.by_region})
-                );
+                for line in report.log_lines() {
+                    println!("{line}");
+                }
                 publish_organization(&report, sink, metrics_store, dashboard, &options.region, repository_metrics)
                     .await?;
                 return Ok(

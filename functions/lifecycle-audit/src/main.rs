@@ -178,7 +178,9 @@ async fn whole_organization(
         &(),
     )
     .await;
-    println!("{}", json!({"totals": report.totals, "byAccount": report.by_account, "byRegion": report.by_region}));
+    for line in report.log_lines() {
+        println!("{line}");
+    }
     if let Err(e) = sink.publish(&report.metrics(repository_metrics)).await {
         tracing::warn!(error = %e, "audit metrics were not published");
     }

@@ -283,6 +283,11 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                         tr data-account=(who(t)) {
                             td { (who(t)) }
                             td class=(if t.unreachable > 0 { "ERROR num" } else { "none num" }) { (t.unreachable) }
+                            // Nothing read is not compliant: an account none of whose registries
+                            // was reached shows no count, not a green zero.
+                            @if t.unreachable >= t.registries {
+                                @for _ in &checks { td.none.num title="not reached" { "–" } }
+                            } @else {
                             @for id in &checks {
                                 @let c = t.compliance.as_ref().and_then(|c| c.by_check.get(*id)).copied().unwrap_or_default();
                                 @let class = if c.error > 0 { "ERROR" } else if c.fail > 0 { "FAIL" } else if c.warn > 0 { "WARN" } else { "PASS" };
@@ -290,6 +295,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                                     (c.fail + c.error)
                                     @if c.warn > 0 { " (" (c.warn) ")" }
                                 }
+                            }
                             }
                         }
                     }

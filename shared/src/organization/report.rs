@@ -216,6 +216,20 @@ impl<R: OrganizationView> OrganizationReport<R> {
         self.by_account.len()
     }
 
+    /// The numbers as log lines: the totals and regions first, then one line per account. One
+    /// line for every account would outgrow a CloudWatch log event (256 KB) at several hundred
+    /// accounts.
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        let mut lines = vec![serde_json::json!({
+            "complete": self.complete,
+            "accounts": self.accounts(),
+            "totals": self.totals,
+            "byRegion": self.by_region,
+        })];
+        lines.extend(self.by_account.iter().map(|t| serde_json::json!({ "byAccount": t })));
+        lines
+    }
+
     /// Per repository the registry's own metrics with `Account` and `Region` (unless
     /// `per_repository` is false: each is a custom metric billed monthly); the organization's
     /// totals without them (summed over the registries' totals).

@@ -380,6 +380,12 @@ async fn the_cost_report_ranks_accounts_and_the_page_draws_the_heat_map_and_the_
         assert!(page.contains(&format!("data-account=\"{account}\"")), "{account}");
     }
     assert!(page.contains("<td class=\"ERROR num\">2</td>"), "C: two registries not reached");
+    let row = |account: &str| {
+        let start = page.find(&format!("<tr data-account=\"{account}\">")).unwrap_or(0);
+        page[start..].split("</tr>").next().unwrap_or_default().to_string()
+    };
+    assert!(row(C).contains("title=\"not reached\">–</td>") && !row(C).contains("PASS"), "C read nothing: {}", row(C));
+    assert!(!row(A).contains("not reached\">–") && row(A).contains("FAIL num"), "A was read: {}", row(A));
     let markdown = audit.to_markdown();
     assert!(
         markdown.contains("## Registries not reached (ERROR)")
@@ -403,4 +409,19 @@ async fn the_change_since_the_previous_report_is_told_per_account() {
     let again = before.changes(&after);
     assert!(again.iter().any(|l| l.starts_with(&format!("account {C}: new in the scope"))), "{again:?}");
     assert!(after.changes(&after).is_empty());
+}
+
+#[tokio::test]
+async fn the_log_is_the_totals_then_a_line_per_account_and_adds_up() {
+    let (registries, targets) = organization();
+    let report = audit_in_process(&registries, &targets).await;
+    let lines = report.log_lines();
+    assert_eq!(lines.len(), 1 + report.accounts(), "{lines:?}");
+    assert_eq!(lines[0]["accounts"], report.accounts());
+    let repositories: u64 = lines[1..].iter().filter_map(|l| l["byAccount"]["repositories"].as_u64()).sum();
+    assert_eq!(Some(repositories), lines[0]["totals"]["repositories"].as_u64());
+    let accounts: Vec<_> = lines[1..].iter().filter_map(|l| l["byAccount"]["account"].as_str()).collect();
+    assert_eq!(accounts, [A, B, C]);
+    // No line carries every account: its size stays that of one tally as the organization grows.
+    assert!(lines[0].get("byAccount").is_none());
 }
