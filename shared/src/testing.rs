@@ -746,6 +746,11 @@ impl InMemoryRegistries {
         registry
     }
 
+    /// The registry `with` made for `account` and `region`.
+    pub fn registry(&self, account: &str, region: &str) -> Option<InMemoryRegistry> {
+        lock(&self.registries).iter().find(|(t, _)| t.account == account && t.region == region).map(|(_, r)| r.clone())
+    }
+
     /// Every reach, in order.
     pub fn reached(&self) -> Vec<crate::organization::Target> {
         lock(&self.reached).clone()

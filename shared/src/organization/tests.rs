@@ -425,3 +425,53 @@ async fn the_log_is_the_totals_then_a_line_per_account_and_adds_up() {
     // No line carries every account: its size stays that of one tally as the organization grows.
     assert!(lines[0].get("byAccount").is_none());
 }
+
+#[tokio::test]
+async fn remediation_applies_where_the_member_role_writes_and_says_why_where_it_does_not() {
+    // GIVEN B's member role without AllowRemediation: its writes are refused
+    let (registries, targets) = organization();
+    let Some(b) = registries.registry(B, "us-east-1") else { panic!("B is seeded in us-east-1") };
+    let denied = crate::ports::RegistryError::AccessDenied {
+        operation: "PutLifecyclePolicy",
+        message: "not authorized to perform ecr:PutLifecyclePolicy".into(),
+    };
+    b.failing("PutLifecyclePolicy", None, denied, None);
+    // WHEN the audit runs with lifecycle remediation applied
+    let (settings, inputs) = (audit_settings(), RunInputs::default());
+    let remediation = Remediation { lifecycle: true, apply: true, ..Remediation::default() };
+    let job = AuditJob { settings: &settings, remediation, inputs: &inputs };
+    let report = organization_in_process(
+        &job,
+        &registries,
+        DEFAULT_MEMBER_ROLE,
+        &regions(),
+        &targets,
+        None,
+        3,
+        4,
+        None,
+        now(),
+        &(),
+    )
+    .await;
+    let action = |account: &str| {
+        report
+            .registries
+            .iter()
+            .find(|e| e.account == account && e.region == "us-east-1")
+            .and_then(|e| e.report.as_ref())
+            .and_then(|r| r.remediation.iter().find(|a| a.repository == "svc-0"))
+            .cloned()
+    };
+    // THEN A's repository without a policy gets one; B's is refused, says why, and is unchanged
+    let a = action(A).unwrap_or_else(|| panic!("no remediation in A: {report:?}"));
+    assert!(a.applied, "{a:?}");
+    let a_policy = registries.registry(A, "us-east-1").and_then(|r| r.lifecycle_policy("svc-0"));
+    assert!(a_policy.is_some(), "A's svc-0 has the standard policy now");
+    let b_action = action(B).unwrap_or_else(|| panic!("no remediation in B: {report:?}"));
+    assert!(!b_action.applied, "{b_action:?}");
+    assert!(b_action.detail.starts_with("failed:") && b_action.detail.ends_with(views::MEMBER_WRITES), "{b_action:?}");
+    assert!(b.lifecycle_policy("svc-0").is_none());
+    // AND the other registries finished as before
+    assert_eq!(report.registries.iter().filter(|e| e.report.is_some()).count(), 4);
+}

@@ -5,6 +5,10 @@ use crate::audit::{audit_metrics, AuditReport, Status};
 use crate::cost::CostReport;
 use crate::metrics::Metric;
 
+/// What a refused remediation write says in an organization run.
+pub const MEMBER_WRITES: &str =
+    " (in a member account the member role writes only where its stack has AllowRemediation=true)";
+
 impl OrganizationView for AuditReport {
     fn tally(&self) -> Tally {
         let s = &self.summary;
@@ -32,6 +36,13 @@ impl OrganizationView for AuditReport {
         for r in &mut self.repositories {
             r.account = Some(target.account.clone());
             r.region = Some(target.region.clone());
+        }
+        // A refused write in a member account is the member stack's choice, not a missing
+        // permission on the function's role (which RegistryError::AccessDenied suggests).
+        for action in &mut self.remediation {
+            if action.detail.starts_with("failed:") && action.detail.contains("access denied") {
+                action.detail.push_str(MEMBER_WRITES);
+            }
         }
     }
 
