@@ -451,13 +451,18 @@ impl LocalAws {
 
     /// What moto's DescribeImageScanFindings returns for one image: (id, severity, package).
     pub fn set_scan_findings(&self, repository: &str, digest: &str, findings: &[(&str, &str, &str)]) {
+        self.set_scan_findings_in(ACCOUNT, repository, digest, findings);
+    }
+
+    /// [`Self::set_scan_findings`] in `account`'s registry (moto keys them by account).
+    pub fn set_scan_findings_in(&self, account: &str, repository: &str, digest: &str, findings: &[(&str, &str, &str)]) {
         let mut counts = serde_json::Map::new();
         for (_, severity, _) in findings {
             let n = counts.get(*severity).and_then(|v| v.as_u64()).unwrap_or(0);
             counts.insert(severity.to_string(), serde_json::json!(n + 1));
         }
         let result = serde_json::json!({
-            "registryId": ACCOUNT,
+            "registryId": account,
             "repositoryName": repository,
             "imageId": {"imageDigest": digest},
             "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
@@ -469,7 +474,7 @@ impl LocalAws {
                 "findingSeverityCounts": counts,
             }
         });
-        let body = serde_json::json!({"results": [result], "region": REGION}).to_string();
+        let body = serde_json::json!({"results": [result], "region": REGION, "account_id": account}).to_string();
         match http("POST", &format!("{}/moto-api/static/ecr/scan-finding-results", self.moto_url), &body) {
             Ok((200 | 201, _)) => {}
             other => panic!("setting scan findings failed: {other:?}"),

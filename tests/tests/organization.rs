@@ -1,6 +1,7 @@
 //! An organization on moto: three member accounts in two regions, one without the member role.
 //! The state machines from template.yaml run the audit and the cost report over it with the real
-//! binaries; the CLI's report equals theirs; a member account's push event starts its scan there.
+//! binaries; the CLI's report equals theirs; a member account's push event starts its scan there,
+//! and its scan event is read and alerted on there.
 
 use ecr_keeper_tests::organization::{Organization, EXTERNAL_ID};
 use ecr_keeper_tests::scheduled::ScheduledRuns;
@@ -179,7 +180,7 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_member_accounts_push_starts_the_scan_in_that_account_not_the_central_one() {
+async fn a_member_accounts_push_and_scan_are_handled_in_that_account_not_the_central_one() {
     // GIVEN a member account whose role allows scans, and push-events configured for the organization
     let aws = LocalAws::start();
     let org =
@@ -221,6 +222,29 @@ async fn a_member_accounts_push_starts_the_scan_in_that_account_not_the_central_
     // AND its metrics carry the member account
     let log = lambda.log();
     assert!(log.contains(&format!("\"Account\":\"{member}\"")), "an EMF line with the account: {log}");
+
+    // WHEN the member's scan completes with a critical finding and EventBridge delivers its event
+    aws.set_scan_findings_in(&member, "team-0/api", &digest, &[("CVE-2026-0001", "CRITICAL", "openssl")]);
+    let mut scan = ecr_keeper_tests::lambda::sample_event("ecr-image-scan-basic.json", "");
+    scan["account"] = json!(member);
+    scan["region"] = json!("us-east-1");
+    scan["detail"]["repository-name"] = json!("team-0/api");
+    scan["detail"]["image-digest"] = json!(digest);
+    scan["detail"]["finding-severity-counts"] = json!({"CRITICAL": 1});
+    let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    // THEN scan-events read the findings in the member account and alerts naming it
+    assert_eq!(answer["handled"], "scan", "{answer}\n{}", lambda.log());
+    assert_eq!(answer["alert"]["unsuppressedAtOrAbove"], 1, "the member's finding was read: {answer}");
+    let log = lambda.log();
+    let alert = log.lines().find(|l| l.contains("vulnerable image")).unwrap_or_default();
+    assert!(alert.contains(&member), "the alert names the member account: {log}");
+    // AND its scan metrics carry the member account
+    let scanned = log.lines().filter(|l| l.contains("\"_aws\"") && l.contains("\"ImagesScanned\""));
+    assert!(
+        scanned.clone().any(|l| l.contains(&format!("\"Account\":\"{member}\""))),
+        "ImagesScanned with the account: {}",
+        scanned.collect::<Vec<_>>().join("\n")
+    );
 
     // WHEN an event comes from an account without the member role
     let stranger = json!({"version": "0", "id": "m2", "detail-type": "ECR Image Action", "source": "aws.ecr",
