@@ -22,6 +22,10 @@ pub const MAX_MESSAGE_BYTES: usize = 250_000;
 /// SNS allows 100 characters; e-mail clients cut long subjects anyway.
 pub const MAX_SUBJECT_CHARS: usize = 99;
 pub const DEFAULT_TOP_N: usize = 10;
+/// An image may carry 1,000 tags: an alert names the first few and counts the rest.
+pub const MAX_TAGS_SHOWN: usize = 10;
+/// Text from the event or the scan (a tag, a package, a version, a finding id) is cut to this.
+pub const MAX_FIELD_CHARS: usize = 200;
 pub const MAX_TOP_N: usize = 1_000;
 /// How long the ledger remembers an image's findings and a repository's last alert.
 pub const LEDGER_TTL_DAYS: i64 = 90;
@@ -110,16 +114,84 @@ pub fn compose(alert: &ImageAlert, top_n: usize) -> AlertMessage {
     let mut shown = alert.new_findings.len().min(top_n);
     loop {
         let body = render(alert, shown);
-        if body.len() <= MAX_MESSAGE_BYTES || shown == 0 {
+        if body.len() <= MAX_MESSAGE_BYTES {
             return AlertMessage { subject: subject(alert), body, shown, left_out: alert.new_findings.len() - shown };
+        }
+        if shown == 0 {
+            return minimal(alert);
         }
         shown /= 2;
     }
 }
 
+/// The smallest message that still says which image and where to look: what is sent when the
+/// full one cannot fit, or SNS refused it. Every field is bounded, so it always fits.
+pub fn minimal(alert: &ImageAlert) -> AlertMessage {
+    let text = format!(
+        "{}\nRepository: {}\nAccount: {}\nRegion: {}\nImage: {}\nBy severity: {}\nScan results: {}\n",
+        headline(alert),
+        clip(&alert.repository),
+        clip(&alert.account),
+        clip(&alert.region),
+        clip(&alert.digest),
+        severity_line(&alert.counts),
+        clip(&alert.console_url),
+    );
+    let chat = json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {"textType": "client-markdown", "title": chat_title(alert), "description": chat_code(&text)},
+    });
+    let body = json!({"default": chat.to_string(), "email": text}).to_string();
+    AlertMessage { subject: subject(alert), body, shown: 0, left_out: alert.new_findings.len() }
+}
+
+/// At most [`MAX_FIELD_CHARS`] characters, with an ellipsis when cut.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_FIELD_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+/// The image's first tags, each clipped, and how many more it has.
+fn shown_tags(tags: &[String]) -> (Vec<String>, usize) {
+    let shown: Vec<String> = tags.iter().take(MAX_TAGS_SHOWN).map(|t| clip(t)).collect();
+    (shown, tags.len().saturating_sub(MAX_TAGS_SHOWN))
+}
+
+fn tag_list(tags: &[String]) -> String {
+    let (shown, more) = shown_tags(tags);
+    match (shown.is_empty(), more) {
+        (true, _) => "untagged".to_string(),
+        (false, 0) => shown.join(", "),
+        (false, more) => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Text from an event or a scan, shown literally in chat: in a code span, where Chatbot's
+/// client markdown renders no link, emphasis or mention. Backticks and line breaks would end
+/// the span, and `<…>` is Slack's own markup for mentions and links even there, so they are
+/// replaced; `&` is escaped as Slack escapes it.
+fn chat_code(text: &str) -> String {
+    let literal: String = text
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            '\n' | '\r' | '\t' => ' ',
+            c => c,
+        })
+        .collect();
+    format!("`{}`", literal.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))
+}
+
+fn chat_title(alert: &ImageAlert) -> String {
+    format!(":rotating_light: {}", chat_code(&headline(alert)))
+}
+
 fn image_name(alert: &ImageAlert) -> String {
     match alert.tags.first() {
-        Some(tag) => format!("{}:{tag}", alert.repository),
+        Some(tag) => format!("{}:{}", alert.repository, clip(tag)),
         None => format!("{}@{}", alert.repository, short_digest(&alert.digest)),
     }
 }
@@ -163,19 +235,21 @@ fn severity_line(counts: &SeverityCounts) -> String {
     counts.iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>().join(", ")
 }
 
-fn finding_line(f: &Finding) -> String {
-    let mut line = format!("{} {}", f.severity, f.id);
+/// One finding; in chat, its id, package and versions (the scan's text) as code spans.
+fn finding_line(f: &Finding, format: Format) -> String {
+    let lit = |t: &str| if format == Format::Chat { chat_code(&clip(t)) } else { clip(t) };
+    let mut line = format!("{} {}", f.severity, lit(&f.id));
     if let Some(package) = &f.package {
-        let _ = write!(line, " in {package}");
+        let _ = write!(line, " in {}", lit(package));
         if let Some(version) = &f.version {
-            let _ = write!(line, " {version}");
+            let _ = write!(line, " {}", lit(version));
         }
     }
     if let Some(fixed) = &f.fixed_in {
-        let _ = write!(line, ", fixed in {fixed}");
+        let _ = write!(line, ", fixed in {}", lit(fixed));
     }
     if let Some(score) = &f.score {
-        let _ = write!(line, " (score {score})");
+        let _ = write!(line, " (score {})", lit(score));
     }
     line
 }
@@ -219,13 +293,13 @@ enum Format {
 fn body(alert: &ImageAlert, listed: &[Finding], format: Format) -> String {
     let chat = format == Format::Chat;
     let label = |l: &str| if chat { format!("*{l}:*") } else { format!("{l}:") };
-    let code = |v: &str| if chat { format!("`{v}`") } else { v.to_string() };
-    let tags = if alert.tags.is_empty() { "untagged".to_string() } else { alert.tags.join(", ") };
+    let code = |v: &str| if chat { chat_code(v) } else { v.to_string() };
+    let tags = code(&tag_list(&alert.tags));
     let mut facts = vec![
-        ("Repository".to_string(), code(&alert.repository)),
+        ("Repository".to_string(), code(&clip(&alert.repository))),
         ("Account".into(), alert.account.clone()),
         ("Region".into(), alert.region.clone()),
-        ("Image".into(), code(&alert.digest)),
+        ("Image".into(), code(&clip(&alert.digest))),
         ("Tags".into(), tags),
         ("Scanner".into(), alert.scanner.to_string()),
         (
@@ -235,7 +309,7 @@ fn body(alert: &ImageAlert, listed: &[Finding], format: Format) -> String {
         ("By severity".into(), severity_line(&alert.counts)),
     ];
     if let Some(reason) = &alert.details_unavailable {
-        facts.push(("Details unavailable".into(), reason.clone()));
+        facts.push(("Details unavailable".into(), code(&clip(reason))));
     }
     let mut out = String::new();
     for (name, value) in facts {
@@ -244,7 +318,7 @@ fn body(alert: &ImageAlert, listed: &[Finding], format: Format) -> String {
     if !listed.is_empty() {
         let _ = writeln!(out, "{}", label("New findings"));
         for f in listed {
-            let _ = writeln!(out, "{}{}", if chat { "• " } else { "  - " }, finding_line(f));
+            let _ = writeln!(out, "{}{}", if chat { "• " } else { "  - " }, finding_line(f, format));
         }
     }
     let left_out = alert.new_findings.len() - listed.len();
@@ -276,7 +350,7 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
         "id": format!("{}@{}", alert.repository, alert.digest),
         "content": {
             "textType": "client-markdown",
-            "title": format!(":rotating_light: {}", headline(alert)),
+            "title": chat_title(alert),
             "description": markdown,
             "nextSteps": steps,
             "keywords": [alert.repository.clone(), alert.threshold.as_str(), alert.scanner],
@@ -294,7 +368,8 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
                 "region": alert.region,
                 "repository": alert.repository,
                 "imageDigest": alert.digest,
-                "imageTags": alert.tags,
+                "imageTags": shown_tags(&alert.tags).0,
+                "imageTagCount": alert.tags.len(),
                 "threshold": alert.threshold.as_str(),
                 "openAtOrAbove": alert.open_at_or_above,
                 "newFindings": alert.new_findings.len(),
@@ -439,8 +514,15 @@ impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
                 }
             }
         }
-        let message = compose(&alert, self.settings.top_n);
-        self.publisher.publish(&message).await?;
+        let mut message = compose(&alert, self.settings.top_n);
+        if let Err(e) = self.publisher.publish(&message).await {
+            // SNS refused the message itself (its size as SNS counts it, a character it will
+            // not take): the minimal message still gets the alert out. Anything else is retried.
+            let AlertError::Rejected { .. } = e else { return Err(e) };
+            tracing::warn!(error = %e, "SNS refused the alert; sending the minimal one");
+            message = minimal(&alert);
+            self.publisher.publish(&message).await?;
+        }
         // The message is out: a failure to record it costs at most a repeated alert later, so
         // it is logged, not retried (a retry would publish the same message again now).
         if let Err(e) = self.ledger.remember_findings(&image, &current, expires_at).await {
@@ -587,8 +669,8 @@ mod tests {
             "eu-west-1",
             "v1.4.2",
             "CVE-2024-0001",
-            "fixed in 3.0.2",
-            "score 9.8",
+            "3.0.2",
+            "9.8",
             "1 suppressed",
             "CRITICAL 1, HIGH 1",
         ] {
@@ -601,6 +683,84 @@ mod tests {
         assert!(!email.contains('{'), "the e-mail is text, not JSON");
         assert_eq!(m.subject, "ecr-keeper: 2 new findings HIGH+ in team-a/payments:v1.4.2");
         assert_eq!((m.shown, m.left_out), (2, 0));
+    }
+
+    #[test]
+    fn eight_hundred_long_tags_cannot_push_the_alert_past_sns() {
+        // GIVEN an image with 800 tags of 128 characters (ECR allows 1,000) and a big scan
+        let mut a = alert(
+            (0..500)
+                .map(|k| Finding {
+                    package: Some(format!("lib-{}-{k}", "p".repeat(300))),
+                    version: Some("9".repeat(5_000)),
+                    ..finding(&format!("CVE-2024-{k:05}"), Severity::High)
+                })
+                .collect(),
+        );
+        a.tags = (0..800).map(|k| format!("{k:03}-{}", "t".repeat(124))).collect();
+        // WHEN it is composed
+        let m = compose(&a, MAX_TOP_N);
+        // THEN it fits SNS with findings listed, naming the first tags and counting the rest
+        assert!(m.body.len() <= MAX_MESSAGE_BYTES, "{} bytes", m.body.len());
+        assert!(m.shown > 0, "findings are still listed");
+        let (chat, email) = parts(&m);
+        assert!(email.contains("and 790 more"), "{}", &email[..2000.min(email.len())]);
+        assert_eq!(chat["metadata"]["additionalContext"]["imageTagCount"], 800);
+        assert_eq!(chat["metadata"]["additionalContext"]["imageTags"].as_array().map(Vec::len), Some(MAX_TAGS_SHOWN));
+        assert!(!email.contains(&"9".repeat(MAX_FIELD_CHARS + 1)), "a version is clipped");
+    }
+
+    #[test]
+    fn whatever_the_event_holds_the_message_fits() {
+        // A repository name and digest far beyond ECR's own limits (a forged event): the
+        // minimal message still fits.
+        let mut a = alert(vec![finding("CVE-1", Severity::High)]);
+        a.digest = "d".repeat(400_000);
+        a.console_url = "u".repeat(400_000);
+        let m = compose(&a, 10);
+        assert!(m.body.len() <= MAX_MESSAGE_BYTES, "{} bytes", m.body.len());
+        assert!(m.body.contains("team-a/payments"));
+    }
+
+    #[test]
+    fn event_text_is_never_chat_markup() {
+        // GIVEN tags and package text written to be links and mentions
+        let mut a = alert(vec![Finding {
+            package: Some("[click](https://evil.example) <!channel>".into()),
+            version: Some("1.0`<@U123>`".into()),
+            ..finding("CVE-2024-0001", Severity::Critical)
+        }]);
+        a.tags = vec!["<!here>".into(), "[x](https://evil.example)".into(), "*bold*\n@everyone".into()];
+        let (chat, _) = parts(&compose(&a, 10));
+        let description = chat["content"]["description"].as_str().unwrap_or_default();
+        let title = chat["content"]["title"].as_str().unwrap_or_default();
+        for text in [description, title] {
+            // No raw angle brackets (Slack's mentions and links), and every link text sits
+            // inside a code span, which renders it literally.
+            assert!(!text.contains('<') && !text.contains('>'), "{text}");
+            for line in text.lines() {
+                let outside: String = line.split('`').step_by(2).collect();
+                assert!(!outside.contains("](") && !outside.contains("@everyone"), "{line}");
+            }
+        }
+        assert!(description.contains("&lt;!channel&gt;"), "{description}");
+    }
+
+    #[tokio::test]
+    async fn a_message_sns_refuses_is_sent_again_minimal() {
+        let publisher = memory::RecordingPublisher::default();
+        publisher.fail_next(AlertError::Rejected {
+            operation: "Publish",
+            code: "InvalidParameter".into(),
+            message: "Message too long".into(),
+        });
+        let alerter = Alerter::new(publisher, memory::MemoryLedger::default(), AlertSettings::default());
+        let delivery = alerter.deliver(alert(vec![finding("CVE-1", Severity::High)]), now()).await;
+        assert!(matches!(delivery, Ok(Delivery::Published { .. })), "{delivery:?}");
+        let sent = alerter.publisher.messages();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].body.contains("Scan results"));
+        assert_eq!(sent[0].shown, 0);
     }
 
     #[test]

@@ -32,6 +32,81 @@ pub struct EventsConfig {
     pub member_role: Option<String>,
     /// `KEEPER_MEMBER_EXTERNAL_ID`.
     pub member_external_id: Option<String>,
+    /// Which member accounts and regions the reactions serve.
+    pub scope: EventScope,
+    /// `KEEPER_REPOSITORY_METRICS` (default true): per-repository metrics for the own account's
+    /// events; false publishes totals only.
+    pub repository_metrics: bool,
+    /// `KEEPER_MEMBER_REPOSITORY_METRICS` (default false): per-repository metrics (with Account
+    /// and Region) for member events; by default their totals only, so the bill does not grow
+    /// with the organization's repositories.
+    pub member_repository_metrics: bool,
+}
+
+/// The accounts and regions whose forwarded events the reactions act on (`KEEPER_ACCOUNTS`,
+/// `KEEPER_EXCLUDED_ACCOUNTS`, `KEEPER_REGIONS`); the function's own account is always served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventScope {
+    /// `None`: any account (the organization, as the bus admits it).
+    pub accounts: Option<Vec<String>>,
+    pub excluded: Vec<String>,
+    /// Empty: any region.
+    pub regions: Vec<String>,
+}
+
+impl EventScope {
+    /// Why an event from `account` in `region` is outside the scope, if it is.
+    pub fn refusal(&self, account: &str, region: &str) -> Option<String> {
+        if self.excluded.iter().any(|a| a == account) {
+            return Some(format!("account {account} is in KEEPER_EXCLUDED_ACCOUNTS"));
+        }
+        if self.accounts.as_ref().is_some_and(|list| !list.iter().any(|a| a == account)) {
+            return Some(format!("account {account} is not in KEEPER_ACCOUNTS"));
+        }
+        if !self.regions.is_empty() && !self.regions.iter().any(|r| r == region) {
+            return Some(format!("region {region} is not in KEEPER_REGIONS"));
+        }
+        None
+    }
+
+    fn from_env(set: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let list = |text: Option<String>| -> Vec<String> {
+            text.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        };
+        let accounts = match set("KEEPER_ACCOUNTS") {
+            Some(t) if t.trim().eq_ignore_ascii_case("organization") => None,
+            Some(t) => Some(list(Some(t))),
+            None => None,
+        };
+        let excluded = list(set("KEEPER_EXCLUDED_ACCOUNTS"));
+        for (variable, ids) in
+            [("KEEPER_ACCOUNTS", accounts.clone().unwrap_or_default()), ("KEEPER_EXCLUDED_ACCOUNTS", excluded.clone())]
+        {
+            if let Some(bad) = ids.iter().find(|a| !crate::organization::is_account(a)) {
+                return Err(ConfigError {
+                    variable,
+                    message: format!("\"{bad}\" is not a 12-digit account id (or organization)"),
+                });
+            }
+        }
+        let regions = list(set("KEEPER_REGIONS"));
+        if let Some(bad) = regions.iter().find(|r| !crate::organization::is_region(r)) {
+            return Err(ConfigError {
+                variable: "KEEPER_REGIONS",
+                message: format!("\"{bad}\" is not a region name (like us-east-1)"),
+            });
+        }
+        Ok(EventScope { accounts, excluded, regions })
+    }
+}
+
+fn flag(set: &impl Fn(&str) -> Option<String>, variable: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match set(variable).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ConfigError { variable, message: format!("\"{other}\" is not one of true, false") }),
+    }
 }
 
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -93,7 +168,16 @@ impl EventsConfig {
                 (Some(scope.role_name), scope.external_id)
             }
         };
-        Ok(EventsConfig { metrics, findings, cache_ttl, member_role, member_external_id })
+        Ok(EventsConfig {
+            metrics,
+            findings,
+            cache_ttl,
+            member_role,
+            member_external_id,
+            scope: EventScope::from_env(&set)?,
+            repository_metrics: flag(&set, "KEEPER_REPOSITORY_METRICS", true)?,
+            member_repository_metrics: flag(&set, "KEEPER_MEMBER_REPOSITORY_METRICS", false)?,
+        })
     }
 }
 
@@ -105,6 +189,37 @@ mod tests {
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_event_scope_and_metric_switches_read_and_refuse_clearly() {
+        let c = EventsConfig::from_env(env(&[
+            ("KEEPER_ACCOUNTS", "111111111111,222222222222"),
+            ("KEEPER_REGIONS", "us-east-1"),
+            ("KEEPER_REPOSITORY_METRICS", "false"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.scope.refusal("111111111111", "us-east-1"), None);
+        assert_eq!(
+            c.scope.refusal("333333333333", "us-east-1").as_deref(),
+            Some("account 333333333333 is not in KEEPER_ACCOUNTS")
+        );
+        assert_eq!(
+            c.scope.refusal("111111111111", "eu-west-1").as_deref(),
+            Some("region eu-west-1 is not in KEEPER_REGIONS")
+        );
+        assert!(!c.repository_metrics && !c.member_repository_metrics);
+        let org = EventsConfig::from_env(env(&[
+            ("KEEPER_ACCOUNTS", "organization"),
+            ("KEEPER_EXCLUDED_ACCOUNTS", "222222222222"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(org.scope.refusal("111111111111", "sa-east-1"), None);
+        assert!(org.scope.refusal("222222222222", "us-east-1").is_some());
+        let bad =
+            EventsConfig::from_env(env(&[("KEEPER_MEMBER_REPOSITORY_METRICS", "yes")])).err().map(|e| e.to_string());
+        assert_eq!(bad.as_deref(), Some("KEEPER_MEMBER_REPOSITORY_METRICS: \"yes\" is not one of true, false"));
+        assert!(EventsConfig::from_env(env(&[("KEEPER_REGIONS", "us east 1")])).is_err());
     }
 
     #[test]

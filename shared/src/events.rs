@@ -106,6 +106,13 @@ pub fn parse_event(v: &Value, accepted: &[(&str, &str)]) -> Result<KeeperEvent, 
         |key: &str| field(key).filter(|s| !s.is_empty()).ok_or_else(|| invalid(format!("detail.{key} is required")));
     let region = envelope.region.clone().unwrap_or_default();
     let account = envelope.account.clone().unwrap_or_default();
+    // Member accounts forward their events here: what names where to act must be well-formed.
+    if !account.is_empty() && !crate::organization::is_account(&account) {
+        return Err(invalid(format!("account \"{}\" is not a 12-digit account id", clip(&account))));
+    }
+    if !region.is_empty() && !crate::organization::is_region(&region) {
+        return Err(invalid(format!("region \"{}\" is not a region name", clip(&region))));
+    }
 
     if (source.as_str(), detail_type.as_str()) == IMAGE_ACTION {
         let action = match required("action-type")?.as_str() {
@@ -139,9 +146,22 @@ pub fn parse_event(v: &Value, accepted: &[(&str, &str)]) -> Result<KeeperEvent, 
     // Inspector names the repository by ARN: `arn:aws:ecr:region:account:repository/name`.
     let repository = required("repository-name")?;
     let repository = match repository.split_once(":repository/") {
-        Some((_, name)) if repository.starts_with("arn:") => name.to_string(),
+        Some((prefix, name)) if repository.starts_with("arn:") => {
+            // The ARN's account must be the event's: a member may not name another's image.
+            let owner = prefix.split(':').nth(4).unwrap_or_default();
+            if owner != account {
+                return Err(invalid(format!(
+                    "the repository ARN names account {}, not the event's account {account}",
+                    clip(owner)
+                )));
+            }
+            name.to_string()
+        }
         _ => repository,
     };
+    if crate::repository::check_repository_name(&repository).is_err() {
+        return Err(invalid(format!("repository-name \"{}\" is not an ECR repository name", clip(&repository))));
+    }
     let mut counts = SeverityCounts::default();
     if let Some(map) = detail.get("finding-severity-counts").and_then(Value::as_object) {
         for (key, n) in map {
@@ -173,10 +193,32 @@ pub fn parse_event(v: &Value, accepted: &[(&str, &str)]) -> Result<KeeperEvent, 
     }))
 }
 
+/// Event text quoted in an error, bounded (an event may carry anything).
+fn clip(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::findings::Severity;
+
+    #[test]
+    fn events_naming_malformed_or_foreign_places_are_refused() {
+        let mut v: Value = serde_json::from_str(include_str!("../../events/inspector2-scan.json")).unwrap_or_default();
+        let good = parse_event(&v, &[INSPECTOR_SCAN]);
+        assert!(good.is_ok(), "{good:?}");
+        let arn = v["detail"]["repository-name"].as_str().unwrap_or_default().to_string();
+        v["detail"]["repository-name"] = arn.replace(v["account"].as_str().unwrap_or_default(), "999999999999").into();
+        let err = parse_event(&v, &[INSPECTOR_SCAN]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("names account 999999999999, not the event's account"), "{err}");
+        for (field, value) in [("account", "../../etc"), ("region", "us east 1")] {
+            let mut bad: Value =
+                serde_json::from_str(include_str!("../../events/inspector2-scan.json")).unwrap_or_default();
+            bad[field] = value.into();
+            assert!(parse_event(&bad, &[INSPECTOR_SCAN]).is_err(), "{field}");
+        }
+    }
 
     fn sample(name: &str) -> String {
         let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -21,6 +21,8 @@ pub mod names {
     pub const IMAGE_STORAGE_CLASS_CHANGES: &str = "ImageStorageClassChanges";
     pub const SCANS_STARTED: &str = "ScansStarted";
     pub const SCAN_STARTS_SKIPPED: &str = "ScanStartsSkipped";
+    /// A member role that may not start scans (read-only, the default): handled, not failed.
+    pub const SCAN_STARTS_DENIED: &str = "ScanStartsDenied";
     pub const UNMANAGED_IMAGE_PUSHES: &str = "UnmanagedImagePushes";
     pub const FINDINGS: &str = "Findings";
     pub const IMAGES_SCANNED: &str = "ImagesScanned";
@@ -149,6 +151,35 @@ pub fn emf_lines(metrics: &[Metric], timestamp_ms: u64) -> Vec<String> {
         .collect()
 }
 
+/// The same metrics without the Repository, Account and Region dimensions, summed: what a
+/// deployment publishes by default for member events (and, with `KEEPER_REPOSITORY_METRICS`
+/// false, for its own), so the number of billed metrics does not grow with the repositories.
+pub fn totals(metrics: &[Metric]) -> Vec<Metric> {
+    let mut out: Vec<Metric> = Vec::new();
+    for m in metrics {
+        let dimensions: Vec<(&'static str, String)> = m
+            .dimensions
+            .iter()
+            .filter(|(d, _)| ![DIM_REPOSITORY, DIM_ACCOUNT, DIM_REGION].contains(d))
+            .cloned()
+            .collect();
+        match out.iter_mut().find(|o| o.name == m.name && o.dimensions == dimensions && o.unit == m.unit) {
+            Some(o) => o.value += m.value,
+            None => out.push(Metric { name: m.name, dimensions, value: m.value, unit: m.unit }),
+        }
+    }
+    out
+}
+
+/// A sink that publishes [`totals`] of what it is given.
+pub struct TotalsOnly<'a, S>(pub &'a S);
+
+impl<S: MetricsSink> MetricsSink for TotalsOnly<'_, S> {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        self.0.publish(&totals(metrics)).await
+    }
+}
+
 /// `KEEPER_METRICS=off`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoMetrics;
@@ -168,6 +199,22 @@ mod tests {
         let lines = emf_lines(&[Metric::for_repository(names::VULNERABLE_IMAGES, "app", 1)], 0);
         let line: Value = serde_json::from_str(&lines[0]).unwrap_or_default();
         assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Repository"], []]));
+    }
+
+    #[test]
+    fn totals_fold_repositories_accounts_and_regions_and_keep_severity() {
+        let metrics = [
+            Metric::for_repository(names::FINDINGS, "a", 2).with(DIM_SEVERITY, "HIGH").with(DIM_ACCOUNT, "1"),
+            Metric::for_repository(names::FINDINGS, "b", 3).with(DIM_SEVERITY, "HIGH").with(DIM_ACCOUNT, "2"),
+            Metric::for_repository(names::FINDINGS, "b", 1).with(DIM_SEVERITY, "LOW"),
+            Metric::for_repository(names::IMAGE_PUSHES, "a", 1),
+            Metric::for_repository(names::IMAGE_PUSHES, "c", 1),
+        ];
+        let t = totals(&metrics);
+        assert_eq!(t.len(), 3, "{t:?}");
+        assert_eq!(t[0].dimensions, vec![(DIM_SEVERITY, "HIGH".to_string())]);
+        assert_eq!(t[0].value, 5.0);
+        assert_eq!((t[2].name, t[2].dimensions.len(), t[2].value), (names::IMAGE_PUSHES, 0, 2.0));
     }
 
     #[test]

@@ -788,3 +788,53 @@ impl crate::organization::Directory for InMemoryDirectory {
             .collect())
     }
 }
+
+/// CloudFormation's record of stacks, as a test sets it: what `DescribeStackResource` answers.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryStacks(Arc<Mutex<HashMap<(String, String), crate::custom_resource::StackResource>>>);
+
+impl InMemoryStacks {
+    /// GIVEN the stack holds the resource in this state.
+    pub fn set(&self, stack_id: &str, logical_id: &str, resource: crate::custom_resource::StackResource) -> &Self {
+        lock(&self.0).insert((stack_id.to_string(), logical_id.to_string()), resource);
+        self
+    }
+
+    /// GIVEN CloudFormation no longer has the resource (or the stack).
+    pub fn remove(&self, stack_id: &str, logical_id: &str) -> &Self {
+        lock(&self.0).remove(&(stack_id.to_string(), logical_id.to_string()));
+        self
+    }
+
+    /// The state CloudFormation is in while it waits for the answer to `request`: the resource
+    /// `*_IN_PROGRESS` under the request's physical id.
+    pub fn sending(&self, request: &crate::custom_resource::Request) -> &Self {
+        use crate::custom_resource::RequestType;
+        let (resource, stack) = match request.request_type {
+            RequestType::Create => ("CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS"),
+            RequestType::Update => ("UPDATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"),
+            RequestType::Delete => ("DELETE_IN_PROGRESS", "DELETE_IN_PROGRESS"),
+        };
+        let env = &request.envelope;
+        self.set(
+            &env.stack_id,
+            &env.logical_resource_id,
+            crate::custom_resource::StackResource {
+                resource_type: crate::custom_resource::RESOURCE_TYPE.into(),
+                physical_id: env.physical_resource_id.clone(),
+                resource_status: resource.into(),
+                stack_status: stack.into(),
+            },
+        )
+    }
+}
+
+impl crate::custom_resource::Stacks for InMemoryStacks {
+    async fn stack_resource(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+    ) -> Result<Option<crate::custom_resource::StackResource>, crate::custom_resource::StackLookupError> {
+        Ok(lock(&self.0).get(&(stack_id.to_string(), logical_id.to_string())).cloned())
+    }
+}

@@ -8,7 +8,8 @@ use ecr_keeper_core::findings::Finding;
 use ecr_keeper_core::image::Image;
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::repository::{
-    Repository, RepositorySettings, ResourceTag, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG,
+    Ownership, Repository, RepositorySettings, ResourceTag, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG,
+    OWNER_STACK_TAG,
 };
 use ecr_keeper_core::scanning::RegistryScanning;
 use std::sync::{Arc, Mutex};
@@ -120,15 +121,29 @@ impl<R: Registry> Registry for AsIamAllows<R> {
         self.inner.list_tags(arn).await
     }
     async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
-        // ChangeOwnedRepositories, CreateOwnedRepositories (IAM cannot tell creation from an
-        // untagged repository), AdoptUnownedRepositories behind AllowAdoption.
-        let adopting = has(tags, OWNER_STACK_TAG) && has(tags, ADOPTED_TAG) && self.allow_adoption;
-        if !(self.owned(arn).await? || creation_tags(tags) || adopting) {
+        let owned = match self.inner.list_tags(arn).await {
+            Ok(current) => has(&current, OWNER_STACK_TAG),
+            // ECR answers a missing repository itself.
+            Err(RegistryError::RepositoryNotFound(_)) => return self.inner.tag_repository(arn, tags).await,
+            Err(e) => return Err(e),
+        };
+        let ownership = tags.iter().any(|t| Ownership::is_key(&t.key));
+        let allowed = if owned {
+            // TagOwnedRepositories: any tag but the ownership keys (NeverRewriteOwnership denies those).
+            !ownership
+        } else {
+            // CreateOwnedRepositories (IAM cannot tell creation from an untagged repository), and
+            // AdoptUnownedRepositories behind AllowAdoption; both only where no owner tag is.
+            creation_tags(tags) || (self.allow_adoption && has(tags, OWNER_STACK_TAG) && has(tags, ADOPTED_TAG))
+        };
+        if !allowed {
             return Err(self.deny("TagResource", arn));
         }
         self.inner.tag_repository(arn, tags).await
     }
     async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
+        // TagOwnedRepositories: an owned repository's tags, the ownership ones included (the
+        // release of a repository its resource keeps).
         self.require_owned("UntagResource", arn).await?;
         self.inner.untag_repository(arn, keys).await
     }

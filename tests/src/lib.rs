@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod organization;
 pub mod scheduled;
 pub mod seed;
+pub mod stacks;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::io::{Read, Write};

@@ -112,19 +112,21 @@ def text(value):
     return str(value)
 
 
+def matches(st, action, resource, context):
+    if not any(fnmatch.fnmatchcase(action, a) for a in as_list(st["Action"])):
+        return False
+    if not any(fnmatch.fnmatchcase(resource, text(r)) for r in as_list(st.get("Resource", []))):
+        return False
+    return all(condition_holds(op, pairs, context) for op, pairs in st.get("Condition", {}).items())
+
+
 def allowed(template_statements, action, resource, context):
-    """IAM's answer for Allow statements only (the template has no Deny): some statement whose
-    action, resource and every condition match."""
-    for st in template_statements:
-        if st.get("Effect") != "Allow":
-            continue
-        if not any(fnmatch.fnmatchcase(action, a) for a in as_list(st["Action"])):
-            continue
-        if not any(fnmatch.fnmatchcase(resource, text(r)) for r in as_list(st.get("Resource", []))):
-            continue
-        if all(condition_holds(op, pairs, context) for op, pairs in st.get("Condition", {}).items()):
-            return True
-    return False
+    """IAM's answer: refused when a Deny statement matches, else allowed when an Allow does
+    (action, resource and every condition)."""
+    sts = list(template_statements)
+    if any(st.get("Effect") == "Deny" and matches(st, action, resource, context) for st in sts):
+        return False
+    return any(st.get("Effect") == "Allow" and matches(st, action, resource, context) for st in sts)
 
 
 def condition_holds(op, pairs, context):
@@ -137,13 +139,21 @@ def condition_holds(op, pairs, context):
         elif op in ("StringEquals", "Bool"):
             if not present or str(context[key]).lower() not in [v.lower() for v in values]:
                 return False
+        elif op == "ForAllValues:StringNotEquals":
+            # Multi-valued keys (aws:TagKeys): true when no value is one of those listed (and
+            # when the key is absent, as IAM evaluates ForAllValues).
+            if any(v in values for v in as_list(context.get(key, []))):
+                return False
+        elif op == "ForAnyValue:StringEquals":
+            if not any(v in values for v in as_list(context.get(key, []))):
+                return False
         else:
             return False  # an operator this evaluator does not know never grants
     return True
 
 
 def request_tags(tags):
-    return {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+    return {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)}
 
 
 def resource_tags(tags):
@@ -164,6 +174,15 @@ def custom_resource_cases():
     yield "user tags on an owned repository", "ecr:TagResource", REPO, {**resource_tags(OWNED), **request_tags({"team": "a"})}, True, True
     yield "user tags on an unowned repository", "ecr:TagResource", REPO, request_tags({"team": "a"}), False, False
     yield "adopting an unowned repository", "ecr:TagResource", REPO, request_tags(adopting), False, True
+    # One owner per repository: no call writes ownership tags over an owner's.
+    other = {"ecr-keeper:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/b/2", "ecr-keeper:logical-id": "B"}
+    yield "another stack's ownership tags over an owner's", "ecr:TagResource", REPO, {**resource_tags(OWNED), **request_tags(other)}, False, False
+    yield "adoption tags over an owner's", "ecr:TagResource", REPO, {**resource_tags(OWNED), **request_tags({**other, "ecr-keeper:adopted": "true"})}, False, False
+    yield "one ownership key among user tags", "ecr:TagResource", REPO, {**resource_tags(OWNED), **request_tags({"team": "b", "ecr-keeper:logical-id": "B"})}, False, False
+    yield "releasing an owned repository (its ownership keys removed)", "ecr:UntagResource", REPO, {**resource_tags(OWNED), "aws:TagKeys": list(OWNED)}, True, True
+    yield "confirming a request with CloudFormation", "cloudformation:DescribeStackResource", "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1", {}, True, True
+    yield "a KMS grant retired for ECR", "kms:RetireGrant", KEY, via_ecr, True, True
+    yield "a KMS grant retired outside ECR", "kms:RetireGrant", KEY, {}, False, False
     yield "reading any repository", "ecr:DescribeRepositories", REPO, {}, True, True
     yield "a KMS grant for ECR", "kms:CreateGrant", KEY, {**via_ecr, "kms:GrantIsForAWSResource": "true"}, True, True
     yield "a KMS grant not for an AWS resource", "kms:CreateGrant", KEY, via_ecr, False, False
@@ -315,6 +334,16 @@ def mutants(template):
     yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
+
+    def without_ownership_guard(t):
+        # The template as it was before "one owner per repository": TagResource with any keys on
+        # owned repositories, creation tags on any repository, no Deny.
+        _, role = role_of(t, t["Resources"]["RepositoryResourceFunction"])
+        sts = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        sts[:] = [st for st in sts if not (isinstance(st, dict) and st.get("Sid") == "NeverRewriteOwnership")]
+        role_statement(t, "RepositoryResourceFunction", "ecr:CreateRepository")["Condition"]["Null"].pop(
+            "aws:ResourceTag/ecr-keeper:stack-id", None)
+    yield edit("ownership tags writable over an owner's", without_ownership_guard)
     def machine_statement(t, machine, prefix):
         _, role = role_of(t, t["Resources"][machine])
         for st in as_list(role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]):

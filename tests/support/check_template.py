@@ -3,7 +3,7 @@
 Each group answers one way a real deploy of an earlier template went wrong (moto cannot see any
 of them):
 
-  alerts     the alert topic's key admits CloudWatch alarms and EventBridge (never alias/aws/sns),
+  alerts     the alert topic's key admits this account's CloudWatch alarms (never alias/aws/sns),
              every alarm notifies the topic, the publisher may use the key only through SNS
   logs       every function names a log group of this stack in LoggingConfig, so the group
              exists before the function can run (no "already exists" rollback); names are
@@ -14,6 +14,8 @@ of them):
   access     the ServiceToken export is opt-in; the Inspector rule only takes ECR images
   ledger     the alert ledger table: on demand, encrypted, TTL, point-in-time recovery
   checkov    every suppressed checkov check has a reason, and docs/template.md lists each one
+  bus        member events on a bus of the stack's own, admitted by organization, source and type;
+             OrganizationId refused without Accounts
 
 Usage: .venv/bin/python tests/support/check_template.py template.yaml [--expect-failure]
 With --expect-failure (run on tests/support/fixtures/template-before-alerts.yaml) it exits 0 only
@@ -105,10 +107,16 @@ def check_alerts(t, check):
         for st in as_list(props.get("KeyPolicy", {}).get("Statement", [])):
             for service in as_list(st.get("Principal", {}).get("Service", [])) if isinstance(st.get("Principal"), dict) else []:
                 grants.setdefault(service, set()).update(as_list(st.get("Action", [])))
-        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            actions = grants.get(service, set())
-            check("alerts", "kms:Decrypt" in actions and any(a.startswith("kms:GenerateDataKey") for a in actions),
-                  f"the key policy admits {service} (Decrypt, GenerateDataKey*)")
+        actions = grants.get("cloudwatch.amazonaws.com", set())
+        check("alerts", "kms:Decrypt" in actions and any(a.startswith("kms:GenerateDataKey") for a in actions),
+              "the key policy admits cloudwatch.amazonaws.com (Decrypt, GenerateDataKey*)")
+        for st in as_list(props.get("KeyPolicy", {}).get("Statement", [])):
+            principal = st.get("Principal", {})
+            services = as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+            if services:
+                condition = json.dumps(st.get("Condition", {}))
+                check("alerts", "aws:SourceAccount" in condition,
+                      f"the key's grant to {services} is for this account only (aws:SourceAccount)")
     alarms = resources_of(t, "AWS::CloudWatch::Alarm")
     for name, alarm in alarms.items():
         check("alerts", [ref(a) for a in as_list(alarm["Properties"].get("AlarmActions", []))] == ["AlertTopic"],
@@ -276,7 +284,30 @@ def check_runs(t, check):
     check("runs", tls_only, "the reports bucket refuses requests without TLS")
 
 
-GROUPS = [check_alerts, check_logs, check_schedules, check_failures, check_access, check_ledger, check_checkov, check_runs]
+def check_bus(t, check):
+    """Member events land on a bus of ecr-keeper's own (no rule of the central account's default
+    bus fires on them), admitted only from the organization and only of the types handled; a
+    statement id within EventBridge's 64 characters; OrganizationId refused without Accounts."""
+    policies = resources_of(t, "AWS::Events::EventBusPolicy")
+    for name, policy in policies.items():
+        props = policy["Properties"]
+        bus = ref(props.get("EventBusName"))
+        check("bus", bus in resources_of(t, "AWS::Events::EventBus"), f"{name}: on a bus of this stack, not the default bus")
+        statement_id = props.get("StatementId", "")
+        check("bus", isinstance(statement_id, str) and len(statement_id) <= 64,
+              f"{name}: a fixed statement id of at most 64 characters ({statement_id!r})")
+        condition = props.get("Statement", {}).get("Condition", {}).get("StringEquals", {})
+        for key in ("aws:PrincipalOrgID", "events:source", "events:detail-type"):
+            check("bus", key in condition, f"{name}: admits PutEvents only with {key}")
+        rules = [r for r in resources_of(t, "AWS::Events::Rule").values() if ref(r["Properties"].get("EventBusName")) == bus]
+        check("bus", len(rules) >= 2, f"{name}: the member bus has rules for pushes and scans")
+    rules = t.get("Rules", {})
+    check("bus", any("OrganizationId" in json.dumps(r.get("RuleCondition")) and "Accounts" in json.dumps(r.get("Assertions"))
+                     for r in rules.values()), "OrganizationId without Accounts is refused (a Rules assertion)")
+
+
+GROUPS = [check_alerts, check_logs, check_schedules, check_failures, check_access, check_ledger, check_checkov, check_runs,
+          check_bus]
 MUST_FAIL_ON_OLD = {"alerts", "logs", "schedules", "failures", "access"}
 
 

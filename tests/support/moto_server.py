@@ -224,6 +224,90 @@ def _update_service_and_deployment(self, *args, **kwargs):
 
 ecs_models.EC2ContainerServiceBackend.update_service = _update_service_and_deployment
 
+
+# --- CloudFormation: a custom resource waits for its answer, in the state CloudFormation keeps ---
+# AWS (CloudFormation User Guide, "Custom resources" and "Custom resource request objects";
+# stack and resource states: "Stack status codes", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html):
+# CloudFormation sends the request to the ServiceToken and keeps the resource CREATE_IN_PROGRESS,
+# UPDATE_IN_PROGRESS or DELETE_IN_PROGRESS (the stack in CREATE_/UPDATE_/DELETE_IN_PROGRESS,
+# UPDATE_COMPLETE_CLEANUP_IN_PROGRESS or a ROLLBACK state) until the answer arrives at the
+# ResponseURL; DescribeStackResource reports those states. moto 5.2.5 invokes a moto Lambda
+# function for a custom resource (failing the stack without one), runs updates and deletes at
+# once, and reports every resource in its stack's status. Here a custom resource is registered
+# without invoking anything (the tests send the request, as CloudFormation would), and
+# POST /cloudformation_<region>/keeper-harness/stack-state sets the state CloudFormation would
+# be in while it sends a request: {StackId, LogicalResourceId, ResourceStatus, StackStatus,
+# PhysicalResourceId}.
+import uuid  # noqa: E402
+
+from moto.cloudformation import custom_model as cfn_custom  # noqa: E402
+from moto.cloudformation import models as cfn_models  # noqa: E402
+from moto.cloudformation import responses as cfn_responses  # noqa: E402
+from moto.cloudformation import urls as cfn_urls  # noqa: E402
+
+_resource_states = {}
+
+
+def _custom_resource_without_lambda(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    logical_id, stack_id = kwargs["LogicalId"], kwargs["StackId"]
+    resource = cfn_custom.CustomModel(region_name, str(uuid.uuid4()), logical_id, resource_name)
+    cfn_models.cloudformation_backends[account_id][region_name].get_stack(stack_id).add_custom_resource(resource)
+    with _lock:
+        _resource_states[(stack_id, logical_id)] = {
+            "ResourceStatus": "CREATE_IN_PROGRESS", "PhysicalResourceId": None, "StackStatus": None,
+        }
+    return resource
+
+
+cfn_custom.CustomModel.create_from_cloudformation_json = classmethod(_custom_resource_without_lambda)
+
+_stack_resource_dto = cfn_responses.StackResourceDTO.__init__
+
+
+def _stack_resource_in_its_state(self, stack, resource):
+    _stack_resource_dto(self, stack, resource)
+    with _lock:
+        state = _resource_states.get((stack.stack_id, self.logical_resource_id))
+    if state is not None:
+        self.resource_status = state["ResourceStatus"]
+        self.physical_resource_id = state["PhysicalResourceId"]
+
+
+cfn_responses.StackResourceDTO.__init__ = _stack_resource_in_its_state
+
+
+def _set_stack_state(cls, request, full_url, headers):
+    try:
+        return _apply_stack_state(json.loads(request.data or b"{}"))
+    except Exception as e:  # a malformed call from a test: say what, rather than a bare 500
+        import traceback
+        traceback.print_exc()
+        return 400, {}, json.dumps({"message": repr(e)})
+
+
+def _apply_stack_state(body):
+    stack_id = body["StackId"]
+    _, _, _, region, account, _ = stack_id.split(":", 5)
+    backend = cfn_models.cloudformation_backends[account][region]
+    stack = backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+    if stack is None:
+        return 404, {}, json.dumps({"message": f"no stack {stack_id}"})
+    stack.status = body["StackStatus"]
+    logical = body.get("LogicalResourceId")
+    if logical:
+        with _lock:
+            _resource_states[(stack_id, logical)] = {
+                "ResourceStatus": body["ResourceStatus"],
+                "PhysicalResourceId": body.get("PhysicalResourceId"),
+                "StackStatus": body["StackStatus"],
+            }
+    return 200, {}, "{}"
+
+
+cfn_urls.url_paths["{0}/cloudformation_(?P<region>[^/]+)/keeper-harness/stack-state$"] = classmethod(
+    _set_stack_state
+).__get__(None, cfn_responses.CloudFormationResponse)
+
 # --- A count of every request, by service and operation, for the benchmark ---
 _setup_class = BaseResponse.setup_class
 

@@ -116,15 +116,11 @@ async fn a_scan_alerts_once_and_a_rescan_alerts_only_what_is_new() {
     assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
     assert_eq!(chat["content"]["textType"], "client-markdown");
     let description = chat["content"]["description"].as_str().unwrap_or_default();
-    for text in [description, email.as_str()] {
-        for needle in [
-            "payments",
-            "123456789012",
-            "us-east-1",
-            &digest,
-            "CVE-2024-0001 in openssl 1.0.0",
-            "CVE-2024-0002 in zlib",
-        ] {
+    // In chat, the scan's text sits in code spans (never markup); in the e-mail, plain.
+    let chat_findings = ["`CVE-2024-0001` in `openssl` `1.0.0`", "`CVE-2024-0002` in `zlib`"];
+    let email_findings = ["CVE-2024-0001 in openssl 1.0.0", "CVE-2024-0002 in zlib"];
+    for (text, findings) in [(description, chat_findings), (email.as_str(), email_findings)] {
+        for needle in ["payments", "123456789012", "us-east-1", &digest, findings[0], findings[1]] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
         assert!(!text.contains("CVE-2024-0003"), "LOW is below the threshold:\n{text}");

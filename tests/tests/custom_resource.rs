@@ -2,28 +2,33 @@
 //! CloudFormation's ResponseURL is a loopback recorder.
 
 use aws_sdk_ecr::Client;
-use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_aws::HttpsTransport;
-use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES};
+use ecr_keeper_aws::{CloudFormationStacks, EcrRegistry};
+use ecr_keeper_core::custom_resource::{
+    CustomResourceHandler, Provisioner, ResponsePolicy, Status, MAX_RESPONSE_BYTES,
+};
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// For the test with no AWS at all (the watchdog's black hole).
 const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/11111111-2222-3333-4444-555555555555";
-const OTHER_STACK: &str =
-    "arn:aws:cloudformation:us-east-1:123456789012:stack/other/99999999-2222-3333-4444-555555555555";
 const LOGICAL: &str = "AppRepository";
 static REQUESTS: AtomicUsize = AtomicUsize::new(0);
 
-type Handler = CustomResourceHandler<EcrRegistry, SystemClock, HttpsTransport>;
+type Handler = CustomResourceHandler<EcrRegistry, SystemClock, CloudFormationStacks, HttpsTransport>;
 
+/// moto with two stacks, `app` and `other`, each holding a `Custom::EcrRepository` named
+/// LOGICAL: every request is confirmed with moto's CloudFormation, as with AWS's.
 struct Fixture {
     _aws: LocalAws,
     ecr: Client,
     recorder: ResponseRecorder,
     handler: Handler,
+    stack: String,
+    other_stack: String,
 }
 
 impl Fixture {
@@ -36,12 +41,15 @@ impl Fixture {
         let ecr = aws.ecr().await;
         let recorder = ResponseRecorder::start(statuses).await;
         let transport = HttpsTransport::new().unwrap_or_else(|e| panic!("{e}"));
+        let stacks = CloudFormationStacks::new(aws.cloudformation().await);
         let handler = CustomResourceHandler::new(
-            Provisioner::new(EcrRegistry::new(ecr.clone()), SystemClock),
+            Provisioner::new(EcrRegistry::new(ecr.clone()), SystemClock, stacks),
             transport,
             ResponsePolicy { first_backoff: Duration::from_millis(20), ..ResponsePolicy::default() },
         );
-        Fixture { _aws: aws, ecr, recorder, handler }
+        let stack = aws.stack_with("app", &[LOGICAL]).await;
+        let other_stack = aws.stack_with("other", &[LOGICAL]).await;
+        Fixture { _aws: aws, ecr, recorder, handler, stack, other_stack }
     }
 
     fn event(&self, kind: &str, physical: Option<&str>, props: Value, old: Option<Value>) -> Value {
@@ -49,7 +57,7 @@ impl Fixture {
         let mut e = json!({
             "RequestType": kind,
             "ResponseURL": self.recorder.url(),
-            "StackId": STACK,
+            "StackId": self.stack,
             "RequestId": format!("request-{n}"),
             "ResourceType": "Custom::EcrRepository",
             "LogicalResourceId": LOGICAL,
@@ -64,10 +72,12 @@ impl Fixture {
         e
     }
 
-    /// Sends the event; returns the one response CloudFormation received for it.
+    /// Sends the event as CloudFormation would (its resource in the matching `*_IN_PROGRESS`
+    /// state, then complete under the answered id); returns the one response it received.
     async fn send(&self, event: Value) -> Value {
         let before = self.recorder.requests().len();
-        let handled = self.handler.handle(event, Duration::from_secs(60)).await;
+        self._aws.sending(&event);
+        let handled = self.handler.handle(event.clone(), Duration::from_secs(60)).await;
         assert!(handled.is_ok(), "{handled:?}");
         let requests = self.recorder.requests();
         assert_eq!(requests.len(), before + 1, "exactly one response per request");
@@ -78,8 +88,11 @@ impl Fixture {
         assert!(last.body.len() <= MAX_RESPONSE_BYTES);
         let body = last.json();
         assert!(!body["PhysicalResourceId"].as_str().unwrap_or_default().is_empty());
-        assert_eq!(body["StackId"], STACK);
+        assert_eq!(body["StackId"], event["StackId"]);
         assert_eq!(body["LogicalResourceId"], LOGICAL);
+        if body["Status"] == "SUCCESS" {
+            self._aws.answered(&event, body["PhysicalResourceId"].as_str().unwrap_or_default());
+        }
         body
     }
 
@@ -177,7 +190,7 @@ async fn create_with_defaults_gives_the_seed_repository() {
         f.tags("app-template-dev").await,
         [
             ("ecr-keeper:logical-id".to_string(), LOGICAL.to_string()),
-            ("ecr-keeper:stack-id".to_string(), STACK.to_string())
+            ("ecr-keeper:stack-id".to_string(), f.stack.clone())
         ]
     );
     assert_eq!(f.repository_policy("app-template-dev").await, None, "no principals, no repository policy");
@@ -355,10 +368,15 @@ async fn adopting_an_existing_repository() {
     assert!(f.lifecycle_policy("legacy").await.is_some(), "settings reconciled on adoption");
     assert!(f.tags("legacy").await.contains(&("ecr-keeper:adopted".into(), "true".into())));
 
+    // Deleting the resource keeps an adopted repository and releases it: no ownership tags.
     let kept = f.delete("legacy", props).await;
-    assert!(reason(&kept).contains("it was adopted"), "{kept}");
+    assert!(reason(&kept).contains("it was adopted") && reason(&kept).contains("it is released"), "{kept}");
     assert_eq!(f.image_count("legacy").await, 1);
-    let forced = f.delete("legacy", json!({"RepositoryName": "legacy", "DeletionMode": "Force"})).await;
+    assert!(!f.tags("legacy").await.iter().any(|(k, _)| k.starts_with("ecr-keeper:")), "released");
+    // Adopted again with DeletionMode Force, the Delete takes it with its images.
+    let force = json!({"RepositoryName": "legacy", "AdoptExisting": "true", "DeletionMode": "Force"});
+    assert_eq!(f.create(force.clone()).await["Status"], "SUCCESS");
+    let forced = f.delete("legacy", force).await;
     assert!(reason(&forced).contains("with its images"), "{forced}");
     assert!(f.repository("legacy").await.is_none());
 }
@@ -368,9 +386,8 @@ async fn a_repository_owned_by_another_stack_is_never_deleted() {
     let f = Fixture::new().await;
     let props = json!({"RepositoryName": "shared", "DeletionMode": "Force"});
     let mut other = f.event("Create", None, props.clone(), None);
-    other["StackId"] = json!(OTHER_STACK);
-    let handled = f.handler.handle(other, Duration::from_secs(30)).await;
-    assert!(handled.is_ok());
+    other["StackId"] = json!(f.other_stack);
+    assert_eq!(f.send(other).await["Status"], "SUCCESS");
     let body = f.delete("shared", props).await;
     assert_eq!(body["Status"], "SUCCESS");
     assert!(
@@ -379,9 +396,11 @@ async fn a_repository_owned_by_another_stack_is_never_deleted() {
         "{body}"
     );
     assert!(f.repository("shared").await.is_some());
-    // And creating it here without adoption is refused, naming the owner.
+    // And creating it here is refused, naming the owner, with or without AdoptExisting.
     let refused = f.create(json!({"RepositoryName": "shared"})).await;
     assert!(reason(&refused).contains("is managed by AppRepository in stack"), "{refused}");
+    let refused = f.create(json!({"RepositoryName": "shared", "AdoptExisting": "true"})).await;
+    assert!(reason(&refused).contains("a repository has one owner"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -522,7 +541,11 @@ async fn the_watchdog_answers_before_the_deadline_when_aws_hangs() {
         .await;
     let recorder = ResponseRecorder::start(&[]).await;
     let handler = CustomResourceHandler::new(
-        Provisioner::new(EcrRegistry::new(Client::new(&config)), SystemClock),
+        Provisioner::new(
+            EcrRegistry::new(Client::new(&config)),
+            SystemClock,
+            CloudFormationStacks::new(aws_sdk_cloudformation::Client::new(&config)),
+        ),
         HttpsTransport::new().unwrap_or_else(|e| panic!("{e}")),
         ResponsePolicy::default(),
     );
@@ -538,7 +561,11 @@ async fn the_watchdog_answers_before_the_deadline_when_aws_hangs() {
     assert_eq!(body["Status"], "FAILED");
     assert_eq!(body["PhysicalResourceId"], "ecr-keeper:failed-create:slow-1");
     assert_eq!(handled.reason, body["Reason"].as_str().unwrap_or_default());
-    assert!(handled.reason.starts_with("timed out after 2 s while looking up repository slow"), "{}", handled.reason);
+    assert!(
+        handled.reason.starts_with(&format!("timed out after 2 s while confirming the request with stack {STACK}")),
+        "{}",
+        handled.reason
+    );
     holder.abort();
 }
 
@@ -590,7 +617,7 @@ async fn repository_plan_shows_what_an_update_would_change_and_changes_nothing()
     // THEN it lists the three changes, and the repository is unchanged
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.starts_with(&format!("planned exists, managed by {LOGICAL} in stack {STACK}\n")), "{text}");
+    assert!(text.starts_with(&format!("planned exists, managed by {LOGICAL} in stack {}\n", f.stack)), "{text}");
     assert!(
         text.contains("an Update changes:\n  - ScanOnPush false\n  - lifecycle policy\n  - 1 tag(s) set\n"),
         "{text}"
@@ -623,4 +650,68 @@ async fn repository_plan_shows_what_an_update_would_change_and_changes_nothing()
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_stack_can_neither_take_over_nor_open_up_a_live_stacks_repository() {
+    // GIVEN team A's repository with an image, created by stack `app`
+    let f = Fixture::new().await;
+    assert_eq!(f.create(json!({"RepositoryName": "team-a/app"})).await["Status"], "SUCCESS");
+    seed::push_unique(&f.ecr, "team-a/app", Some("v1"), "team-a").await;
+    let owner_tags = f.tags("team-a/app").await;
+    // WHEN team B's stack, sharing the ServiceToken, declares it with AdoptExisting, an outside
+    // writer and DeletionMode Force
+    let theirs = json!({
+        "RepositoryName": "team-a/app", "AdoptExisting": "true", "DeletionMode": "Force",
+        "ReadWritePrincipals": ["arn:aws:iam::999999999999:root"],
+    });
+    let mut take = f.event("Create", None, theirs.clone(), None);
+    take["StackId"] = json!(f.other_stack);
+    let refused = f.send(take).await;
+    // THEN it is refused, naming team A's stack and how to move a repository
+    assert_eq!(refused["Status"], "FAILED", "{refused}");
+    assert!(reason(&refused).contains(&format!("managed by {LOGICAL} in stack {}", f.stack)), "{refused}");
+    assert!(reason(&refused).contains("set DeletionMode to Retain"), "{refused}");
+    // AND nothing changed: owner, access, images
+    assert_eq!(f.tags("team-a/app").await, owner_tags);
+    assert_eq!(f.repository_policy("team-a/app").await, None);
+    assert_eq!(f.image_count("team-a/app").await, 1);
+    // AND CloudFormation's rollback of B's failed Create (a Delete of what it answered, Force)
+    // deletes nothing
+    let marker = refused["PhysicalResourceId"].as_str().unwrap_or_default().to_string();
+    let mut rollback = f.event("Delete", Some(&marker), theirs, None);
+    rollback["StackId"] = json!(f.other_stack);
+    assert_eq!(f.send(rollback).await["Status"], "SUCCESS");
+    assert_eq!(f.image_count("team-a/app").await, 1);
+    assert_eq!(f.tags("team-a/app").await, owner_tags);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_delete_naming_the_owner_changes_nothing() {
+    // GIVEN team A's repository with an image; CloudFormation reports it CREATE_COMPLETE
+    let f = Fixture::new().await;
+    assert_eq!(f.create(json!({"RepositoryName": "team-a/app"})).await["Status"], "SUCCESS");
+    seed::push_unique(&f.ecr, "team-a/app", Some("v1"), "team-a").await;
+    // WHEN anyone who may invoke the function sends a Delete naming team A's stack and resource,
+    // with DeletionMode Force, while CloudFormation is not deleting it
+    let forged =
+        f.event("Delete", Some("team-a/app"), json!({"RepositoryName": "team-a/app", "DeletionMode": "Force"}), None);
+    let handled = f.handler.handle(forged.clone(), Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{e}"));
+    // THEN it is answered FAILED, saying what CloudFormation reports, and the images stay
+    assert_eq!(handled.status, Status::Failed);
+    assert!(handled.reason.contains("is CREATE_COMPLETE (stack CREATE_COMPLETE)"), "{}", handled.reason);
+    assert_eq!(f.image_count("team-a/app").await, 1);
+    // A forged Update that would open the repository to another account changes nothing either.
+    let wider = json!({"RepositoryName": "team-a/app", "ReadWritePrincipals": ["arn:aws:iam::999999999999:root"]});
+    let update = f.event("Update", Some("team-a/app"), wider, Some(json!({"RepositoryName": "team-a/app"})));
+    let handled = f.handler.handle(update, Duration::from_secs(30)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(handled.status, Status::Failed);
+    assert_eq!(f.repository_policy("team-a/app").await, None);
+    // And a request whose ResponseURL is not CloudFormation's is not answered at all.
+    let answered = f.recorder.requests().len();
+    let mut exfiltrate = forged;
+    exfiltrate["ResponseURL"] = json!("https://collector.example/x?X-Amz-Signature=s");
+    assert!(f.handler.handle(exfiltrate, Duration::from_secs(30)).await.is_err());
+    assert_eq!(f.recorder.requests().len(), answered);
+    assert_eq!(f.image_count("team-a/app").await, 1);
 }

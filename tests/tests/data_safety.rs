@@ -6,10 +6,10 @@
 //! sequences, with workloads that start and stop running images and tags removed under them:
 //! a pin or unpin never makes an image disappear.
 
-use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_aws::HttpsTransport;
+use ecr_keeper_aws::{CloudFormationStacks, EcrRegistry};
 use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs};
-use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
+use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy, Status};
 use ecr_keeper_core::ports::Registry;
 use ecr_keeper_core::ports::{RegistryError, SystemClock};
 use ecr_keeper_core::repository::{
@@ -24,12 +24,13 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/11111111-2222-3333-4444-555555555555";
-const OTHER_STACK: &str =
-    "arn:aws:cloudformation:us-east-1:123456789012:stack/other/99999999-2222-3333-4444-555555555555";
-/// `legacy` exists before the stack (no owner); `foreign` belongs to another stack.
+/// `legacy` exists before the stacks (no owner); `foreign` belongs to a third stack that sends
+/// nothing while the two acting stacks run.
 const NAMES: [&str; 4] = ["alpha", "beta", "legacy", "foreign"];
+/// Each acting stack (team A's, team B's) has these two resources: resource `r` is
+/// `LOGICAL[r % 2]` of stack `r / 2`.
 const LOGICAL: [&str; 2] = ["RepoA", "RepoB"];
+const RESOURCES: usize = 4;
 const MODES: [Option<&str>; 4] = [None, Some("Retain"), Some("RetainIfNotEmpty"), Some("Force")];
 
 #[derive(Debug, Clone)]
@@ -80,12 +81,12 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..2usize, 0..4usize, 0..4usize, any::<bool>(), any::<bool>())
+        (0..RESOURCES, 0..4usize, 0..4usize, any::<bool>(), any::<bool>())
             .prop_map(|(logical, name, mode, adopt, kms)| Step::Create { logical, name, mode, adopt, kms }),
-        (0..2usize, 0..4usize, 1..5u8).prop_map(|(logical, mode, keep)| Step::UpdateInPlace { logical, mode, keep }),
-        (0..2usize, 0..4usize).prop_map(|(logical, name)| Step::Rename { logical, name }),
-        (0..2usize, any::<bool>()).prop_map(|(logical, rename)| Step::ChangeEncryption { logical, rename }),
-        (0..2usize).prop_map(|logical| Step::Delete { logical }),
+        (0..RESOURCES, 0..4usize, 1..5u8).prop_map(|(logical, mode, keep)| Step::UpdateInPlace { logical, mode, keep }),
+        (0..RESOURCES, 0..4usize).prop_map(|(logical, name)| Step::Rename { logical, name }),
+        (0..RESOURCES, any::<bool>()).prop_map(|(logical, rename)| Step::ChangeEncryption { logical, rename }),
+        (0..RESOURCES).prop_map(|logical| Step::Delete { logical }),
         (0..4usize).prop_map(|name| Step::Push { name }),
         // Mostly on `legacy` and `foreign`, which always hold images.
         (prop_oneof![0..4usize, 2..4usize], any::<u8>()).prop_map(|(name, running)| Step::Pin { name, running }),
@@ -101,10 +102,15 @@ struct World {
     ecr: aws_sdk_ecr::Client,
     recorder: ResponseRecorder,
     /// The provisioner talks to moto through what the template's IAM policy allows.
-    handler: CustomResourceHandler<AsIamAllows<EcrRegistry>, SystemClock, HttpsTransport>,
+    handler: CustomResourceHandler<AsIamAllows<EcrRegistry>, SystemClock, CloudFormationStacks, HttpsTransport>,
     refused: Refusals,
-    /// What CloudFormation believes: logical id → (physical id, properties).
+    /// What CloudFormation believes: resource → (physical id, properties).
     stack: BTreeMap<usize, (String, Value)>,
+    /// The acting stacks' ids in moto (team A's, team B's), and the foreign one's.
+    stacks: [String; 2],
+    foreign_stack: String,
+    /// A replacement's clean-up Delete is under way (CloudFormation's state set by `update`).
+    cleaning_up: bool,
     requests: usize,
     pushes: usize,
 }
@@ -117,18 +123,40 @@ impl World {
         let iam = AsIamAllows::new(EcrRegistry::new(ecr.clone()), true);
         let refused = iam.refused.clone();
         let handler = CustomResourceHandler::new(
-            Provisioner::new(iam, SystemClock),
+            Provisioner::new(iam, SystemClock, CloudFormationStacks::new(aws.cloudformation().await)),
             HttpsTransport::new().unwrap_or_else(|e| panic!("{e}")),
             ResponsePolicy { first_backoff: Duration::from_millis(10), ..ResponsePolicy::default() },
         );
-        World { aws, ecr, recorder, handler, refused, stack: BTreeMap::new(), requests: 0, pushes: 0 }
+        let (stacks, foreign_stack) = (Default::default(), String::new());
+        World {
+            aws,
+            ecr,
+            recorder,
+            handler,
+            refused,
+            stack: BTreeMap::new(),
+            stacks,
+            foreign_stack,
+            cleaning_up: false,
+            requests: 0,
+            pushes: 0,
+        }
+    }
+
+    /// The stack and logical id of resource `r`.
+    fn resource(&self, r: usize) -> (&str, &str) {
+        (&self.stacks[r / 2], LOGICAL[r % 2])
     }
 
     async fn reset(&mut self) {
         self.aws.reset();
         self.stack.clear();
+        self.stacks = [self.aws.stack_with("team-a", &LOGICAL).await, self.aws.stack_with("team-b", &LOGICAL).await];
+        self.foreign_stack = self.aws.stack_with("other", &["Other"]).await;
+        let complete = "CREATE_COMPLETE";
+        self.aws.stack_state(&self.foreign_stack, "Other", complete, complete, Some("foreign"));
         self.ecr.create_repository().repository_name("legacy").send().await.unwrap_or_else(|e| panic!("{e}"));
-        let foreign = Ownership { stack_id: OTHER_STACK.into(), logical_id: "Other".into(), adopted: false };
+        let foreign = Ownership { stack_id: self.foreign_stack.clone(), logical_id: "Other".into(), adopted: false };
         let mut create = self.ecr.create_repository().repository_name("foreign");
         for t in foreign.tags() {
             create = create.tags(
@@ -147,6 +175,17 @@ impl World {
         if exists {
             seed::push_unique(&self.ecr, name, Some(&tag), &format!("image-{}", self.pushes)).await;
         }
+    }
+
+    /// Every repository's repository policy.
+    async fn policies(&self) -> BTreeMap<String, Option<String>> {
+        let mut policies = BTreeMap::new();
+        let repos = self.ecr.describe_repositories().send().await.unwrap_or_else(|e| panic!("{e}"));
+        for name in repos.repositories().iter().filter_map(|r| r.repository_name()) {
+            let text = self.ecr.get_repository_policy().repository_name(name).send().await.ok();
+            policies.insert(name.to_string(), text.and_then(|t| t.policy_text().map(str::to_owned)));
+        }
+        policies
     }
 
     /// Every repository's images, and who owns each repository.
@@ -179,10 +218,12 @@ impl World {
         old: Option<&Value>,
     ) -> (String, String) {
         self.requests += 1;
+        let (stack_id, logical_id) = self.resource(logical);
+        let (stack_id, logical_id) = (stack_id.to_string(), logical_id.to_string());
         let mut event = json!({
-            "RequestType": kind, "ResponseURL": self.recorder.url(), "StackId": STACK,
+            "RequestType": kind, "ResponseURL": self.recorder.url(), "StackId": stack_id,
             "RequestId": format!("r-{}", self.requests), "ResourceType": "Custom::EcrRepository",
-            "LogicalResourceId": LOGICAL[logical], "ResourceProperties": props,
+            "LogicalResourceId": logical_id, "ResourceProperties": props,
         });
         if let Some(p) = physical {
             event["PhysicalResourceId"] = json!(p);
@@ -191,9 +232,33 @@ impl World {
             event["OldResourceProperties"] = o.clone();
         }
         let (before, owners) = self.snapshot().await;
+        let policies = self.policies().await;
+        // Unless the clean-up after a replacement set it already, CloudFormation holds the
+        // resource in the request's *_IN_PROGRESS state while it waits.
+        if !self.cleaning_up {
+            self.aws.sending(&event);
+        }
         let handled = self.handler.handle(event.clone(), Duration::from_secs(30)).await;
         let handled = handled.unwrap_or_else(|e| panic!("{kind} got no answer: {e}"));
-        let (after, _) = self.snapshot().await;
+        if handled.status == Status::Success && !self.cleaning_up {
+            self.aws.answered(&event, &handled.physical_resource_id);
+        }
+        let (after, owners_after) = self.snapshot().await;
+        // A repository whose owner is another live resource never changes owner, is never
+        // opened up, and never goes.
+        for (repository, owner) in &owners {
+            let Some(o) = owner else { continue };
+            if o.is(&stack_id, &logical_id) || !self.live(o) {
+                continue;
+            }
+            let theirs = format!("{repository} (owned by {} of {})", o.logical_id, o.stack_id);
+            assert_eq!(owners_after.get(repository), Some(owner), "{kind} {event} changed the owner of {theirs}");
+            assert_eq!(
+                self.policies().await.get(repository),
+                policies.get(repository),
+                "{kind} {event} changed the access to {theirs}"
+            );
+        }
         let force = props.get("DeletionMode").and_then(Value::as_str) == Some("Force");
         for (repository, digests) in &before {
             let kept = after.get(repository);
@@ -201,7 +266,7 @@ impl World {
             if lost.is_empty() {
                 continue;
             }
-            let owned = owners.get(repository).cloned().flatten().is_some_and(|o| o.is(STACK, LOGICAL[logical]));
+            let owned = owners.get(repository).cloned().flatten().is_some_and(|o| o.is(&stack_id, &logical_id));
             assert!(
                 kind == "Delete" && force && owned,
                 "{kind} {event} lost {} image(s) of {repository} (owner {:?}); answer: {handled:?}",
@@ -210,6 +275,16 @@ impl World {
             );
         }
         (format!("{:?}", handled.status).to_uppercase(), handled.physical_resource_id)
+    }
+
+    /// Whether CloudFormation still has the resource `o` names managing a repository: the
+    /// foreign stack's always, an acting resource while the World holds it.
+    fn live(&self, o: &Ownership) -> bool {
+        if o.stack_id == self.foreign_stack {
+            return true;
+        }
+        (0..RESOURCES)
+            .any(|r| self.resource(r) == (o.stack_id.as_str(), o.logical_id.as_str()) && self.stack.contains_key(&r))
     }
 
     fn props(name: &str, mode: Option<&str>, adopt: bool, kms: bool, keep: u8) -> Value {
@@ -231,7 +306,15 @@ impl World {
         if status == "SUCCESS" {
             if id != physical {
                 self.push(&id).await;
+                // The clean-up phase: the logical id already names the new repository.
+                let (stack_id, logical_id) = self.resource(logical);
+                let (stack_id, logical_id) = (stack_id.to_string(), logical_id.to_string());
+                let cleanup = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS";
+                self.aws.stack_state(&stack_id, &logical_id, "UPDATE_COMPLETE", cleanup, Some(&id));
+                self.cleaning_up = true;
                 self.send("Delete", logical, Some(&physical), &old, None).await;
+                self.cleaning_up = false;
+                self.aws.stack_state(&stack_id, &logical_id, "UPDATE_COMPLETE", "UPDATE_COMPLETE", Some(&id));
             }
             self.stack.insert(logical, (id, new));
         } else {
@@ -412,7 +495,7 @@ proptest! {
                 world.apply(s).await;
             }
             // The stack is deleted at the end, as CloudFormation would.
-            for logical in [0, 1] {
+            for logical in 0..RESOURCES {
                 world.apply(&Step::Delete { logical }).await;
             }
             // The product stays inside its IAM policy: nothing it asked for was refused.
@@ -446,7 +529,7 @@ async fn code_that_tried_could_not_change_a_repository_no_ecr_keeper_stack_owns(
     let iam = AsIamAllows::new(EcrRegistry::new(world.ecr.clone()), false);
     let arn = iam.describe_repository("legacy").await.ok().flatten().map(|r| r.arn).unwrap_or_default();
     let tag = |k: &str, v: &str| ResourceTag { key: k.into(), value: v.into() };
-    let claim = [tag(OWNER_STACK_TAG, STACK), tag(OWNER_LOGICAL_ID_TAG, "RepoA"), tag(ADOPTED_TAG, "true")];
+    let claim = [tag(OWNER_STACK_TAG, &world.stacks[0]), tag(OWNER_LOGICAL_ID_TAG, "RepoA"), tag(ADOPTED_TAG, "true")];
     let settings = RepositorySettings {
         tag_mutability: TagMutability::Immutable,
         exclusion_filters: vec![],

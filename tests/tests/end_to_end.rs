@@ -11,8 +11,11 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
     let recorder = ResponseRecorder::start(&[]).await;
     let lambda = LambdaEmulator::start(&aws, &[("RUST_LOG", "info")]);
     let ecr = aws.ecr().await;
+    // The sample events' stack, in moto's CloudFormation: the function confirms each request there.
+    let stack = aws.stack_with("app", &["AppRepository"]).await;
+    let sent = |name: &str| aws.sent_by(sample_event(name, &recorder.url()), &stack);
 
-    let answer = lambda.invoke("repository-resource", &sample_event("cfn-create.json", &recorder.url()));
+    let answer = lambda.invoke("repository-resource", &sent("cfn-create.json"));
     let answer = answer.unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     let responses = recorder.wait_for(1, Duration::from_secs(10)).await;
@@ -24,7 +27,7 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
     let repo = repo.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(repo.repositories()[0].image_tag_mutability().map(|m| m.as_str()), Some("MUTABLE"));
 
-    let answer = lambda.invoke("repository-resource", &sample_event("cfn-update.json", &recorder.url()));
+    let answer = lambda.invoke("repository-resource", &sent("cfn-update.json"));
     assert_eq!(answer.unwrap_or_else(|e| panic!("{e}"))["Status"], "SUCCESS");
     let updated = recorder.wait_for(2, Duration::from_secs(10)).await[1].json();
     assert!(updated["Reason"].as_str().unwrap_or_default().contains("ScanOnPush false"), "{updated}");
@@ -32,7 +35,7 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
     let text = policy.unwrap_or_else(|e| panic!("{e}")).lifecycle_policy_text().unwrap_or_default().to_string();
     assert!(text.contains("\"countNumber\":20"), "{text}");
 
-    let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
+    let answer = lambda.invoke("repository-resource", &sent("cfn-delete.json"));
     assert_eq!(answer.unwrap_or_else(|e| panic!("{e}"))["Status"], "SUCCESS");
     let deleted = recorder.wait_for(3, Duration::from_secs(10)).await[2].json();
     assert_eq!(deleted["Reason"], "deleted app-template-dev (it held no images)");
@@ -166,4 +169,53 @@ async fn cost_report_binary_publishes_metrics_and_the_stack_s_dashboard_and_foll
     assert!(dashboard.is_ok(), "{dashboard:?}");
     let shared = cw.get_dashboard().dashboard_name("ecr-keeper-costs").send().await;
     assert!(shared.is_err(), "no dashboard under the name every stack would share");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_hundred_long_tags_cannot_keep_the_alert_from_arriving() {
+    use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
+    use ecr_keeper_tests::seed;
+    use serde_json::json;
+
+    // GIVEN an image whose scan has a critical finding, and alerts to SNS
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    seed::create_repository(&ecr, "shop", false).await;
+    let digest = seed::push_unique(&ecr, "shop", Some("v1"), "shop").await;
+    let store = aws.alert_store().await;
+    let lambda = LambdaEmulator::start(
+        &aws,
+        &[
+            ("KEEPER_METRICS", "emf"),
+            ("KEEPER_ALERTS", "sns"),
+            ("KEEPER_ALERT_TOPIC_ARN", &store.topic_arn),
+            ("KEEPER_ALERT_TABLE", &store.table),
+        ],
+    );
+    aws.set_scan_findings("shop", &digest, &[("CVE-2024-0001", "CRITICAL", "openssl")]);
+    // WHEN its scan event carries 800 tags of 128 characters (ECR allows 1,000), some of them
+    // written as chat links and mentions
+    let mut tags: Vec<String> = (0..800).map(|k| format!("{k:03}-{}", "t".repeat(124))).collect();
+    tags[0] = "<!channel>[click](https://evil.example)".into();
+    let mut scan = sample_event("ecr-image-scan-basic.json", "");
+    scan["detail"]["repository-name"] = json!("shop");
+    scan["detail"]["image-digest"] = json!(digest);
+    scan["detail"]["image-tags"] = json!(tags);
+    scan["detail"]["finding-severity-counts"] = json!({"CRITICAL": 1});
+    let answer = lambda.invoke("scan-events", &scan).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
+    // THEN the alert is published (read back from SNS), names the first tags and counts the rest
+    assert_eq!(answer["delivery"]["outcome"], "published", "{answer}\n{}", lambda.log());
+    let published = aws.published(&store.topic_arn);
+    assert_eq!(published.len(), 1, "{published:?}");
+    let (_, message) = &published[0];
+    assert!(message.len() < 256 * 1024, "{} bytes", message.len());
+    let body: serde_json::Value = serde_json::from_str(message).unwrap_or_default();
+    let email = body["email"].as_str().unwrap_or_default();
+    assert!(email.contains("and 790 more"), "{email}");
+    let chat: serde_json::Value =
+        serde_json::from_str(body["default"].as_str().unwrap_or_default()).unwrap_or_default();
+    let description = chat["content"]["description"].as_str().unwrap_or_default();
+    assert!(!description.contains("<!channel>") && description.contains("&lt;!channel&gt;"), "{description}");
+    // AND VulnerableImages was emitted
+    assert!(lambda.log().lines().any(|l| l.contains("\"_aws\"") && l.contains("\"VulnerableImages\"")));
 }

@@ -9,7 +9,7 @@
 //! The table it produces is the one in docs/reliability.md, which this test keeps honest.
 
 use ecr_keeper_aws::HttpsTransport;
-use ecr_keeper_aws::{EcrRegistry, RetryProfile};
+use ecr_keeper_aws::{CloudFormationStacks, EcrRegistry, RetryProfile};
 use ecr_keeper_core::custom_resource::{
     CustomResourceHandler, HandlerError, Provisioner, ResponsePolicy, MAX_RESPONSE_BYTES,
 };
@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/app/11111111-2222-3333-4444-555555555555";
 const LOGICAL: &str = "AppRepository";
 const NORMAL_TIME: Duration = Duration::from_secs(30);
 /// Leaves a 4 s budget once the 2 s response reserve is kept back.
@@ -236,6 +235,8 @@ struct Bench {
     proxy: FaultProxy,
     direct: aws_sdk_ecr::Client,
     requests: usize,
+    /// The stack in moto's CloudFormation (asked directly, past the proxy: the faults are ECR's).
+    stack: String,
 }
 
 type Registry = FailingFor<EcrRegistry>;
@@ -245,14 +246,14 @@ impl Bench {
         let aws = LocalAws::start();
         let proxy = FaultProxy::start(&aws.endpoint_url).await;
         let direct = aws.ecr().await;
-        Bench { aws, proxy, direct, requests: 0 }
+        Bench { aws, proxy, direct, requests: 0, stack: String::new() }
     }
 
     async fn handler(
         &self,
         panic: bool,
         response_backoff: Duration,
-    ) -> CustomResourceHandler<Registry, SystemClock, HttpsTransport> {
+    ) -> CustomResourceHandler<Registry, SystemClock, CloudFormationStacks, HttpsTransport> {
         let config = self.aws.sdk_config_via(&self.proxy.url, RetryProfile::Interactive).await;
         let registry = FailingFor {
             inner: EcrRegistry::new(aws_sdk_ecr::Client::new(&config)),
@@ -261,7 +262,8 @@ impl Bench {
         };
         let transport = HttpsTransport::new().unwrap_or_else(|e| panic!("{e}"));
         let policy = ResponsePolicy { first_backoff: response_backoff, ..ResponsePolicy::default() };
-        CustomResourceHandler::new(Provisioner::new(registry, SystemClock), transport, policy)
+        let stacks = CloudFormationStacks::new(self.aws.cloudformation().await);
+        CustomResourceHandler::new(Provisioner::new(registry, SystemClock, stacks), transport, policy)
     }
 
     fn event(&mut self, column: Column, url: &str, props: Value) -> Value {
@@ -272,7 +274,7 @@ impl Bench {
             Column::Delete => "Delete",
         };
         let mut e = json!({
-            "RequestType": kind, "ResponseURL": url, "StackId": STACK,
+            "RequestType": kind, "ResponseURL": url, "StackId": self.stack,
             "RequestId": format!("{kind}-{}", self.requests), "ResourceType": "Custom::EcrRepository",
             "LogicalResourceId": LOGICAL, "ResourceProperties": props,
         });
@@ -289,6 +291,7 @@ impl Bench {
     /// resource and holding images.
     async fn prepare(&mut self, column: Column) {
         self.aws.reset();
+        self.stack = self.aws.stack_with("app", &[LOGICAL]).await;
         self.proxy.set_rules(vec![]);
         self.direct.create_repository().repository_name("bystander").send().await.unwrap_or_else(|e| panic!("{e}"));
         seed::push_unique(&self.direct, "bystander", Some("v1.0"), "bystander-1").await;
@@ -296,8 +299,10 @@ impl Bench {
         if column != Column::Create {
             let recorder = ResponseRecorder::start(&[]).await;
             let event = self.event(Column::Create, &recorder.url(), original_properties());
-            let handled = self.handler(false, Duration::from_millis(20)).await.handle(event, NORMAL_TIME).await;
+            self.aws.sending(&event);
+            let handled = self.handler(false, Duration::from_millis(20)).await.handle(event.clone(), NORMAL_TIME).await;
             assert!(matches!(&handled, Ok(h) if h.physical_resource_id == "app"), "{handled:?}");
+            self.aws.answered(&event, "app");
             seed::push_unique(&self.direct, "app", Some("v1.0"), "app-1").await;
             seed::push_unique(&self.direct, "app", None, "app-2").await;
         }
@@ -327,6 +332,7 @@ impl Bench {
         }
         let handler = self.handler(panic, ResponsePolicy::default().first_backoff).await;
         let event = self.event(column, &recorder.url(), props);
+        self.aws.sending(&event);
         let started = Instant::now();
         let handled = handler.handle(event.clone(), scenario.time).await;
         let elapsed = started.elapsed();
@@ -354,7 +360,7 @@ impl Bench {
             assert!(r.body.len() <= MAX_RESPONSE_BYTES, "{cell}: {} bytes", r.body.len());
         }
         let body = first.json();
-        assert_eq!(body["StackId"], STACK, "{cell}");
+        assert_eq!(body["StackId"], json!(self.stack), "{cell}");
         assert_eq!(body["RequestId"], event["RequestId"], "{cell}");
         assert_eq!(body["LogicalResourceId"], LOGICAL, "{cell}");
         let status = body["Status"].as_str().unwrap_or_default().to_string();

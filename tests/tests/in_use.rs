@@ -3,7 +3,7 @@
 //! pins (added with PutImage, removed only where another tag stays) end to end.
 
 use aws_sdk_ecs::types::ContainerDefinition;
-use ecr_keeper_aws::{AwsWorkloads, EcrRegistry, HttpsTransport};
+use ecr_keeper_aws::{AwsWorkloads, CloudFormationStacks, EcrRegistry, HttpsTransport};
 use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs, Status};
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::findings::FindingsPolicy;
@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
 
-const STACK: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/shop/11111111-2222-3333-4444-555555555555";
 const REPO: &str = "shop/web";
 
 fn uri(tag: &str) -> String {
@@ -66,9 +65,9 @@ async fn tags_of(ecr: &aws_sdk_ecr::Client, digest: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("image {digest} is gone"))
 }
 
-fn event(recorder: &ResponseRecorder, kind: &str, n: usize, props: Value, old: Option<Value>) -> Value {
+fn event(recorder: &ResponseRecorder, stack: &str, kind: &str, n: usize, props: Value, old: Option<Value>) -> Value {
     let mut e = json!({
-        "RequestType": kind, "ResponseURL": recorder.url(), "StackId": STACK, "RequestId": format!("in-use-{n}"),
+        "RequestType": kind, "ResponseURL": recorder.url(), "StackId": stack, "RequestId": format!("in-use-{n}"),
         "ResourceType": "Custom::EcrRepository", "LogicalResourceId": "Web",
         "ResourceProperties": props,
     });
@@ -92,14 +91,22 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
     let recorder = ResponseRecorder::start(&[]).await;
     let workloads = AwsWorkloads::new(&[WorkloadSource::Ecs], &config);
     let handler = CustomResourceHandler::new(
-        Provisioner::new(EcrRegistry::new(ecr.clone()), SystemClock).with_workloads(workloads),
+        Provisioner::new(
+            EcrRegistry::new(ecr.clone()),
+            SystemClock,
+            CloudFormationStacks::new(aws.cloudformation().await),
+        )
+        .with_workloads(workloads),
         HttpsTransport::new().unwrap_or_else(|e| panic!("{e}")),
         ResponsePolicy { first_backoff: Duration::from_millis(20), ..ResponsePolicy::default() },
     );
+    let stack = aws.stack_with("shop", &["Web"]).await;
     let send = |e: Value| {
         let h = &handler;
         let r = &recorder;
+        let aws = &aws;
         async move {
+            aws.sending(&e);
             let before = r.requests().len();
             let handled = h.handle(e, Duration::from_secs(60)).await;
             assert!(handled.is_ok(), "{handled:?}");
@@ -110,7 +117,7 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
     // GIVEN shop/web (mutable, so pins and moved tags behave as in most registries) keeping the
     // last 10 v* images, with v1.3 pushed before v1.8 and v1.9, and ECS service prod/web on v1.3
     let mutable = json!({"RepositoryName": REPO, "ImageTagMutability": "MUTABLE", "ImageRetentionCount": "10"});
-    let created = send(event(&recorder, "Create", 1, mutable.clone(), None)).await;
+    let created = send(event(&recorder, &stack, "Create", 1, mutable.clone(), None)).await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
     // moto stamps pushes with the wall-clock second: a second apart, so "newest" is well defined.
     let v13 = seed::push_unique(&ecr, REPO, Some("v1.3"), "web-1.3").await;
@@ -153,7 +160,7 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
 
     // WHEN the stack asks for the last 2: THEN the guardrail refuses, naming image and service
     let harsh = json!({"RepositoryName": REPO, "ImageTagMutability": "MUTABLE", "ImageRetentionCount": "2"});
-    let refused = send(event(&recorder, "Update", 2, harsh.clone(), Some(mutable.clone()))).await;
+    let refused = send(event(&recorder, &stack, "Update", 2, harsh.clone(), Some(mutable.clone()))).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     let reason = refused["Reason"].as_str().unwrap_or_default();
     assert!(reason.contains("would remove 1 running image(s) from shop/web, more than MaxInUseImagesExpiredByUpdate (0): v1.3 (expire by rule 1, run by ecs service prod/web)"), "{reason}");
@@ -180,7 +187,7 @@ async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unp
 
     // AND with ProtectInUse the same Update is accepted: the regenerated policy no longer selects v1.3
     let protected = json!({"RepositoryName": REPO, "ImageTagMutability": "MUTABLE", "ImageRetentionCount": "2", "ProtectInUse": "true"});
-    let accepted = send(event(&recorder, "Update", 3, protected.clone(), Some(mutable))).await;
+    let accepted = send(event(&recorder, &stack, "Update", 3, protected.clone(), Some(mutable))).await;
     assert_eq!(accepted["Status"], "SUCCESS", "{accepted}");
     let text = registry.get_lifecycle_policy(REPO).await.ok().flatten().unwrap_or_default();
     let regenerated = parse_policy(&text).unwrap_or_else(|e| panic!("{e}"));

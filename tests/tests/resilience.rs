@@ -112,10 +112,11 @@ async fn no_function_logs_credentials_or_the_signed_response_url() {
     // Success and failure paths of every function, some through AWS errors (whose texts are
     // logged).
     proxy.set_rules(vec![Rule::new(Operations::All, When::Calls(vec![1]), Fault::Throttle)]);
-    let create = sample_event("cfn-create.json", &recorder.url());
+    let stack = aws.stack_with("app", &["AppRepository"]).await;
+    let create = aws.sent_by(sample_event("cfn-create.json", &recorder.url()), &stack);
     let answer = lambda.invoke("repository-resource", &create).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
-    let mut bad = sample_event("cfn-update.json", &recorder.url());
+    let mut bad = aws.sent_by(sample_event("cfn-update.json", &recorder.url()), &stack);
     bad["ResourceProperties"]["ScanOnPush"] = json!("perhaps");
     let answer = lambda.invoke("repository-resource", &bad).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(answer["Status"], "FAILED", "{answer}");

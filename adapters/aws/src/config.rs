@@ -112,6 +112,10 @@ fn credentials_in_environment(get: impl Fn(&str) -> Option<String>) -> bool {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].iter().all(|k| get(k).is_some_and(|v| !v.trim().is_empty()))
 }
 
+pub fn cloudformation_client(config: &SdkConfig) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::new(config)
+}
+
 pub fn ecr_client(config: &SdkConfig) -> aws_sdk_ecr::Client {
     aws_sdk_ecr::Client::new(config)
 }

@@ -10,6 +10,7 @@ mod emf;
 mod failure;
 mod organization;
 mod reports;
+mod stacks;
 mod transport;
 mod trust;
 mod workloads;
@@ -17,12 +18,14 @@ mod workloads;
 pub use alerting::{DynamoLedger, SnsPublisher};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
 pub use config::{
-    cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client, AwsOptions, RetryProfile,
+    cloudformation_client, cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client,
+    AwsOptions, RetryProfile,
 };
 pub use ecr::EcrRegistry;
 pub use emf::EmfSink;
 pub use organization::{MemberRegistries, OrganizationsDirectory};
 pub use reports::S3ReportStore;
+pub use stacks::CloudFormationStacks;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;
 pub use workloads::AwsWorkloads;

@@ -2,7 +2,8 @@
 //! (StartImageScan, the lifecycle policy read, the scan's findings) happens there, through the
 //! member role, and every per-repository metric says the account.
 
-use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink, DIM_ACCOUNT, DIM_REGION, DIM_REPOSITORY};
+use ecr_keeper_core::config::EventScope;
+use ecr_keeper_core::metrics::{totals, Metric, MetricsError, MetricsSink, DIM_ACCOUNT, DIM_REGION, DIM_REPOSITORY};
 use ecr_keeper_core::organization::{AccessError, Registries, Target};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -17,6 +18,28 @@ const MEMBER_TTL: Duration = Duration::from_secs(50 * 60);
 pub fn event_target(event: &Value) -> Option<Target> {
     let field = |name: &str| event.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
     Some(Target { account: field("account")?, region: field("region")? })
+}
+
+/// The account in a function's ARN (the Lambda context's `invoked_function_arn`).
+pub fn own_account_of(function_arn: &str) -> Option<&str> {
+    function_arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+/// Why an event must not be acted on here, if so: another account's event reaching a function
+/// with no member role (it would be read in this account while the alert names the other), or
+/// a member outside the deployment's scope. The function's own account is always served.
+pub fn refusal(event: &Value, own_account: Option<&str>, members: bool, scope: &EventScope) -> Option<String> {
+    let target = event_target(event)?;
+    if own_account == Some(target.account.as_str()) {
+        return None;
+    }
+    if !members {
+        return Some(format!(
+            "the event comes from account {}, and this function has no member role to act there (set Accounts)",
+            target.account
+        ));
+    }
+    scope.refusal(&target.account, &target.region)
 }
 
 /// One thing per member registry (a reactor, with its caches), built on first use and rebuilt
@@ -58,6 +81,36 @@ impl<G: Registries, T> Members<G, T> {
             b.insert(target.clone(), (Instant::now(), built.clone()));
         }
         Ok(Some((target, built)))
+    }
+}
+
+/// Where one event's metrics go: per repository (the own account's, with
+/// `KEEPER_REPOSITORY_METRICS`), per repository with Account and Region (a member's, with
+/// `KEEPER_MEMBER_REPOSITORY_METRICS`), or totals only (the default for members).
+pub enum ReactionSink<'a, S> {
+    PerRepository(&'a S),
+    Account(AccountSink<'a, S>),
+    Totals(&'a S),
+}
+
+impl<'a, S: MetricsSink> ReactionSink<'a, S> {
+    /// The sink for an event of `member` (None: the own account's), as configured.
+    pub fn choose(sink: &'a S, member: Option<&'a Target>, per_repository: bool, member_per_repository: bool) -> Self {
+        match member {
+            None if per_repository => ReactionSink::PerRepository(sink),
+            Some(target) if member_per_repository => ReactionSink::Account(AccountSink { inner: sink, target }),
+            _ => ReactionSink::Totals(sink),
+        }
+    }
+}
+
+impl<S: MetricsSink> MetricsSink for ReactionSink<'_, S> {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        match self {
+            ReactionSink::PerRepository(s) => s.publish(metrics).await,
+            ReactionSink::Account(s) => s.publish(metrics).await,
+            ReactionSink::Totals(s) => s.publish(&totals(metrics)).await,
+        }
     }
 }
 
@@ -107,6 +160,38 @@ mod tests {
         let stranger = json!({"account": "333333333333", "region": "eu-west-1"});
         let refused = members.for_event(&stranger, |_| String::new()).await;
         assert!(matches!(refused, Err(AccessError::CannotAssume { .. })), "{refused:?}");
+    }
+
+    #[test]
+    fn events_of_other_accounts_are_refused_without_a_role_or_outside_the_scope() {
+        let scope = EventScope { accounts: Some(vec!["222222222222".into()]), excluded: vec![], regions: vec![] };
+        let own = Some("111111111111");
+        let event = |account: &str| json!({"account": account, "region": "us-east-1"});
+        assert_eq!(refusal(&event("111111111111"), own, false, &scope), None);
+        assert!(refusal(&event("222222222222"), own, false, &scope).is_some_and(|r| r.contains("no member role")));
+        assert_eq!(refusal(&event("222222222222"), own, true, &scope), None);
+        assert!(refusal(&event("333333333333"), own, true, &scope).is_some_and(|r| r.contains("KEEPER_ACCOUNTS")));
+        assert_eq!(own_account_of("arn:aws:lambda:us-east-1:111111111111:function:push-events"), own);
+    }
+
+    #[tokio::test]
+    async fn member_metrics_are_totals_unless_asked_per_repository() {
+        let sink = RecordingSink::default();
+        let target = Target { account: "222222222222".into(), region: "eu-west-1".into() };
+        let metrics = [Metric::for_repository("ImagePushes", "a", 1), Metric::for_repository("ImagePushes", "b", 1)];
+        ReactionSink::choose(&sink, Some(&target), true, false)
+            .publish(&metrics)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got = sink.metrics();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].dimensions.is_empty() && got[0].value == 2.0, "{got:?}");
+        let sink = RecordingSink::default();
+        ReactionSink::choose(&sink, Some(&target), true, true)
+            .publish(&metrics)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(sink.metrics().iter().all(|m| m.dimensions.len() == 3), "{:?}", sink.metrics());
     }
 
     #[tokio::test]

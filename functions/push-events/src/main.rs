@@ -5,9 +5,9 @@
 use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, MemberRegistries, RetryProfile};
 use ecr_keeper_core::config::EventsConfig;
 use ecr_keeper_core::ports::SystemClock;
-use ecr_keeper_core::reactions::{handle_push_event, PushReactor};
+use ecr_keeper_core::reactions::{handle_push_event, refuse_event, PushReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::members::{AccountSink, Members};
+use lambda_support::members::{own_account_of, refusal, Members, ReactionSink};
 use lambda_support::FunctionError;
 use serde_json::Value;
 
@@ -30,15 +30,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         None => None,
     };
     let (reactor, sink, members, ttl) = (&reactor, &sink, &members, config.cache_ttl);
+    let config = &config;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let own = own_account_of(&event.context.invoked_function_arn);
+        if let Some(reason) = refusal(&event.payload, own, members.is_some(), &config.scope) {
+            return Ok(serde_json::to_value(refuse_event(&reason, sink).await).unwrap_or_default());
+        }
         let member = match members {
-            Some(m) => m.for_event(&event.payload, |registry| PushReactor::new(registry, SystemClock, ttl)).await?,
+            Some(m) => {
+                m.for_event(&event.payload, |registry| PushReactor::new(registry, SystemClock, ttl).in_member_account())
+                    .await?
+            }
             None => None,
         };
+        let (per_repository, member_per_repository) = (config.repository_metrics, config.member_repository_metrics);
         let handled = match &member {
-            None => handle_push_event(&event.payload, reactor, sink).await,
+            None => {
+                let sink = ReactionSink::choose(sink, None, per_repository, member_per_repository);
+                handle_push_event(&event.payload, reactor, &sink).await
+            }
             Some((target, reactor)) => {
-                handle_push_event(&event.payload, reactor.as_ref(), &AccountSink { inner: sink, target }).await
+                let sink = ReactionSink::choose(sink, Some(target), per_repository, member_per_repository);
+                handle_push_event(&event.payload, reactor.as_ref(), &sink).await
             }
         }
         .map_err(FunctionError::from)?;

@@ -2,7 +2,10 @@
 //! result for Lambda.
 
 use ecr_keeper_aws::HttpsTransport;
-use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, AwsWorkloads, EcrRegistry, RetryProfile};
+use ecr_keeper_aws::{
+    cloudformation_client, ecr_client, sdk_config, AwsOptions, AwsWorkloads, CloudFormationStacks, EcrRegistry,
+    RetryProfile,
+};
 use ecr_keeper_core::config::ConfigError;
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::ports::SystemClock;
@@ -23,7 +26,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         None => Vec::new(),
     };
-    let provisioner = Provisioner::new(EcrRegistry::new(ecr_client(&config)), SystemClock);
+    // CloudFormation confirms every request before anything changes (docs/custom-resource.md).
+    let stacks = CloudFormationStacks::new(cloudformation_client(&config));
+    let provisioner = Provisioner::new(EcrRegistry::new(ecr_client(&config)), SystemClock, stacks);
     let handler = if sources.is_empty() {
         Handler::Plain(CustomResourceHandler::new(provisioner, HttpsTransport::new()?, ResponsePolicy::default()))
     } else {
@@ -50,6 +55,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 /// With or without reading workloads: the two are different types, chosen once at start.
 enum Handler {
-    Plain(CustomResourceHandler<EcrRegistry, SystemClock, HttpsTransport>),
-    Guarded(CustomResourceHandler<EcrRegistry, SystemClock, HttpsTransport, AwsWorkloads>),
+    Plain(CustomResourceHandler<EcrRegistry, SystemClock, CloudFormationStacks, HttpsTransport>),
+    Guarded(CustomResourceHandler<EcrRegistry, SystemClock, CloudFormationStacks, HttpsTransport, AwsWorkloads>),
 }

@@ -10,9 +10,9 @@ use ecr_keeper_aws::{
 use ecr_keeper_core::alerts::{AlertMode, Alerter};
 use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
 use ecr_keeper_core::ports::SystemClock;
-use ecr_keeper_core::reactions::{handle_scan_event, ScanReactor};
+use ecr_keeper_core::reactions::{handle_scan_event, refuse_event, ScanReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::members::{AccountSink, Members};
+use lambda_support::members::{own_account_of, refusal, Members, ReactionSink};
 use lambda_support::FunctionError;
 use serde_json::Value;
 
@@ -48,7 +48,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // One alerter (one topic, one ledger) for the central account's reactor and every member's.
     let reactor = ScanReactor::with_alerts(EcrRegistry::new(ecr_client(&sdk)), findings.clone(), alerts, SystemClock);
     let reactor = &reactor;
+    let config = &config;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let own = own_account_of(&event.context.invoked_function_arn);
+        if let Some(reason) = refusal(&event.payload, own, members.is_some(), &config.scope) {
+            return Ok(serde_json::to_value(refuse_event(&reason, sink).await).unwrap_or_default());
+        }
         let member = match members {
             Some(m) => {
                 m.for_event(&event.payload, |registry| {
@@ -58,10 +63,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             }
             None => None,
         };
+        let (per_repository, member_per_repository) = (config.repository_metrics, config.member_repository_metrics);
         let handled = match &member {
-            None => handle_scan_event(&event.payload, reactor, sink).await,
+            None => {
+                let sink = ReactionSink::choose(sink, None, per_repository, member_per_repository);
+                handle_scan_event(&event.payload, reactor, &sink).await
+            }
             Some((target, reactor)) => {
-                handle_scan_event(&event.payload, reactor.as_ref(), &AccountSink { inner: sink, target }).await
+                let sink = ReactionSink::choose(sink, Some(target), per_repository, member_per_repository);
+                handle_scan_event(&event.payload, reactor.as_ref(), &sink).await
             }
         }
         .map_err(FunctionError::from)?;

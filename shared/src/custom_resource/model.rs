@@ -63,9 +63,16 @@ fn text(v: &Value, key: &str) -> Option<String> {
 
 impl Request {
     pub fn from_value(v: &Value) -> Result<Request, RequestError> {
-        let response_url = text(v, "ResponseURL")
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-            .ok_or_else(|| RequestError::NotCustomResource("no ResponseURL to answer".into()))?;
+        let response_url =
+            text(v, "ResponseURL").ok_or_else(|| RequestError::NotCustomResource("no ResponseURL to answer".into()))?;
+        if !super::confirm::response_url_allowed(&response_url) {
+            // Not answered, so nothing about the repository leaves to a host CloudFormation
+            // would never use; the host alone is logged (the URL's query is a secret).
+            return Err(RequestError::NotCustomResource(format!(
+                "the ResponseURL's host {} is not CloudFormation's (https on an AWS host, or http on loopback for tests)",
+                url_host(&response_url)
+            )));
+        }
         let envelope = Envelope {
             response_url,
             stack_id: text(v, "StackId").unwrap_or_default(),
@@ -305,7 +312,7 @@ mod tests {
     #[test]
     fn requests_parse_or_say_why() {
         let mut v = json!({
-            "RequestType": "Update", "ResponseURL": "https://x.example/p", "StackId": "s", "RequestId": "r",
+            "RequestType": "Update", "ResponseURL": "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/p", "StackId": "s", "RequestId": "r",
             "LogicalResourceId": "L", "ResourceType": "Custom::EcrRepository", "ResourceProperties": {}
         });
         match Request::from_value(&v) {
@@ -327,14 +334,14 @@ mod tests {
         // ResourceType as a number: aws_lambda_events' request type refuses it, but the
         // envelope was read first, so CloudFormation gets a FAILED answer naming the problem.
         let v = json!({
-            "RequestType": "Create", "ResponseURL": "https://x.example/p", "StackId": "s", "RequestId": "r",
+            "RequestType": "Create", "ResponseURL": "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/p", "StackId": "s", "RequestId": "r",
             "LogicalResourceId": "L", "ResourceType": 7, "ResourceProperties": {"RepositoryName": "app"}
         });
         match Request::from_value(&v) {
             Err(RequestError::Malformed { envelope, message }) => {
                 assert_eq!(
                     (envelope.request_id.as_str(), envelope.response_url.as_str()),
-                    ("r", "https://x.example/p")
+                    ("r", "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/p")
                 );
                 assert!(message.starts_with("the request is not a custom resource request: "), "{message}");
             }
@@ -345,7 +352,7 @@ mod tests {
     #[test]
     fn the_response_is_the_library_type_in_cloudformations_field_names() {
         let envelope = Envelope {
-            response_url: "https://x.example/p".into(),
+            response_url: "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/p".into(),
             stack_id: "s".into(),
             request_id: "r".into(),
             logical_resource_id: "L".into(),

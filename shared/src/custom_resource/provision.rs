@@ -2,6 +2,7 @@
 //! Lambda may deliver the same request twice, and CloudFormation may send Delete for an id it
 //! invented or while a Create still runs.
 
+use super::confirm::{confirm, still_manages, Stacks};
 use super::model::{Outcome, Request, RequestType};
 use super::plan::{apply, read_actual, same_policy, Known, Plan};
 use crate::lifecycle::{simulate, Fate, LifecyclePolicy};
@@ -102,9 +103,12 @@ fn fail<T>(message: impl Into<String>) -> Result<T, Failure> {
     Err(Failure { physical: None, message: message.into() })
 }
 
-pub struct Provisioner<R, C, W = NoWorkloads> {
+pub struct Provisioner<R, C, S, W = NoWorkloads> {
     registry: R,
     clock: C,
+    /// CloudFormation's own record: a request is believed, and a repository changes owner,
+    /// only as it says.
+    stacks: S,
     /// When set, an Update's policy may not expire or archive more running images than
     /// `MaxInUseImagesExpiredByUpdate` (default 0).
     workloads: Option<W>,
@@ -120,24 +124,55 @@ impl Workloads for NoWorkloads {
     }
 }
 
-impl<R: Registry, C: Clock> Provisioner<R, C, NoWorkloads> {
-    pub fn new(registry: R, clock: C) -> Self {
-        Provisioner { registry, clock, workloads: None }
+impl<R: Registry, C: Clock, S: Stacks> Provisioner<R, C, S, NoWorkloads> {
+    pub fn new(registry: R, clock: C, stacks: S) -> Self {
+        Provisioner { registry, clock, stacks, workloads: None }
     }
 
     /// Reads running images before an Update changes the lifecycle policy.
-    pub fn with_workloads<W: Workloads>(self, workloads: W) -> Provisioner<R, C, W> {
-        Provisioner { registry: self.registry, clock: self.clock, workloads: Some(workloads) }
+    pub fn with_workloads<W: Workloads>(self, workloads: W) -> Provisioner<R, C, S, W> {
+        Provisioner { registry: self.registry, clock: self.clock, stacks: self.stacks, workloads: Some(workloads) }
     }
 }
 
-impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
+impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
     pub async fn provide(&self, req: &Request, progress: &Progress) -> Outcome {
+        if let Err(reason) = self.confirmed(req, progress).await {
+            tracing::warn!(
+                request_type = req.request_type.as_str(), stack_id = %req.envelope.stack_id,
+                logical_id = %req.envelope.logical_resource_id, reason = %reason, "request not confirmed"
+            );
+            let physical = match req.request_type {
+                RequestType::Create => failed_create_id(&req.envelope.request_id),
+                _ => req.envelope.physical_resource_id.clone().unwrap_or_default(),
+            };
+            return Outcome::failed(physical, reason);
+        }
         match req.request_type {
             RequestType::Create => self.create(req, progress).await,
             RequestType::Update => self.update(req, progress).await,
             RequestType::Delete => self.delete(req, progress).await,
         }
+    }
+
+    /// Asks CloudFormation whether it sent this request. A Delete of nothing (a failed Create's
+    /// marker) needs no confirmation: it changes nothing.
+    async fn confirmed(&self, req: &Request, progress: &Progress) -> Result<(), String> {
+        let env = &req.envelope;
+        let id = env.physical_resource_id.as_deref().unwrap_or_default();
+        if req.request_type == RequestType::Delete
+            && (id.starts_with(FAILED_CREATE_MARKER) || check_repository_name(id).is_err())
+        {
+            return Ok(());
+        }
+        progress.stage(format!("confirming the request with stack {}", env.stack_id));
+        let found = self.stacks.stack_resource(&env.stack_id, &env.logical_resource_id).await.map_err(|e| {
+            format!(
+                "could not confirm this {} request with CloudFormation: {e}; nothing was changed",
+                req.request_type.as_str()
+            )
+        })?;
+        confirm(req, found.as_ref())
     }
 
     async fn create(&self, req: &Request, progress: &Progress) -> Outcome {
@@ -216,16 +251,12 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
         let env = &req.envelope;
         progress.stage(format!("reading the tags of {name}"));
         let mut tags = self.registry.list_tags(&repo.arn).await?;
-        match Ownership::from_tags(&tags) {
+        let previous = Ownership::from_tags(&tags);
+        match &previous {
             Some(o) if o.is(&env.stack_id, &env.logical_resource_id) => {
                 return Ok((repo, Arrival::Converged, Known::with_tags(tags)))
             }
-            Some(o) if !spec.adopt_existing => {
-                return fail(format!(
-                    "repository {name} already exists and is managed by {} in stack {}; set AdoptExisting to \"true\" to take it over",
-                    o.logical_id, o.stack_id
-                ))
-            }
+            Some(o) => self.refuse_if_managed(name, o, spec.adopt_existing, progress).await?,
             None if !spec.adopt_existing => {
                 return fail(format!(
                     "repository {name} already exists; set AdoptExisting to \"true\" to manage it with this resource (an adopted repository is kept when the stack is deleted unless DeletionMode is Force)"
@@ -241,12 +272,50 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
             ));
         }
         progress.stage(format!("adopting repository {name}"));
+        if previous.is_some() {
+            // The owner is gone (checked above): its tags are removed first, for IAM lets the
+            // role write ownership tags only on a repository that carries none.
+            self.registry.untag_repository(&repo.arn, &ownership_keys()).await?;
+        }
         let ownership = owner(req, true).tags();
         self.registry.tag_repository(&repo.arn, &ownership).await?;
         tracing::info!(repository = %name, "adopted repository");
         tags.retain(|t| !Ownership::is_key(&t.key));
         tags.extend(ownership);
         Ok((repo, Arrival::Adopted, Known::with_tags(tags)))
+    }
+
+    /// A repository has one owner: one whose ownership tags name a resource CloudFormation still
+    /// has is refused, whatever AdoptExisting says. Adoptable only once that stack or resource
+    /// is gone, or its logical id names another repository.
+    async fn refuse_if_managed(
+        &self,
+        name: &str,
+        o: &Ownership,
+        adopt_existing: bool,
+        progress: &Progress,
+    ) -> Result<(), Failure> {
+        progress.stage(format!("asking CloudFormation whether stack {} still manages {name}", o.stack_id));
+        let found = self.stacks.stack_resource(&o.stack_id, &o.logical_id).await.map_err(|e| Failure {
+            physical: None,
+            message: format!(
+                "repository {name} is tagged as managed by {} in stack {}, and {e}; nothing was changed",
+                o.logical_id, o.stack_id
+            ),
+        })?;
+        if still_manages(name, found.as_ref()) {
+            return fail(format!(
+                "repository {name} is managed by {} in stack {}; a repository has one owner. To move it to this stack, set DeletionMode to Retain on it in that stack, remove it from that stack's template (ecr-keeper then releases it), and create it here with AdoptExisting \"true\"",
+                o.logical_id, o.stack_id
+            ));
+        }
+        if !adopt_existing {
+            return fail(format!(
+                "repository {name} already exists, left by {} in stack {}, which no longer manages it; set AdoptExisting to \"true\" to manage it with this resource",
+                o.logical_id, o.stack_id
+            ));
+        }
+        Ok(())
     }
 
     async fn update(&self, req: &Request, progress: &Progress) -> Outcome {
@@ -476,11 +545,13 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
             None => return Ok(format!("kept {name}: ecr-keeper did not create it (no ownership tags)")),
         };
         match mode {
-            DeletionMode::Retain => return Ok(format!("kept {name}: DeletionMode is Retain")),
+            DeletionMode::Retain => {
+                return Ok(self.release(&repo, format!("kept {name}: DeletionMode is Retain")).await)
+            }
             _ if owner.adopted && mode != DeletionMode::Force => {
-                return Ok(format!(
-                    "kept {name}: it was adopted, and only DeletionMode Force deletes an adopted repository"
-                ))
+                let kept =
+                    format!("kept {name}: it was adopted, and only DeletionMode Force deletes an adopted repository");
+                return Ok(self.release(&repo, kept).await);
             }
             DeletionMode::Force => {
                 progress.stage(format!("deleting repository {name} and its images"));
@@ -498,16 +569,32 @@ impl<R: Registry, C: Clock, W: Workloads> Provisioner<R, C, W> {
             "kept {name}: it holds images (DeletionMode RetainIfNotEmpty); delete them, or set DeletionMode to Force, to remove it with the stack"
         );
         if self.registry.has_images(name).await? {
-            return Ok(retained);
+            return Ok(self.release(&repo, retained).await);
         }
         progress.stage(format!("deleting empty repository {name}"));
         match self.registry.delete_repository(name, false).await {
             Ok(()) | Err(RegistryError::RepositoryNotFound(_)) => Ok(format!("deleted {name} (it held no images)")),
             // An image arrived between the check and the delete: ECR refused, nothing lost.
-            Err(RegistryError::RepositoryNotEmpty(_)) => Ok(retained),
+            Err(RegistryError::RepositoryNotEmpty(_)) => Ok(self.release(&repo, retained).await),
             Err(e) => Err(e.into()),
         }
     }
+
+    /// A repository the deleted resource keeps is released: its ownership tags go, so no stack
+    /// claims it and another may adopt it. Keeping never fails over the tags.
+    async fn release(&self, repo: &Repository, kept: String) -> String {
+        match self.registry.untag_repository(&repo.arn, &ownership_keys()).await {
+            Ok(()) => format!("{kept}; it is released (no stack owns it now, and another may adopt it)"),
+            Err(e) => {
+                tracing::warn!(repository = %repo.name, error = %e, "a kept repository keeps its ownership tags");
+                format!("{kept}; its ownership tags were left ({e})")
+            }
+        }
+    }
+}
+
+fn ownership_keys() -> Vec<String> {
+    Ownership::KEYS.map(String::from).to_vec()
 }
 
 fn warn_overrides(properties: &Value) {

@@ -1,6 +1,7 @@
 //! The protocol guarantees: exactly one response per request — on success, error, bad input,
 //! panic or timeout — sent before the Lambda deadline with bounded retries.
 
+use super::confirm::Stacks;
 use super::model::{response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status};
 use super::provision::{failed_create_id, NoWorkloads, Progress, Provisioner};
 use super::transport::ResponseTransport;
@@ -55,20 +56,21 @@ pub enum HandlerError {
     NotDelivered { status: Status, host: String, attempts: u32, last_error: String },
 }
 
-pub struct CustomResourceHandler<R, C, T, W = NoWorkloads> {
-    provisioner: Arc<Provisioner<R, C, W>>,
+pub struct CustomResourceHandler<R, C, S, T, W = NoWorkloads> {
+    provisioner: Arc<Provisioner<R, C, S, W>>,
     transport: T,
     policy: ResponsePolicy,
 }
 
-impl<R, C, T, W> CustomResourceHandler<R, C, T, W>
+impl<R, C, S, T, W> CustomResourceHandler<R, C, S, T, W>
 where
     R: Registry + 'static,
     C: Clock + 'static,
+    S: Stacks + 'static,
     T: ResponseTransport,
     W: Workloads + 'static,
 {
-    pub fn new(provisioner: Provisioner<R, C, W>, transport: T, policy: ResponsePolicy) -> Self {
+    pub fn new(provisioner: Provisioner<R, C, S, W>, transport: T, policy: ResponsePolicy) -> Self {
         CustomResourceHandler { provisioner: Arc::new(provisioner), transport, policy }
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::image::Image;
 use crate::ports::{Registry, RegistryError};
 use crate::repository::{Ownership, ResourceTag, TagMutability};
-use crate::testing::{ecr_defaults, FixedClock, InMemoryRegistry};
+use crate::testing::{ecr_defaults, FixedClock, InMemoryRegistry, InMemoryStacks};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -54,12 +54,22 @@ fn ours(adopted: bool) -> Vec<ResourceTag> {
     Ownership { stack_id: STACK.into(), logical_id: "AppRepository".into(), adopted }.tags()
 }
 
-fn provisioner(registry: &InMemoryRegistry) -> Provisioner<InMemoryRegistry, FixedClock> {
-    Provisioner::new(registry.clone(), FixedClock::at(now()))
+fn provisioner(
+    registry: &InMemoryRegistry,
+    stacks: &InMemoryStacks,
+) -> Provisioner<InMemoryRegistry, FixedClock, InMemoryStacks> {
+    Provisioner::new(registry.clone(), FixedClock::at(now()), stacks.clone())
 }
 
+/// The request as CloudFormation sends it: its stack holds the resource in the matching
+/// `*_IN_PROGRESS` state.
 async fn run(registry: &InMemoryRegistry, req: &Request) -> Outcome {
-    provisioner(registry).provide(req, &Progress::default()).await
+    run_with(registry, &InMemoryStacks::default(), req).await
+}
+
+async fn run_with(registry: &InMemoryRegistry, stacks: &InMemoryStacks, req: &Request) -> Outcome {
+    stacks.sending(req);
+    provisioner(registry, stacks).provide(req, &Progress::default()).await
 }
 
 fn image(digest: &str, tags: &[&str], days_old: i64) -> Image {
@@ -120,13 +130,250 @@ async fn an_unmanaged_repository_is_refused_without_adopt_existing_and_untouched
     assert!(reason.contains("set AdoptExisting to \"true\""), "{reason}");
 }
 
+/// GIVEN repository `app` created by resource `Repo` of the other stack, which CloudFormation
+/// reports as `status` (None: the stack has no such resource).
+fn theirs(status: Option<(&str, &str)>) -> (InMemoryRegistry, InMemoryStacks) {
+    let registry = InMemoryRegistry::new();
+    let tags = Ownership { stack_id: OTHER_STACK.into(), logical_id: "Repo".into(), adopted: false }.tags();
+    registry.with_repository("app", ecr_defaults(), &tags);
+    registry.with_image("app", image("sha256:theirs", &["v1"], 1));
+    let stacks = InMemoryStacks::default();
+    if let Some((resource, stack)) = status {
+        stacks.set(
+            OTHER_STACK,
+            "Repo",
+            StackResource {
+                resource_type: RESOURCE_TYPE.into(),
+                physical_id: Some("app".into()),
+                resource_status: resource.into(),
+                stack_status: stack.into(),
+            },
+        );
+    }
+    (registry, stacks)
+}
+
 #[tokio::test]
 async fn a_repository_of_another_stack_is_refused_naming_its_owner() {
-    let registry = InMemoryRegistry::new();
-    let theirs = Ownership { stack_id: OTHER_STACK.into(), logical_id: "Repo".into(), adopted: false }.tags();
-    registry.with_repository("app", ecr_defaults(), &theirs);
-    let reason = refused_create(&registry, props("app")).await;
-    assert!(reason.contains("managed by Repo in stack arn:aws:cloudformation"), "{reason}");
+    let (registry, stacks) = theirs(Some(("CREATE_COMPLETE", "CREATE_COMPLETE")));
+    let out = run_with(&registry, &stacks, &request("Create", None, props("app"), None)).await;
+    assert_eq!(out.status, Status::Failed);
+    assert!(out.reason.contains("managed by Repo in stack arn:aws:cloudformation"), "{}", out.reason);
+    assert_eq!(registry.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn adopt_existing_never_takes_a_repository_a_live_stack_manages() {
+    // GIVEN another stack's live repository, and a Create that asks to adopt it, opening it up
+    // to an outside account and deleting with its images
+    for live in ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS"] {
+        let (registry, stacks) = theirs(Some((live, live)));
+        let p = props_with(
+            "app",
+            &[
+                ("AdoptExisting", json!("true")),
+                ("ReadWritePrincipals", json!(["arn:aws:iam::999999999999:root"])),
+                ("DeletionMode", json!("Force")),
+            ],
+        );
+        // WHEN the Create runs
+        let out = run_with(&registry, &stacks, &request("Create", None, p, None)).await;
+        // THEN it is refused, naming the owner and the way to move it, and nothing is written
+        assert_eq!(out.status, Status::Failed, "{live}");
+        assert!(out.physical_resource_id.starts_with(crate::repository::FAILED_CREATE_MARKER));
+        assert!(out.reason.contains("a repository has one owner"), "{}", out.reason);
+        assert!(out.reason.contains("set DeletionMode to Retain"), "{}", out.reason);
+        assert_eq!(registry.writes(), Vec::<String>::new(), "{live}");
+        // AND the rollback's Delete of the failed Create deletes nothing
+        let rollback =
+            run_with(&registry, &stacks, &request("Delete", Some(&out.physical_resource_id), with_mode("Force"), None))
+                .await;
+        assert_eq!(rollback.status, Status::Success);
+        assert_eq!(registry.images("app").len(), 1);
+        assert_eq!(Ownership::from_tags(&registry.tags("app")).map(|o| o.stack_id), Some(OTHER_STACK.to_string()));
+    }
+}
+
+#[tokio::test]
+async fn a_repository_whose_stack_is_gone_is_adoptable_and_its_old_owner_is_released() {
+    for gone in [None, Some(("DELETE_COMPLETE", "DELETE_COMPLETE")), Some(("DELETE_COMPLETE", "UPDATE_COMPLETE"))] {
+        let (registry, stacks) = theirs(gone);
+        // Without AdoptExisting it is still refused, saying why.
+        let refused = run_with(&registry, &stacks, &request("Create", None, props("app"), None)).await;
+        assert!(refused.reason.contains("which no longer manages it"), "{}", refused.reason);
+        assert_eq!(registry.writes(), Vec::<String>::new());
+        let p = props_with("app", &[("AdoptExisting", json!("true"))]);
+        let out = run_with(&registry, &stacks, &request("Create", None, p, None)).await;
+        assert_eq!(out.status, Status::Success, "{}", out.reason);
+        assert_eq!(Ownership::from_tags(&registry.tags("app")), Ownership::from_tags(&ours(true)), "{gone:?}");
+        assert_eq!(registry.images("app").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_repository_replaced_in_its_stack_is_no_longer_managed_by_it() {
+    // The owner's logical id now names another repository: `app` was left behind.
+    let (registry, stacks) = theirs(None);
+    stacks.set(
+        OTHER_STACK,
+        "Repo",
+        StackResource {
+            resource_type: RESOURCE_TYPE.into(),
+            physical_id: Some("app-v2".into()),
+            resource_status: "UPDATE_COMPLETE".into(),
+            stack_status: "UPDATE_COMPLETE".into(),
+        },
+    );
+    let p = props_with("app", &[("AdoptExisting", json!("true"))]);
+    assert_eq!(run_with(&registry, &stacks, &request("Create", None, p, None)).await.status, Status::Success);
+}
+
+// ---- Requests CloudFormation really sent ----
+
+/// A request whose stack CloudFormation reports as `status` (resource, stack): answered FAILED,
+/// and nothing is written.
+async fn unconfirmed(registry: &InMemoryRegistry, req: &Request, status: Option<(&str, &str)>) -> String {
+    let stacks = InMemoryStacks::default();
+    if let Some((resource, stack)) = status {
+        stacks.set(
+            STACK,
+            "AppRepository",
+            StackResource {
+                resource_type: RESOURCE_TYPE.into(),
+                physical_id: Some("app".into()),
+                resource_status: resource.into(),
+                stack_status: stack.into(),
+            },
+        );
+    }
+    let out = provisioner(registry, &stacks).provide(req, &Progress::default()).await;
+    assert_eq!(out.status, Status::Failed, "{}", out.reason);
+    assert!(!out.physical_resource_id.is_empty());
+    assert_eq!(registry.writes(), Vec::<String>::new(), "{}", out.reason);
+    assert!(out.reason.contains("nothing was changed"), "{}", out.reason);
+    out.reason
+}
+
+#[tokio::test]
+async fn a_forged_force_delete_of_a_live_repository_changes_nothing() {
+    // GIVEN this stack's repository with an image, CREATE_COMPLETE in CloudFormation
+    let registry = owned(1);
+    let forged = request("Delete", Some("app"), with_mode("Force"), None);
+    // WHEN someone who may invoke the function sends a Delete naming its stack
+    let reason = unconfirmed(&registry, &forged, Some(("CREATE_COMPLETE", "CREATE_COMPLETE"))).await;
+    // THEN it is refused, saying what CloudFormation reports
+    assert!(reason.contains("is CREATE_COMPLETE (stack CREATE_COMPLETE)"), "{reason}");
+    assert_eq!(registry.images("app").len(), 1);
+    // Nor when the stack has no such resource, or it is not ours
+    let reason = unconfirmed(&registry, &forged, None).await;
+    assert!(reason.contains("has no resource AppRepository"), "{reason}");
+    assert_eq!(registry.images("app").len(), 1);
+}
+
+#[tokio::test]
+async fn a_forged_update_or_create_that_would_open_the_repository_changes_nothing() {
+    let registry = owned(1);
+    let wider = props_with("app", &[("ReadWritePrincipals", json!(["arn:aws:iam::999999999999:root"]))]);
+    let update = request("Update", Some("app"), wider.clone(), Some(props("app")));
+    unconfirmed(&registry, &update, Some(("CREATE_COMPLETE", "CREATE_COMPLETE"))).await;
+    let create = request("Create", None, wider, None);
+    unconfirmed(&registry, &create, Some(("UPDATE_COMPLETE", "UPDATE_COMPLETE"))).await;
+    assert_eq!(registry.repository_policy("app"), None);
+}
+
+#[tokio::test]
+async fn another_resource_type_is_not_served() {
+    let registry = owned(0);
+    let stacks = InMemoryStacks::default();
+    let req = request("Delete", Some("app"), with_mode("Force"), None);
+    stacks.set(
+        STACK,
+        "AppRepository",
+        StackResource {
+            resource_type: "AWS::CloudFormation::WaitConditionHandle".into(),
+            physical_id: Some("app".into()),
+            resource_status: "DELETE_IN_PROGRESS".into(),
+            stack_status: "DELETE_IN_PROGRESS".into(),
+        },
+    );
+    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert!(out.reason.contains("serves only Custom::EcrRepository"), "{}", out.reason);
+    assert!(registry.repository("app").is_some());
+}
+
+#[tokio::test]
+async fn the_clean_up_delete_after_a_replacement_is_confirmed() {
+    // GIVEN a replacement app → app-v2 that succeeded: the logical id names app-v2, and the stack
+    // cleans up
+    let registry = owned(0);
+    let stacks = InMemoryStacks::default();
+    stacks.set(
+        STACK,
+        "AppRepository",
+        StackResource {
+            resource_type: RESOURCE_TYPE.into(),
+            physical_id: Some("app-v2".into()),
+            resource_status: "UPDATE_COMPLETE".into(),
+            stack_status: "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS".into(),
+        },
+    );
+    // WHEN CloudFormation deletes the old id
+    let req = request("Delete", Some("app"), props("app"), None);
+    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    // THEN it is confirmed and handled
+    assert_eq!(out.reason, "deleted app (it held no images)");
+    // But the new id, still named by the stack, is not deletable in that phase.
+    registry.with_repository("app-v2", ecr_defaults(), &ours(false));
+    let req = request("Delete", Some("app-v2"), props("app-v2"), None);
+    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    assert_eq!(out.status, Status::Failed, "{}", out.reason);
+    assert!(registry.repository("app-v2").is_some());
+}
+
+#[tokio::test]
+async fn a_request_cloudformation_cannot_be_asked_about_fails_and_changes_nothing() {
+    struct Unreachable;
+    impl Stacks for Unreachable {
+        async fn stack_resource(&self, _: &str, _: &str) -> Result<Option<StackResource>, StackLookupError> {
+            Err(StackLookupError::AccessDenied("not authorized".into()))
+        }
+    }
+    let registry = owned(1);
+    let p = Provisioner::new(registry.clone(), FixedClock::at(now()), Unreachable);
+    let out = p.provide(&request("Delete", Some("app"), with_mode("Force"), None), &Progress::default()).await;
+    assert_eq!(out.status, Status::Failed);
+    assert!(out.reason.contains("cloudformation:DescribeStackResource was denied"), "{}", out.reason);
+    assert_eq!(registry.writes(), Vec::<String>::new());
+    // A failed Create's marker needs no confirmation: its Delete still succeeds.
+    let marker = request("Delete", Some("ecr-keeper:failed-create:r"), props("app"), None);
+    assert_eq!(p.provide(&marker, &Progress::default()).await.status, Status::Success);
+}
+
+#[test]
+fn only_cloudformation_response_urls_are_answered() {
+    for ok in [
+        "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/a?X-Amz-Signature=s",
+        "https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/a",
+        "https://bucket.s3.us-gov-west-1.amazonaws.com/a",
+        "http://127.0.0.1:8080/response",
+        "http://localhost/r",
+        "http://[::1]:9/r",
+    ] {
+        assert!(response_url_allowed(ok), "{ok}");
+    }
+    for bad in [
+        "https://attacker.example/collect",
+        "https://amazonaws.com.attacker.example/x",
+        "https://amazonaws.com/x",
+        "http://bucket.s3.amazonaws.com/plain-http",
+        "http://10.0.0.5/r",
+        "https://user@evil.example/.amazonaws.com",
+        "ftp://127.0.0.1/r",
+        "file:///etc/passwd",
+    ] {
+        assert!(!response_url_allowed(bad), "{bad}");
+    }
 }
 
 #[tokio::test]
@@ -374,10 +621,16 @@ async fn an_image_arriving_between_the_check_and_the_delete_is_kept() {
 }
 
 #[tokio::test]
-async fn force_deletes_with_images_and_retain_keeps() {
+async fn force_deletes_with_images_and_retain_keeps_and_releases() {
     let registry = owned(1);
     let kept = delete(&registry, "app", with_mode("Retain")).await;
-    assert_eq!(kept.reason, "kept app: DeletionMode is Retain");
+    assert_eq!(
+        kept.reason,
+        "kept app: DeletionMode is Retain; it is released (no stack owns it now, and another may adopt it)"
+    );
+    assert_eq!(Ownership::from_tags(&registry.tags("app")), None, "released");
+    assert_eq!(registry.images("app").len(), 1);
+    let registry = owned(1);
     let out = delete(&registry, "app", with_mode("Force")).await;
     assert_eq!(out.reason, "deleted app with its images (DeletionMode Force)");
     assert!(registry.repository("app").is_none());

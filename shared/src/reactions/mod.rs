@@ -40,6 +40,10 @@ pub enum ScanDecision {
     Started,
     /// ECR's once-a-day manual scan quota for this image was already used.
     SkippedQuota,
+    /// A member account's role may not start scans (read-only, as deployed by default).
+    Denied {
+        enable: String,
+    },
     NotNeeded {
         reason: String,
     },
@@ -60,12 +64,29 @@ pub struct PushReactor<R, C> {
     clock: C,
     ttl: Duration,
     cache: Mutex<Cache>,
+    /// Acting in a member account through its member role: a refused StartImageScan is the
+    /// read-only default there, not a failure.
+    member: bool,
+    denial_logged: std::sync::atomic::AtomicBool,
 }
 
 impl<R: Registry, C: Clock> PushReactor<R, C> {
     /// `ttl` bounds how stale cached settings (scanning, lifecycle policy) may be.
     pub fn new(registry: R, clock: C, ttl: Duration) -> Self {
-        PushReactor { registry, clock, ttl, cache: Mutex::new(Cache::default()) }
+        PushReactor {
+            registry,
+            clock,
+            ttl,
+            cache: Mutex::new(Cache::default()),
+            member: false,
+            denial_logged: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The reactor of a member account (see [`ScanDecision::Denied`]).
+    pub fn in_member_account(mut self) -> Self {
+        self.member = true;
+        self
     }
 
     pub async fn on_image_action(&self, action: &ImageAction) -> Result<PushReaction, RegistryError> {
@@ -130,6 +151,14 @@ impl<R: Registry, C: Clock> PushReactor<R, C> {
                 tracing::info!(repository = %repo, digest = %digest, "scan not started: this image already had its manual scan today");
                 metrics.push(Metric::for_repository(names::SCAN_STARTS_SKIPPED, repo, 1));
                 Ok(ScanDecision::SkippedQuota)
+            }
+            Err(RegistryError::AccessDenied { .. }) if self.member => {
+                let enable = "deploy the member stack with AllowRemediation=true (it grants ecr:StartImageScan), or turn on scan on push for the repository".to_string();
+                if !self.denial_logged.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(repository = %repo, "the member role may not start scans, so pushes it does not scan stay unscanned: {enable}");
+                }
+                metrics.push(Metric::for_repository(names::SCAN_STARTS_DENIED, repo, 1));
+                Ok(ScanDecision::Denied { enable })
             }
             Err(e) => {
                 self.forget(repo);
@@ -302,6 +331,26 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
     /// Judges a scan and alerts. The event's counts are not in the returned metrics: publish
     /// [`scan_counts`] first.
     pub async fn on_scan(&self, scan: &ScanResult) -> Result<ScanReaction, ReactionError> {
+        let (mut reaction, pending) = self.judge(scan).await?;
+        if let Some(image) = pending {
+            self.deliver(&mut reaction, image).await?;
+        }
+        Ok(reaction)
+    }
+
+    /// Delivers the alert [`Self::judge`] decided on.
+    pub async fn deliver(&self, reaction: &mut ScanReaction, image: ImageAlert) -> Result<(), ReactionError> {
+        let (repo, digest) = (image.repository.clone(), image.digest.clone());
+        let delivery = self.alerts.deliver(image, self.clock.now()).await?;
+        tracing::info!(repository = %repo, digest = %digest, delivery = ?delivery, "alert");
+        reaction.delivery = Some(delivery);
+        Ok(())
+    }
+
+    /// Judges a scan: the reaction with its metrics (`VulnerableImages`), and the alert to deliver
+    /// if any. The metrics are published before delivery is tried, so an alert SNS refuses or a
+    /// ledger that fails never silences the alarm on them.
+    pub async fn judge(&self, scan: &ScanResult) -> Result<(ScanReaction, Option<ImageAlert>), ReactionError> {
         let repo = scan.repository.as_str();
         let mut reaction = ScanReaction {
             metrics: Vec::new(),
@@ -312,10 +361,10 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
         };
         if !scan.completed() {
             tracing::warn!(repository = %repo, digest = %scan.digest, status = %scan.status, "scan did not complete");
-            return Ok(reaction);
+            return Ok((reaction, None));
         }
         if scan.counts.at_or_above(self.policy.threshold) == 0 {
-            return Ok(reaction);
+            return Ok((reaction, None));
         }
         // Only a possible breach is worth the findings' details (for suppressions and the alert).
         let (assessment, open, unavailable) = match self.registry.describe_scan_findings(repo, &scan.digest).await {
@@ -333,7 +382,7 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
         };
         if !assessment.breached() {
             reaction.assessment = Some(assessment);
-            return Ok(reaction);
+            return Ok((reaction, None));
         }
         reaction.metrics.push(Metric::for_repository(names::VULNERABLE_IMAGES, repo, 1));
         let scanner = match scan.scanner {
@@ -376,12 +425,9 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
         };
         // One JSON line whatever the alert mode, for log subscriptions and Logs Insights.
         tracing::error!(alert = %serde_json::to_string(&alert).unwrap_or_default(), "vulnerable image");
-        let delivery = self.alerts.deliver(image, self.clock.now()).await?;
-        tracing::info!(repository = %repo, digest = %scan.digest, delivery = ?delivery, "alert");
         reaction.assessment = Some(assessment);
         reaction.alert = Some(alert);
-        reaction.delivery = Some(delivery);
-        Ok(reaction)
+        Ok((reaction, Some(image)))
     }
 }
 
@@ -444,8 +490,8 @@ pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
     })
 }
 
-/// scan-events: the event's counts are published first, then the findings are read and the
-/// alert delivered. AWS errors worth retrying are returned; a bad event is counted and dropped.
+/// scan-events: the event's counts are published first, then the findings are read, the
+/// verdict's metrics published, and only then the alert delivered. AWS errors worth retrying are returned; a bad event is counted and dropped.
 pub async fn handle_scan_event<R: Registry, A: Alerts, S: MetricsSink>(
     event: &Value,
     reactor: &ScanReactor<R, A>,
@@ -463,9 +509,20 @@ pub async fn handle_scan_event<R: Registry, A: Alerts, S: MetricsSink>(
         Err(e) => return Ok(drop_invalid(e, sink).await),
     };
     publish(sink, &scan_counts(&scan)).await;
-    let reaction = reactor.on_scan(&scan).await?;
+    let (mut reaction, pending) = reactor.judge(&scan).await?;
     publish(sink, &reaction.metrics).await;
+    if let Some(image) = pending {
+        reactor.deliver(&mut reaction, image).await?;
+    }
     Ok(Handled::Scan(Box::new(reaction)))
+}
+
+/// An event outside what this deployment serves (another account without a member role, an
+/// account or region outside the scope): counted and dropped, never acted on or retried.
+pub async fn refuse_event<S: MetricsSink>(reason: &str, sink: &S) -> Handled {
+    tracing::error!(reason = %reason, "refusing an event outside this deployment's scope");
+    publish(sink, &[Metric::count(names::INVALID_EVENTS, 1)]).await;
+    Handled::Invalid { reason: reason.to_string() }
 }
 
 async fn drop_invalid<S: MetricsSink>(error: EventError, sink: &S) -> Handled {

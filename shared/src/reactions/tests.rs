@@ -302,3 +302,19 @@ async fn throttled_findings_reads_are_retried_by_lambda_after_the_counts_are_out
     assert!(matches!(&result, Err(e) if e.is_transient()), "{result:?}");
     assert_eq!(sink.total(names::IMAGES_SCANNED, None), 1.0, "the event's counts were published first");
 }
+
+#[tokio::test]
+async fn vulnerable_images_is_counted_even_when_the_alert_cannot_be_delivered() {
+    // GIVEN an image with a critical finding, and SNS throttling past the retry budget
+    let registry = scanned(vec![finding("CVE-2026-1", Severity::Critical)]);
+    let publisher = RecordingPublisher::default();
+    publisher.fail_next(crate::alerts::AlertError::Throttled { operation: "Publish" });
+    let alerts = Alerter::new(publisher, MemoryLedger::default(), AlertSettings::default());
+    let reactor = ScanReactor::with_alerts(registry.clone(), FindingsPolicy::default(), alerts, FixedClock::at(now()));
+    let sink = RecordingSink::default();
+    // WHEN its scan result arrives
+    let result = handle_scan_event(&event(BASIC_SCAN), &reactor, &sink).await;
+    // THEN the invocation fails for Lambda to retry, and the alarm's metric is already out
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(sink.total(names::VULNERABLE_IMAGES, None), 1.0);
+}

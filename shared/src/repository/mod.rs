@@ -205,8 +205,11 @@ impl Ownership {
         self.stack_id == stack_id && self.logical_id == logical_id
     }
 
+    /// The tag keys that say who owns a repository.
+    pub const KEYS: [&'static str; 3] = [OWNER_STACK_TAG, OWNER_LOGICAL_ID_TAG, ADOPTED_TAG];
+
     pub fn is_key(key: &str) -> bool {
-        [OWNER_STACK_TAG, OWNER_LOGICAL_ID_TAG, ADOPTED_TAG].contains(&key)
+        Self::KEYS.contains(&key)
     }
 }
 

@@ -35,7 +35,9 @@ async fn main() {
     println!("   moto at {}, Lambda runtime API at 127.0.0.1:{}", aws.moto_url, lambda.port);
 
     step(2, "CloudFormation creates AppRepository (Custom::EcrRepository) with the seed's settings");
-    let event = sample_event("cfn-create.json", &recorder.url());
+    // The stack lives in moto's CloudFormation: the function confirms every request there.
+    let stack = aws.stack_with("app", &["AppRepository"]).await;
+    let event = aws.sent_by(sample_event("cfn-create.json", &recorder.url()), &stack);
     println!("   properties: {}", event["ResourceProperties"]);
     let answer = match lambda.invoke("repository-resource", &event) {
         Ok(a) => a,
@@ -234,6 +236,7 @@ async fn main() {
         update["ResourceProperties"]["ImageRetentionCount"] = serde_json::json!(count);
         update["ResourceProperties"]["MaxImagesExpiredByUpdate"] = serde_json::json!("5");
         let before = recorder.requests().len();
+        let update = aws.sent_by(update, &stack);
         if let Err(e) = lambda.invoke("repository-resource", &update) {
             fail(&format!("update: {e}"));
         }
@@ -244,7 +247,8 @@ async fn main() {
     }
 
     step(11, "CloudFormation deletes the stack: the repository holds images, so it is kept");
-    let answer = lambda.invoke("repository-resource", &sample_event("cfn-delete.json", &recorder.url()));
+    let delete = aws.sent_by(sample_event("cfn-delete.json", &recorder.url()), &stack);
+    let answer = lambda.invoke("repository-resource", &delete);
     let responses = recorder.wait_for(4, Duration::from_secs(10)).await;
     match (answer, responses.get(3).map(|r| r.json())) {
         (Ok(_), Some(r)) => {
