@@ -42,14 +42,16 @@ pub fn finding_key(finding: &Finding) -> FindingKey {
     u64::from_be_bytes(first)
 }
 
-/// The ledger key of an image's alerted findings.
-pub fn image_key(account: &str, repository: &str, digest: &str) -> String {
-    format!("image#{account}/{repository}@{digest}")
+/// The ledger key of an image's alerted findings. The region is part of it: the same
+/// repository name and digest in two regions of an account are two images (a replica's scan
+/// must alert on its own).
+pub fn image_key(account: &str, region: &str, repository: &str, digest: &str) -> String {
+    format!("image#{account}/{region}/{repository}@{digest}")
 }
 
 /// The ledger key of a repository's last alert (for `KEEPER_ALERT_MIN_INTERVAL`).
-pub fn repository_key(account: &str, repository: &str) -> String {
-    format!("repository#{account}/{repository}")
+pub fn repository_key(account: &str, region: &str, repository: &str) -> String {
+    format!("repository#{account}/{region}/{repository}")
 }
 
 /// `KEEPER_ALERTS`: where vulnerability alerts go (the JSON log line is written in every mode).
@@ -155,7 +157,7 @@ fn clip(text: &str) -> String {
 }
 
 /// The image's first tags, each clipped, and how many more it has.
-fn shown_tags(tags: &[String]) -> (Vec<String>, usize) {
+pub fn shown_tags(tags: &[String]) -> (Vec<String>, usize) {
     let shown: Vec<String> = tags.iter().take(MAX_TAGS_SHOWN).map(|t| clip(t)).collect();
     (shown, tags.len().saturating_sub(MAX_TAGS_SHOWN))
 }
@@ -494,7 +496,7 @@ impl<P: AlertPublisher, L: AlertLedger> Alerter<P, L> {
 
 impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
     async fn deliver(&self, mut alert: ImageAlert, now: DateTime<Utc>) -> Result<Delivery, AlertError> {
-        let image = image_key(&alert.account, &alert.repository, &alert.digest);
+        let image = image_key(&alert.account, &alert.region, &alert.repository, &alert.digest);
         let current: Vec<FindingKey> = alert.new_findings.iter().map(finding_key).collect();
         let seen = self.ledger.findings(&image).await?;
         let expires_at = now + Span::days(LEDGER_TTL_DAYS);
@@ -506,7 +508,7 @@ impl<P: AlertPublisher, L: AlertLedger> Alerts for Alerter<P, L> {
             }
             return Ok(Delivery::NothingNew);
         }
-        let repository = repository_key(&alert.account, &alert.repository);
+        let repository = repository_key(&alert.account, &alert.region, &alert.repository);
         if let Some(interval) = self.settings.min_interval {
             if let Some(last) = self.ledger.last_alert(&repository).await? {
                 if now.signed_duration_since(last).to_std().is_ok_and(|since| since < interval) {
@@ -683,6 +685,23 @@ mod tests {
         assert!(!email.contains('{'), "the e-mail is text, not JSON");
         assert_eq!(m.subject, "ecr-keeper: 2 new findings HIGH+ in team-a/payments:v1.4.2");
         assert_eq!((m.shown, m.left_out), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn the_same_image_in_two_regions_alerts_in_each() {
+        let alerter = Alerter::new(
+            memory::RecordingPublisher::default(),
+            memory::MemoryLedger::default(),
+            AlertSettings::default(),
+        );
+        let here = alert(vec![finding("CVE-1", Severity::High)]);
+        let mut replica = here.clone();
+        replica.region = "eu-central-1".into();
+        for a in [here, replica] {
+            let d = alerter.deliver(a, now()).await;
+            assert!(matches!(d, Ok(Delivery::Published { .. })), "{d:?}");
+        }
+        assert_eq!(alerter.publisher.messages().len(), 2);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct EventsConfig {
     pub member_external_id: Option<String>,
     /// Which member accounts and regions the reactions serve.
     pub scope: EventScope,
+    /// `KEEPER_ACCOUNT_ID` (the template sets the stack's account): the account whose events the
+    /// function serves with its own credentials. Unset, every event is taken as its own.
+    pub own_account: Option<String>,
     /// `KEEPER_REPOSITORY_METRICS` (default true): per-repository metrics for the own account's
     /// events; false publishes totals only.
     pub repository_metrics: bool,
@@ -175,6 +178,16 @@ impl EventsConfig {
             member_role,
             member_external_id,
             scope: EventScope::from_env(&set)?,
+            own_account: match set("KEEPER_ACCOUNT_ID") {
+                Some(id) if crate::organization::is_account(id.trim()) => Some(id.trim().to_string()),
+                Some(id) => {
+                    return Err(ConfigError {
+                        variable: "KEEPER_ACCOUNT_ID",
+                        message: format!("\"{id}\" is not a 12-digit account id"),
+                    })
+                }
+                None => None,
+            },
             repository_metrics: flag(&set, "KEEPER_REPOSITORY_METRICS", true)?,
             member_repository_metrics: flag(&set, "KEEPER_MEMBER_REPOSITORY_METRICS", false)?,
         })

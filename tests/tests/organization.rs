@@ -193,6 +193,7 @@ async fn a_member_accounts_push_and_scan_are_handled_in_that_account_not_the_cen
         &aws,
         &[
             ("KEEPER_METRICS", "emf"),
+            ("KEEPER_ACCOUNT_ID", "123456789012"),
             ("KEEPER_MEMBER_ROLE_NAME", "ecr-keeper-member"),
             ("KEEPER_MEMBER_EXTERNAL_ID", EXTERNAL_ID),
         ],
@@ -219,9 +220,16 @@ async fn a_member_accounts_push_and_scan_are_handled_in_that_account_not_the_cen
     // AND the central account has no such repository
     let central = aws.ecr().await.describe_repositories().repository_names("team-0/api").send().await;
     assert!(central.is_err(), "nothing happened in the central account");
-    // AND its metrics carry the member account
+    // AND its metrics are totals (the default for member events): no Repository, Account or
+    // Region dimension, so the billed metrics do not grow with the organization
     let log = lambda.log();
-    assert!(log.contains(&format!("\"Account\":\"{member}\"")), "an EMF line with the account: {log}");
+    let emf: Vec<&str> = log.lines().filter(|l| l.contains("\"_aws\"")).collect();
+    assert!(emf.iter().any(|l| l.contains("\"ImagePushes\"")), "ImagePushes emitted: {log}");
+    assert!(
+        emf.iter().all(|l| !l.contains("\"Account\"") && !l.contains("\"Repository\"")),
+        "totals only: {}",
+        emf.join("\n")
+    );
 
     // WHEN the member's scan completes with a critical finding and EventBridge delivers its event
     aws.set_scan_findings_in(&member, "team-0/api", &digest, &[("CVE-2026-0001", "CRITICAL", "openssl")]);
@@ -240,13 +248,20 @@ async fn a_member_accounts_push_and_scan_are_handled_in_that_account_not_the_cen
     let log = lambda.log();
     let alert = log.lines().find(|l| l.contains("vulnerable image")).unwrap_or_default();
     assert!(alert.contains(&member), "the alert names the member account: {log}");
-    // AND its scan metrics carry the member account
-    let scanned = log.lines().filter(|l| l.contains("\"_aws\"") && l.contains("\"ImagesScanned\""));
-    assert!(
-        scanned.clone().any(|l| l.contains(&format!("\"Account\":\"{member}\""))),
-        "ImagesScanned with the account: {}",
-        scanned.collect::<Vec<_>>().join("\n")
-    );
+    // AND its scan metrics are totals too (VulnerableImages, which the alarm watches, included)
+    let emf: Vec<&str> = log.lines().filter(|l| l.contains("\"_aws\"")).collect();
+    for name in ["ImagesScanned", "VulnerableImages"] {
+        assert!(emf.iter().any(|l| l.contains(&format!("\"{name}\""))), "{name} emitted: {}", emf.join("\n"));
+    }
+    assert!(emf.iter().all(|l| !l.contains("\"Account\"")), "totals only: {}", emf.join("\n"));
+
+    // WHEN an event names another account than the one it came from (an Inspector ARN), or
+    // comes from outside the scope, THEN it is refused, not acted on
+    let mut forged = ecr_keeper_tests::lambda::sample_event("inspector2-scan.json", "");
+    forged["account"] = json!(member);
+    let answer = lambda.invoke("scan-events", &forged).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(answer["handled"], "invalid", "{answer}");
+    assert!(answer["reason"].as_str().unwrap_or_default().contains("not the event's account"), "{answer}");
 
     // WHEN an event comes from an account without the member role
     let stranger = json!({"version": "0", "id": "m2", "detail-type": "ECR Image Action", "source": "aws.ecr",

@@ -333,7 +333,7 @@ async fn failed_scans_bad_events_and_aws_outages_are_told_apart() {
     let ecr = aws.ecr().await;
     let scans = ScanReactor::new(EcrRegistry::new(ecr.clone()), FindingsPolicy::default());
     let sink = MemorySink::default();
-    let mut failed = scan_event("x", "sha256:1", json!({}), &[]);
+    let mut failed = scan_event("xx", "sha256:1", json!({}), &[]);
     failed["detail"]["scan-status"] = json!("FAILED");
     assert!(matches!(handle_scan_event(&failed, &scans, &sink).await, Ok(Handled::Scan(r)) if !r.completed));
     assert_eq!(names(&sink.take()), ["ScanFailures"]);

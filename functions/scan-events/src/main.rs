@@ -12,7 +12,7 @@ use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
 use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::reactions::{handle_scan_event, refuse_event, ScanReactor};
 use lambda_runtime::{service_fn, LambdaEvent};
-use lambda_support::members::{own_account_of, refusal, Members, ReactionSink};
+use lambda_support::members::{refusal, Members, ReactionSink};
 use lambda_support::FunctionError;
 use serde_json::Value;
 
@@ -50,8 +50,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let reactor = &reactor;
     let config = &config;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let own = own_account_of(&event.context.invoked_function_arn);
-        if let Some(reason) = refusal(&event.payload, own, members.is_some(), &config.scope) {
+        if let Some(reason) = refusal(&event.payload, config.own_account.as_deref(), members.is_some(), &config.scope) {
             return Ok(serde_json::to_value(refuse_event(&reason, sink).await).unwrap_or_default());
         }
         let member = match members {

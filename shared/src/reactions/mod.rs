@@ -250,7 +250,9 @@ pub struct VulnerabilityAlert {
     pub region: String,
     pub repository: String,
     pub image_digest: String,
+    /// The first tags (an image may carry 1,000: the log line and the answer stay small).
     pub image_tags: Vec<String>,
+    pub image_tag_count: usize,
     pub scanner: &'static str,
     pub severity_counts: BTreeMap<&'static str, u64>,
     #[serde(flatten)]
@@ -416,7 +418,8 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
             region: scan.region.clone(),
             repository: repo.to_string(),
             image_digest: scan.digest.clone(),
-            image_tags: scan.tags.clone(),
+            image_tags: crate::alerts::shown_tags(&scan.tags).0,
+            image_tag_count: scan.tags.len(),
             scanner,
             severity_counts: scan.counts.iter().map(|(s, n)| (s.as_str(), n)).collect(),
             assessment: assessment.clone(),

@@ -318,3 +318,26 @@ async fn vulnerable_images_is_counted_even_when_the_alert_cannot_be_delivered() 
     assert!(result.is_err(), "{result:?}");
     assert_eq!(sink.total(names::VULNERABLE_IMAGES, None), 1.0);
 }
+
+#[tokio::test]
+async fn a_denied_scan_in_a_member_account_is_handled() {
+    // GIVEN a member account whose role is read-only (StartImageScan denied), nothing scanning
+    let registry = registry();
+    let denied = || RegistryError::AccessDenied { operation: "StartImageScan", message: "not authorized".into() };
+    registry.failing("StartImageScan", None, denied(), None);
+    let member =
+        PushReactor::new(registry.clone(), FixedClock::at(now()), Duration::from_secs(300)).in_member_account();
+    let sink = RecordingSink::default();
+    // WHEN two images are pushed there
+    for tag in ["v1", "v2"] {
+        let reaction = push(&member, &push_of(tag), &sink).await;
+        // THEN each push is handled (no failed invocation, no retry, no DLQ) and counted
+        assert!(
+            matches!(reaction.scan, Some(ScanDecision::Denied { ref enable }) if enable.contains("AllowRemediation"))
+        );
+    }
+    assert_eq!(sink.total(names::SCAN_STARTS_DENIED, None), 2.0);
+    // In the central account the same denial is the template's mistake: it fails, visibly.
+    let central = pusher(&registry);
+    assert!(handle_push_event(&push_of("v3"), &central, &sink).await.is_err());
+}
