@@ -130,6 +130,16 @@ async fn an_unmanaged_repository_is_refused_without_adopt_existing_and_untouched
     assert!(reason.contains("set AdoptExisting to \"true\""), "{reason}");
 }
 
+/// A `Custom::EcrRepository` as CloudFormation reports it.
+fn in_cloudformation(resource_status: &str, stack_status: &str, physical: &str) -> StackResource {
+    StackResource {
+        resource_type: RESOURCE_TYPE.into(),
+        physical_id: Some(physical.into()),
+        resource_status: resource_status.into(),
+        stack_status: stack_status.into(),
+    }
+}
+
 /// GIVEN repository `app` created by resource `Repo` of the other stack, which CloudFormation
 /// reports as `status` (None: the stack has no such resource).
 fn theirs(status: Option<(&str, &str)>) -> (InMemoryRegistry, InMemoryStacks) {
@@ -139,16 +149,7 @@ fn theirs(status: Option<(&str, &str)>) -> (InMemoryRegistry, InMemoryStacks) {
     registry.with_image("app", image("sha256:theirs", &["v1"], 1));
     let stacks = InMemoryStacks::default();
     if let Some((resource, stack)) = status {
-        stacks.set(
-            OTHER_STACK,
-            "Repo",
-            StackResource {
-                resource_type: RESOURCE_TYPE.into(),
-                physical_id: Some("app".into()),
-                resource_status: resource.into(),
-                stack_status: stack.into(),
-            },
-        );
+        stacks.set(OTHER_STACK, "Repo", in_cloudformation(resource, stack, "app"));
     }
     (registry, stacks)
 }
@@ -214,16 +215,7 @@ async fn a_repository_whose_stack_is_gone_is_adoptable_and_its_old_owner_is_rele
 async fn a_repository_replaced_in_its_stack_is_no_longer_managed_by_it() {
     // The owner's logical id now names another repository: `app` was left behind.
     let (registry, stacks) = theirs(None);
-    stacks.set(
-        OTHER_STACK,
-        "Repo",
-        StackResource {
-            resource_type: RESOURCE_TYPE.into(),
-            physical_id: Some("app-v2".into()),
-            resource_status: "UPDATE_COMPLETE".into(),
-            stack_status: "UPDATE_COMPLETE".into(),
-        },
-    );
+    stacks.set(OTHER_STACK, "Repo", in_cloudformation("UPDATE_COMPLETE", "UPDATE_COMPLETE", "app-v2"));
     let p = props_with("app", &[("AdoptExisting", json!("true"))]);
     assert_eq!(run_with(&registry, &stacks, &request("Create", None, p, None)).await.status, Status::Success);
 }
@@ -235,16 +227,7 @@ async fn a_repository_replaced_in_its_stack_is_no_longer_managed_by_it() {
 async fn unconfirmed(registry: &InMemoryRegistry, req: &Request, status: Option<(&str, &str)>) -> String {
     let stacks = InMemoryStacks::default();
     if let Some((resource, stack)) = status {
-        stacks.set(
-            STACK,
-            "AppRepository",
-            StackResource {
-                resource_type: RESOURCE_TYPE.into(),
-                physical_id: Some("app".into()),
-                resource_status: resource.into(),
-                stack_status: stack.into(),
-            },
-        );
+        stacks.set(STACK, "AppRepository", in_cloudformation(resource, stack, "app"));
     }
     let out = provisioner(registry, &stacks).provide(req, &Progress::default()).await;
     assert_eq!(out.status, Status::Failed, "{}", out.reason);
@@ -311,12 +294,7 @@ async fn the_clean_up_delete_after_a_replacement_is_confirmed() {
     stacks.set(
         STACK,
         "AppRepository",
-        StackResource {
-            resource_type: RESOURCE_TYPE.into(),
-            physical_id: Some("app-v2".into()),
-            resource_status: "UPDATE_COMPLETE".into(),
-            stack_status: "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS".into(),
-        },
+        in_cloudformation("UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "app-v2"),
     );
     // WHEN CloudFormation deletes the old id
     let req = request("Delete", Some("app"), props("app"), None);
