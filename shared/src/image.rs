@@ -73,6 +73,15 @@ impl ImageScan {
     }
 }
 
+/// An image's latest scan as DescribeImageScanFindings answers it: its status, its severity
+/// counts and every finding. Since ECR moved basic scanning to AWS-native scanning,
+/// DescribeImages carries no scan state for basic scans: this is where it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanFindings {
+    pub scan: ImageScan,
+    pub findings: Vec<crate::findings::Finding>,
+}
+
 impl Image {
     /// A plain active image, for callers that build inventories in code.
     pub fn new(digest: impl Into<String>, tags: &[&str], pushed_at: DateTime<Utc>, size_bytes: u64) -> Self {

@@ -1,7 +1,6 @@
 //! The small traits the domain talks to the world through. Adapters live in [`crate::aws`];
 //! tests use moto through the same adapters, or fakes.
 
-use crate::findings::Finding;
 use crate::image::Image;
 use crate::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
 use crate::scanning::RegistryScanning;
@@ -101,12 +100,13 @@ pub trait Registry: Send + Sync {
     /// [`RegistryError::QuotaExceeded`].
     fn start_image_scan(&self, name: &str, digest: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
-    /// Every finding of an image's latest scan (all pages); `None` when it was never scanned.
+    /// An image's latest scan — status, severity counts, every finding (all pages); `None` when
+    /// it was never scanned (ECR's ScanNotFoundException).
     fn describe_scan_findings(
         &self,
         name: &str,
         digest: &str,
-    ) -> impl Future<Output = Result<Option<Vec<Finding>>, RegistryError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::image::ScanFindings>, RegistryError>> + Send;
 }
 
 /// CloudWatch beyond PutMetricData: reading a metric back and keeping a dashboard.

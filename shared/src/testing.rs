@@ -568,15 +568,24 @@ impl Registry for InMemoryRegistry {
         Ok(())
     }
 
-    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+    async fn describe_scan_findings(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<crate::image::ScanFindings>, RegistryError> {
         let findings = {
             let mut state = self.call("DescribeImageScanFindings", name)?;
             existing(&mut state, name)?.findings.get(digest).cloned()
         };
-        if let Some(f) = &findings {
-            self.pages("DescribeImageScanFindings", name, f.len())?;
+        let Some(findings) = findings else { return Ok(None) };
+        self.pages("DescribeImageScanFindings", name, findings.len())?;
+        // As ECR answers: a completed scan, its counts those of its findings.
+        let mut counts = crate::findings::SeverityCounts::default();
+        for f in &findings {
+            counts.add(f.severity, 1);
         }
-        Ok(findings)
+        let scan = crate::image::ImageScan { status: "COMPLETE".into(), counts };
+        Ok(Some(crate::image::ScanFindings { scan, findings }))
     }
 }
 

@@ -2,7 +2,6 @@
 //! rest. The panic is the fault matrix's "bug inside the handler": it lives in this test crate
 //! only, so no release build can contain it.
 
-use ecr_keeper_core::findings::Finding;
 use ecr_keeper_core::image::Image;
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
@@ -136,7 +135,11 @@ impl<R: Registry> Registry for FailingFor<R> {
         self.check(name)?;
         self.inner.start_image_scan(name, digest).await
     }
-    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+    async fn describe_scan_findings(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<ecr_keeper_core::image::ScanFindings>, RegistryError> {
         self.check(name)?;
         self.inner.describe_scan_findings(name, digest).await
     }

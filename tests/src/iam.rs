@@ -4,7 +4,6 @@
 //! run the provisioner through it, so "the code never touches what it does not own" is checked
 //! against what IAM would really let through, and code that tried anyway is stopped as in AWS.
 
-use ecr_keeper_core::findings::Finding;
 use ecr_keeper_core::image::Image;
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::repository::{
@@ -190,7 +189,11 @@ impl<R: Registry> Registry for AsIamAllows<R> {
     async fn start_image_scan(&self, name: &str, _digest: &str) -> Result<(), RegistryError> {
         Err(self.deny("StartImageScan", name))
     }
-    async fn describe_scan_findings(&self, name: &str, _digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+    async fn describe_scan_findings(
+        &self,
+        name: &str,
+        _digest: &str,
+    ) -> Result<Option<ecr_keeper_core::image::ScanFindings>, RegistryError> {
         Err(self.deny("DescribeImageScanFindings", name))
     }
 }

@@ -29,23 +29,6 @@ def _scanning_configuration(self, image_scanning_configuration):
 ecr_models.Repository._update_image_scanning_configuration = _scanning_configuration
 
 
-def _image_scan_status(self):
-    # AWS: DescribeImages reports imageScanStatus for scanned images. moto 5.2.5 never does.
-    if self.last_scan is None:
-        return None
-    return {"status": "COMPLETE", "description": "The scan was completed successfully."}
-
-
-def _image_scan_findings_summary(self):
-    # AWS: DescribeImages reports the latest scan's severity counts. moto omits them; report the
-    # counts its DescribeImageScanFindings would answer (custom results, else its default).
-    if self.last_scan is None:
-        return None
-    results = list(self.scan_finding_results.values()) or list(self.scan_finding_results_queue)
-    counts = results[-1].get("imageScanFindings", {}).get("findingSeverityCounts", {}) if results else {"HIGH": 1}
-    return {"imageScanCompletedAt": self.last_scan, "findingSeverityCounts": counts}
-
-
 def _image_size_in_bytes(self):
     # AWS: imageSizeInBytes is the image's compressed size (its layers and config). moto 5.2.5
     # reports the config blob's size alone, which makes every image look a few hundred bytes.
@@ -56,8 +39,6 @@ def _image_size_in_bytes(self):
 
 
 ecr_models.Image.get_image_size_in_bytes = _image_size_in_bytes
-ecr_models.Image.image_scan_status = property(_image_scan_status)
-ecr_models.Image.image_scan_findings_summary = property(_image_scan_findings_summary)
 
 _describe_image_scan_findings = ecr_models.ECRBackend.describe_image_scan_findings
 

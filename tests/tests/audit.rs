@@ -224,7 +224,8 @@ async fn every_check_passes_and_fails_where_it_should() {
     assert_eq!(report.summary.by_check.get("TAG-1").map(|c| (c.pass, c.warn, c.fail)), Some((10, 1, 2)));
 
     // The minimum of calls: one listing, the scanning configuration and the pull-time update
-    // exclusions once, three reads a repository.
+    // exclusions once, three reads a repository, and one DescribeImageScanFindings for each
+    // repository whose newest image DescribeImages gives no scan (basic scans, as today's ECR).
     let calls = counter.calls();
     let count = |op: &str| calls.iter().filter(|c| *c == op).count();
     assert_eq!(count("DescribeRepositories"), 1);
@@ -233,7 +234,13 @@ async fn every_check_passes_and_fails_where_it_should() {
     for op in ["GetLifecyclePolicy", "GetRepositoryPolicy", "DescribeImages"] {
         assert_eq!(count(op), 13, "{op}");
     }
-    assert_eq!(calls.len(), 3 + 3 * 13, "{calls:?}");
+    let with_images = report
+        .repositories
+        .iter()
+        .filter(|r| r.checks.iter().any(|c| c.id == "SCAN-2" && c.message != "no images"))
+        .count();
+    assert_eq!(count("DescribeImageScanFindings"), with_images, "{calls:?}");
+    assert_eq!(calls.len(), 3 + 3 * 13 + with_images, "{calls:?}");
 
     // One struct, two renderings.
     let json = serde_json::to_value(&report).unwrap_or_default();
@@ -634,4 +641,44 @@ async fn unmanaged_means_the_same_in_the_headline_lc_4_and_the_metric_and_a_poli
     let (headline, lc4, metric) = unmanaged(&after);
     assert_eq!((headline, metric), (2, Some(2)), "{lc4}");
     assert!(lc4.starts_with("2 images"), "{lc4}");
+}
+
+/// ECR since AWS-native basic scanning (moto answers the same): DescribeImages carries no basic
+/// scan's status or counts; only DescribeImageScanFindings does. SCAN-2 must be right for a
+/// scanned image with a finding, one scanned clean, and one never scanned.
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_2_is_right_for_scanned_clean_and_never_scanned_images_as_ecr_answers_today() {
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    let mut digests = std::collections::BTreeMap::new();
+    for name in ["vulnerable", "clean", "never"] {
+        seed::create_repository(&ecr, name, false).await;
+        digests.insert(name, seed::push_unique(&ecr, name, Some("v1"), name).await);
+    }
+    aws.set_scan_findings("vulnerable", &digests["vulnerable"], &[("CVE-2026-0001", "HIGH", "openssl")]);
+    aws.set_scan_findings("clean", &digests["clean"], &[]);
+    for name in ["vulnerable", "clean"] {
+        ecr.start_image_scan()
+            .repository_name(name)
+            .image_id(ImageIdentifier::builder().image_digest(&digests[name]).build())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // GIVEN DescribeImages says nothing about the scans (no harness patch adds it)
+    let described = ecr.describe_images().repository_name("vulnerable").send().await.unwrap_or_else(|e| panic!("{e}"));
+    let detail = &described.image_details()[0];
+    assert!(detail.image_scan_status().is_none() && detail.image_scan_findings_summary().is_none(), "{detail:?}");
+    // WHEN the audit runs
+    let report = audit(&EcrRegistry::new(ecr.clone()), &settings(), &AuditOptions::default(), later())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // THEN SCAN-2 tells the three apart
+    let (status, message) = check(&report, "vulnerable", "SCAN-2");
+    assert_eq!(status, Status::Fail, "{message}");
+    assert!(message.contains("1 unsuppressed finding(s) at or above HIGH"), "{message}");
+    let (status, message) = check(&report, "clean", "SCAN-2");
+    assert_eq!(status, Status::Pass, "{message}");
+    let (status, message) = check(&report, "never", "SCAN-2");
+    assert_eq!((status, message), (Status::Fail, "the newest image, v1, was never scanned"));
 }

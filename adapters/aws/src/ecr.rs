@@ -10,7 +10,7 @@ use aws_sdk_ecr::types::{
 use aws_sdk_ecr::Client;
 use chrono::{DateTime, Utc};
 use ecr_keeper_core::findings::{Finding, Severity, SeverityCounts};
-use ecr_keeper_core::image::{Image, ImageScan, ImageStatus};
+use ecr_keeper_core::image::{Image, ImageScan, ImageStatus, ScanFindings};
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
 use ecr_keeper_core::scanning::{RegistryScanning, ScanFrequency, ScanRule};
@@ -520,7 +520,7 @@ impl Registry for EcrRegistry {
             .map_err(|e| classify("StartImageScan", name, e))
     }
 
-    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<Vec<Finding>>, RegistryError> {
+    async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<ScanFindings>, RegistryError> {
         let mut pages = self
             .client
             .describe_image_scan_findings()
@@ -530,6 +530,7 @@ impl Registry for EcrRegistry {
             .into_paginator()
             .send();
         let mut findings = Vec::new();
+        let (mut status, mut reported) = (String::new(), None::<SeverityCounts>);
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(page) => page,
@@ -538,7 +539,19 @@ impl Registry for EcrRegistry {
                 }
                 Err(e) => return Err(classify("DescribeImageScanFindings", name, e)),
             };
+            if let Some(s) = page.image_scan_status().and_then(|s| s.status()) {
+                status = s.as_str().to_string();
+            }
             let Some(scan) = page.image_scan_findings() else { continue };
+            if let Some(map) = scan.finding_severity_counts() {
+                let mut counts = SeverityCounts::default();
+                for (severity, n) in map {
+                    if let Some(severity) = Severity::from_wire(severity.as_str()) {
+                        counts.add(severity, u64::try_from(*n).unwrap_or(0));
+                    }
+                }
+                reported = Some(counts);
+            }
             for f in scan.findings() {
                 let attribute = |key: &str| {
                     f.attributes().iter().find(|a| a.key() == key).and_then(|a| a.value()).map(str::to_owned)
@@ -567,6 +580,17 @@ impl Registry for EcrRegistry {
                 });
             }
         }
-        Ok(Some(findings))
+        // The counts ECR reports; without them (a partial answer), those of the findings read.
+        let counts = reported.unwrap_or_else(|| {
+            let mut counts = SeverityCounts::default();
+            for f in &findings {
+                counts.add(f.severity, 1);
+            }
+            counts
+        });
+        if status.is_empty() {
+            status = "COMPLETE".into();
+        }
+        Ok(Some(ScanFindings { scan: ImageScan { status, counts }, findings }))
     }
 }

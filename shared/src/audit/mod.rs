@@ -204,7 +204,8 @@ async fn audit_repository<R: Registry>(
         registry.get_repository_policy(name),
         registry.describe_images(name)
     )?;
-    let suppressed = suppressed_on_newest(registry, name, &images, settings).await;
+    let newest_findings = read_newest_scan(registry, name, &mut images).await?;
+    let suppressed = suppressed_on_newest(registry, name, &images, newest_findings.as_deref(), settings).await;
     let in_use = inputs.in_use.as_ref().map(|r| r.as_ref().map(|u| u.for_repository(repo, &images)));
     // Pins first, so the checks judge the repository as the pins left it.
     let mut pin_actions = Vec::new();
@@ -257,10 +258,31 @@ async fn audit_repository<R: Registry>(
 
 /// Suppressions need finding ids, which only DescribeImageScanFindings has: read them for the
 /// newest image, and only when suppressions exist and it has findings at or above the threshold.
+/// The newest image's scan, where DescribeImages does not carry it: since ECR moved basic
+/// scanning to AWS-native scanning, only DescribeImageScanFindings says whether, and with what,
+/// a basic scan completed (enhanced scans are still in DescribeImages). One call per repository
+/// at most; its findings are kept for the suppressions. Never scanned is `ScanNotFoundException`.
+/// A failure is the repository's error: SCAN-2 must not call a scanned image "never scanned".
+async fn read_newest_scan<R: Registry>(
+    registry: &R,
+    name: &str,
+    images: &mut [Image],
+) -> Result<Option<Vec<crate::findings::Finding>>, RegistryError> {
+    let Some(digest) = crate::image::newest(images).filter(|i| i.scan.is_none()).map(|i| i.digest.clone()) else {
+        return Ok(None);
+    };
+    let Some(found) = registry.describe_scan_findings(name, &digest).await? else { return Ok(None) };
+    if let Some(image) = images.iter_mut().find(|i| i.digest == digest) {
+        image.scan = Some(found.scan);
+    }
+    Ok(Some(found.findings))
+}
+
 async fn suppressed_on_newest<R: Registry>(
     registry: &R,
     name: &str,
     images: &[Image],
+    known: Option<&[crate::findings::Finding]>,
     settings: &AuditSettings,
 ) -> u64 {
     let policy = &settings.findings;
@@ -269,13 +291,15 @@ async fn suppressed_on_newest<R: Registry>(
     if policy.suppressions.is_empty() {
         return 0;
     }
-    match registry.describe_scan_findings(name, &newest.digest).await {
-        Ok(Some(findings)) => {
-            let open = policy.assess(name, &scan.counts, &findings).unsuppressed_at_or_above;
-            scan.counts.at_or_above(policy.threshold) - open
-        }
-        _ => 0,
-    }
+    let findings = match known {
+        Some(findings) => findings.to_vec(),
+        None => match registry.describe_scan_findings(name, &newest.digest).await {
+            Ok(Some(found)) => found.findings,
+            _ => return 0,
+        },
+    };
+    let open = policy.assess(name, &scan.counts, &findings).unsuppressed_at_or_above;
+    scan.counts.at_or_above(policy.threshold) - open
 }
 
 async fn remediate<R: Registry>(

@@ -100,6 +100,39 @@ async fn lifecycle_family_finds_missing_late_and_unmanaged() {
     assert_eq!(status(&report, "loose", "LC-6"), Status::Warn, "keeps 10, the standard says 20");
 }
 
+/// ECR since AWS-native basic scanning: DescribeImages carries no basic scan, so SCAN-2 reads the
+/// newest image's scan from DescribeImageScanFindings (one call a repository), and only a
+/// missing scan (ScanNotFoundException) is "never scanned".
+#[tokio::test]
+async fn scan_2_reads_a_basic_scan_from_its_findings_not_from_describe_images() {
+    let registry = InMemoryRegistry::new();
+    for name in ["vulnerable", "clean", "never"] {
+        registry
+            .with_repository(name, good(), &[])
+            .with_lifecycle_policy(name, &standard_policy())
+            .with_image(name, Image::new(format!("sha256:{name}-old"), &["v1"], now() - Duration::days(2), 1))
+            .with_image(name, Image::new(format!("sha256:{name}"), &["v2"], now(), 1));
+    }
+    registry.with_findings("vulnerable", "sha256:vulnerable", vec![crate::testing::finding("CVE-1", Severity::High)]);
+    registry.with_findings("clean", "sha256:clean", vec![]);
+    let report = run(&registry, &settings(), &AuditOptions::default()).await;
+    let scan_2 = |name: &str| {
+        let r = report.repositories.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name}"));
+        let c = r.checks.iter().find(|c| c.id == "SCAN-2").unwrap_or_else(|| panic!("no SCAN-2"));
+        (c.status, c.message.clone())
+    };
+    assert_eq!(scan_2("vulnerable").0, Status::Fail, "{:?}", scan_2("vulnerable"));
+    assert!(
+        scan_2("vulnerable").1.contains("1 unsuppressed finding(s) at or above HIGH"),
+        "{:?}",
+        scan_2("vulnerable")
+    );
+    assert_eq!(scan_2("clean").0, Status::Pass, "{:?}", scan_2("clean"));
+    assert_eq!(scan_2("never").1, "the newest image, v2, was never scanned");
+    let reads = registry.calls().into_iter().filter(|c| c.starts_with("DescribeImageScanFindings")).count();
+    assert_eq!(reads, 3, "one read per repository, for its newest image only");
+}
+
 #[tokio::test]
 async fn scanning_family_reads_findings_only_to_apply_suppressions() {
     let registry = InMemoryRegistry::new();
@@ -124,7 +157,11 @@ async fn scanning_family_reads_findings_only_to_apply_suppressions() {
     assert_eq!(status(&report, "quiet", "SCAN-2"), Status::Fail, "never scanned");
     assert_eq!(status(&report, "ruled", "SCAN-1"), Status::Pass, "a registry rule covers it");
     assert_eq!(status(&report, "ruled", "SCAN-2"), Status::Fail, "one critical finding");
-    assert!(!registry.calls().iter().any(|c| c.starts_with("DescribeImageScanFindings")), "no suppressions: not read");
+    // `ruled`'s scan came with DescribeImages (as enhanced scans do): its findings are not read
+    // without suppressions; `quiet`'s newest image had none, so one call says it never was.
+    let reads: Vec<String> =
+        registry.calls().into_iter().filter(|c| c.starts_with("DescribeImageScanFindings")).collect();
+    assert_eq!(reads, ["DescribeImageScanFindings quiet"]);
 
     let suppressing = AuditSettings {
         findings: FindingsPolicy {

@@ -370,8 +370,8 @@ impl<R: Registry, A: Alerts> ScanReactor<R, A> {
         }
         // Only a possible breach is worth the findings' details (for suppressions and the alert).
         let (assessment, open, unavailable) = match self.registry.describe_scan_findings(repo, &scan.digest).await {
-            Ok(findings) => {
-                let findings = findings.unwrap_or_default();
+            Ok(found) => {
+                let findings = found.map(|s| s.findings).unwrap_or_default();
                 let open = self.policy.open_at_or_above(repo, &findings);
                 (self.policy.assess(repo, &scan.counts, &findings), open, None)
             }

@@ -15,21 +15,50 @@ const RESTRICTING_KEYS: &[&str] = &[
     "aws:sourceorgpaths",
     "aws:sourcearn",
     "aws:sourceowner",
+    "aws:userid",
 ];
 
 /// Operators under which a restricting key really narrows who may call: positive matches
-/// only. `…IfExists` passes when the key is absent, the negations admit everyone else.
+/// only (IAM User Guide, "IAM JSON policy elements: Condition operators" and "Set operators
+/// for multivalued context keys"). `…IfExists` passes when the key is absent, the negations
+/// admit everyone else, and `ForAllValues:…` is true when the key is absent (a caller outside
+/// any organization has no aws:PrincipalOrgID), so none of them restricts.
 const RESTRICTING_OPERATORS: &[&str] = &[
     "stringequals",
     "stringequalsignorecase",
     "stringlike",
     "arnequals",
     "arnlike",
-    "forallvalues:stringequals",
     "foranyvalue:stringequals",
-    "forallvalues:stringlike",
     "foranyvalue:stringlike",
 ];
+
+/// Why one condition value admits any caller, if it does. Wildcards mean something only under
+/// the `…Like` operators (under `StringEquals`, `"*"` is a literal that matches no one). Under
+/// them, a wildcard where the account or organization is named admits anyone: anyone can create
+/// an organization (`"o-*"`) or a principal of that name in their own account
+/// (`arn:aws:iam::*:role/x`).
+fn admits_anyone(op: &str, key: &str, value: &str) -> Option<String> {
+    let wild = |part: &str| part.is_empty() || part.contains(['*', '?']);
+    if !op.contains("like") {
+        return None;
+    }
+    let named = match key {
+        "aws:principalarn" | "aws:sourcearn" => {
+            let parts: Vec<&str> = value.split(':').collect();
+            if parts.len() < 6 || wild(parts[4]) || parts[..4].iter().any(|p| p.contains('*')) {
+                return Some(format!("\"{value}\" matches a principal of any account"));
+            }
+            return None;
+        }
+        "aws:userid" => value.split(':').next().unwrap_or_default(),
+        "aws:principalorgpaths" | "aws:sourceorgpaths" => value.split('/').next().unwrap_or_default(),
+        _ => value,
+    };
+    wild(named).then(|| {
+        format!("\"{value}\" matches any {}", if key.contains("org") { "organization" } else { "account or principal" })
+    })
+}
 
 /// Keys that narrow the network or transport, never the caller's identity.
 const NETWORK_KEYS: &[&str] =
@@ -77,15 +106,18 @@ fn caller_restriction(statement: &Value) -> Result<String, String> {
         let op = operator.to_ascii_lowercase();
         for (key, values) in keys {
             let k = key.to_ascii_lowercase();
-            let any_value = strings(values).iter().any(|v| v.trim_matches('*').is_empty());
+            let values = strings(values);
+            let broad = values.iter().find_map(|v| admits_anyone(&op, &k, v));
             if RESTRICTING_KEYS.contains(&k.as_str()) {
-                if RESTRICTING_OPERATORS.contains(&op.as_str()) && !any_value {
+                if RESTRICTING_OPERATORS.contains(&op.as_str()) && broad.is_none() && !values.is_empty() {
                     return Ok(key.clone());
                 }
-                notes.push(if any_value {
-                    format!("{operator} {key} \"*\" matches every caller")
+                notes.push(if let Some(why) = broad {
+                    format!("{operator} {key} {why}")
                 } else if op.ends_with("ifexists") {
                     format!("{operator} {key} passes when the key is absent")
+                } else if op.starts_with("forallvalues:") {
+                    format!("{operator} {key} is true when the key is absent (a caller outside any organization)")
                 } else {
                     format!("{operator} {key} admits every account it does not name")
                 });
@@ -274,6 +306,48 @@ mod pol_1_tests {
                 "empty condition block",
                 pull(json!({"Principal": "*", "Condition": {}})),
                 pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:SourceOrgID": "o-abc"}}})),
+            ),
+            (
+                "ForAllValues on a single-valued key (true when the key is absent)",
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAllValues:StringEquals": {"aws:PrincipalOrgID": ["o-abc"]}}}),
+                ),
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAnyValue:StringEquals": {"aws:PrincipalOrgID": ["o-abc"]}}}),
+                ),
+            ),
+            (
+                "StringLike on any organization",
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalOrgID": "o-*"}}})),
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalOrgID": "o-abc123"}}})),
+            ),
+            (
+                "ArnLike with a wildcard account",
+                pull(
+                    json!({"Principal": "*", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/deployer"}}}),
+                ),
+                pull(
+                    json!({"Principal": "*", "Condition": {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/*"}}}),
+                ),
+            ),
+            (
+                "a literal * under StringEquals matches no one",
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:PrincipalOrgID": "*"}}})),
+                pull(json!({"Principal": "*", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "*"}}})),
+            ),
+            (
+                "aws:userid pinned to one principal",
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:userid": "*:ci-session"}}})),
+                pull(json!({"Principal": "*", "Condition": {"StringLike": {"aws:userid": "AROAEXAMPLEID123456:*"}}})),
+            ),
+            (
+                "org paths under any organization",
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["*/r-ab12/*"]}}}),
+                ),
+                pull(
+                    json!({"Principal": "*", "Condition": {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a1b2c3/r-ab12/*"]}}}),
+                ),
             ),
             (
                 "ForAnyValue",
