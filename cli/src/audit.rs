@@ -152,8 +152,8 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         return code;
     }
     match args.output {
-        AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        AuditOutput::Markdown => print!("{}", report.to_markdown()),
+        AuditOutput::Json => crate::out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        AuditOutput::Markdown => crate::out_raw!("{}", report.to_markdown()),
     }
     if report.any_error() {
         eprintln!("ecr-keeper: some repositories could not be read; the report is incomplete");

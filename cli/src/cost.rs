@@ -158,8 +158,8 @@ pub async fn run(args: CostArgs) -> ExitCode {
         return code;
     }
     match args.output {
-        CostOutput::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
-        CostOutput::Markdown => print!("{}", report.to_markdown()),
+        CostOutput::Json => crate::out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        CostOutput::Markdown => crate::out_raw!("{}", report.to_markdown()),
     }
     if !report.not_read.is_empty() {
         eprintln!("ecr-keeper: {} repositories could not be read; the report is incomplete", report.not_read.len());

@@ -122,7 +122,7 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
     match cmd {
         LifecycleCommand::Validate { policy } => {
             let policy = load_policy(&policy)?;
-            println!("valid: {} rule{}", policy.rules.len(), if policy.rules.len() == 1 { "" } else { "s" });
+            crate::out!("valid: {} rule{}", policy.rules.len(), if policy.rules.len() == 1 { "" } else { "s" });
             Ok(())
         }
         LifecycleCommand::Generate(args) => {
@@ -137,7 +137,7 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
                 expire_archived_after_days: args.expire_archived_after_days,
                 protect_in_use: args.protect_in_use,
             };
-            println!("{}", generate(&params)?.to_json_pretty());
+            crate::out!("{}", generate(&params)?.to_json_pretty());
             Ok(())
         }
         LifecycleCommand::Preview(args) => preview(args),
@@ -190,12 +190,12 @@ fn preview(args: PreviewArgs) -> Result<(), LifecycleCliError> {
         Output::Json => {
             let mut report = PreviewReport::from_plan(&plan);
             report.at_risk = at_risk;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
         Output::Table => {
-            print!("{}", render_table(&plan));
+            crate::out_raw!("{}", render_table(&plan));
             for r in at_risk.iter().flatten() {
-                println!("AT RISK {}: {} by rule {}, run by {}", r.image(), r.action, r.rule_priority, r.run_by());
+                crate::out!("AT RISK {}: {} by rule {}, run by {}", r.image(), r.action, r.rule_priority, r.run_by());
             }
         }
     }

@@ -141,6 +141,38 @@ pub fn block_on_value<T>(work: impl std::future::Future<Output = T>) -> Result<T
         .map_err(|e| lifecycle::LifecycleCliError::Aws(format!("cannot start the async runtime: {e}")))
 }
 
+/// Writes the command's output like `print!`/`println!`, without their panic: a closed pipe
+/// (`| head`, `| grep -q`) ends the program quietly, as other command-line tools do, and any
+/// other write error (a full disk) is one line on stderr and exit 2.
+pub fn write_out(args: std::fmt::Arguments, newline: bool) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| if newline { stdout.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(i32::from(EXIT_OK)),
+        Err(e) => {
+            eprintln!("ecr-keeper: cannot write the output: {e}");
+            std::process::exit(i32::from(EXIT_INVALID));
+        }
+    }
+}
+
+/// `println!` to stdout through [`write_out`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_out(format_args!($($arg)*), true) };
+}
+
+/// `print!` to stdout through [`write_out`].
+#[macro_export]
+macro_rules! out_raw {
+    ($($arg:tt)*) => { $crate::write_out(format_args!($($arg)*), false) };
+}
+
 /// Exit codes scripts can rely on.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED_CHECKS: u8 = 1;

@@ -110,9 +110,9 @@ pub fn finish<R: OrganizationView>(
         return code;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        crate::out!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
     } else {
-        print!("{}", report.to_markdown());
+        crate::out_raw!("{}", report.to_markdown());
     }
     if !report.complete {
         eprintln!(

@@ -72,8 +72,8 @@ async fn plan(args: PlanArgs) -> ExitCode {
         }
     };
     match args.output {
-        PlanOutput::Json => println!("{}", serde_json::to_string_pretty(&as_json(&seen)).unwrap_or_default()),
-        PlanOutput::Text => print!("{}", as_text(&seen, &spec)),
+        PlanOutput::Json => crate::out!("{}", serde_json::to_string_pretty(&as_json(&seen)).unwrap_or_default()),
+        PlanOutput::Text => crate::out_raw!("{}", as_text(&seen, &spec)),
     }
     ExitCode::from(EXIT_OK)
 }

@@ -407,3 +407,47 @@ fn preview_marks_running_images_from_a_reference_file_at_risk() {
         stderr(&bad)
     );
 }
+
+/// `ecr-keeper lifecycle preview` of the demo registry as JSON: many lines.
+fn preview_args() -> Vec<String> {
+    let demo = examples().join("demo");
+    ["lifecycle", "preview", "--policy"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([demo.join("policy.json").display().to_string(), "--images".into()])
+        .chain([
+            demo.join("images.json").display().to_string(),
+            "--now".into(),
+            NOW.into(),
+            "--output".into(),
+            "json".into(),
+        ])
+        .collect()
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    // `| head -n 1` reads one line and closes the pipe while the CLI still writes.
+    let exe = env!("CARGO_BIN_EXE_ecr-keeper");
+    let args = preview_args().iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ");
+    let script = format!("'{exe}' {args} 2>/tmp/ecr-keeper-pipe-$$.err | head -n 1 >/dev/null; s=${{PIPESTATUS[0]}}; cat /tmp/ecr-keeper-pipe-$$.err; rm -f /tmp/ecr-keeper-pipe-$$.err; exit $s");
+    for _ in 0..5 {
+        let o = Command::new("bash").args(["-c", &script]).output().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.status.code(), Some(0), "stdout closed early: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(!String::from_utf8_lossy(&o.stdout).contains("panicked"), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+}
+
+#[test]
+fn a_full_disk_is_one_line_and_exit_2() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    let o = Command::new(env!("CARGO_BIN_EXE_ecr-keeper"))
+        .args(preview_args())
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim(), "ecr-keeper: cannot write the output: No space left on device (os error 28)");
+}

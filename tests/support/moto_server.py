@@ -20,7 +20,9 @@ from moto.ecr import models as ecr_models
 
 
 def _scanning_configuration(self, image_scanning_configuration):
-    # AWS: PutImageScanningConfiguration with {} (how the Rust SDK encodes scanOnPush=false, the
+    # AWS (Amazon ECR API Reference, ImageScanningConfiguration, "scanOnPush" defaults to false;
+    # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageScanningConfiguration.html):
+    # PutImageScanningConfiguration with {} (how the Rust SDK encodes scanOnPush=false, the
     # model's default value) turns scanning off. moto 5.2.5 ignores an empty configuration.
     if image_scanning_configuration is not None:
         self.image_scanning_configuration = {"scanOnPush": bool(image_scanning_configuration.get("scanOnPush", False))}
@@ -30,7 +32,10 @@ ecr_models.Repository._update_image_scanning_configuration = _scanning_configura
 
 
 def _image_size_in_bytes(self):
-    # AWS: imageSizeInBytes is the image's compressed size (its layers and config). moto 5.2.5
+    # AWS (Amazon ECR API Reference, ImageDetail, imageSizeInBytes: Docker compresses layers
+    # before pushing, and DescribeImages reports that size;
+    # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html):
+    # imageSizeInBytes is the image's compressed size (its layers and config). moto 5.2.5
     # reports the config blob's size alone, which makes every image look a few hundred bytes.
     manifest = json.loads(self.image_manifest)
     if "layers" not in manifest:
@@ -44,7 +49,10 @@ _describe_image_scan_findings = ecr_models.ECRBackend.describe_image_scan_findin
 
 
 def _latest_scan_findings(self, registry_id, repository_name, image_id):
-    # AWS: DescribeImageScanFindings answers the image's latest scan. moto 5.2.5 keeps the first
+    # AWS (Amazon ECR API Reference, DescribeImageScanFindings, "returns the scan findings for
+    # the specified image";
+    # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImageScanFindings.html):
+    # DescribeImageScanFindings answers the image's latest scan. moto 5.2.5 keeps the first
     # custom result it handed an image forever, so a rescan's new findings never show. When newer
     # results for this image wait, forget the one handed out before.
     digest, tag = image_id.get("imageDigest"), image_id.get("imageTag")
@@ -150,8 +158,55 @@ from moto.utilities.docker_utilities import DockerModel  # noqa: E402
 
 DockerModel.docker_client = property(_no_docker)
 
+
+# --- ECR lifecycle policies: today's grammar, archive storage included ---
+# AWS (Amazon ECR User Guide, "Lifecycle policy properties", archive storage since November 2025;
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/lifecycle_policy_parameters.html, and
+# ../shared/reference/ecr-lifecycle.md): an action may be "transition" with targetStorageClass
+# "archive"; a selection may name its storageClass ("standard" or "archive") and count
+# "sinceImagePulled" (only with transition) or "sinceImageTransitioned" (only with expire, in
+# archive, at least 90 days). moto 5.2.5 validates the grammar from before archive and refuses
+# every archive rule, so a policy ecr-keeper generates could never be applied here.
+from moto.ecr import policy_validation as ecr_policy  # noqa: E402
+
+ecr_policy.VALID_ACTION_PROPERTIES = {"type", "targetStorageClass"}
+ecr_policy.VALID_ACTION_TYPE_VALUES = {"expire", "transition"}
+ecr_policy.VALID_SELECTION_PROPERTIES = {*ecr_policy.VALID_SELECTION_PROPERTIES, "storageClass"}
+ecr_policy.VALID_SELECTION_COUNT_TYPE_VALUES = {
+    "imageCountMoreThan", "sinceImagePushed", "sinceImagePulled", "sinceImageTransitioned",
+}
+_validate_lifecycle = ecr_policy.EcrLifecyclePolicyValidator.validate
+
+
+def _refuse(self, what):
+    raise ecr_policy.InvalidParameterException(self.INVALID_PARAMETER_ERROR_MESSAGE + what + "'")
+
+
+def _validate_archive_rules(self):
+    _validate_lifecycle(self)
+    for rule in self._rules:
+        action, selection = rule["action"], rule["selection"]
+        count_type, storage = selection.get("countType"), selection.get("storageClass", "standard")
+        if storage not in ("standard", "archive"):
+            _refuse(self, f"instance value ({storage}) not found in enum :(possible values: [\"archive\",\"standard\"])")
+        if action["type"] == "transition" and action.get("targetStorageClass") != "archive":
+            _refuse(self, "a transition action needs targetStorageClass archive")
+        if action["type"] == "expire" and "targetStorageClass" in action:
+            _refuse(self, "targetStorageClass is only allowed with a transition action")
+        if count_type == "sinceImagePulled" and action["type"] != "transition":
+            _refuse(self, "sinceImagePulled is only allowed with a transition action")
+        if count_type == "sinceImageTransitioned" and (action["type"] != "expire" or storage != "archive"):
+            _refuse(self, "sinceImageTransitioned is only allowed with an expire action on storageClass archive")
+        if storage == "archive" and count_type == "sinceImageTransitioned" and selection.get("countNumber", 0) < 90:
+            _refuse(self, "archived images are kept 90 days at least (countNumber below 90)")
+
+
+ecr_policy.EcrLifecyclePolicyValidator.validate = _validate_archive_rules
+
 # --- ECR pull-time update exclusions (2025): not in moto 5.2 ---
-# AWS: ListPullTimeUpdateExclusions lists the principals whose pulls do not refresh
+# AWS (Amazon ECR User Guide, "Pull-time update exclusions";
+# https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-time-update-exclusions.html):
+# ListPullTimeUpdateExclusions lists the principals whose pulls do not refresh
 # lastRecordedPullTime; Register/Deregister change the list. moto answers HTTP 500 (which the SDK
 # retries for seconds). Kept on the account's ECR backend, so /moto-api/reset clears it.
 from moto.ecr.responses import ECRResponse  # noqa: E402
@@ -187,7 +242,9 @@ ECRResponse.register_pull_time_update_exclusion = _register_pull_time_update_exc
 ECRResponse.deregister_pull_time_update_exclusion = _deregister_pull_time_update_exclusion
 
 # --- ECS: a service's deployment follows UpdateService ---
-# AWS: UpdateService with a new task definition starts a deployment of it; once it completes the
+# AWS (Amazon ECS API Reference, UpdateService;
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html):
+# UpdateService with a new task definition starts a deployment of it; once it completes the
 # service has one PRIMARY deployment of the new definition. moto 5.2 changes the service's
 # taskDefinition but leaves its deployment on the old one, so a moved service would still look
 # like it runs the old image.

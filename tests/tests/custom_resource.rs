@@ -715,3 +715,27 @@ async fn a_forged_delete_naming_the_owner_changes_nothing() {
     assert_eq!(f.recorder.requests().len(), answered);
     assert_eq!(f.image_count("team-a/app").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_by_last_pull_is_applied_as_ecr_takes_it() {
+    // GIVEN moto taught today's lifecycle grammar (archive storage; the harness cites the page)
+    let f = Fixture::new().await;
+    // WHEN a repository archives images unpulled for 30 days and expires them 90 days later
+    let props =
+        json!({"RepositoryName": "archived", "ArchiveAfterDaysWithoutPull": "30", "ExpireArchivedAfterDays": "90"});
+    let body = f.create(props).await;
+    // THEN the Create succeeds and the policy ECR holds has both rules
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    let policy = f.lifecycle_policy("archived").await.unwrap_or_else(|| panic!("no policy"));
+    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    let transition = rules.iter().find(|r| r["action"]["type"] == "transition").unwrap_or_else(|| panic!("{policy}"));
+    assert_eq!(transition["action"]["targetStorageClass"], "archive");
+    assert_eq!(transition["selection"]["countType"], "sinceImagePulled");
+    assert_eq!(transition["selection"]["countNumber"], 30);
+    let expiry =
+        rules.iter().find(|r| r["selection"]["storageClass"] == "archive").unwrap_or_else(|| panic!("{policy}"));
+    assert_eq!(
+        (expiry["selection"]["countType"].as_str(), expiry["selection"]["countNumber"].as_u64()),
+        (Some("sinceImageTransitioned"), Some(90))
+    );
+}
