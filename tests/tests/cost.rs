@@ -2,7 +2,7 @@
 //! media types, empty repositories, metrics and the dashboard through the CloudWatch bridge.
 
 use ecr_keeper_aws::{CloudWatchSink, CloudWatchStore, EcrRegistry};
-use ecr_keeper_core::cost::{cost_report, publish, CostOptions, CostReport, RepositoryCost, GIB};
+use ecr_keeper_core::cost::{cost_report, money, publish, CostOptions, CostReport, RepositoryCost, GIB};
 use ecr_keeper_core::lifecycle::{generate, LifecyclePolicy, PolicyParams};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 
@@ -41,12 +41,13 @@ async fn the_seeds_table_for_100_images_of_half_a_gib() {
     let r = repo(&report, "seed-table");
     assert_eq!((r.images, r.tagged_images, r.untagged_images), (100, 100, 0));
     assert!(!r.has_lifecycle_policy);
-    assert_eq!(r.monthly_cost_usd, 5.00);
+    // Exact in the report (the images' config bytes count too); rounded once, for people.
+    assert_eq!(money(r.monthly_cost_usd), "$5.00");
     let standard = r.with_standard_policy.as_ref().unwrap_or_else(|| panic!("no standard projection"));
     assert_eq!(standard.images_kept, 10);
-    assert_eq!(standard.projected_monthly_cost_usd, 0.50);
-    assert_eq!(standard.savings_usd, 4.50);
-    assert_eq!(report.total.standard_policy_savings_usd, 4.50);
+    assert_eq!(money(standard.projected_monthly_cost_usd), "$0.50");
+    assert_eq!(money(standard.savings_usd), "$4.50");
+    assert_eq!(money(report.total.standard_policy_savings_usd), "$4.50");
     // BatchGetImage: ceil(100 / 100) calls; DescribeImages: one page.
     let calls = counter.calls();
     assert_eq!(calls.iter().filter(|c| *c == "BatchGetImage").count(), 1, "{calls:?}");
@@ -178,6 +179,6 @@ async fn metrics_and_dashboard_land_in_cloudwatch_and_the_next_run_shows_the_cha
     }
     let second = report(&aws, Some(&store)).await;
     assert_eq!(second.previous_total, Some(first.total.monthly_cost_usd));
-    assert_eq!(second.change_since_previous_usd, Some(0.10));
-    assert!(second.to_markdown().contains("change +0.10"));
+    assert_eq!(second.change_since_previous_usd.map(money), Some("$0.10".to_string()));
+    assert!(second.to_markdown().contains("change +$0.10"), "{}", second.to_markdown());
 }

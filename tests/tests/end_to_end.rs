@@ -157,12 +157,14 @@ async fn cost_report_binary_publishes_metrics_and_the_stack_s_dashboard_and_foll
     let weekly = serde_json::json!({"version": "0", "id": "w1", "detail-type": "Scheduled Event", "source": "aws.scheduler",
         "account": "123456789012", "time": "2026-11-30T07:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
     let answer = lambda.invoke("cost-report", &weekly).unwrap_or_else(|e| panic!("{e}\n{}", lambda.log()));
-    assert_eq!(answer["monthlyCostUsd"], 0.6, "{answer}");
+    // Exact money in the answer (config bytes included); $0.60 as people read it.
+    let dollars = |key: &str| answer[key].as_f64().map(ecr_keeper_core::cost::money);
+    assert_eq!(dollars("monthlyCostUsd").as_deref(), Some("$0.60"), "{answer}");
     // No policy of its own: nothing projected away; the standard (KEEPER_STANDARD_KEEP_TAGGED=1)
     // would keep one of the three, where the default standard (keep 10) would keep all.
-    assert_eq!(answer["projectedMonthlyCostUsd"], 0.6, "{answer}");
+    assert_eq!(dollars("projectedMonthlyCostUsd").as_deref(), Some("$0.60"), "{answer}");
     let savings = answer["standardPolicySavingsUsd"].as_f64().unwrap_or_default();
-    assert!((savings - 0.4).abs() < 1e-9, "{answer}");
+    assert!((savings - 0.4).abs() < 0.005, "{answer}");
     assert_eq!(answer["top"], serde_json::json!(["svc"]));
     let cw = aws.cloudwatch().await;
     let dashboard = cw.get_dashboard().dashboard_name("stack-b-costs").send().await;

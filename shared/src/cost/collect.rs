@@ -3,7 +3,8 @@
 //! previous total from CloudWatch.
 
 use super::{
-    account_repository, parse_manifest, CostContext, CostReport, Manifest, NotRead, Prices, RepositoryCost, Scanning,
+    account_repository, parse_manifest, CostContext, CostReport, Manifest, NotRead, OwnPolicy, Prices, RepositoryCost,
+    Scanning,
 };
 use crate::lifecycle::{parse_policy, LifecyclePolicy};
 use crate::metrics::{names, MetricsError, MetricsSink};
@@ -174,14 +175,16 @@ async fn account<R: Registry>(
         .into_iter()
         .map(|(digest, media_type, text)| (digest, parse_manifest(media_type.as_deref(), &text)))
         .collect();
-    let policy = policy_text.and_then(|text| match parse_policy(&text) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::warn!(repository = %name, error = %e, "the lifecycle policy does not parse; costed as if there were none");
-            None
+    let parsed = policy_text.map(|text| parse_policy(&text));
+    let policy = match &parsed {
+        None => OwnPolicy::None,
+        Some(Ok(p)) => OwnPolicy::Valid(p),
+        Some(Err(e)) => {
+            tracing::warn!(repository = %name, error = %e, "the lifecycle policy does not parse: costed as expiring nothing");
+            OwnPolicy::Invalid
         }
-    });
-    Ok(account_repository(name, &mut images, &manifests, policy.as_ref(), cx))
+    };
+    Ok(account_repository(name, &mut images, &manifests, policy, cx))
 }
 
 /// Publishes the report's metrics and rewrites the dashboard `dashboard` (the function's is
@@ -200,13 +203,18 @@ pub async fn publish<K: MetricsSink, S: MetricsStore>(
 mod tests {
     use super::*;
     use crate::config::CostConfig;
-    use crate::cost::usd;
+    use crate::cost::money;
     use crate::image::Image;
     use crate::testing::{ecr_defaults, InMemoryMetricsStore, InMemoryRegistry, RecordingSink};
     use chrono::TimeZone;
     use serde_json::json;
 
     const GIB: u64 = 1 << 30;
+
+    /// Exact money, up to floating-point noise.
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default()
@@ -256,7 +264,12 @@ mod tests {
             let projected = app.with_standard_policy.as_ref().unwrap_or_else(|| panic!("no projection"));
             assert_eq!(projected.images_kept, kept, "{vars:?}");
             assert_eq!(projected.unique_bytes, (kept as u64 + 1) * GIB);
-            assert_eq!(report.total.standard_policy_savings_usd, usd((25 - kept) as f64 * 0.10));
+            assert!(
+                close(report.total.standard_policy_savings_usd, (25 - kept) as f64 * 0.10),
+                "{} != {}",
+                report.total.standard_policy_savings_usd,
+                (25 - kept) as f64 * 0.10
+            );
         }
     }
 
@@ -300,9 +313,14 @@ mod tests {
             // price difference; the 90-day minimum and a restore are priced beside them
             let a = report.repositories[0].with_archive.clone().unwrap_or_else(|| panic!("no archive projection"));
             assert_eq!((a.after_days_without_pull, a.images, a.unique_bytes), (30, 90, 90 * (500 << 20)));
-            assert_eq!(a.monthly_savings_usd, usd(archived_gib * (0.10 - archive_price)), "{archive_price}");
-            assert_eq!(a.minimum_charge_usd, usd(archived_gib * archive_price * 3.0));
-            assert_eq!(a.restore_all_usd, usd(archived_gib * 0.03));
+            assert!(close(a.monthly_savings_usd, archived_gib * (0.10 - archive_price)), "{archive_price}");
+            assert!(
+                close(a.minimum_charge_usd, archived_gib * archive_price * 3.0),
+                "{} != {}",
+                a.minimum_charge_usd,
+                archived_gib * archive_price * 3.0
+            );
+            assert!(close(a.restore_all_usd, archived_gib * 0.03), "{} != {}", a.restore_all_usd, archived_gib * 0.03);
             assert_eq!(report.total.archive_projection_savings_usd, a.monthly_savings_usd);
             let md = report.to_markdown();
             assert!(md.contains("## With archive after 30 days without a pull"), "{md}");
@@ -338,7 +356,12 @@ mod tests {
         assert!(r.with_archive.is_none(), "the policy archives already");
         let kept_gib = 10.0 * 500.0 / 1024.0;
         let archived_gib = 90.0 * 500.0 / 1024.0;
-        assert_eq!(r.projected_monthly_cost_usd, usd(kept_gib * 0.10 + archived_gib * 0.07));
+        assert!(
+            close(r.projected_monthly_cost_usd, kept_gib * 0.10 + archived_gib * 0.07),
+            "{} != {}",
+            r.projected_monthly_cost_usd,
+            kept_gib * 0.10 + archived_gib * 0.07
+        );
     }
 
     #[tokio::test]
@@ -354,7 +377,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let app = &report.repositories[0];
         assert!(app.has_lifecycle_policy && app.with_standard_policy.is_none());
-        assert_eq!(app.savings_usd, usd(20.0 * 0.10));
+        assert!(close(app.savings_usd, 20.0 * 0.10), "{} != {}", app.savings_usd, 20.0 * 0.10);
     }
 
     #[tokio::test]
@@ -366,13 +389,62 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(report.previous_total, Some(1.0));
-        assert_eq!(report.change_since_previous_usd, Some(usd(2.6 - 1.0)));
+        assert!(
+            report.change_since_previous_usd.is_some_and(|c| close(c, 2.6 - 1.0)),
+            "{:?}",
+            report.change_since_previous_usd
+        );
         let sink = RecordingSink::default();
         publish(&report, &sink, &store, &c.dashboard).await.unwrap_or_else(|e| panic!("{e}"));
         let total =
             sink.metrics().into_iter().find(|m| m.name == names::ESTIMATED_MONTHLY_COST_USD && m.dimensions.is_empty());
         assert_eq!(total.map(|m| m.value), Some(2.6), "the registry total, beside the per-repository one");
         assert!(store.dashboard("apps-costs").is_some_and(|d| d.contains("app")));
+    }
+
+    #[tokio::test]
+    async fn many_small_repositories_add_up_to_their_real_cost() {
+        // GIVEN 30 repositories of 38 MiB each (1.1 GiB in all), each a fraction of a cent a month
+        let registry = InMemoryRegistry::new();
+        for r in 0..30 {
+            let name = format!("small-{r:02}");
+            registry.with_repository(&name, ecr_defaults(), &[]);
+            registry.with_image(&name, Image::new(format!("sha256:{name}"), &["v1"], now(), 38 << 20));
+        }
+        let c = config(&[]);
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // THEN the total is the exact sum ($0.11), not the sum of rounded cents ($0.00)
+        let exact = 30.0 * (38.0 / 1024.0) * 0.10;
+        assert!(close(report.total.monthly_cost_usd, exact), "{}", report.total.monthly_cost_usd);
+        let md = report.to_markdown();
+        assert!(md.contains("**$0.11/month**"), "{md}");
+        // AND each repository shows a real amount, never $0.00 beside real bytes
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| small-") && l.contains("| 38.0 MiB |")).collect();
+        assert_eq!(rows.len(), 30, "{md}");
+        assert!(rows.iter().all(|r| r.contains("| 38.0 MiB | < $0.01 |")), "{md}");
+        assert_eq!(
+            (money(0.004), money(0.0), money(0.111), money(-0.001)),
+            ("< $0.01".into(), "$0.00".into(), "$0.11".into(), "> -$0.01".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalid_policy_is_said_and_expires_nothing() {
+        // GIVEN a repository whose policy ECR's grammar refuses (the audit's LC-2 fails)
+        let registry = registry();
+        registry
+            .with_lifecycle_policy("app", r#"{"rules": [{"rulePriority": 1, "selection": {"tagStatus": "tagged"}}]}"#);
+        let c = config(&[]);
+        let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &c.options, &c.standard, now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // THEN it is "invalid policy", projected as ECR would (nothing expires), with no standard
+        let app = &report.repositories[0];
+        assert!(app.invalid_lifecycle_policy && app.with_standard_policy.is_none());
+        assert!(close(app.projected_monthly_cost_usd, app.monthly_cost_usd));
+        assert!(report.to_markdown().contains("| invalid policy (expires nothing) |"), "{}", report.to_markdown());
     }
 
     #[tokio::test]

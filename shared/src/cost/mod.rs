@@ -56,9 +56,28 @@ impl Default for Prices {
     }
 }
 
-/// Cents, as a bill shows them.
-pub fn usd(amount: f64) -> f64 {
-    (amount * 100.0).round() / 100.0
+/// An amount of money as people read it, rounded once, here, for display: `$0.11`, and
+/// `< $0.01` for a real amount below a cent (never `$0.00` beside real bytes). The reports keep
+/// every amount exact: a registry's total is the sum of its repositories' exact costs, not of
+/// their cents.
+pub fn money(amount: f64) -> String {
+    if amount > 0.0 && amount < 0.005 {
+        "< $0.01".to_string()
+    } else if amount < 0.0 && amount > -0.005 {
+        "> -$0.01".to_string()
+    } else {
+        format!("${amount:.2}")
+    }
+}
+
+/// A signed change of money: `+$0.50`, `-$1.20`.
+pub fn money_change(amount: f64) -> String {
+    let text = money(amount.abs());
+    if amount < 0.0 {
+        format!("-{text}")
+    } else {
+        format!("+{text}")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +123,10 @@ pub struct RepositoryCost {
     pub unique_bytes: u64,
     pub monthly_cost_usd: f64,
     pub has_lifecycle_policy: bool,
+    /// The repository has a policy ECR's grammar refuses (the audit's LC-2): it expires nothing,
+    /// so the projection is the current cost, and no standard replaces it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invalid_lifecycle_policy: bool,
     /// After the repository's own lifecycle policy runs (the current cost without one).
     pub projected_monthly_cost_usd: f64,
     pub savings_usd: f64,
@@ -185,8 +208,8 @@ fn projection(
     Projection {
         images_kept: kept.len(),
         unique_bytes: bytes,
-        projected_monthly_cost_usd: usd(projected),
-        savings_usd: usd(current - projected),
+        projected_monthly_cost_usd: projected,
+        savings_usd: current - projected,
     }
 }
 
@@ -262,9 +285,9 @@ fn archive_projection(
         after_days_without_pull: days,
         images: moved.len(),
         unique_bytes: bytes,
-        monthly_savings_usd: usd(monthly(bytes, p.storage_per_gb_month) - monthly(bytes, p.archive_per_gb_month)),
-        minimum_charge_usd: usd(monthly(bytes, p.archive_per_gb_month) * f64::from(ARCHIVE_MINIMUM_DAYS) / 30.0),
-        restore_all_usd: usd(bytes as f64 / GIB * p.restore_per_gb),
+        monthly_savings_usd: monthly(bytes, p.storage_per_gb_month) - monthly(bytes, p.archive_per_gb_month),
+        minimum_charge_usd: monthly(bytes, p.archive_per_gb_month) * f64::from(ARCHIVE_MINIMUM_DAYS) / 30.0,
+        restore_all_usd: bytes as f64 / GIB * p.restore_per_gb,
     })
 }
 
@@ -279,15 +302,29 @@ pub struct CostContext {
     pub archive_projection_days: u32,
 }
 
+/// A repository's own lifecycle policy, as ECR holds it.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnPolicy<'a> {
+    None,
+    Valid(&'a LifecyclePolicy),
+    /// A policy text ECR's grammar refuses: it expires nothing.
+    Invalid,
+}
+
 /// Accounts one repository. `images` get their manifest-list children filled in (so the
 /// simulator protects them as ECR does).
 pub fn account_repository(
     name: &str,
     images: &mut [Image],
     manifests: &HashMap<String, Manifest>,
-    policy: Option<&LifecyclePolicy>,
+    policy: OwnPolicy<'_>,
     cx: &CostContext,
 ) -> RepositoryCost {
+    let invalid = matches!(policy, OwnPolicy::Invalid);
+    let policy = match policy {
+        OwnPolicy::Valid(p) => Some(p),
+        OwnPolicy::None | OwnPolicy::Invalid => None,
+    };
     let (standard, scanning, prices, now) = (&cx.standard, cx.scanning, &cx.prices, cx.now);
     for image in images.iter_mut() {
         if let Some(Manifest::List { children }) = manifests.get(&image.digest) {
@@ -313,7 +350,7 @@ pub fn account_repository(
             Some(ScanEstimate {
                 first_scans: recent,
                 rescans,
-                monthly_cost_usd: usd(recent as f64 * prices.enhanced_first_scan + rescans as f64 * prices.enhanced_rescan),
+                monthly_cost_usd: recent as f64 * prices.enhanced_first_scan + rescans as f64 * prices.enhanced_rescan,
                 note: "estimate: images pushed in the last 30 days at the first-scan price, the others at one rescan a month when scanning is continuous".into(),
             })
         }
@@ -329,15 +366,17 @@ pub fn account_repository(
         untagged_images: active.iter().filter(|i| !i.is_tagged()).count(),
         naive_bytes: active.iter().map(|i| i.size_bytes).sum(),
         unique_bytes: unique,
-        monthly_cost_usd: usd(current),
-        has_lifecycle_policy: policy.is_some(),
-        projected_monthly_cost_usd: own.as_ref().map_or(usd(current), |p| p.projected_monthly_cost_usd),
+        monthly_cost_usd: current,
+        has_lifecycle_policy: policy.is_some() || invalid,
+        invalid_lifecycle_policy: invalid,
+        projected_monthly_cost_usd: own.as_ref().map_or(current, |p| p.projected_monthly_cost_usd),
         savings_usd: own.as_ref().map_or(0.0, |p| p.savings_usd),
-        with_standard_policy: policy.is_none().then(|| projection(standard, &active, manifests, now, prices, current)),
+        with_standard_policy: (policy.is_none() && !invalid)
+            .then(|| projection(standard, &active, manifests, now, prices, current)),
         archived: Archived {
             images: archived.len(),
             bytes: archived_bytes,
-            monthly_cost_usd: usd(monthly(archived_bytes, prices.archive_per_gb_month)),
+            monthly_cost_usd: monthly(archived_bytes, prices.archive_per_gb_month),
         },
         unknown_media_types,
         enhanced_scanning_estimate,
@@ -420,19 +459,7 @@ impl CostReport {
                 total.archive_projection_minimum_charge_usd += a.minimum_charge_usd;
             }
         }
-        for amount in [
-            &mut total.monthly_cost_usd,
-            &mut total.projected_monthly_cost_usd,
-            &mut total.savings_usd,
-            &mut total.standard_policy_savings_usd,
-            &mut total.archived_monthly_cost_usd,
-            &mut total.enhanced_scanning_estimate_usd,
-            &mut total.archive_projection_savings_usd,
-            &mut total.archive_projection_minimum_charge_usd,
-        ] {
-            *amount = usd(*amount);
-        }
-        let change = previous_total.map(|p| usd(total.monthly_cost_usd - p));
+        let change = previous_total.map(|p| total.monthly_cost_usd - p);
         CostReport {
             generated_at: crate::lifecycle::to_second(now),
             region: region.to_string(),
@@ -479,8 +506,8 @@ impl CostReport {
     ) -> String {
         let ns = crate::metrics::NAMESPACE;
         let text = format!(
-            "## The organization's registries\n\n{accounts} accounts: **${:.2}**/month; after the lifecycle policies **${:.2}**. The standard policy would save another **${:.2}** where there is none. Per account: the HTML report in the reports bucket.",
-            totals.monthly_cost_usd, totals.projected_monthly_cost_usd, totals.standard_policy_savings_usd
+            "## The organization's registries\n\n{accounts} accounts: **{}**/month; after the lifecycle policies **{}**. The standard policy would save another **{}** where there is none. Per account: the HTML report in the reports bucket.",
+            money(totals.monthly_cost_usd), money(totals.projected_monthly_cost_usd), money(totals.standard_policy_savings_usd)
         );
         serde_json::json!({"widgets": [
             {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
@@ -502,8 +529,8 @@ impl CostReport {
                 "properties": {"title": title, "region": region, "view": view, "stat": "Maximum", "period": 86400, "metrics": metrics}})
         };
         let savings = format!(
-            "## Savings available\n\nCurrent **${:.2}**/month; after the lifecycle policies **${:.2}** (saves ${:.2}). The standard policy would save another **${:.2}** in repositories without one.",
-            self.total.monthly_cost_usd, self.total.projected_monthly_cost_usd, self.total.savings_usd, self.total.standard_policy_savings_usd
+            "## Savings available\n\nCurrent **{}**/month; after the lifecycle policies **{}** (saves {}). The standard policy would save another **{}** in repositories without one.",
+            money(self.total.monthly_cost_usd), money(self.total.projected_monthly_cost_usd), money(self.total.savings_usd), money(self.total.standard_policy_savings_usd)
         );
         serde_json::json!({"widgets": [
             widget(0, 0, "ECR storage cost, total (USD/month)", vec![serde_json::json!([ns, names::ESTIMATED_MONTHLY_COST_USD]), serde_json::json!([ns, names::PROJECTED_MONTHLY_COST_USD])], "timeSeries"),
@@ -516,34 +543,36 @@ impl CostReport {
 
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
-            "# ECR storage cost\n\n{} in {}: {}, {}, {} stored once ({} if every image's size were counted), **${:.2}/month** at ${}/GB-month.\n\n",
+            "# ECR storage cost\n\n{} in {}: {}, {}, {} stored once ({} if every image's size were counted), **{}/month** at ${}/GB-month.\n\n",
             self.generated_at,
             self.region,
             crate::lifecycle::count(self.total.repositories as u64, "repository", "repositories"),
             crate::lifecycle::count(self.total.images as u64, "image", "images"),
             human_bytes(self.total.unique_bytes),
             human_bytes(self.total.naive_bytes),
-            self.total.monthly_cost_usd,
+            money(self.total.monthly_cost_usd),
             self.prices.storage_per_gb_month
         );
         if let (Some(previous), Some(change)) = (self.previous_total, self.change_since_previous_usd) {
-            md.push_str(&format!("Previous report: ${previous:.2}/month; change {change:+.2}.\n\n"));
+            md.push_str(&format!("Previous report: {}/month; change {}.\n\n", money(previous), money_change(change)));
         }
         md.push_str("| repository | images | unique storage | cost/month | after its policy | savings |\n|---|---|---|---|---|---|\n");
         for r in &self.repositories {
-            let after = if r.has_lifecycle_policy {
-                format!("${:.2}", r.projected_monthly_cost_usd)
+            let after = if r.invalid_lifecycle_policy {
+                "invalid policy (expires nothing)".into()
+            } else if r.has_lifecycle_policy {
+                money(r.projected_monthly_cost_usd)
             } else {
                 "no policy".into()
             };
             md.push_str(&format!(
-                "| {} | {} | {} | ${:.2} | {} | ${:.2} |\n",
+                "| {} | {} | {} | {} | {} | {} |\n",
                 r.name,
                 r.images,
                 human_bytes(r.unique_bytes),
-                r.monthly_cost_usd,
+                money(r.monthly_cost_usd),
                 after,
-                r.savings_usd
+                money(r.savings_usd)
             ));
         }
         let without: Vec<&RepositoryCost> =
@@ -553,13 +582,13 @@ impl CostReport {
             for r in without {
                 if let Some(p) = &r.with_standard_policy {
                     md.push_str(&format!(
-                        "| {} | {} → {} | ${:.2} | ${:.2} | ${:.2} |\n",
+                        "| {} | {} → {} | {} | {} | {} |\n",
                         r.name,
                         r.images,
                         p.images_kept,
-                        r.monthly_cost_usd,
-                        p.projected_monthly_cost_usd,
-                        p.savings_usd
+                        money(r.monthly_cost_usd),
+                        money(p.projected_monthly_cost_usd),
+                        money(p.savings_usd)
                     ));
                 }
             }
@@ -574,8 +603,8 @@ impl CostReport {
         }
         if self.total.enhanced_scanning_estimate_usd > 0.0 {
             md.push_str(&format!(
-                "\nEnhanced scanning, estimated: ${:.2}/month.\n",
-                self.total.enhanced_scanning_estimate_usd
+                "\nEnhanced scanning, estimated: {}/month.\n",
+                money(self.total.enhanced_scanning_estimate_usd)
             ));
         }
         if !self.not_read.is_empty() {
@@ -613,12 +642,12 @@ impl CostReport {
             md.push_str("| repository | images archived | size | saves/month | 90-day minimum | restore all |\n|---|---|---|---|---|---|\n");
             for (name, a) in &projected {
                 md.push_str(&format!(
-                    "| {name} | {} | {} | ${:.2} | ${:.2} | ${:.2} |\n",
+                    "| {name} | {} | {} | {} | {} | {} |\n",
                     a.images,
                     human_bytes(a.unique_bytes),
-                    a.monthly_savings_usd,
-                    a.minimum_charge_usd,
-                    a.restore_all_usd
+                    money(a.monthly_savings_usd),
+                    money(a.minimum_charge_usd),
+                    money(a.restore_all_usd)
                 ));
             }
         }

@@ -1,7 +1,7 @@
 //! The cost report as a run keeps it.
 
 use super::{bar_chart, changes, page, tiles, Bar, BLUE, GREEN};
-use crate::cost::CostReport;
+use crate::cost::{money, money_change, CostReport};
 use crate::lifecycle::human_bytes;
 use crate::run::RunReport;
 use chrono::{DateTime, Utc};
@@ -29,9 +29,9 @@ impl RunReport for CostReport {
     fn headline(&self) -> Vec<(String, String)> {
         let t = &self.total;
         let mut out = vec![
-            ("Monthly cost".to_string(), format!("${:.2}", t.monthly_cost_usd)),
-            ("After the lifecycle policies".to_string(), format!("${:.2}", t.projected_monthly_cost_usd)),
-            ("Savings from the standard policy".to_string(), format!("${:.2}", t.standard_policy_savings_usd)),
+            ("Monthly cost".to_string(), money(t.monthly_cost_usd)),
+            ("After the lifecycle policies".to_string(), money(t.projected_monthly_cost_usd)),
+            ("Savings from the standard policy".to_string(), money(t.standard_policy_savings_usd)),
             ("Repositories".to_string(), t.repositories.to_string()),
             ("Images".to_string(), t.images.to_string()),
             ("Stored once".to_string(), human_bytes(t.unique_bytes)),
@@ -46,7 +46,7 @@ impl RunReport for CostReport {
         let mut out = Vec::new();
         let (was, now) = (previous.total.monthly_cost_usd, self.total.monthly_cost_usd);
         if (was - now).abs() >= 0.005 {
-            out.push(format!("monthly cost: ${was:.2} → ${now:.2} ({:+.2})", now - was));
+            out.push(format!("monthly cost: {} → {} ({})", money(was), money(now), money_change(now - was)));
         }
         if previous.total.images != self.total.images {
             out.push(format!("images: {} → {}", previous.total.images, self.total.images));
@@ -56,10 +56,10 @@ impl RunReport for CostReport {
         let mut moved: Vec<(f64, String)> = Vec::new();
         for r in &self.repositories {
             match before.get(r.name.as_str()) {
-                None => moved.push((r.monthly_cost_usd, format!("{}: new, ${:.2}", r.name, r.monthly_cost_usd))),
+                None => moved.push((r.monthly_cost_usd, format!("{}: new, {}", r.name, money(r.monthly_cost_usd)))),
                 Some(was) if (was - r.monthly_cost_usd).abs() >= 0.01 => moved.push((
                     (r.monthly_cost_usd - was).abs(),
-                    format!("{}: ${was:.2} → ${:.2}", r.name, r.monthly_cost_usd),
+                    format!("{}: {} → {}", r.name, money(*was), money(r.monthly_cost_usd)),
                 )),
                 Some(_) => {}
             }
@@ -68,7 +68,7 @@ impl RunReport for CostReport {
         out.extend(moved.into_iter().map(|(_, line)| line));
         for r in &previous.repositories {
             if !self.repositories.iter().any(|n| n.name == r.name) {
-                out.push(format!("{}: gone (was ${:.2})", r.name, r.monthly_cost_usd));
+                out.push(format!("{}: gone (was {})", r.name, money(r.monthly_cost_usd)));
             }
         }
         out
@@ -115,9 +115,10 @@ impl RunReport for CostReport {
                 @for r in &self.repositories {
                     tr data-repository=(r.name) {
                         td { (r.name) } td.num { (r.images) } td.num { (human_bytes(r.unique_bytes)) }
-                        td.num { (format!("${:.2}", r.monthly_cost_usd)) }
+                        td.num { (money(r.monthly_cost_usd)) }
                         td.num {
-                            @if r.has_lifecycle_policy { (format!("${:.2}", r.projected_monthly_cost_usd)) } @else { span.none { "no policy" } }
+                            @if r.invalid_lifecycle_policy { span.none { "invalid policy (expires nothing)" } }
+                            @else if r.has_lifecycle_policy { (money(r.projected_monthly_cost_usd)) } @else { span.none { "no policy" } }
                         }
                     }
                 }
@@ -130,8 +131,8 @@ impl RunReport for CostReport {
                     tr { th { "repository" } th { "its policy saves" } th { "the standard policy would save" } }
                     @for (r, standard) in &freeing {
                         tr {
-                            td { (r.name) } td.num { (format!("${:.2}", r.savings_usd)) }
-                            td.num { @if r.with_standard_policy.is_some() { (format!("${standard:.2}")) } @else { span.none { "has a policy" } } }
+                            td { (r.name) } td.num { (money(r.savings_usd)) }
+                            td.num { @if r.with_standard_policy.is_some() { (money(*standard)) } @else { span.none { "has a policy" } } }
                         }
                     }
                 }
@@ -146,9 +147,9 @@ impl RunReport for CostReport {
                     @for (name, a) in &archiving {
                         tr {
                             td { (name) } td.num { (a.images) } td.num { (human_bytes(a.unique_bytes)) }
-                            td.num { (format!("${:.2}", a.monthly_savings_usd)) }
-                            td.num { (format!("${:.2}", a.minimum_charge_usd)) }
-                            td.num { (format!("${:.2}", a.restore_all_usd)) }
+                            td.num { (money(a.monthly_savings_usd)) }
+                            td.num { (money(a.minimum_charge_usd)) }
+                            td.num { (money(a.restore_all_usd)) }
                         }
                     }
                 }

@@ -15,7 +15,7 @@ const HEADLINE_ACCOUNTS: usize = 20;
 const CHART_ACCOUNTS: usize = 25;
 
 fn usd(v: f64) -> String {
-    format!("${v:.2}")
+    crate::cost::money(v)
 }
 
 /// What a tally says in a sentence: "2 non-compliant, 1 registry not reached".

@@ -70,6 +70,7 @@ fn the_cost_page_escapes_names_and_draws_the_costliest() {
         unique_bytes: gib << 30,
         monthly_cost_usd: gib as f64 * 0.1,
         has_lifecycle_policy: false,
+        invalid_lifecycle_policy: false,
         projected_monthly_cost_usd: gib as f64 * 0.1,
         savings_usd: 0.0,
         with_standard_policy: None,
