@@ -6,7 +6,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use ecr_keeper_core::cost::{account_repository, Blob, CostContext, Manifest, Prices, Scanning};
+use ecr_keeper_core::cost::{account_repository, Blob, CostContext, Manifest, OwnPolicy, Prices, Scanning};
 use ecr_keeper_core::image::Image;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
 use std::collections::HashMap;
@@ -63,13 +63,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("account 100k images with a policy", |b| {
         b.iter(|| {
             let mut working = images.clone();
-            black_box(account_repository("bench", &mut working, black_box(&manifests), Some(&own), &cx))
+            black_box(account_repository("bench", &mut working, black_box(&manifests), OwnPolicy::Valid(&own), &cx))
         })
     });
     group.bench_function("account 100k images without a policy (standard projection)", |b| {
         b.iter(|| {
             let mut working = images.clone();
-            black_box(account_repository("bench", &mut working, black_box(&manifests), None, &cx))
+            black_box(account_repository("bench", &mut working, black_box(&manifests), OwnPolicy::None, &cx))
         })
     });
     group.finish();
