@@ -33,7 +33,7 @@ pub struct AuditArgs {
     #[arg(long)]
     require_kms: bool,
     /// Repositories audited at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
     #[arg(long, value_enum, default_value_t = AuditOutput::Markdown)]
     output: AuditOutput,
@@ -73,6 +73,9 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Ok(scope) => scope,
         Err(code) => return code,
     };
+    if let Err(code) = crate::report_dir::check_writable(args.output_dir.as_deref()) {
+        return code;
+    }
     let suppressions = match parse_suppressions(&args.suppressed.join(",")) {
         Ok(s) => s,
         Err(e) => {

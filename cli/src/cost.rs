@@ -38,7 +38,7 @@ pub struct CostArgs {
     #[command(flatten)]
     standard: crate::StandardArgs,
     /// How many of the most expensive repositories the report and the dashboard name.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1000), usize::from))]
     top: usize,
     #[arg(long, value_enum, default_value_t = CostOutput::Markdown)]
     output: CostOutput,
@@ -51,7 +51,7 @@ pub struct CostArgs {
     #[arg(long)]
     publish: bool,
     /// How many repositories are read at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]
@@ -70,9 +70,13 @@ pub async fn run(args: CostArgs) -> ExitCode {
         Ok(scope) => scope,
         Err(code) => return code,
     };
-    if !(args.price_per_gb_month >= 0.0 && args.archive_price_per_gb_month >= 0.0 && args.restore_price_per_gb >= 0.0) {
-        eprintln!("ecr-keeper: --price-per-gb-month, --archive-price-per-gb-month and --restore-price-per-gb must be zero or more");
+    let prices = [args.price_per_gb_month, args.archive_price_per_gb_month, args.restore_price_per_gb];
+    if !prices.iter().all(|p| p.is_finite() && *p >= 0.0) {
+        eprintln!("ecr-keeper: --price-per-gb-month, --archive-price-per-gb-month and --restore-price-per-gb must be finite numbers, zero or more");
         return ExitCode::from(EXIT_INVALID);
+    }
+    if let Err(code) = crate::report_dir::check_writable(args.output_dir.as_deref()) {
+        return code;
     }
     let standard = match generate(&Standard::params_or_default(args.standard.standard().as_ref())) {
         Ok(p) => p,

@@ -43,7 +43,7 @@ pub struct OrganizationArgs {
     #[arg(long, value_name = "ID,…", requires = "accounts")]
     exclude_accounts: Option<String>,
     /// With --accounts: registries (account, region) read at once.
-    #[arg(long, value_name = "N", default_value_t = 4, requires = "accounts")]
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "accounts", value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
     registry_concurrency: usize,
 }
 

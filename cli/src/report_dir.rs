@@ -7,6 +7,21 @@ use ecr_keeper_core::run::{render, RunReport};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// Before any work: the directory can be created and written, so a run is never thrown away at
+/// its end for an unwritable path.
+pub fn check_writable(dir: Option<&Path>) -> Result<(), ExitCode> {
+    let Some(dir) = dir else { return Ok(()) };
+    let probe = dir.join(".ecr-keeper-write-check");
+    let checked = std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create it: {e}"))
+        .and_then(|()| std::fs::write(&probe, b"").map_err(|e| format!("cannot write in it: {e}")))
+        .and_then(|()| std::fs::remove_file(&probe).map_err(|e| format!("cannot remove {}: {e}", probe.display())));
+    checked.map_err(|e| {
+        eprintln!("ecr-keeper: --output-dir {}: {e}; nothing was read", dir.display());
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
 /// Writes the files when `--output-dir` was given, saying where on stderr; the exit code to
 /// stop with when it could not.
 pub fn write_if_asked<R: RunReport>(dir: Option<&Path>, report: &R) -> Result<(), ExitCode> {

@@ -451,3 +451,37 @@ fn a_full_disk_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.trim(), "ecr-keeper: cannot write the output: No space left on device (os error 28)");
 }
+
+#[test]
+fn an_unwritable_output_dir_is_refused_before_anything_is_read() {
+    // An endpoint nothing answers: had the run started, it would fail on it, not on the path.
+    let aws = ["--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"];
+    for command in ["audit", "cost-report"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ecr-keeper"))
+            .args([command, "--output-dir", "/dev/null/reports"])
+            .args(aws)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(err.starts_with("ecr-keeper: --output-dir /dev/null/reports: cannot create it"), "{command}: {err}");
+        assert!(err.contains("nothing was read"), "{command}: {err}");
+    }
+    // And prices must be finite.
+    let o = run(&["cost-report", "--price-per-gb-month", "inf", "--region", "us-east-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("must be finite numbers"), "{}", stderr(&o));
+}
+
+#[test]
+fn counts_out_of_range_are_named_with_the_accepted_range() {
+    for (command, flag) in [("audit", "--concurrency"), ("cost-report", "--concurrency"), ("cost-report", "--top")] {
+        let o = run(&[command, flag, "0"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command} {flag} 0: {err}");
+        assert!(err.contains(flag) && err.contains("0 is not in 1.."), "{command} {flag} 0: {err}");
+    }
+}
