@@ -682,3 +682,36 @@ async fn scan_2_is_right_for_scanned_clean_and_never_scanned_images_as_ecr_answe
     let (status, message) = check(&report, "never", "SCAN-2");
     assert_eq!((status, message), (Status::Fail, "the newest image, v1, was never scanned"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_credential_process_profile_signs_the_cli_in() {
+    // GIVEN a profile whose credentials come from a credential_process (aws-vault, granted)
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
+    assert!(built.is_ok_and(|s| s.success()));
+    let aws = LocalAws::start();
+    create(&aws.ecr().await, &Repo::good("good")).await;
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-credential-process-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let (script, called, config) = (dir.join("credentials.sh"), dir.join("called"), dir.join("config"));
+    let body = format!(
+        "#!/bin/sh\ntouch '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS\", \"SecretAccessKey\": \"process-secret\"}}'\n",
+        called.display()
+    );
+    std::fs::write(&script, body).unwrap_or_else(|e| panic!("{e}"));
+    let made_executable = Command::new("chmod").args(["+x"]).arg(&script).status();
+    assert!(made_executable.is_ok_and(|s| s.success()));
+    std::fs::write(
+        &config,
+        format!("[profile scripted]\nregion = us-east-1\ncredential_process = {}\n", script.display()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // WHEN the audit runs with that profile and nothing else
+    let (code, stderr) = bare_cli(
+        &["audit", "--endpoint-url", &aws.endpoint_url, "--output", "json"],
+        &[("AWS_PROFILE", "scripted".into()), ("AWS_CONFIG_FILE", config.display().to_string())],
+    );
+    // THEN the process was asked for credentials and the audit ran
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(called.exists(), "the credential_process was not run: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
