@@ -98,6 +98,10 @@ enum Output {
 pub enum LifecycleCliError {
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
+    #[error("{path} is over {limit}: {why}; nothing was parsed")]
+    TooLarge { path: String, limit: &'static str, why: &'static str },
+    #[error("{path} {encoding}: save it as UTF-8 without a byte-order mark (as the AWS CLI writes it)")]
+    Encoding { path: String, encoding: &'static str },
     #[error("{path}: {source}")]
     Policy { path: String, source: PolicyError },
     #[error("{path}: {source}")]
@@ -220,22 +224,58 @@ fn is_stdin(path: &std::path::Path) -> bool {
     path.as_os_str() == "-"
 }
 
-fn read_input(path: &PathBuf) -> Result<(String, String), LifecycleCliError> {
+/// How much of an input file is read at most, and why: past it the file is refused before it
+/// is parsed (a 70 MB policy once took 1.2 GB of memory; `/dev/zero` never ends).
+#[derive(Debug, Clone, Copy)]
+struct InputLimit {
+    bytes: u64,
+    shown: &'static str,
+    why: &'static str,
+}
+
+/// ECR accepts 30,720 characters of policy; get-lifecycle-policy output escapes it in JSON.
+const POLICY_LIMIT: InputLimit = InputLimit {
+    bytes: 256 * 1024,
+    shown: "256 KiB",
+    why: "ECR accepts a lifecycle policy of 30,720 characters at most",
+};
+/// describe-images output: about 500 bytes an image, so room for ECR's 100,000 images per
+/// repository many times over.
+const IMAGES_LIMIT: InputLimit = InputLimit {
+    bytes: 256 * 1024 * 1024,
+    shown: "256 MiB",
+    why: "far more than describe-images writes for ECR's 100,000 images per repository",
+};
+
+fn read_input(path: &PathBuf, limit: InputLimit) -> Result<(String, String), LifecycleCliError> {
     let shown = if is_stdin(path) { "<stdin>".to_string() } else { path.display().to_string() };
-    let mut text = String::new();
-    let read = if is_stdin(path) {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    let read_error = |source| LifecycleCliError::Read { path: shown.clone(), source };
+    let mut bytes = Vec::new();
+    if is_stdin(path) {
+        std::io::stdin().take(limit.bytes + 1).read_to_end(&mut bytes).map_err(read_error)?;
     } else {
-        std::fs::read_to_string(path).map(|t| text = t)
+        std::fs::File::open(path).and_then(|f| f.take(limit.bytes + 1).read_to_end(&mut bytes)).map_err(read_error)?;
+    }
+    if bytes.len() as u64 > limit.bytes {
+        return Err(LifecycleCliError::TooLarge { path: shown, limit: limit.shown, why: limit.why });
+    }
+    let encoding = match bytes.as_slice() {
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Some("is UTF-16"),
+        [0xEF, 0xBB, 0xBF, ..] => Some("starts with a byte-order mark"),
+        _ => None,
     };
-    read.map_err(|source| LifecycleCliError::Read { path: shown.clone(), source })?;
+    if let Some(encoding) = encoding {
+        return Err(LifecycleCliError::Encoding { path: shown, encoding });
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 ({e})"))))?;
     Ok((shown, text))
 }
 
 /// Accepts the policy itself or `get-lifecycle-policy` output, which carries the policy as a
 /// string in `lifecyclePolicyText`.
 fn load_policy(path: &PathBuf) -> Result<LifecyclePolicy, LifecycleCliError> {
-    let (shown, text) = read_input(path)?;
+    let (shown, text) = read_input(path, POLICY_LIMIT)?;
     let inner = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("lifecyclePolicyText").and_then(|t| t.as_str()).map(str::to_owned));
@@ -254,7 +294,7 @@ struct Named {
 }
 
 fn load_images(path: &PathBuf) -> Result<(Vec<Image>, Named), LifecycleCliError> {
-    let (shown, text) = read_input(path)?;
+    let (shown, text) = read_input(path, IMAGES_LIMIT)?;
     let images = parse_image_details(&text).map_err(|source| LifecycleCliError::Images { path: shown, source })?;
     let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let details = value.get("imageDetails").unwrap_or(&value);

@@ -485,3 +485,30 @@ fn counts_out_of_range_are_named_with_the_accepted_range() {
         assert!(err.contains(flag) && err.contains("0 is not in 1.."), "{command} {flag} 0: {err}");
     }
 }
+
+#[test]
+fn inputs_past_ecrs_limits_or_in_another_encoding_are_refused_before_parsing() {
+    // `validate /dev/zero` would never end; a huge policy would take gigabytes to parse.
+    let o = run(&["lifecycle", "validate", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero is over 256 KiB: ECR accepts a lifecycle policy of 30,720 characters at most"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-encodings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let policy = r#"{"rules": []}"#;
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(policy.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    for (name, bytes, says) in [
+        ("utf16.json", utf16, "is UTF-16"),
+        ("bom.json", [&[0xEF, 0xBB, 0xBF][..], policy.as_bytes()].concat(), "starts with a byte-order mark"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        let o = run(&["lifecycle", "validate", &path.to_string_lossy()]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says) && stderr(&o).contains("save it as UTF-8"), "{name}: {}", stderr(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
