@@ -809,12 +809,6 @@ impl InMemoryStacks {
         self
     }
 
-    /// GIVEN CloudFormation no longer has the resource (or the stack).
-    pub fn remove(&self, stack_id: &str, logical_id: &str) -> &Self {
-        lock(&self.0).remove(&(stack_id.to_string(), logical_id.to_string()));
-        self
-    }
-
     /// The state CloudFormation is in while it waits for the answer to `request`: the resource
     /// `*_IN_PROGRESS` under the request's physical id.
     pub fn sending(&self, request: &crate::custom_resource::Request) -> &Self {
