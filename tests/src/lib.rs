@@ -121,6 +121,18 @@ fn local_loader(endpoint: &str) -> aws_config::ConfigLoader {
         .credentials_provider(aws_sdk_ecr::config::Credentials::new("testing", "testing", None, None, "moto"))
 }
 
+/// Builds the CLI (`target/debug/ecr-keeper`) and returns its path. `--bin` at the workspace's
+/// root, not `-p`: the features then resolve over the whole workspace, as in `make unit`'s build and in cargo lambda's
+/// runs, so the crates below the CLI are compiled once for all of them.
+pub fn build_cli() -> PathBuf {
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked", "--bin", "ecr-keeper"])
+        .current_dir(repo_root())
+        .status();
+    assert!(built.is_ok_and(|s| s.success()), "cargo build --bin ecr-keeper failed");
+    repo_root().join("target/debug/ecr-keeper")
+}
+
 /// moto on loopback (plus the CloudWatch bridge when asked), for one test.
 pub struct LocalAws {
     pub moto_url: String,

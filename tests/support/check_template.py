@@ -142,6 +142,15 @@ def check_logs(t, check):
             check("logs", "AWS::StackName" in log_name, f"{name}: its log group name is unique per stack ({log_name})")
             check("logs", name not in log_name, f"{name}: its log group name does not refer back to the function (a cycle)")
     check("logs", len(names) == len(set(names)), "log group names are distinct")
+    # As deployed (SAM merges Globals into each function): JSON at the stack's level, which
+    # lambda_support::init_logging reads from AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL.
+    deployed = resources_of(sam_transform(t), "AWS::Lambda::Function") if functions else {}
+    for name, fn in deployed.items():
+        logging = fn["Properties"].get("LoggingConfig", {})
+        check("logs", logging.get("LogFormat") == "JSON" and ref(logging.get("ApplicationLogLevel")) == "LogLevel",
+              f"{name}: JSON logs at the LogLevel parameter's level (LoggingConfig)")
+        check("logs", logging.get("SystemLogLevel") in ("WARN", "ERROR"),
+              f"{name}: Lambda's START/END/REPORT lines are not billed on every invocation (SystemLogLevel)")
 
 
 def schedule_events(t):

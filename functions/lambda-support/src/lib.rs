@@ -5,6 +5,10 @@ use ecr_keeper_core::metrics::MetricsError;
 use ecr_keeper_core::ports::RegistryError;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::ReactionError;
+use lambda_runtime::tracing::subscriber::{
+    self,
+    filter::{EnvFilter, LevelFilter},
+};
 use lambda_runtime::Diagnostic;
 use std::time::Duration;
 
@@ -108,24 +112,18 @@ pub fn time_left(deadline_ms: u64, now_ms: u64) -> Duration {
     }
 }
 
-/// Lambda's log setup (level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON when
-/// `AWS_LAMBDA_LOG_FORMAT` is `json`), with the AWS SDK's and HTTP stack's own logs capped at
-/// INFO: at DEBUG they print the signing identity (the access key id, among others) and every
-/// request's internals, which a team turning on DEBUG for ecr-keeper neither wants nor should
-/// ship to its log store.
+/// Lambda's log setup: the level from `AWS_LAMBDA_LOG_LEVEL` (the template's
+/// `ApplicationLogLevel`) or `RUST_LOG`, JSON when `AWS_LAMBDA_LOG_FORMAT` is `JSON` (the
+/// template's `LogFormat`). The AWS SDK's and HTTP stack's own logs are capped at INFO: at DEBUG
+/// they print the signing identity (the access key id, among others) and every request's
+/// internals, which a team turning on DEBUG for ecr-keeper neither wants nor should ship to its
+/// log store. (The runtime's `init_default_subscriber` reads the same variables but has no such cap.)
 pub fn init_logging() {
-    use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter};
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
-    let level = level.ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
-    let mut filter = EnvFilter::builder().with_default_directive(level.into()).from_env_lossy();
-    for quiet in SDK_TARGETS {
-        if let Ok(directive) = format!("{quiet}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let collector =
-        lambda_runtime::tracing::subscriber::fmt().with_target(false).without_time().with_env_filter(filter);
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
+    let directives = std::env::var("RUST_LOG").unwrap_or_default();
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let collector =
+        subscriber::fmt().with_target(false).without_time().with_env_filter(log_filter(level.as_deref(), &directives));
     if json {
         collector.json().init()
     } else {
@@ -133,20 +131,32 @@ pub fn init_logging() {
     }
 }
 
-const SDK_TARGETS: [&str; 12] = [
-    "aws_config",
-    "aws_runtime",
-    "aws_sdk_ecr",
-    "aws_sdk_cloudwatch",
-    "aws_sdk_sns",
-    "aws_sdk_dynamodb",
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http_client",
-    "hyper",
-    "hyper_util",
-    "rustls",
-];
+/// The filter for Lambda's `level` and `RUST_LOG`'s `directives`, with [`QUIET_TARGETS`] at
+/// INFO or the chosen level, whichever is quieter.
+pub fn log_filter(level: Option<&str>, directives: &str) -> EnvFilter {
+    let level = log_level(level);
+    let quiet_level = level.min(LevelFilter::INFO);
+    let mut filter = EnvFilter::builder().with_default_directive(level.into()).parse_lossy(directives);
+    for quiet in QUIET_TARGETS {
+        if let Ok(directive) = format!("{quiet}={quiet_level}").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+/// Lambda's log levels as tracing's: FATAL, which tracing has not, is ERROR; anything unknown INFO.
+fn log_level(level: Option<&str>) -> LevelFilter {
+    match level {
+        Some(l) if l.eq_ignore_ascii_case("fatal") => LevelFilter::ERROR,
+        Some(l) => l.parse().unwrap_or(LevelFilter::INFO),
+        None => LevelFilter::INFO,
+    }
+}
+
+/// A filter's target matches every target it begins: `aws` covers every AWS SDK crate
+/// (`aws_sdk_s3`, `aws_sigv4`, `aws_smithy_runtime`, …), so a newly added SDK is capped too.
+const QUIET_TARGETS: [&str; 4] = ["aws", "hyper", "h2", "rustls"];
 
 #[cfg(test)]
 mod tests {
@@ -181,5 +191,70 @@ mod tests {
     fn a_placeholder_deadline_gives_the_fallback() {
         assert_eq!(time_left(600_000, 1_800_000_000_000), FALLBACK_TIME_LEFT);
         assert_eq!(time_left(1_800_000_000_000, 1_800_000_000_000), FALLBACK_TIME_LEFT);
+    }
+
+    /// Where a test's subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged_at(level: Option<&str>, directives: &str) -> String {
+        use lambda_runtime::tracing::{debug, error, info};
+        use subscriber::util::SubscriberInitExt;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let collector = subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_env_filter(log_filter(level, directives))
+            .finish();
+        {
+            let _guard = collector.set_default();
+            debug!(target: "aws_sdk_s3::operation", "s3 request internals");
+            debug!(target: "aws_sigv4::http_request", "canonical request with the access key id");
+            debug!(target: "hyper_util::client", "connection pool");
+            info!(target: "aws_config::meta", "credentials from the environment");
+            debug!(target: "lambda_support::tests", "ecr-keeper debug");
+            error!(target: "lambda_support::tests", "ecr-keeper error");
+        }
+        let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).to_string()
+    }
+
+    #[test]
+    fn the_sdk_logs_nothing_below_info_at_any_level() {
+        let logged = logged_at(Some("DEBUG"), "");
+        assert!(logged.contains("ecr-keeper debug"), "{logged}");
+        assert!(logged.contains("credentials from the environment"), "{logged}");
+        for secret in ["s3 request internals", "canonical request", "connection pool"] {
+            assert!(!logged.contains(secret), "{secret} logged at DEBUG:\n{logged}");
+        }
+        let logged = logged_at(Some("TRACE"), "");
+        assert!(!logged.contains("canonical request"), "{logged}");
+    }
+
+    #[test]
+    fn lambda_s_log_levels_govern_ecr_keeper_s_own_logs() {
+        let info = logged_at(Some("INFO"), "");
+        // WARN quiets the SDK's INFO too: the cap never makes a target louder than the level.
+        let warn = logged_at(Some("WARN"), "");
+        assert!(!warn.contains("credentials") && warn.contains("ecr-keeper error"), "{warn}");
+        assert!(!info.contains("ecr-keeper debug") && info.contains("ecr-keeper error"), "{info}");
+        // FATAL, which tracing has not, keeps errors only.
+        let fatal = logged_at(Some("FATAL"), "");
+        assert!(fatal.contains("ecr-keeper error") && !fatal.contains("credentials"), "{fatal}");
+        // No level, or one Lambda does not know: INFO.
+        for level in [None, Some("LOUD")] {
+            let logged = logged_at(level, "");
+            assert!(logged.contains("credentials") && !logged.contains("ecr-keeper debug"), "{level:?}: {logged}");
+        }
     }
 }

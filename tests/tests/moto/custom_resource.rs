@@ -596,8 +596,7 @@ fn plan_cli(aws_env: &[(&'static str, String)], args: &[&str]) -> std::process::
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repository_plan_shows_what_an_update_would_change_and_changes_nothing() {
-    let built = std::process::Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     // GIVEN a repository the custom resource created with defaults
     let f = Fixture::new().await;
     assert_eq!(f.create(json!({"RepositoryName": "planned"})).await["Status"], "SUCCESS");

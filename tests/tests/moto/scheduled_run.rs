@@ -12,11 +12,6 @@ use std::process::Command;
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
 
-fn build_cli() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()), "cargo build -p ecr-keeper-cli");
-}
-
 /// `n` repositories `svc-00`…; every third has a lifecycle policy, every one an image or two.
 async fn seed(aws: &LocalAws, n: usize) {
     let ecr = aws.ecr().await;
@@ -81,7 +76,7 @@ fn run_id(execution_output: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_s3() {
-    build_cli();
+    ecr_keeper_tests::build_cli();
     // GIVEN 60 repositories and a stack whose shards hold 25
     let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "25"), ("KEEPER_ALERT_TOPIC_ARN", TOPIC)], &[]);
     seed(&runs.aws, 60).await;
@@ -218,7 +213,7 @@ async fn unfinished_repositories_get_another_pass_and_one_unreadable_in_every_pa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cost_report_runs_on_the_state_machine_and_equals_the_one_process_report() {
-    build_cli();
+    ecr_keeper_tests::build_cli();
     let runs = ScheduledRuns::start_with_cloudwatch(&[("KEEPER_SHARD_REPOSITORIES", "2")]);
     seed(&runs.aws, 5).await;
     let execution = runs.run("cost");

@@ -39,7 +39,24 @@ async fn repository_resource_binary_creates_updates_and_deletes() {
     assert_eq!(answer.unwrap_or_else(|e| panic!("{e}"))["Status"], "SUCCESS");
     let deleted = recorder.wait_for(3, Duration::from_secs(10)).await[2].json();
     assert_eq!(deleted["Reason"], "deleted app-template-dev (it held no images)");
-    assert!(ecr.describe_repositories().send().await.map(|r| r.repositories().is_empty()).unwrap_or(false));
+    // Every repository moto holds, named, so a failure shows what is left. The listing is tried
+    // again on a transport error: CI once failed here with the delete answered and nothing to show.
+    let mut listed = Err(String::new());
+    for _ in 0..5 {
+        listed = ecr
+            .describe_repositories()
+            .send()
+            .await
+            .map_err(|e| aws_sdk_ecr::error::DisplayErrorContext(e).to_string());
+        if listed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let listed = listed.unwrap_or_else(|e| panic!("listing repositories after the delete: {e}"));
+    let left: Vec<String> =
+        listed.repositories().iter().filter_map(|r| r.repository_name().map(String::from)).collect();
+    assert!(left.is_empty(), "repositories left after the delete: {left:?}\n{}", lambda.log());
 
     // The function's logs name the response host, never the signed URL.
     let logs = lambda.log();

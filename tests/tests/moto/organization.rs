@@ -16,11 +16,6 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
 const CENTRAL_ROLES: [&str; 2] =
     ["arn:aws:iam::123456789012:role/lifecycle-audit-role", "arn:aws:iam::123456789012:role/cost-report-role"];
 
-fn build_cli() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()), "cargo build -p ecr-keeper-cli");
-}
-
 /// Repositories per (member index, region): 3 and 1 in the first member, 2 and 0 in the second,
 /// 1 and 1 in the third (which has no member role, so they must not be read).
 const LAYOUT: [[usize; 2]; 3] = [[3, 1], [2, 0], [1, 1]];
@@ -69,7 +64,7 @@ fn entry<'a>(report: &'a Value, account: &str, region: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machines_and_the_cli() {
-    build_cli();
+    ecr_keeper_tests::build_cli();
     // GIVEN a central stack whose audit and cost report cover the organization, shards of 2
     let runs_env = [
         ("KEEPER_SHARD_REPOSITORIES", "2"),

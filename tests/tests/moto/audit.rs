@@ -349,8 +349,7 @@ fn cli(aws: &LocalAws, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_exit_code_says_pass_fail_or_cannot_read() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     let aws = LocalAws::start();
     let ecr = aws.ecr().await;
     create(&ecr, &Repo::good("good")).await;
@@ -397,8 +396,7 @@ fn bare_cli(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn aws_failures_reach_the_user_as_one_line_with_what_to_do() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     let aws = LocalAws::start();
     let ecr = aws.ecr().await;
     create(&ecr, &Repo::good("app")).await;
@@ -686,8 +684,7 @@ async fn scan_2_is_right_for_scanned_clean_and_never_scanned_images_as_ecr_answe
 #[tokio::test(flavor = "multi_thread")]
 async fn a_credential_process_profile_signs_the_cli_in() {
     // GIVEN a profile whose credentials come from a credential_process (aws-vault, granted)
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     let aws = LocalAws::start();
     create(&aws.ecr().await, &Repo::good("good")).await;
     let dir = std::env::temp_dir().join(format!("ecr-keeper-credential-process-{}", std::process::id()));

@@ -4,8 +4,7 @@ use std::process::Command;
 
 #[test]
 fn the_whole_story_runs_on_one_machine() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()), "the CLI must build");
+    ecr_keeper_tests::build_cli();
     let summary_path = std::env::temp_dir().join(format!("ecr-keeper-demo-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_demo"))
         .env("DEMO_SUMMARY", &summary_path)

@@ -62,8 +62,7 @@ fn picture(path: &Path) -> (usize, f64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_audit_and_cost_pages_render_offline_in_chromium_with_the_numbers_and_no_script() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     // GIVEN a registry of three repositories, one image tagged with markup
     let aws = LocalAws::start();
     let ecr = aws.ecr().await;

@@ -82,8 +82,7 @@ fn event(recorder: &ResponseRecorder, stack: &str, kind: &str, n: usize, props: 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_running_image_is_at_risk_refused_by_the_guardrail_then_pinned_and_unpinned() {
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     let aws = LocalAws::start();
     let config = aws.sdk_config().await;
     let ecr = aws_sdk_ecr::Client::new(&config);
@@ -271,8 +270,7 @@ async fn lambda_image_functions_and_an_immutable_repository_take_a_pin() {
 
     // AND `ecr-keeper audit --in-use lambda --protect-in-use` lists the pin (a dry run), then,
     // with --yes, pins v2 in the immutable repository: a new tag on the same image is allowed
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "ecr-keeper-cli"]).status();
-    assert!(built.is_ok_and(|s| s.success()));
+    ecr_keeper_tests::build_cli();
     let cli = |args: &[&str]| {
         Command::new(repo_root().join("target/debug/ecr-keeper"))
             .arg("audit")
