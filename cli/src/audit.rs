@@ -33,7 +33,7 @@ pub struct AuditArgs {
     #[arg(long)]
     require_kms: bool,
     /// Repositories audited at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
+    #[arg(long, value_name = "N", default_value_t = ecr_keeper_core::run::DEFAULT_CONCURRENCY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
     #[arg(long, value_enum, default_value_t = AuditOutput::Markdown)]
     output: AuditOutput,

@@ -51,7 +51,7 @@ pub struct CostArgs {
     #[arg(long)]
     publish: bool,
     /// How many repositories are read at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
+    #[arg(long, value_name = "N", default_value_t = ecr_keeper_core::run::DEFAULT_CONCURRENCY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]

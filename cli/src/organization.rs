@@ -5,7 +5,8 @@ use crate::EXIT_INVALID;
 use clap::Args;
 use ecr_keeper_aws::{MemberRegistries, OrganizationsDirectory};
 use ecr_keeper_core::organization::{
-    organization_in_process, OrganizationReport, OrganizationView, Progress, Scope, ScopeFields, ScopeInput, Target,
+    organization_in_process, OrganizationReport, OrganizationView, Pace, Progress, Scope, ScopeFields, ScopeInput,
+    Target,
 };
 use ecr_keeper_core::run::{Job, RunReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -152,13 +153,8 @@ where
     let report = organization_in_process(
         job,
         &registries,
-        &scope.role_name,
-        &scope.regions,
-        &targets,
-        prefix,
-        args.registry_concurrency,
-        concurrency,
-        None,
+        &scope.run(&targets, prefix),
+        Pace { registries: args.registry_concurrency, repositories: concurrency, deadline: None },
         now,
         &bar,
     )

@@ -8,6 +8,7 @@
 //! with the same findings, never dropped.
 
 use crate::findings::{Finding, Severity, SeverityCounts};
+use crate::lifecycle::count;
 use chrono::{DateTime, Duration as Span, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -194,17 +195,8 @@ fn chat_title(alert: &ImageAlert) -> String {
 fn image_name(alert: &ImageAlert) -> String {
     match alert.tags.first() {
         Some(tag) => format!("{}:{}", alert.repository, clip(tag)),
-        None => format!("{}@{}", alert.repository, short_digest(&alert.digest)),
+        None => format!("{}@{}", alert.repository, crate::image::short_digest(&alert.digest)),
     }
-}
-
-fn short_digest(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &hex[..hex.len().min(12)]
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn headline(alert: &ImageAlert) -> String {
@@ -212,11 +204,11 @@ fn headline(alert: &ImageAlert) -> String {
     match &alert.details_unavailable {
         Some(_) => format!(
             "{} at or above {} in {}",
-            plural(alert.open_at_or_above, "finding", "findings"),
+            count(alert.open_at_or_above, "finding", "findings"),
             alert.threshold,
             image_name(alert)
         ),
-        None => format!("{} {}+ in {}", plural(new, "new finding", "new findings"), alert.threshold, image_name(alert)),
+        None => format!("{} {}+ in {}", count(new, "new finding", "new findings"), alert.threshold, image_name(alert)),
     }
 }
 

@@ -457,7 +457,7 @@ impl AuditConfig {
             metrics: events.metrics,
             settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms },
             repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
-            concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
+            concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(crate::run::DEFAULT_CONCURRENCY, |n| n as usize),
             remediation,
         })
     }
@@ -549,7 +549,8 @@ impl CostConfig {
             options: crate::cost::CostOptions {
                 region: String::new(),
                 repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
-                concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(8, |n| n as usize),
+                concurrency: positive(&get, "KEEPER_CONCURRENCY")?
+                    .map_or(crate::run::DEFAULT_CONCURRENCY, |n| n as usize),
                 top: positive(&get, "KEEPER_TOP")?.map_or(10, |n| n as usize),
                 prices,
                 archive_projection_days: positive(&get, "KEEPER_ARCHIVE_PROJECTION_DAYS")?

@@ -10,6 +10,35 @@ use crate::lifecycle::StorageClass;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
+/// A digest shortened for people: its algorithm and first 12 hex digits
+/// (`sha256:0123456789ab`), enough to tell images apart on screen. The one short form of a
+/// digest in reports, alerts, Reasons and logs.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, _)) => format!("{algorithm}:{}", short_hex(digest)),
+        None => short_hex(digest).to_string(),
+    }
+}
+
+/// A digest's first 12 hex digits alone, where the text must fit an image tag (no `:`).
+pub fn short_hex(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    hex.char_indices().nth(12).map_or(hex, |(end, _)| &hex[..end])
+}
+
+/// The reserved tag prefix of in-use pins. A generated policy with `ProtectInUse` shields every
+/// image carrying a tag with this prefix.
+pub const PIN_TAG_PREFIX: &str = "keeper-in-use-";
+
+/// The pin of one image: unique per digest, so pinning never moves another image's tag.
+pub fn pin_tag(digest: &str) -> String {
+    format!("{PIN_TAG_PREFIX}{}", short_hex(digest))
+}
+
+pub fn is_pin(tag: &str) -> bool {
+    tag.starts_with(PIN_TAG_PREFIX)
+}
+
 /// ECR's `imageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageStatus {
@@ -292,4 +321,20 @@ fn epoch_seconds(secs: f64) -> Option<DateTime<Utc>> {
         return None;
     }
     Utc.timestamp_opt(whole as i64, nanos).single()
+}
+
+#[cfg(test)]
+mod digest_display_tests {
+    use super::{short_digest, short_hex};
+
+    #[test]
+    fn a_digest_is_shortened_one_way_everywhere() {
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(short_digest(digest), "sha256:0123456789ab");
+        assert_eq!(short_hex(digest), "0123456789ab");
+        // Short or odd input is shown as it is, never cut inside a character.
+        assert_eq!(short_digest("sha256:abc"), "sha256:abc");
+        assert_eq!(short_digest("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_hex("sha256:ééééééééééééé"), "éééééééééééé");
+    }
 }

@@ -12,19 +12,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
-/// The reserved tag prefix of in-use pins. A generated policy with `ProtectInUse` shields every
-/// image carrying a tag with this prefix.
-pub const PIN_TAG_PREFIX: &str = "keeper-in-use-";
-
-/// The pin of one image: unique per digest, so pinning never moves another image's tag.
-pub fn pin_tag(digest: &str) -> String {
-    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
-    format!("{PIN_TAG_PREFIX}{}", hex.chars().take(12).collect::<String>())
-}
-
-pub fn is_pin(tag: &str) -> bool {
-    tag.starts_with(PIN_TAG_PREFIX)
-}
+// The pins live with images (a pin is a tag), where the lifecycle generator, below this
+// module, reads them too.
+pub use crate::image::{is_pin, pin_tag, PIN_TAG_PREFIX};
+// Likewise the at-risk record, which the lifecycle preview's report carries.
+pub use crate::lifecycle::AtRisk;
 
 /// One image reference a workload runs, as the workload declares it (`repo:tag`,
 /// `repo@sha256:…`, with or without the registry host), and who runs it.
@@ -314,22 +306,6 @@ impl InUse {
     }
 }
 
-/// An in-use image the policy will expire or archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AtRisk {
-    pub image_digest: String,
-    pub image_tags: Vec<String>,
-    /// `expire` or `transition`.
-    pub action: String,
-    pub rule_priority: u32,
-    pub workloads: Vec<String>,
-    /// When the rule's criterion is (or was) met; ECR acts within 24 hours of it.
-    pub eligible_since: Option<String>,
-    /// False: the rule acts later, when `eligibleSince` comes.
-    pub now: bool,
-}
-
 impl AtRisk {
     /// Who runs the image, for a message: three workloads at most, then how many more (a
     /// service with a hundred tasks must not fill a 4 KB CloudFormation Reason).
@@ -345,7 +321,7 @@ impl AtRisk {
     /// The image as people name it: its tags, or its short digest.
     pub fn image(&self) -> String {
         if self.image_tags.is_empty() {
-            crate::lifecycle::short_digest(&self.image_digest)
+            crate::image::short_digest(&self.image_digest)
         } else {
             self.image_tags.join("+")
         }

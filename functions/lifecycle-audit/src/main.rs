@@ -10,7 +10,7 @@ use ecr_keeper_aws::{
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::MetricsSink;
-use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Scope};
+use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
 use lambda_support::scheduled::{finish, previous_report, run_step, OrganizationStep, Step, StepContext, StepOutcome};
@@ -24,165 +24,175 @@ const REPORT_RESERVE: Duration = Duration::from_secs(10);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_support::init_logging();
-    let config = AuditConfig::from_env(|name| std::env::var(name).ok())?;
-    let scheduled = ScheduledRunConfig::from_env(|name| std::env::var(name).ok())?;
-    let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
-    let registry = EcrRegistry::new(ecr_client(&sdk));
-    let sink = ConfiguredSink::new(config.metrics, &sdk);
-    let store = S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone());
-    let publisher = scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn));
-    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    // KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
-    let workloads = (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk));
-    // KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
-    let scope = Scope::from_env(|name| std::env::var(name).ok())?;
-    let repository_metrics = Scope::repository_metrics_from_env(|name| std::env::var(name).ok())?;
-    let members = match &scope {
-        Some(scope) => Some(MemberRegistries::new(&sdk, scope, "ecr-keeper-audit").await),
-        None => None,
-    };
-    let directory = OrganizationsDirectory::new(&sdk);
-    let (registry, sink, config, scheduled, store, publisher, region, workloads) =
-        (&registry, &sink, &config, &scheduled, &store, &publisher, &region, &workloads);
-    let (scope, members, directory) = (&scope, &members, &directory);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    let handler = AuditHandler::from_env().await?;
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| handler.handle(event))).await
+}
+
+/// The audit's handler: the clients and configuration every invocation uses, built once.
+struct AuditHandler {
+    registry: EcrRegistry,
+    sink: ConfiguredSink,
+    config: AuditConfig,
+    scheduled: ScheduledRunConfig,
+    store: S3ReportStore,
+    publisher: Option<SnsPublisher>,
+    region: String,
+    /// KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
+    workloads: Option<AwsWorkloads>,
+    /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
+    organization: Option<(Scope, MemberRegistries)>,
+    directory: OrganizationsDirectory,
+    repository_metrics: bool,
+}
+
+impl AuditHandler {
+    async fn from_env() -> Result<Self, FunctionError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let config = AuditConfig::from_env(env)?;
+        let scheduled = ScheduledRunConfig::from_env(env)?;
+        let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
+        let organization = match Scope::from_env(env)? {
+            Some(scope) => {
+                let members = MemberRegistries::new(&sdk, &scope, "ecr-keeper-audit").await;
+                Some((scope, members))
+            }
+            None => None,
+        };
+        Ok(AuditHandler {
+            registry: EcrRegistry::new(ecr_client(&sdk)),
+            sink: ConfiguredSink::new(config.metrics, &sdk),
+            store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
+            publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
+            region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+            workloads: (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk)),
+            organization,
+            directory: OrganizationsDirectory::new(&sdk),
+            repository_metrics: Scope::repository_metrics_from_env(env)?,
+            config,
+            scheduled,
+        })
+    }
+
+    async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let deadline = tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE);
         let Some(step) = Step::of(&event.payload) else {
-            let inputs = RunInputs::read(workloads.as_ref()).await;
-            if let (Some(scope), Some(members)) = (scope, members) {
-                return whole_organization(
-                    scope,
-                    members,
-                    directory,
-                    sink,
-                    config,
-                    deadline,
-                    inputs,
-                    repository_metrics,
-                )
-                .await;
-            }
-            return whole_registry(registry, sink, config, region, deadline, inputs).await;
+            let inputs = RunInputs::read(self.workloads.as_ref()).await;
+            return match &self.organization {
+                Some((scope, members)) => self.whole_organization(scope, members, deadline, inputs).await,
+                None => self.whole_registry(deadline, inputs).await,
+            };
         };
         let step = step?;
+        let config = &self.config;
         // Only a shard audits repositories: plan and aggregate need no workloads.
         let inputs = match step {
-            Step::Shard { .. } => RunInputs::read(workloads.as_ref()).await,
+            Step::Shard { .. } => RunInputs::read(self.workloads.as_ref()).await,
             _ => RunInputs::default(),
         };
         let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
-        scheduled.bucket()?;
+        self.scheduled.bucket()?;
         let cx = StepContext {
-            settings: &scheduled.run,
+            settings: &self.scheduled.run,
             repository_prefix: config.repository_prefix.as_deref(),
-            region,
+            region: &self.region,
             concurrency: config.concurrency,
             deadline: Some(deadline),
             now: SystemClock.now(),
         };
         let run_id = step.run_id().unwrap_or_default();
-        let registries = members.as_ref().map(|m| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
-        let organization = match (scope, &registries) {
-            (Some(scope), Some(registries)) => {
-                Some(OrganizationStep { scope, registries, directory, concurrency: config.concurrency })
-            }
+        let registries = self.organization.as_ref().map(|(_, m)| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
+        let organization = match (&self.organization, &registries) {
+            (Some((scope, _)), Some(registries)) => Some(OrganizationStep {
+                scope,
+                registries,
+                directory: &self.directory,
+                concurrency: config.concurrency,
+            }),
             _ => None,
         };
-        match run_step(&job, registry, store, &cx, organization.as_ref(), step).await? {
+        let (store, publisher) = (&self.store, self.publisher.as_ref());
+        match run_step(&job, &self.registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
                 // Totals once, from the merged report: never per shard.
-                if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+                if let Err(e) = self.sink.publish(&audit_metrics(&report)).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
                 let previous = previous_report(store, "audit").await?;
-                let state = finish("audit", store, publisher.as_ref(), state, &report, previous.as_ref()).await?;
+                let state = finish("audit", store, publisher, state, &report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
             StepOutcome::Organization(state, report) => {
-                if let Err(e) = sink.publish(&report.metrics(repository_metrics)).await {
+                if let Err(e) = self.sink.publish(&report.metrics(self.repository_metrics)).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
                 let previous: Option<OrganizationReport<_>> = previous_report(store, "audit").await?;
-                let state = finish("audit", store, publisher.as_ref(), state, &*report, previous.as_ref()).await?;
+                let state = finish("audit", store, publisher, state, &*report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
         }
-    }))
-    .await
-}
+    }
 
-/// The whole registry in this invocation, the report logged as one line.
-async fn whole_registry(
-    registry: &EcrRegistry,
-    sink: &ConfiguredSink,
-    config: &AuditConfig,
-    region: &str,
-    deadline: tokio::time::Instant,
-    inputs: RunInputs,
-) -> Result<Value, FunctionError> {
-    let options = AuditOptions {
-        region: region.to_string(),
-        repository_prefix: config.repository_prefix.clone(),
-        concurrency: config.concurrency,
-        remediation: config.remediation,
-        deadline: Some(deadline),
-        inputs,
-    };
-    let report = audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
-    // One line: log subscriptions and Logs Insights read it whole.
-    println!("{}", serde_json::to_string(&report).unwrap_or_default());
-    if let Err(e) = sink.publish(&audit_metrics(&report)).await {
-        tracing::warn!(error = %e, "audit metrics were not published");
+    /// The whole registry in this invocation, the report logged as one line.
+    async fn whole_registry(&self, deadline: tokio::time::Instant, inputs: RunInputs) -> Result<Value, FunctionError> {
+        let (registry, sink, config, region) = (&self.registry, &self.sink, &self.config, &self.region);
+        let options = AuditOptions {
+            region: region.to_string(),
+            repository_prefix: config.repository_prefix.clone(),
+            concurrency: config.concurrency,
+            remediation: config.remediation,
+            deadline: Some(deadline),
+            inputs,
+        };
+        let report =
+            audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
+        // One line: log subscriptions and Logs Insights read it whole.
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+            tracing::warn!(error = %e, "audit metrics were not published");
+        }
+        Ok(json!({
+            "complete": report.complete,
+            "repositories": report.summary.repositories,
+            "nonCompliant": report.summary.non_compliant,
+            "overdueImages": report.summary.overdue.images,
+            "unreached": report.unreached,
+            "remediation": report.remediation.len(),
+        }))
     }
-    Ok(json!({
-        "complete": report.complete,
-        "repositories": report.summary.repositories,
-        "nonCompliant": report.summary.non_compliant,
-        "overdueImages": report.summary.overdue.images,
-        "unreached": report.unreached,
-        "remediation": report.remediation.len(),
-    }))
-}
 
-/// The whole organization in this invocation (small organizations, and anyone invoking it by
-/// hand): the organization's numbers logged as one line (every repository's result would not
-/// fit a log event; the state machine keeps the full report in S3).
-#[allow(clippy::too_many_arguments)]
-async fn whole_organization(
-    scope: &Scope,
-    members: &MemberRegistries,
-    directory: &OrganizationsDirectory,
-    sink: &ConfiguredSink,
-    config: &AuditConfig,
-    deadline: tokio::time::Instant,
-    inputs: RunInputs,
-    repository_metrics: bool,
-) -> Result<Value, FunctionError> {
-    let targets = scope.targets(Some(directory)).await?;
-    let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
-    let now = SystemClock.now();
-    let members = members.for_run(&format!("ecr-keeper-audit-{}", now.timestamp()));
-    let report = organization_in_process(
-        &job,
-        &members,
-        &scope.role_name,
-        &scope.regions,
-        &targets,
-        config.repository_prefix.as_deref(),
-        config.concurrency,
-        config.concurrency,
-        Some(deadline),
-        now,
-        &(),
-    )
-    .await;
-    for line in report.log_lines() {
-        println!("{line}");
+    /// The whole organization in this invocation (small organizations, and anyone invoking it by
+    /// hand): the organization's numbers logged as one line (every repository's result would not
+    /// fit a log event; the state machine keeps the full report in S3).
+    async fn whole_organization(
+        &self,
+        scope: &Scope,
+        members: &MemberRegistries,
+        deadline: tokio::time::Instant,
+        inputs: RunInputs,
+    ) -> Result<Value, FunctionError> {
+        let (sink, config) = (&self.sink, &self.config);
+        let targets = scope.targets(Some(&self.directory)).await?;
+        let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
+        let now = SystemClock.now();
+        let members = members.for_run(&format!("ecr-keeper-audit-{}", now.timestamp()));
+        let report = organization_in_process(
+            &job,
+            &members,
+            &scope.run(&targets, config.repository_prefix.as_deref()),
+            Pace { registries: config.concurrency, repositories: config.concurrency, deadline: Some(deadline) },
+            now,
+            &(),
+        )
+        .await;
+        for line in report.log_lines() {
+            println!("{line}");
+        }
+        if let Err(e) = sink.publish(&report.metrics(self.repository_metrics)).await {
+            tracing::warn!(error = %e, "audit metrics were not published");
+        }
+        Ok(json!({"complete": report.complete, "accounts": report.accounts(), "totals": report.totals}))
     }
-    if let Err(e) = sink.publish(&report.metrics(repository_metrics)).await {
-        tracing::warn!(error = %e, "audit metrics were not published");
-    }
-    Ok(json!({"complete": report.complete, "accounts": report.accounts(), "totals": report.totals}))
 }

@@ -75,7 +75,7 @@ impl Default for AuditOptions {
         AuditOptions {
             region: String::new(),
             repository_prefix: None,
-            concurrency: 8,
+            concurrency: crate::run::DEFAULT_CONCURRENCY,
             remediation: Remediation::default(),
             deadline: None,
             inputs: RunInputs::default(),
@@ -224,7 +224,7 @@ async fn audit_repository<R: Registry>(
                 repository: name.to_string(),
                 action: done.action.into(),
                 applied: done.applied,
-                detail: format!("{} {}: {}", crate::lifecycle::short_digest(&done.digest), done.tag, done.detail),
+                detail: format!("{} {}: {}", crate::image::short_digest(&done.digest), done.tag, done.detail),
             });
         }
     }

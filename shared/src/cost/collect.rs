@@ -34,7 +34,7 @@ impl Default for CostOptions {
         CostOptions {
             region: String::new(),
             repository_prefix: None,
-            concurrency: 8,
+            concurrency: crate::run::DEFAULT_CONCURRENCY,
             top: 10,
             prices: Prices::default(),
             archive_projection_days: DEFAULT_ARCHIVE_PROJECTION_DAYS,

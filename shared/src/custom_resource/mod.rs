@@ -4,6 +4,7 @@
 mod confirm;
 mod model;
 mod plan;
+mod progress;
 mod provision;
 mod respond;
 mod transport;
@@ -15,7 +16,8 @@ pub use model::{
     response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status, MAX_RESPONSE_BYTES,
 };
 pub use plan::{preview, ActualRepository, Change, Plan, Preview};
-pub use provision::{failed_create_id, NoWorkloads, Progress, Provisioner};
+pub use progress::RequestProgress;
+pub use provision::{failed_create_id, NoWorkloads, Provisioner};
 pub use respond::{CustomResourceHandler, Handled, HandlerError, ResponsePolicy};
 pub use transport::{ResponseTransport, TransportError};
 #[cfg(test)]

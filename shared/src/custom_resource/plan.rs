@@ -3,7 +3,7 @@
 //! [`apply`] makes the calls. The plan's summary is the Reason CloudFormation shows, and
 //! `ecr-keeper repository plan` prints it without applying anything.
 
-use super::provision::Progress;
+use super::progress::RequestProgress;
 use crate::lifecycle::LifecyclePolicy;
 use crate::ports::{Registry, RegistryError};
 use crate::repository::{Repository, RepositorySettings, RepositorySpec, ResourceTag, TagMutability};
@@ -146,7 +146,7 @@ pub(crate) async fn read_actual<R: Registry>(
     repo: &Repository,
     spec: &RepositorySpec,
     known: Known,
-    progress: &Progress,
+    progress: &RequestProgress,
 ) -> Result<ActualRepository, RegistryError> {
     let name = &repo.name;
     let lifecycle_policy = match known.lifecycle_policy {
@@ -177,7 +177,7 @@ pub(crate) async fn apply<R: Registry>(
     registry: &R,
     repo: &Repository,
     plan: &Plan,
-    progress: &Progress,
+    progress: &RequestProgress,
 ) -> Result<(), RegistryError> {
     let name = &repo.name;
     for change in &plan.changes {
@@ -241,7 +241,7 @@ pub async fn preview<R: Registry>(
     spec: &RepositorySpec,
     old: Option<&RepositorySpec>,
 ) -> Result<Preview, RegistryError> {
-    let progress = Progress::default();
+    let progress = RequestProgress::default();
     match registry.describe_repository(&spec.name).await? {
         None => {
             // A new repository has the spec's settings and no policies or tags of its own yet.

@@ -5,6 +5,7 @@
 use super::confirm::{confirm, still_manages, Stacks};
 use super::model::{Outcome, Request, RequestType};
 use super::plan::{apply, read_actual, same_policy, Known, Plan};
+use super::progress::RequestProgress;
 use crate::lifecycle::{simulate, Fate, LifecyclePolicy};
 use crate::ports::{Clock, Registry, RegistryError};
 use crate::repository::{
@@ -13,48 +14,6 @@ use crate::repository::{
 };
 use crate::workloads::{at_risk, AtRisk, InUse, RegistryAddress, Workloads};
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
-
-/// How far a request got, shared with the watchdog so a timeout or panic can say where it
-/// stopped, and which repository (if any) this request may have created.
-#[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<Mutex<ProgressState>>);
-
-#[derive(Debug, Clone, Default)]
-struct ProgressState {
-    stage: String,
-    maybe_created: Option<String>,
-}
-
-impl Progress {
-    pub fn new(stage: impl Into<String>) -> Self {
-        let p = Progress::default();
-        p.stage(stage);
-        p
-    }
-
-    pub fn stage(&self, stage: impl Into<String>) {
-        if let Ok(mut s) = self.0.lock() {
-            s.stage = stage.into();
-        }
-    }
-
-    pub fn current_stage(&self) -> String {
-        self.0.lock().map(|s| s.stage.clone()).unwrap_or_default()
-    }
-
-    fn creating(&self, name: Option<&str>) {
-        if let Ok(mut s) = self.0.lock() {
-            s.maybe_created = name.map(str::to_string);
-        }
-    }
-
-    /// The repository this request asked ECR to create, if it got that far: from the moment
-    /// CreateRepository is sent, the repository may exist even if no answer came back.
-    pub fn created_repository(&self) -> Option<String> {
-        self.0.lock().ok().and_then(|s| s.maybe_created.clone())
-    }
-}
 
 /// The physical id a failed Create answers with when no repository exists: deterministic per
 /// request, so a retried invocation answers the same.
@@ -136,7 +95,7 @@ impl<R: Registry, C: Clock, S: Stacks> Provisioner<R, C, S, NoWorkloads> {
 }
 
 impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
-    pub async fn provide(&self, req: &Request, progress: &Progress) -> Outcome {
+    pub async fn provide(&self, req: &Request, progress: &RequestProgress) -> Outcome {
         if let Err(reason) = self.confirmed(req, progress).await {
             tracing::warn!(
                 request_type = req.request_type.as_str(), stack_id = %req.envelope.stack_id,
@@ -157,7 +116,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
 
     /// Asks CloudFormation whether it sent this request. A Delete of nothing (a failed Create's
     /// marker) needs no confirmation: it changes nothing.
-    async fn confirmed(&self, req: &Request, progress: &Progress) -> Result<(), String> {
+    async fn confirmed(&self, req: &Request, progress: &RequestProgress) -> Result<(), String> {
         let env = &req.envelope;
         let id = env.physical_resource_id.as_deref().unwrap_or_default();
         if req.request_type == RequestType::Delete
@@ -175,7 +134,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         confirm(req, found.as_ref())
     }
 
-    async fn create(&self, req: &Request, progress: &Progress) -> Outcome {
+    async fn create(&self, req: &Request, progress: &RequestProgress) -> Outcome {
         let marker = failed_create_id(&req.envelope.request_id);
         let spec = match parse_spec(&req.resource_properties) {
             Ok(spec) => spec,
@@ -194,7 +153,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         &self,
         req: &Request,
         spec: &RepositorySpec,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<(Repository, String), Failure> {
         let name = &spec.name;
         progress.stage(format!("looking up repository {name}"));
@@ -215,7 +174,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         &self,
         req: &Request,
         spec: &RepositorySpec,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<(Repository, Arrival, Known), Failure> {
         let name = &spec.name;
         progress.stage(format!("creating repository {name}"));
@@ -245,7 +204,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         req: &Request,
         spec: &RepositorySpec,
         repo: Repository,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<(Repository, Arrival, Known), Failure> {
         let name = &spec.name;
         let env = &req.envelope;
@@ -293,7 +252,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         name: &str,
         o: &Ownership,
         adopt_existing: bool,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<(), Failure> {
         progress.stage(format!("asking CloudFormation whether stack {} still manages {name}", o.stack_id));
         let found = self.stacks.stack_resource(&o.stack_id, &o.logical_id).await.map_err(|e| Failure {
@@ -318,7 +277,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         Ok(())
     }
 
-    async fn update(&self, req: &Request, progress: &Progress) -> Outcome {
+    async fn update(&self, req: &Request, progress: &RequestProgress) -> Outcome {
         let old_id = req.envelope.physical_resource_id.clone().unwrap_or_default();
         if old_id.starts_with(FAILED_CREATE_MARKER) {
             return self.create(req, progress).await;
@@ -350,7 +309,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
     /// CloudFormation rolls back by updating the old repository and never deletes the new id.
     /// So the new one is removed here, if it is still empty and this request's own creation
     /// (ECR refuses to delete a repository holding images, so nothing can be lost).
-    async fn discard_failed_replacement(&self, req: &Request, progress: &Progress, failure: Failure) -> Failure {
+    async fn discard_failed_replacement(&self, req: &Request, progress: &RequestProgress, failure: Failure) -> Failure {
         let Some(name) = progress.created_repository() else { return failure };
         let env = &req.envelope;
         let removed = async {
@@ -380,7 +339,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         req: &Request,
         spec: &RepositorySpec,
         old_spec: Option<&RepositorySpec>,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<(Repository, String), Failure> {
         let name = &spec.name;
         progress.stage(format!("looking up repository {name}"));
@@ -474,7 +433,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
             .map(|&i| {
                 let image = &images[i];
                 if image.tags.is_empty() {
-                    crate::lifecycle::short_digest(&image.digest)
+                    crate::image::short_digest(&image.digest)
                 } else {
                     image.tags.join("+")
                 }
@@ -500,7 +459,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         spec: &RepositorySpec,
         old_spec: Option<&RepositorySpec>,
         known: Known,
-        progress: &Progress,
+        progress: &RequestProgress,
     ) -> Result<Plan, Failure> {
         let actual = read_actual(&self.registry, repo, spec, known, progress).await?;
         let plan = Plan::between(spec, old_spec, &actual);
@@ -508,7 +467,7 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         Ok(plan)
     }
 
-    async fn delete(&self, req: &Request, progress: &Progress) -> Outcome {
+    async fn delete(&self, req: &Request, progress: &RequestProgress) -> Outcome {
         let id = req.envelope.physical_resource_id.clone().unwrap_or_default();
         if id.starts_with(FAILED_CREATE_MARKER) || check_repository_name(&id).is_err() {
             return Outcome::success(id, "nothing to delete: no repository was created for this resource");
@@ -522,7 +481,12 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
         }
     }
 
-    async fn delete_repository(&self, req: &Request, name: &str, progress: &Progress) -> Result<String, Failure> {
+    async fn delete_repository(
+        &self,
+        req: &Request,
+        name: &str,
+        progress: &RequestProgress,
+    ) -> Result<String, Failure> {
         let mode = match deletion_mode_of(&req.resource_properties) {
             Ok(mode) => mode,
             Err(e) => return Ok(format!("kept {name}: {} {}, so nothing was deleted", e.property, e.message)),

@@ -3,7 +3,8 @@
 
 use super::confirm::Stacks;
 use super::model::{response_body, url_host, Envelope, Outcome, Request, RequestError, RequestType, Status};
-use super::provision::{failed_create_id, NoWorkloads, Progress, Provisioner};
+use super::progress::RequestProgress;
+use super::provision::{failed_create_id, NoWorkloads, Provisioner};
 use super::transport::ResponseTransport;
 use crate::ports::{Clock, Registry};
 use crate::workloads::Workloads;
@@ -111,7 +112,7 @@ where
     async fn run(&self, request: &Request, remaining: Duration, deadline: Instant) -> Outcome {
         let reserve = (remaining / 5).clamp(self.policy.min_reserve, self.policy.max_reserve);
         let budget = deadline.saturating_duration_since(Instant::now()).saturating_sub(reserve);
-        let progress = Progress::new(format!("starting the {}", request.request_type.as_str()));
+        let progress = RequestProgress::new(format!("starting the {}", request.request_type.as_str()));
         let task = {
             let (provisioner, request, progress) = (self.provisioner.clone(), request.clone(), progress.clone());
             tokio::spawn(async move { provisioner.provide(&request, &progress).await })

@@ -69,7 +69,7 @@ async fn run(registry: &InMemoryRegistry, req: &Request) -> Outcome {
 
 async fn run_with(registry: &InMemoryRegistry, stacks: &InMemoryStacks, req: &Request) -> Outcome {
     stacks.sending(req);
-    provisioner(registry, stacks).provide(req, &Progress::default()).await
+    provisioner(registry, stacks).provide(req, &RequestProgress::default()).await
 }
 
 fn image(digest: &str, tags: &[&str], days_old: i64) -> Image {
@@ -229,7 +229,7 @@ async fn unconfirmed(registry: &InMemoryRegistry, req: &Request, status: Option<
     if let Some((resource, stack)) = status {
         stacks.set(STACK, "AppRepository", in_cloudformation(resource, stack, "app"));
     }
-    let out = provisioner(registry, &stacks).provide(req, &Progress::default()).await;
+    let out = provisioner(registry, &stacks).provide(req, &RequestProgress::default()).await;
     assert_eq!(out.status, Status::Failed, "{}", out.reason);
     assert!(!out.physical_resource_id.is_empty());
     assert_eq!(registry.writes(), Vec::<String>::new(), "{}", out.reason);
@@ -279,7 +279,7 @@ async fn another_resource_type_is_not_served() {
             stack_status: "DELETE_IN_PROGRESS".into(),
         },
     );
-    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    let out = provisioner(&registry, &stacks).provide(&req, &RequestProgress::default()).await;
     assert_eq!(out.status, Status::Failed);
     assert!(out.reason.contains("serves only Custom::EcrRepository"), "{}", out.reason);
     assert!(registry.repository("app").is_some());
@@ -298,13 +298,13 @@ async fn the_clean_up_delete_after_a_replacement_is_confirmed() {
     );
     // WHEN CloudFormation deletes the old id
     let req = request("Delete", Some("app"), props("app"), None);
-    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    let out = provisioner(&registry, &stacks).provide(&req, &RequestProgress::default()).await;
     // THEN it is confirmed and handled
     assert_eq!(out.reason, "deleted app (it held no images)");
     // But the new id, still named by the stack, is not deletable in that phase.
     registry.with_repository("app-v2", ecr_defaults(), &ours(false));
     let req = request("Delete", Some("app-v2"), props("app-v2"), None);
-    let out = provisioner(&registry, &stacks).provide(&req, &Progress::default()).await;
+    let out = provisioner(&registry, &stacks).provide(&req, &RequestProgress::default()).await;
     assert_eq!(out.status, Status::Failed, "{}", out.reason);
     assert!(registry.repository("app-v2").is_some());
 }
@@ -319,13 +319,13 @@ async fn a_request_cloudformation_cannot_be_asked_about_fails_and_changes_nothin
     }
     let registry = owned(1);
     let p = Provisioner::new(registry.clone(), FixedClock::at(now()), Unreachable);
-    let out = p.provide(&request("Delete", Some("app"), with_mode("Force"), None), &Progress::default()).await;
+    let out = p.provide(&request("Delete", Some("app"), with_mode("Force"), None), &RequestProgress::default()).await;
     assert_eq!(out.status, Status::Failed);
     assert!(out.reason.contains("cloudformation:DescribeStackResource was denied"), "{}", out.reason);
     assert_eq!(registry.writes(), Vec::<String>::new());
     // A failed Create's marker needs no confirmation: its Delete still succeeds.
     let marker = request("Delete", Some("ecr-keeper:failed-create:r"), props("app"), None);
-    assert_eq!(p.provide(&marker, &Progress::default()).await.status, Status::Success);
+    assert_eq!(p.provide(&marker, &RequestProgress::default()).await.status, Status::Success);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use super::model::{
     Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus,
 };
 use super::validate::{validate, Violation, MAX_RULES, MAX_WILDCARDS_PER_PATTERN, MIN_ARCHIVE_EXPIRY_DAYS};
-use crate::workloads::PIN_TAG_PREFIX;
+use crate::image::PIN_TAG_PREFIX;
 
 /// A count no realistic set of protected images reaches: the rule matches (and so shields)
 /// protected images but never expires them. 9999 is the figure AWS users rely on in practice.
@@ -69,17 +69,67 @@ impl PolicyParams {
     }
 }
 
+/// A generator parameter, named as the CLI's flag (its `Display`) or as the custom resource's
+/// property ([`PolicyParam::property`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyParam {
+    KeepTagged,
+    UntaggedDays,
+    MaxAgeDays,
+    ArchiveAfterDaysWithoutPull,
+    ExpireArchivedAfterDays,
+    TagPrefix,
+    TagPattern,
+    Protect,
+}
+
+impl PolicyParam {
+    /// The CLI's flag, without its dashes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            PolicyParam::KeepTagged => "keep-tagged",
+            PolicyParam::UntaggedDays => "untagged-days",
+            PolicyParam::MaxAgeDays => "max-age-days",
+            PolicyParam::ArchiveAfterDaysWithoutPull => "archive-after-days-without-pull",
+            PolicyParam::ExpireArchivedAfterDays => "expire-archived-after-days",
+            PolicyParam::TagPrefix => "tag-prefix",
+            PolicyParam::TagPattern => "tag-pattern",
+            PolicyParam::Protect => "protect",
+        }
+    }
+
+    /// The `Custom::EcrRepository` property a user wrote for it (`None`: the resource has none;
+    /// its tag patterns are written in `TagPrefixes`).
+    pub fn property(self) -> Option<&'static str> {
+        match self {
+            PolicyParam::KeepTagged => Some("ImageRetentionCount"),
+            PolicyParam::UntaggedDays => Some("UntaggedRetentionDays"),
+            PolicyParam::MaxAgeDays => None,
+            PolicyParam::ArchiveAfterDaysWithoutPull => Some("ArchiveAfterDaysWithoutPull"),
+            PolicyParam::ExpireArchivedAfterDays => Some("ExpireArchivedAfterDays"),
+            PolicyParam::TagPrefix | PolicyParam::TagPattern => Some("TagPrefixes"),
+            PolicyParam::Protect => Some("ProtectedTags"),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.flag())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenerateError {
     #[error("{parameter}: {message}")]
-    Parameter { parameter: &'static str, message: String },
+    Parameter { parameter: PolicyParam, message: String },
     #[error("the generated policy would have {0} rules; ECR accepts at most {MAX_RULES} (fewer prefixes, patterns or protected tags)")]
     TooManyRules(usize),
     #[error("the generated policy is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Violation>),
 }
 
-fn param(parameter: &'static str, message: impl Into<String>) -> GenerateError {
+fn param(parameter: PolicyParam, message: impl Into<String>) -> GenerateError {
     GenerateError::Parameter { parameter, message: message.into() }
 }
 
@@ -193,43 +243,45 @@ pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError>
 
 fn check_params(p: &PolicyParams) -> Result<(), GenerateError> {
     if p.keep_tagged == 0 {
-        return Err(param("keep-tagged", "must be at least 1"));
+        return Err(param(PolicyParam::KeepTagged, "must be at least 1"));
     }
     if p.untagged_days == 0 {
-        return Err(param("untagged-days", "must be at least 1"));
+        return Err(param(PolicyParam::UntaggedDays, "must be at least 1"));
     }
     if p.max_age_days == Some(0) {
-        return Err(param("max-age-days", "must be at least 1"));
+        return Err(param(PolicyParam::MaxAgeDays, "must be at least 1"));
     }
     if p.archive_after_days == Some(0) {
-        return Err(param("archive-after-days-without-pull", "must be at least 1"));
+        return Err(param(PolicyParam::ArchiveAfterDaysWithoutPull, "must be at least 1"));
     }
     if let Some(days) = p.expire_archived_after_days.filter(|d| *d < MIN_ARCHIVE_EXPIRY_DAYS) {
         return Err(param(
-            "expire-archived-after-days",
+            PolicyParam::ExpireArchivedAfterDays,
             format!("must be at least {MIN_ARCHIVE_EXPIRY_DAYS}, not {days}: ECR refuses an earlier expiry because archived images are billed for 90 days at least"),
         ));
     }
     if p.max_age_days.is_some() && p.archive_after_days.is_some() {
         return Err(param(
-            "max-age-days",
+            PolicyParam::MaxAgeDays,
             "cannot be combined with archive-after-days-without-pull: both are catch-all (tagStatus \"any\") rules, and ECR allows only one, evaluated last",
         ));
     }
-    for (parameter, list) in
-        [("tag-prefix", &p.tag_prefixes), ("tag-pattern", &p.tag_patterns), ("protect", &p.protected)]
-    {
+    for (parameter, list) in [
+        (PolicyParam::TagPrefix, &p.tag_prefixes),
+        (PolicyParam::TagPattern, &p.tag_patterns),
+        (PolicyParam::Protect, &p.protected),
+    ] {
         for entry in list {
             if entry.is_empty() {
                 return Err(param(parameter, "entries must not be empty"));
             }
-            if parameter != "tag-prefix" && entry.matches('*').count() > MAX_WILDCARDS_PER_PATTERN {
+            if parameter != PolicyParam::TagPrefix && entry.matches('*').count() > MAX_WILDCARDS_PER_PATTERN {
                 return Err(param(
                     parameter,
                     format!("\"{entry}\" has more than {MAX_WILDCARDS_PER_PATTERN} wildcards (*), which ECR rejects"),
                 ));
             }
-            if parameter == "tag-prefix" && entry.contains('*') {
+            if parameter == PolicyParam::TagPrefix && entry.contains('*') {
                 return Err(param(parameter, format!("\"{entry}\" contains '*'; use --tag-pattern for wildcards")));
             }
         }

@@ -10,14 +10,13 @@ mod tags;
 mod validate;
 
 pub use generate::{
-    generate, GenerateError, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS,
+    generate, GenerateError, PolicyParam, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS,
     PROTECT_COUNT,
 };
 pub use model::{Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus};
 pub use parse::{parse_policy, PolicyError};
 pub use report::{
-    count, human_bytes, render_table, short_digest, to_second, PreviewAction, PreviewReport, PreviewSummary,
-    UnmanagedImage,
+    count, human_bytes, render_table, to_second, AtRisk, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage,
 };
 pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
 pub use tags::TagMatcher;

@@ -2,7 +2,8 @@
 //! both from the same [`Plan`].
 
 use super::simulate::{describe_age, newest_first, Fate, Plan};
-use serde::Serialize;
+use crate::image::short_digest;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -14,7 +15,7 @@ pub struct PreviewReport {
     pub summary: PreviewSummary,
     /// Running images the policy expires or archives, when workloads were read (`--in-use`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub at_risk: Option<Vec<crate::workloads::AtRisk>>,
+    pub at_risk: Option<Vec<AtRisk>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -147,11 +148,6 @@ pub fn render_table(plan: &Plan) -> String {
     out
 }
 
-/// `sha256:0123456789ab` — enough to tell images apart on screen.
-pub fn short_digest(digest: &str) -> String {
-    digest.chars().take("sha256:".len() + 12).collect()
-}
-
 /// Binary units, as ECR bills them (1 GB = 2^30 bytes).
 /// `1 image`, `3 images`: a count with its noun.
 pub fn count(n: u64, one: &str, many: &str) -> String {
@@ -176,4 +172,20 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// An in-use image the policy will expire or archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AtRisk {
+    pub image_digest: String,
+    pub image_tags: Vec<String>,
+    /// `expire` or `transition`.
+    pub action: String,
+    pub rule_priority: u32,
+    pub workloads: Vec<String>,
+    /// When the rule's criterion is (or was) met; ECR acts within 24 hours of it.
+    pub eligible_since: Option<String>,
+    /// False: the rule acts later, when `eligibleSince` comes.
+    pub now: bool,
 }

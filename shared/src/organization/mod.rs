@@ -13,29 +13,19 @@ mod views;
 
 pub use report::{CheckTally, ComplianceTally, CostTally, OrganizationReport, OrganizationView, RegistryEntry, Tally};
 pub use run::{
-    fail_shard, organization_in_process, plan_organization, settle_organization, OrganizationPlan, PlannedTarget,
-    Progress,
+    fail_shard, organization_in_process, plan_organization, settle_organization, OrganizationPlan, Pace, PlannedTarget,
+    Progress, RunTargets,
 };
 
 use crate::ports::Registry;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// The member role's name when none is given: what `member/template.yaml` creates.
 pub const DEFAULT_MEMBER_ROLE: &str = "ecr-keeper-member";
 
-/// One registry: an account in a region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Target {
-    pub account: String,
-    pub region: String,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.account, self.region)
-    }
-}
+// A registry (account, region) is what a scheduled run's shard items name, so it lives with the
+// runs, below this module.
+pub use crate::run::Target;
 
 /// Which accounts a run covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +123,11 @@ fn is_unit(id: &str) -> bool {
 }
 
 impl Scope {
+    /// This scope's `targets` (as [`Scope::targets`] resolved them) for a run, with `prefix`.
+    pub fn run<'a>(&'a self, targets: &'a [Target], prefix: Option<&'a str>) -> RunTargets<'a> {
+        RunTargets { role_name: &self.role_name, regions: &self.regions, targets, prefix }
+    }
+
     /// The scope `input` describes; every error names its field and what it accepts.
     pub fn parse(input: &ScopeInput<'_>, fields: &ScopeFields) -> Result<Scope, ScopeError> {
         let err = |field: &str, message: String| ScopeError { field: field.to_string(), message };

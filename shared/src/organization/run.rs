@@ -39,6 +39,26 @@ pub struct OrganizationPlan {
 /// A registry's shared facts and its repositories, as the plan listed them.
 type Listed = (RunContext, Vec<Repository>);
 
+/// What an organization run reads: the registries (account × region), reached through the member
+/// role `role_name`, in `regions`, and of each only the repositories whose names start with
+/// `prefix`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunTargets<'a> {
+    pub role_name: &'a str,
+    pub regions: &'a [String],
+    pub targets: &'a [Target],
+    pub prefix: Option<&'a str>,
+}
+
+/// How fast a run in one process goes: `registries` at once, `repositories` at once in each,
+/// and no repository started after `deadline`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub registries: usize,
+    pub repositories: usize,
+    pub deadline: Option<Instant>,
+}
+
 /// Told as registries finish (the CLI's progress bar); `()` says nothing.
 pub trait Progress: Sync {
     fn start(&self, _registries: usize) {}
@@ -66,19 +86,12 @@ async fn open<G: Registries>(
     Ok((registry, cx, repositories))
 }
 
-/// The whole organization run in this process: `item_concurrency` registries at once, each
-/// with `concurrency` repositories at once.
-#[allow(clippy::too_many_arguments)]
+/// The whole organization run in this process, at `pace`.
 pub async fn organization_in_process<J, G, P>(
     job: &J,
     registries: &G,
-    role_name: &str,
-    regions: &[String],
-    targets: &[Target],
-    prefix: Option<&str>,
-    item_concurrency: usize,
-    concurrency: usize,
-    deadline: Option<Instant>,
+    run: &RunTargets<'_>,
+    pace: Pace,
     now: DateTime<Utc>,
     progress: &P,
 ) -> OrganizationReport<J::Report>
@@ -89,12 +102,13 @@ where
     P: Progress,
 {
     let now = chrono::SubsecRound::trunc_subsecs(now, 0);
-    progress.start(targets.len());
-    let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(targets.iter())
+    progress.start(run.targets.len());
+    let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
-            let result = match open(registries, target, prefix, now).await {
+            let result = match open(registries, target, run.prefix, now).await {
                 Ok((registry, cx, repositories)) => {
-                    let outcomes = run_repositories(job, &registry, &repositories, &cx, concurrency, deadline).await;
+                    let outcomes =
+                        run_repositories(job, &registry, &repositories, &cx, pace.repositories, pace.deadline).await;
                     Ok(job.report(repositories.into_iter().zip(outcomes).collect(), &cx))
                 }
                 Err(reason) => {
@@ -105,31 +119,27 @@ where
             progress.finished(target, result.as_ref().err().map(String::as_str));
             (target.clone(), result)
         })
-        .buffered(item_concurrency.max(1))
+        .buffered(pace.registries.max(1))
         .collect()
         .await;
-    OrganizationReport::new(crate::lifecycle::to_second(now), role_name, regions, results)
+    OrganizationReport::new(crate::lifecycle::to_second(now), run.role_name, run.regions, results)
 }
 
 /// Step 1 of an organization run: reaches and lists every registry (`concurrency` at once),
 /// cuts each into shards, writes pass 1's items and the plan.
-#[allow(clippy::too_many_arguments)]
 pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
     registries: &G,
     store: &S,
     settings: &RunSettings,
-    role_name: &str,
-    regions: &[String],
-    targets: &[Target],
-    prefix: Option<&str>,
+    run: &RunTargets<'_>,
     run_id: &str,
     now: DateTime<Utc>,
     concurrency: usize,
 ) -> Result<RunState, RunError> {
     let now = chrono::SubsecRound::trunc_subsecs(now, 0);
-    let opened: Vec<(Target, Result<Listed, String>)> = stream::iter(targets.iter())
+    let opened: Vec<(Target, Result<Listed, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
-            let read = open(registries, target, prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
+            let read = open(registries, target, run.prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
             (target.clone(), read)
         })
         .buffered(concurrency.max(1))
@@ -162,7 +172,8 @@ pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
             }
         }
     }
-    let plan = OrganizationPlan { now, role_name: role_name.to_string(), regions: regions.to_vec(), targets: planned };
+    let plan =
+        OrganizationPlan { now, role_name: run.role_name.to_string(), regions: run.regions.to_vec(), targets: planned };
     store.put(&context_key(J::NAME, run_id), to_json(&plan).into_bytes(), "application/json").await?;
     let items_key = pass_key(J::NAME, run_id, 1);
     store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;

@@ -63,6 +63,16 @@ fn organization() -> (InMemoryRegistries, Vec<Target>) {
     (registries, targets)
 }
 
+/// Every target in `regions`, through the default member role.
+fn run_targets<'a>(regions: &'a [String], targets: &'a [Target]) -> RunTargets<'a> {
+    RunTargets { role_name: DEFAULT_MEMBER_ROLE, regions, targets, prefix: None }
+}
+
+/// `registries` at once, four repositories at once in each, no deadline.
+fn pace(registries: usize) -> Pace {
+    Pace { registries, repositories: 4, deadline: None }
+}
+
 fn audit_settings() -> AuditSettings {
     AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false }
 }
@@ -70,8 +80,7 @@ fn audit_settings() -> AuditSettings {
 async fn audit_in_process(registries: &InMemoryRegistries, targets: &[Target]) -> OrganizationReport<AuditReport> {
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
-    organization_in_process(&job, registries, DEFAULT_MEMBER_ROLE, &regions(), targets, None, 3, 4, None, now(), &())
-        .await
+    organization_in_process(&job, registries, &run_targets(&regions(), targets), pace(3), now(), &()).await
 }
 
 #[test]
@@ -230,20 +239,10 @@ where
 {
     let store = InMemoryReportStore::default();
     let settings = RunSettings { bucket: "b".into(), shard_repositories: shard_size, ..RunSettings::default() };
-    let mut state = plan_organization::<J, _, _>(
-        at_plan,
-        &store,
-        &settings,
-        DEFAULT_MEMBER_ROLE,
-        &regions(),
-        targets,
-        None,
-        "run-1",
-        now(),
-        4,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut state =
+        plan_organization::<J, _, _>(at_plan, &store, &settings, &run_targets(&regions(), targets), "run-1", now(), 4)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     assert!(state.organization);
     loop {
         let items: Vec<ShardItem> =
@@ -342,20 +341,8 @@ async fn the_cost_report_ranks_accounts_and_the_page_draws_the_heat_map_and_the_
     let (registries, targets) = organization();
     let policy = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e:?}"));
     let job = CostJob::new(&policy, &CostOptions::default(), None);
-    let cost: OrganizationReport<CostReport> = organization_in_process(
-        &job,
-        &registries,
-        DEFAULT_MEMBER_ROLE,
-        &regions(),
-        &targets,
-        None,
-        2,
-        4,
-        None,
-        now(),
-        &(),
-    )
-    .await;
+    let cost: OrganizationReport<CostReport> =
+        organization_in_process(&job, &registries, &run_targets(&regions(), &targets), pace(2), now(), &()).await;
     let monthly = |a: &str| {
         cost.by_account
             .iter()
@@ -440,20 +427,8 @@ async fn remediation_applies_where_the_member_role_writes_and_says_why_where_it_
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let remediation = Remediation { lifecycle: true, apply: true, ..Remediation::default() };
     let job = AuditJob { settings: &settings, remediation, inputs: &inputs };
-    let report = organization_in_process(
-        &job,
-        &registries,
-        DEFAULT_MEMBER_ROLE,
-        &regions(),
-        &targets,
-        None,
-        3,
-        4,
-        None,
-        now(),
-        &(),
-    )
-    .await;
+    let report =
+        organization_in_process(&job, &registries, &run_targets(&regions(), &targets), pace(3), now(), &()).await;
     let action = |account: &str| {
         report
             .registries

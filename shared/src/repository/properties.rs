@@ -5,7 +5,7 @@ use super::{
     check_repository_name, DeletionMode, Encryption, Ownership, RepositorySettings, RepositorySpec, ResourceTag,
     TagMutability,
 };
-use crate::lifecycle::{generate, parse_policy, PolicyParams, PROTECT_COUNT};
+use crate::lifecycle::{generate, parse_policy, GenerateError, PolicyParams, PROTECT_COUNT};
 use crate::workloads::PIN_TAG_PREFIX;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -153,7 +153,7 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
         None => match generate(&retention) {
             Ok(p) => Some(p),
             Err(e) => {
-                r.bad(generated_property(&e.to_string()), e.to_string());
+                r.bad(generated_property(&e), e.to_string());
                 None
             }
         },
@@ -204,20 +204,12 @@ fn shields_pins(policy: &crate::lifecycle::LifecyclePolicy) -> bool {
     })
 }
 
-/// Maps a generator parameter error back to the property a user wrote.
-fn generated_property(message: &str) -> &'static str {
-    if message.starts_with("archive-after-days-without-pull") {
-        "ArchiveAfterDaysWithoutPull"
-    } else if message.starts_with("expire-archived-after-days") {
-        "ExpireArchivedAfterDays"
-    } else if message.starts_with("keep-tagged") {
-        "ImageRetentionCount"
-    } else if message.starts_with("untagged-days") {
-        "UntaggedRetentionDays"
-    } else if message.starts_with("protect") {
-        "ProtectedTags"
-    } else {
-        "TagPrefixes"
+/// The property a user wrote that the generator refused: the parameter's own, else (too many
+/// rules, an invalid result) the tag lists that make the policy.
+fn generated_property(error: &GenerateError) -> &'static str {
+    match error {
+        GenerateError::Parameter { parameter, .. } => parameter.property().unwrap_or("TagPrefixes"),
+        GenerateError::TooManyRules(_) | GenerateError::Invalid(_) => "TagPrefixes",
     }
 }
 
@@ -410,6 +402,27 @@ mod spec_tests {
         assert_eq!(text.matches("accepted:").count(), 1, "{text}");
         for key in ["Retention", "Colour", "Size"] {
             assert!(text.contains(&format!("{key}: unknown property")), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_refused_retention_value_is_blamed_on_the_property_that_carried_it() {
+        let cases = [
+            (serde_json::json!({"ImageRetentionCount": "0"}), "ImageRetentionCount"),
+            (serde_json::json!({"UntaggedRetentionDays": "0"}), "UntaggedRetentionDays"),
+            (serde_json::json!({"ArchiveAfterDaysWithoutPull": "0"}), "ArchiveAfterDaysWithoutPull"),
+            (
+                serde_json::json!({"ArchiveAfterDaysWithoutPull": "30", "ExpireArchivedAfterDays": "10"}),
+                "ExpireArchivedAfterDays",
+            ),
+            (serde_json::json!({"ProtectedTags": ["a*b*c*d*e*f"]}), "ProtectedTags"),
+            (serde_json::json!({"TagPrefixes": ["rel*"]}), "TagPrefixes"),
+        ];
+        for (mut props, property) in cases {
+            props["RepositoryName"] = serde_json::json!("app");
+            let errors = parse_spec(&props).err().map(|e| e.0).unwrap_or_default();
+            let blamed: Vec<&str> = errors.iter().map(|e| e.property.as_str()).collect();
+            assert_eq!(blamed, [property], "{props}: {errors:?}");
         }
     }
 }

@@ -17,7 +17,6 @@ pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_
 pub use report::{kept_report, publish_report, render, run_summary, Published, RunReport};
 pub use store::{ReportStore, StoreError};
 
-use crate::organization::Target;
 use crate::ports::{Registry, RegistryError};
 use crate::repository::Repository;
 use crate::scanning::RegistryScanning;
@@ -252,7 +251,25 @@ impl Default for RunSettings {
 /// The most repositories a shard may hold: a Distributed Map item (a shard, with its
 /// repositories' descriptions) must stay under Step Functions' 256 KiB; 200 repositories of
 /// ECR's longest (256-character) names measured 207,845 bytes (`run::tests`).
+/// One registry: an account in a region.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub account: String,
+    pub region: String,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.account, self.region)
+    }
+}
+
 pub const MAX_SHARD_REPOSITORIES: usize = 200;
+
+/// Repositories read at once in one registry, wherever nothing else is asked for: the audit's
+/// and the cost report's options, their functions' `KEEPER_CONCURRENCY`, the CLI's
+/// `--concurrency`. The one place this default is written.
+pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// Cuts `repositories` into shards of at most `size`, numbered from `first`.
 pub fn cut(

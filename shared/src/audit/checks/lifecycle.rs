@@ -6,7 +6,7 @@ use super::{result, tags_or_digest, Facts, LifecycleTotals, Standard, OVERDUE_AF
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::image::Image;
 use crate::lifecycle::{
-    human_bytes, parse_policy, simulate, CountType, Fate, LifecyclePolicy, Plan, StorageClass, TagStatus,
+    human_bytes, parse_policy, simulate, CountType, Fate, LifecyclePolicy, Plan, PolicyError, StorageClass, TagStatus,
     MIN_ARCHIVE_EXPIRY_DAYS,
 };
 use crate::workloads::at_risk;
@@ -18,174 +18,213 @@ pub(super) fn checks(
     standard: Option<&Standard>,
     now: DateTime<Utc>,
 ) -> (Vec<CheckResult>, LifecycleTotals) {
-    let mut out = Vec::new();
-    let mut totals = LifecycleTotals::default();
     let parsed = f.lifecycle_policy.map(parse_policy);
-
-    // LC-1 and LC-2: a policy exists and ECR's rules accept it.
-    match &parsed {
+    let mut out = exists_and_valid(parsed.as_ref()).to_vec();
+    let policy: Option<&LifecyclePolicy> = parsed.as_ref().and_then(|p| p.as_ref().ok());
+    out.push(untagged_covered(f, policy));
+    let totals = match policy {
+        Some(p) => {
+            let plan = simulate(p, f.images, now);
+            out.extend(pull_and_archive(f, p, &plan, now));
+            if let Some(workloads) = f.workloads {
+                out.push(in_use(workloads, Some(&plan)));
+            }
+            let fates = Fates::of(f.images, &plan, now);
+            out.push(unmanaged(&fates));
+            out.push(overdue(&fates));
+            fates.totals
+        }
         None => {
+            let mut totals = LifecycleTotals::default();
+            for image in f.images {
+                totals.unmanaged.add(image.size_bytes);
+            }
+            out.push(unmanaged_without_policy(&totals));
             out.push(result(
+                "LC-5",
+                Status::Info,
+                CheckSeverity::High,
+                "no valid lifecycle policy: nothing is scheduled to expire",
+                Value::Null,
+            ));
+            let raw = f.lifecycle_policy.and_then(|t| serde_json::from_str::<LifecyclePolicy>(t).ok());
+            if let Some(raw) = raw {
+                // Simulated as written: what ECR would do if it had accepted it.
+                let plan = simulate(&raw, f.images, now);
+                out.extend(archive_minimum(f, &raw, &plan, now));
+            }
+            if let Some(workloads) = f.workloads {
+                out.push(in_use(workloads, None));
+            }
+            totals
+        }
+    };
+    if let Some(standard) = standard {
+        out.push(drift(policy, standard));
+    }
+    (out, totals)
+}
+
+/// LC-1 and LC-2: a policy exists, and ECR's rules accept it (decided together: both read the
+/// same parse).
+fn exists_and_valid(parsed: Option<&Result<LifecyclePolicy, PolicyError>>) -> [CheckResult; 2] {
+    match parsed {
+        None => [
+            result(
                 "LC-1",
                 Status::Fail,
                 CheckSeverity::High,
                 "no lifecycle policy: images are never expired",
                 Value::Null,
-            ));
-            out.push(result(
-                "LC-2",
-                Status::Info,
-                CheckSeverity::Informational,
-                "no lifecycle policy to validate",
-                Value::Null,
-            ));
-        }
-        Some(Ok(p)) => {
-            out.push(result(
+            ),
+            result("LC-2", Status::Info, CheckSeverity::Informational, "no lifecycle policy to validate", Value::Null),
+        ],
+        Some(Ok(p)) => [
+            result(
                 "LC-1",
                 Status::Pass,
                 CheckSeverity::High,
                 format!("lifecycle policy with {} rule(s)", p.rules.len()),
                 Value::Null,
-            ));
-            out.push(result("LC-2", Status::Pass, CheckSeverity::Medium, "the policy passes ECR's rules", Value::Null));
-        }
+            ),
+            result("LC-2", Status::Pass, CheckSeverity::Medium, "the policy passes ECR's rules", Value::Null),
+        ],
         Some(Err(e)) => {
-            out.push(result("LC-1", Status::Pass, CheckSeverity::High, "a lifecycle policy exists", Value::Null));
             let problems: Vec<String> = e.violations().iter().map(ToString::to_string).collect();
-            out.push(result(
-                "LC-2",
-                Status::Fail,
-                CheckSeverity::Medium,
-                format!("the policy is not valid: {e}"),
-                json!(problems),
-            ));
+            [
+                result("LC-1", Status::Pass, CheckSeverity::High, "a lifecycle policy exists", Value::Null),
+                result(
+                    "LC-2",
+                    Status::Fail,
+                    CheckSeverity::Medium,
+                    format!("the policy is not valid: {e}"),
+                    json!(problems),
+                ),
+            ]
         }
     }
-    let policy: Option<&LifecyclePolicy> = parsed.as_ref().and_then(|p| p.as_ref().ok());
+}
 
-    // LC-3: untagged images are covered by some rule.
-    let covers_untagged = policy.is_some_and(|p| {
+/// LC-3: untagged images are covered by some rule.
+fn untagged_covered(f: &Facts, policy: Option<&LifecyclePolicy>) -> CheckResult {
+    let covered = policy.is_some_and(|p| {
         p.rules.iter().any(|r| {
             r.selection.storage_class() == StorageClass::Standard
                 && matches!(r.selection.tag_status, TagStatus::Untagged | TagStatus::Any)
         })
     });
-    out.push(if covers_untagged {
-        result("LC-3", Status::Pass, CheckSeverity::Medium, "untagged images are covered by a rule", Value::Null)
-    } else {
-        let untagged = f.images.iter().filter(|i| !i.is_tagged()).count();
-        result(
+    if covered {
+        return result(
             "LC-3",
-            Status::Fail,
+            Status::Pass,
             CheckSeverity::Medium,
-            format!("no rule covers untagged images ({untagged} now)"),
-            json!({"untaggedImages": untagged}),
-        )
-    });
+            "untagged images are covered by a rule",
+            Value::Null,
+        );
+    }
+    let untagged = f.images.iter().filter(|i| !i.is_tagged()).count();
+    result(
+        "LC-3",
+        Status::Fail,
+        CheckSeverity::Medium,
+        format!("no rule covers untagged images ({untagged} now)"),
+        json!({"untaggedImages": untagged}),
+    )
+}
 
-    // LC-4 and LC-5: what the policy will never touch, and what it is late to remove.
-    if let Some(p) = policy {
-        let plan = simulate(p, f.images, now);
-        out.extend(pull_and_archive(f, p, &plan, now));
-        if let Some(workloads) = f.workloads {
-            out.push(in_use(workloads, Some(&plan)));
-        }
-        let mut unmanaged_examples = Vec::new();
-        let mut oldest_overdue: Option<(DateTime<Utc>, &Image)> = None;
-        for (image, d) in f.images.iter().zip(&plan.decisions) {
+/// What a valid policy's simulation says of the images, as LC-4 and LC-5 report it.
+struct Fates<'a> {
+    totals: LifecycleTotals,
+    unmanaged_examples: Vec<String>,
+    oldest_overdue: Option<(DateTime<Utc>, &'a Image)>,
+}
+
+impl<'a> Fates<'a> {
+    fn of(images: &'a [Image], plan: &Plan, now: DateTime<Utc>) -> Fates<'a> {
+        let mut fates =
+            Fates { totals: LifecycleTotals::default(), unmanaged_examples: Vec::new(), oldest_overdue: None };
+        for (image, d) in images.iter().zip(&plan.decisions) {
             match d.fate {
                 Fate::Expire => {
-                    totals.expirable.add(image.size_bytes);
+                    fates.totals.expirable.add(image.size_bytes);
                     if let Some(since) = d.eligible_since.filter(|t| *t + OVERDUE_AFTER < now) {
-                        totals.overdue.add(image.size_bytes);
-                        if oldest_overdue.is_none_or(|(t, _)| since < t) {
-                            oldest_overdue = Some((since, image));
+                        fates.totals.overdue.add(image.size_bytes);
+                        if fates.oldest_overdue.is_none_or(|(t, _)| since < t) {
+                            fates.oldest_overdue = Some((since, image));
                         }
                     }
                 }
                 // Unmanaged, defined once: no rule of the policy can ever expire it (tagged or not;
                 // LC-3 says why untagged ones are). Without a valid policy, every image is.
                 Fate::Unmanaged => {
-                    totals.unmanaged.add(image.size_bytes);
-                    if unmanaged_examples.len() < 5 {
-                        unmanaged_examples.push(tags_or_digest(image));
+                    fates.totals.unmanaged.add(image.size_bytes);
+                    if fates.unmanaged_examples.len() < 5 {
+                        fates.unmanaged_examples.push(tags_or_digest(image));
                     }
                 }
                 _ => {}
             }
         }
-        out.push(if totals.unmanaged.images == 0 {
-            result("LC-4", Status::Pass, CheckSeverity::Low, "every image is matched by a rule", Value::Null)
-        } else {
-            result(
-                "LC-4",
-                Status::Warn,
-                CheckSeverity::Low,
-                format!(
-                    "{} ({}) match no rule and will never be expired, e.g. {}",
-                    crate::lifecycle::count(totals.unmanaged.images, "image", "images"),
-                    human_bytes(totals.unmanaged.bytes),
-                    unmanaged_examples.join(", ")
-                ),
-                json!({"images": totals.unmanaged.images, "bytes": totals.unmanaged.bytes, "examples": unmanaged_examples}),
-            )
-        });
-        out.push(match oldest_overdue {
-            None => result("LC-5", Status::Pass, CheckSeverity::High, "no expiration is overdue", Value::Null),
-            Some((since, image)) => result(
-                "LC-5",
-                Status::Fail,
-                CheckSeverity::High,
-                format!(
-                    "{} ({}) were eligible for expiry more than 24 h ago and still exist; the oldest, {}, since {}: check that the policy is applied",
-                    crate::lifecycle::count(totals.overdue.images, "image", "images"),
-                    human_bytes(totals.overdue.bytes),
-                    tags_or_digest(image),
-                    crate::lifecycle::to_second(since)
-                ),
-                json!({"images": totals.overdue.images, "bytes": totals.overdue.bytes, "oldest": {"imageDigest": image.digest, "imageTags": image.tags, "eligibleSince": since.to_rfc3339()}}),
-            ),
-        });
-    } else {
-        for image in f.images {
-            totals.unmanaged.add(image.size_bytes);
-        }
-        out.push(result(
-            "LC-4",
-            Status::Info,
-            CheckSeverity::Low,
-            format!(
-                "no valid lifecycle policy: all {} ({}) are unmanaged",
-                crate::lifecycle::count(totals.unmanaged.images, "image", "images"),
-                human_bytes(totals.unmanaged.bytes)
-            ),
-            json!({"images": totals.unmanaged.images, "bytes": totals.unmanaged.bytes}),
-        ));
-        out.push(result(
-            "LC-5",
-            Status::Info,
-            CheckSeverity::High,
-            "no valid lifecycle policy: nothing is scheduled to expire",
-            Value::Null,
-        ));
-        let raw = f.lifecycle_policy.and_then(|t| serde_json::from_str::<LifecyclePolicy>(t).ok());
-        if let Some(raw) = raw {
-            // Simulated as written: what ECR would do if it had accepted it.
-            let plan = simulate(&raw, f.images, now);
-            out.extend(archive_minimum(f, &raw, &plan, now));
-        }
-        if let Some(workloads) = f.workloads {
-            out.push(in_use(workloads, None));
-        }
+        fates
     }
+}
 
-    // LC-6: drift from the standard, when one is configured.
-    if let Some(standard) = standard {
-        out.push(drift(policy, standard));
+/// LC-4: images no rule of the policy will ever expire.
+fn unmanaged(fates: &Fates) -> CheckResult {
+    let unmanaged = &fates.totals.unmanaged;
+    if unmanaged.images == 0 {
+        return result("LC-4", Status::Pass, CheckSeverity::Low, "every image is matched by a rule", Value::Null);
     }
+    let examples = &fates.unmanaged_examples;
+    result(
+        "LC-4",
+        Status::Warn,
+        CheckSeverity::Low,
+        format!(
+            "{} ({}) match no rule and will never be expired, e.g. {}",
+            crate::lifecycle::count(unmanaged.images, "image", "images"),
+            human_bytes(unmanaged.bytes),
+            examples.join(", ")
+        ),
+        json!({"images": unmanaged.images, "bytes": unmanaged.bytes, "examples": examples}),
+    )
+}
 
-    (out, totals)
+/// LC-4 without a valid policy: every image is unmanaged.
+fn unmanaged_without_policy(totals: &LifecycleTotals) -> CheckResult {
+    let unmanaged = &totals.unmanaged;
+    result(
+        "LC-4",
+        Status::Info,
+        CheckSeverity::Low,
+        format!(
+            "no valid lifecycle policy: all {} ({}) are unmanaged",
+            crate::lifecycle::count(unmanaged.images, "image", "images"),
+            human_bytes(unmanaged.bytes)
+        ),
+        json!({"images": unmanaged.images, "bytes": unmanaged.bytes}),
+    )
+}
+
+/// LC-5: images eligible for expiry more than a day ago that still exist.
+fn overdue(fates: &Fates) -> CheckResult {
+    let Some((since, image)) = fates.oldest_overdue else {
+        return result("LC-5", Status::Pass, CheckSeverity::High, "no expiration is overdue", Value::Null);
+    };
+    let overdue = &fates.totals.overdue;
+    result(
+        "LC-5",
+        Status::Fail,
+        CheckSeverity::High,
+        format!(
+            "{} ({}) were eligible for expiry more than 24 h ago and still exist; the oldest, {}, since {}: check that the policy is applied",
+            crate::lifecycle::count(overdue.images, "image", "images"),
+            human_bytes(overdue.bytes),
+            tags_or_digest(image),
+            crate::lifecycle::to_second(since)
+        ),
+        json!({"images": overdue.images, "bytes": overdue.bytes, "oldest": {"imageDigest": image.digest, "imageTags": image.tags, "eligibleSince": since.to_rfc3339()}}),
+    )
 }
 
 /// LC-7 (pulls that keep images active) and LC-8 (archive expiry under the 90-day minimum),

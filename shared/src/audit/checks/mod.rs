@@ -13,8 +13,8 @@ mod settings;
 
 use super::model::{CheckResult, CheckSeverity, Status, Totals};
 use crate::findings::FindingsPolicy;
+use crate::image::short_digest;
 use crate::image::Image;
-use crate::lifecycle::short_digest;
 use crate::repository::Repository;
 use crate::scanning::RegistryScanning;
 use chrono::{DateTime, Duration, Utc};
