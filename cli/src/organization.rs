@@ -4,6 +4,7 @@
 use crate::EXIT_INVALID;
 use clap::Args;
 use ecr_keeper_aws::{MemberRegistries, OrganizationsDirectory};
+use ecr_keeper_core::lifecycle::count;
 use ecr_keeper_core::organization::{
     organization_in_process, OrganizationReport, OrganizationView, Pace, Progress, Scope, ScopeFields, ScopeInput,
     Target,
@@ -117,8 +118,10 @@ pub fn finish<R: OrganizationView>(
     }
     if !report.complete {
         eprintln!(
-            "ecr-keeper: {} of {} registries not reached and {} repositories not read; the report is incomplete",
-            report.totals.unreachable, report.totals.registries, report.totals.unread
+            "ecr-keeper: {} of {} not reached and {} not read; the report is incomplete",
+            report.totals.unreachable,
+            count(report.totals.registries as u64, "registry", "registries"),
+            count(report.totals.unread as u64, "repository", "repositories")
         );
         ExitCode::from(EXIT_INVALID)
     } else if failed {

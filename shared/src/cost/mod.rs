@@ -506,7 +506,8 @@ impl CostReport {
     ) -> String {
         let ns = crate::metrics::NAMESPACE;
         let text = format!(
-            "## The organization's registries\n\n{accounts} accounts: **{}**/month; after the lifecycle policies **{}**. The standard policy would save another **{}** where there is none. Per account: the HTML report in the reports bucket.",
+            "## The organization's registries\n\n{}: **{}**/month; after the lifecycle policies **{}**. The standard policy would save another **{}** where there is none. Per account: the HTML report in the reports bucket.",
+            crate::lifecycle::count(accounts as u64, "account", "accounts"),
             money(totals.monthly_cost_usd), money(totals.projected_monthly_cost_usd), money(totals.standard_policy_savings_usd)
         );
         serde_json::json!({"widgets": [
@@ -534,7 +535,7 @@ impl CostReport {
         );
         serde_json::json!({"widgets": [
             widget(0, 0, "ECR storage cost, total (USD/month)", vec![serde_json::json!([ns, names::ESTIMATED_MONTHLY_COST_USD]), serde_json::json!([ns, names::PROJECTED_MONTHLY_COST_USD])], "timeSeries"),
-            widget(12, 0, &format!("Top {} repositories by cost (USD/month)", self.top.len()), per_repo(names::ESTIMATED_MONTHLY_COST_USD), "bar"),
+            widget(12, 0, &format!("Top {} by cost (USD/month)", crate::lifecycle::count(self.top.len() as u64, "repository", "repositories")), per_repo(names::ESTIMATED_MONTHLY_COST_USD), "bar"),
             widget(0, 6, "Storage per repository (unique bytes)", per_repo(names::UNIQUE_STORAGE_BYTES), "timeSeries"),
             serde_json::json!({"type": "text", "x": 12, "y": 6, "width": 12, "height": 6, "properties": {"markdown": savings}}),
         ]})

@@ -52,7 +52,7 @@ pub fn confirm(request: &Request, found: Option<&StackResource>) -> Result<(), S
     };
     if found.resource_type != RESOURCE_TYPE || request.resource_type != RESOURCE_TYPE {
         return refuse(format!(
-            "resource {} is a {}, and this function serves only {RESOURCE_TYPE}",
+            "resource {} is of type {}, and this function serves only {RESOURCE_TYPE}",
             env.logical_resource_id, found.resource_type
         ));
     }

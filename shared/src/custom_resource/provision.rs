@@ -445,9 +445,9 @@ impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
             String::new()
         };
         fail(format!(
-            "the new lifecycle policy would expire {} of the {} images in {name}, more than MaxImagesExpiredByUpdate ({limit}): {}{more}; nothing was changed. Keep more images, or raise MaxImagesExpiredByUpdate if this is intended",
+            "the new lifecycle policy would expire {} of the {} in {name}, more than MaxImagesExpiredByUpdate ({limit}): {}{more}; nothing was changed. Keep more images, or raise MaxImagesExpiredByUpdate if this is intended",
             expired.len(),
-            images.len(),
+            crate::lifecycle::count(images.len() as u64, "image", "images"),
             shown.join(", ")
         ))
     }

@@ -282,6 +282,7 @@ async fn another_resource_type_is_not_served() {
     let out = provisioner(&registry, &stacks).provide(&req, &RequestProgress::default()).await;
     assert_eq!(out.status, Status::Failed);
     assert!(out.reason.contains("serves only Custom::EcrRepository"), "{}", out.reason);
+    assert!(out.reason.contains("is of type AWS::CloudFormation::WaitConditionHandle"), "{}", out.reason);
     assert!(registry.repository("app").is_some());
 }
 

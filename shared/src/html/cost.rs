@@ -105,7 +105,7 @@ impl RunReport for CostReport {
         );
         let body = html! {
             @if !self.not_read.is_empty() {
-                p.incomplete { "Incomplete: " (self.not_read.len()) " repositories could not be read and are not in the totals (listed below)." }
+                p.incomplete { "Incomplete: the totals leave out " (crate::lifecycle::count(self.not_read.len() as u64, "repository", "repositories")) " that could not be read (listed below)." }
             }
             (tiles(&self.headline()))
             h2 { "Repositories by cost" }

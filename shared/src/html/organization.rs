@@ -2,7 +2,7 @@
 //! map, the accounts by cost), the headline and the change since the previous report.
 
 use super::{bar_chart, changes, page, tiles, Bar, BLUE, GREEN};
-use crate::lifecycle::human_bytes;
+use crate::lifecycle::{count, human_bytes};
 use crate::organization::{OrganizationReport, OrganizationView, Tally};
 use crate::run::RunReport;
 use chrono::{DateTime, Utc};
@@ -117,11 +117,11 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
 
     fn to_markdown(&self) -> String {
         let mut out = format!(
-            "# {} — organization\n\nGenerated {}: {} accounts × {} regions ({}), through role `{}`.\n\n",
+            "# {} — organization\n\nGenerated {}: {} × {} ({}), through role `{}`.\n\n",
             R::TITLE,
             self.generated_at,
-            self.accounts(),
-            self.regions.len(),
+            count(self.accounts() as u64, "account", "accounts"),
+            count(self.regions.len() as u64, "region", "regions"),
             self.regions.join(", "),
             self.role_name
         );
@@ -240,9 +240,9 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
 
     fn to_html(&self, since: &[String]) -> String {
         let meta = format!(
-            "{} accounts × {} regions ({}), role {}, {}{}",
-            self.accounts(),
-            self.regions.len(),
+            "{} × {} ({}), role {}, {}{}",
+            count(self.accounts() as u64, "account", "accounts"),
+            count(self.regions.len() as u64, "region", "regions"),
             self.regions.join(", "),
             self.role_name,
             self.generated_at,

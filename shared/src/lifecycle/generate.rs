@@ -167,7 +167,7 @@ pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError>
     for prefix in prefixes {
         rules.push(tagged(
             Filter::Prefix(prefix.clone()),
-            format!("Keep last {n} images tagged {prefix}*"),
+            format!("Keep last {} tagged {prefix}*", super::count(n.into(), "image", "images")),
             CountType::ImageCountMoreThan,
             n,
             ActionType::Expire,
@@ -176,7 +176,7 @@ pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError>
     for pattern in patterns {
         rules.push(tagged(
             Filter::Pattern(pattern.clone()),
-            format!("Keep last {n} images tagged {pattern}"),
+            format!("Keep last {} tagged {pattern}", super::count(n.into(), "image", "images")),
             CountType::ImageCountMoreThan,
             n,
             ActionType::Expire,

@@ -1088,3 +1088,14 @@ fn one_policy_breaking_every_documented_check_reports_every_one() {
     // A bad value is reported once, not again by the checks that would read it.
     assert_eq!(err.matches("countNumber must be a positive integer").count(), 1, "{err}");
 }
+
+#[test]
+fn one_is_singular_in_generated_descriptions() {
+    let policy = generate(&PolicyParams { keep_tagged: 1, ..PolicyParams::default() });
+    let policy = policy.unwrap_or_else(|e| panic!("{e}"));
+    let described: Vec<String> = policy.rules.iter().filter_map(|r| r.description.clone()).collect();
+    assert!(described.iter().any(|d| d == "Keep last 1 image tagged v*"), "{described:?}");
+    let ten = generate(&PolicyParams { keep_tagged: 10, ..PolicyParams::default() });
+    let ten = ten.unwrap_or_else(|e| panic!("{e}"));
+    assert!(ten.rules.iter().any(|r| r.description.as_deref() == Some("Keep last 10 images tagged v*")));
+}

@@ -450,3 +450,15 @@ async fn remediation_applies_where_the_member_role_writes_and_says_why_where_it_
     // AND the other registries finished as before
     assert_eq!(report.registries.iter().filter(|e| e.report.is_some()).count(), 4);
 }
+
+#[tokio::test]
+async fn one_account_in_one_region_is_said_in_the_singular() {
+    let (registries, targets) = organization();
+    let one: Vec<Target> = targets.into_iter().take(1).collect();
+    let regions = vec![one[0].region.clone()];
+    let (settings, inputs) = (audit_settings(), RunInputs::default());
+    let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
+    let report = organization_in_process(&job, &registries, &run_targets(&regions, &one), pace(1), now(), &()).await;
+    let markdown = report.to_markdown();
+    assert!(markdown.contains(": 1 account × 1 region ("), "{markdown}");
+}

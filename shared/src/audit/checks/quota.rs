@@ -16,6 +16,28 @@ pub(super) fn image_count(images: &[Image]) -> CheckResult {
             json!({"images": count}),
         )
     } else {
-        result("QUOTA-1", Status::Pass, CheckSeverity::Medium, format!("{count} images"), Value::Null)
+        result(
+            "QUOTA-1",
+            Status::Pass,
+            CheckSeverity::Medium,
+            crate::lifecycle::count(count as u64, "image", "images"),
+            Value::Null,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_count;
+    use crate::image::Image;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn one_image_is_one_image() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
+        let one = [Image::new("sha256:a".to_string(), &["v1"], at, 1_000)];
+        assert_eq!(image_count(&one).message, "1 image");
+        let two = [one[0].clone(), Image::new("sha256:b".to_string(), &["v2"], at, 1_000)];
+        assert_eq!(image_count(&two).message, "2 images");
     }
 }
