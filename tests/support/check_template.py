@@ -149,8 +149,13 @@ def check_logs(t, check):
         logging = fn["Properties"].get("LoggingConfig", {})
         check("logs", logging.get("LogFormat") == "JSON" and ref(logging.get("ApplicationLogLevel")) == "LogLevel",
               f"{name}: JSON logs at the LogLevel parameter's level (LoggingConfig)")
-        check("logs", logging.get("SystemLogLevel") in ("WARN", "ERROR"),
-              f"{name}: Lambda's START/END/REPORT lines are not billed on every invocation (SystemLogLevel)")
+        check("logs", logging.get("SystemLogLevel") == "INFO",
+              f"{name}: Lambda's report of each invocation (duration, timeout) is kept (SystemLogLevel INFO)")
+    # Lambda files a JSON line without "level" (the EMF metrics, the one-line reports) as INFO.
+    levels = t.get("Parameters", {}).get("LogLevel", {}).get("AllowedValues", [])
+    if functions and levels:
+        check("logs", not set(levels) & {"WARN", "ERROR", "FATAL"},
+              "LogLevel offers no level above INFO, which would drop the EMF metric lines")
 
 
 def schedule_events(t):
