@@ -104,7 +104,7 @@ fuzz:
 ## and a scheduled run on moto's Step Functions; the HTML reports land in target/demo/reports/.
 demo: setup
 	$(CARGO) build --quiet --locked --workspace --bins
-	$(CARGO) run --quiet --locked -p ecr-keeper-tests --bin demo
+	$(CARGO) run --quiet --locked --bin demo
 	@echo
 	@echo "== Offline: six weeks of pushes to app-template-dev and what the policy does with them (at $(NOW))"
 	./target/debug/ecr-keeper lifecycle preview --policy examples/lifecycle/demo/policy.json \
