@@ -78,7 +78,8 @@ def statements(document, conditions):
             name, yes, no = st["Fn::If"]
             st = yes if conditions.get(name, False) else no
         if isinstance(st, dict) and "Effect" in st:
-            yield st
+            # An Fn::If inside the statement (a Condition only with a parameter set) as well.
+            yield {k: v for k, v in resolve(st, conditions).items() if v is not None}
 
 
 def role_of(template, fn):
@@ -249,6 +250,11 @@ def run(template, quiet=False):
                               f"{name}: {action} is not a read of running images it needs")
                     if service == "sts":
                         check(assumes and targets == [MEMBER_ROLE], f"{name}: {action} only on the member role, not {targets}")
+                        # With OrganizationId, only the roles of that organization's accounts.
+                        org = st.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceOrgID")
+                        wanted = {"Ref": "OrganizationId"} if conditions.get("AdmitsOrganizationEvents") else None
+                        check(org == wanted, f"{name}: {action} conditioned on aws:ResourceOrgID exactly when "
+                                             f"OrganizationId is set ({org})")
                     if service == "organizations":
                         check(name in ("LifecycleAuditFunction", "CostReportFunction") and action in ORGANIZATION_READS,
                               f"{name}: {action} is not a read of the organization's accounts it needs")
@@ -358,6 +364,7 @@ def mutants(template):
     yield edit("the audit stopping ECS tasks", add_action("LifecycleAuditFunction", "ecr:Describe", "ecs:StopTask"))
     yield edit("image deletes outside the pins", add_action("LifecycleAuditFunction", "ecr:Describe", "ecr:BatchDeleteImage"))
     yield edit("assuming any role", lambda t: role_statement(t, "LifecycleAuditFunction", "sts:").__setitem__("Resource", "*"))
+    yield edit("member roles of any organization", lambda t: role_statement(t, "ScanEventsFunction", "sts:").pop("Condition"))
     yield edit("the custom resource assuming member roles", add_action("RepositoryResourceFunction", "ecr:CreateRepository", "sts:AssumeRole"))
     yield edit("a KMS grant without GrantIsForAWSResource", lambda t: role_statement(t, "RepositoryResourceFunction", "kms:CreateGrant")["Condition"].pop("Bool", None))
 
