@@ -93,7 +93,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
         require_kms: args.require_kms,
     };
-    let config = match args.aws.connect().await {
+    let config = match args.aws.connect_for(scope.as_ref().and_then(|s| s.regions.first().map(String::as_str))).await {
         Ok(c) => c,
         Err(code) => return code,
     };

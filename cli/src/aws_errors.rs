@@ -7,31 +7,90 @@ use ecr_keeper_aws::RetryProfile;
 use ecr_keeper_core::ports::RegistryError;
 use std::time::Duration;
 
-/// What is missing before any AWS call can succeed.
+/// What is missing or wrong before any AWS call can succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
     #[error("no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile)")]
     NoRegion,
+    #[error("AWS profile '{0}' (AWS_PROFILE) is in neither ~/.aws/config nor ~/.aws/credentials; aws configure list-profiles shows those there")]
+    NoSuchProfile(String),
     #[error(
         "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile \
          (aws configure; aws sso login for SSO) ({0})"
     )]
     NoCredentials(String),
+    #[error("{flag} '{value}' is not a URL ({why}); give http:// or https:// and a host, e.g. http://127.0.0.1:5000")]
+    BadEndpoint { flag: &'static str, value: String, why: String },
+    #[error("--region '{0}' is not a region name: lowercase letters, digits and hyphens, e.g. us-east-1")]
+    BadRegion(String),
+    #[error("cannot use {target}: {cause}; check --endpoint-url (or AWS_ENDPOINT_URL), --region, HTTPS_PROXY and the network")]
+    Unreachable { target: String, cause: ecr_keeper_aws::Unreachable },
+}
+
+/// The endpoint as given, refused before any call when no request could ever reach it (the SDK
+/// would retry it for seconds, then print its request).
+pub fn check_endpoint(flag: &'static str, value: &str) -> Result<(), SetupError> {
+    let bad = |why: &str| SetupError::BadEndpoint { flag, value: value.to_string(), why: why.to_string() };
+    let url = url::Url::parse(value).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(&format!("the scheme is {}", url.scheme())));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    Ok(())
+}
+
+/// A region name as the SDK will take it.
+pub fn check_region(value: &str) -> Result<(), SetupError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(SetupError::BadRegion(value.to_string()))
+    }
+}
+
+/// The profile AWS_PROFILE names, when it names one the files do not have: the SDK would
+/// otherwise report only what it then lacks (a region).
+pub async fn missing_profile() -> Option<String> {
+    let name = std::env::var("AWS_PROFILE").ok().filter(|n| !n.trim().is_empty())?;
+    let files = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        None,
+    )
+    .await
+    .ok()?;
+    files.get_profile(&name).is_none().then_some(name)
 }
 
 /// A region and credentials, checked before the first call.
 pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), SetupError> {
+    if let Some(name) = missing_profile().await {
+        return Err(SetupError::NoSuchProfile(name));
+    }
     if config.region().is_none() {
         return Err(SetupError::NoRegion);
     }
     let Some(provider) = config.credentials_provider() else {
         return Err(SetupError::NoCredentials("no credential provider is configured".into()));
     };
-    provider
-        .provide_credentials()
-        .await
-        .map(|_| ())
-        .map_err(|e| SetupError::NoCredentials(ecr_keeper_aws::one_line(&e)))
+    provider.provide_credentials().await.map(|_| ()).map_err(|e| SetupError::NoCredentials(credentials_cause(&e)))
+}
+
+/// The credential chain's failure, short: its first cause, not each provider's story (`--verbose`
+/// has those).
+fn credentials_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    const MAX: usize = 160;
+    let line = ecr_keeper_aws::one_line(err);
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
 }
 
 /// What a failed read of the registry means, in one line.

@@ -85,7 +85,7 @@ pub async fn run(args: CostArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let config = match args.aws.connect().await {
+    let config = match args.aws.connect_for(scope.as_ref().and_then(|s| s.regions.first().map(String::as_str))).await {
         Ok(c) => c,
         Err(code) => return code,
     };

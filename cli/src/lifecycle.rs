@@ -213,7 +213,7 @@ async fn read_workloads(
 ) -> Result<Vec<ecr_keeper_core::workloads::WorkloadImage>, LifecycleCliError> {
     let needs_aws = sources.iter().any(|s| !matches!(s, WorkloadSource::File(_)));
     let config = if needs_aws {
-        aws.config().await.map_err(|e| LifecycleCliError::Aws(e.to_string()))?
+        aws.config(None).await.map_err(|e| LifecycleCliError::Aws(e.to_string()))?
     } else {
         aws_config::SdkConfig::builder().build()
     };

@@ -77,9 +77,27 @@ pub struct AwsArgs {
 impl AwsArgs {
     /// The SDK configuration, once a region and credentials are known to be there: without
     /// them every call would fail with a dump of the SDK's internals.
-    pub async fn config(&self) -> Result<aws_config::SdkConfig, aws_errors::SetupError> {
+    pub async fn config(&self, fallback_region: Option<&str>) -> Result<aws_config::SdkConfig, aws_errors::SetupError> {
+        if let Some(url) = &self.endpoint_url {
+            aws_errors::check_endpoint("--endpoint-url", url)?;
+        } else if let Some(url) = std::env::var("AWS_ENDPOINT_URL").ok().filter(|u| !u.is_empty()) {
+            aws_errors::check_endpoint("AWS_ENDPOINT_URL", &url)?;
+        }
+        if let Some(region) = &self.region {
+            aws_errors::check_region(region)?;
+        }
+        // With --accounts and --regions, the first of those regions serves this account's own
+        // calls (STS, Organizations) when the configuration names none.
+        let fallback = match (&self.region, fallback_region) {
+            (None, Some(region))
+                if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() =>
+            {
+                Some(region.to_string())
+            }
+            _ => None,
+        };
         let options = ecr_keeper_aws::AwsOptions {
-            region: self.region.clone(),
+            region: self.region.clone().or(fallback),
             endpoint_url: self.endpoint_url.clone(),
             // The commands that talk to AWS only read (the audit's --fix --yes aside): batch work.
             retry: ecr_keeper_aws::RetryProfile::Scheduled,
@@ -88,12 +106,22 @@ impl AwsArgs {
         };
         let config = ecr_keeper_aws::sdk_config(&options).await;
         aws_errors::preflight(&config).await?;
+        // One call, not retried, before the run: a wrong URL, a silent port or a proxy's page is
+        // said in seconds.
+        ecr_keeper_aws::probe_ecr(&config)
+            .await
+            .map_err(|cause| aws_errors::SetupError::Unreachable { target: self.target(&config), cause })?;
         Ok(config)
     }
 
     /// [`Self::config`], or the exit code after saying why not.
     pub async fn connect(&self) -> Result<aws_config::SdkConfig, ExitCode> {
-        self.config().await.map_err(|e| {
+        self.connect_for(None).await
+    }
+
+    /// [`Self::connect`], with a region to use when neither --region nor the configuration names one.
+    pub async fn connect_for(&self, fallback_region: Option<&str>) -> Result<aws_config::SdkConfig, ExitCode> {
+        self.config(fallback_region).await.map_err(|e| {
             eprintln!("ecr-keeper: {e}");
             ExitCode::from(EXIT_INVALID)
         })

@@ -28,6 +28,8 @@ pub enum Fault {
     Reset,
     /// The request reaches moto after this delay (capped at [`MAX_DELAY`]).
     Delay(Duration),
+    /// An HTML page with this status, as a proxy or stock moto's "not implemented" answers.
+    HtmlPage(u16),
 }
 
 /// Which calls of an operation a rule hits.
@@ -114,7 +116,8 @@ impl State {
             *n
         };
         for (rule, used) in self.rules.iter_mut() {
-            let is_error = matches!(rule.fault, Fault::Throttle | Fault::ServerError | Fault::Error { .. });
+            let is_error =
+                matches!(rule.fault, Fault::Throttle | Fault::ServerError | Fault::Error { .. } | Fault::HtmlPage(_));
             if *used >= rule.limit || !rule.operations.matches(operation) || (is_error && !json_errors) {
                 continue;
             }
@@ -357,6 +360,16 @@ async fn serve(mut client: TcpStream, upstream: &str, state: Arc<Mutex<State>>) 
             return Ok(());
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d.min(MAX_DELAY)).await,
+        Some(Fault::HtmlPage(status)) => {
+            let body = "<!doctype html><title>Internal Server Error</title><h1>Internal Server Error</h1>";
+            let reply = format!(
+                "HTTP/1.1 {status} Error\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(reply.as_bytes()).await?;
+            return client.shutdown().await;
+        }
         None => {}
     }
     let mut server = TcpStream::connect(upstream).await?;

@@ -117,7 +117,12 @@ pub fn cloudformation_client(config: &SdkConfig) -> aws_sdk_cloudformation::Clie
 }
 
 pub fn ecr_client(config: &SdkConfig) -> aws_sdk_ecr::Client {
-    aws_sdk_ecr::Client::new(config)
+    aws_sdk_ecr::Client::from_conf(ecr_config(config).build())
+}
+
+/// ECR's configuration for every client of ours: an HTML page is final, never retried.
+pub(crate) fn ecr_config(config: &SdkConfig) -> aws_sdk_ecr::config::Builder {
+    aws_sdk_ecr::config::Builder::from(config).retry_classifier(crate::answers::HtmlIsFinal)
 }
 
 pub fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {

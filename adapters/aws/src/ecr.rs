@@ -8,6 +8,7 @@ use aws_sdk_ecr::types::{
     ImageTagMutabilityExclusionFilterType, Tag,
 };
 use aws_sdk_ecr::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use ecr_keeper_core::findings::{Finding, Severity, SeverityCounts};
 use ecr_keeper_core::image::{Image, ImageScan, ImageStatus, ScanFindings};
@@ -38,11 +39,13 @@ impl EcrRegistry {
 }
 
 /// Sorts an SDK failure into what callers act on, by error code and HTTP status.
-fn classify<E, R>(operation: &'static str, subject: &str, err: SdkError<E, R>) -> RegistryError
+fn classify<E>(operation: &'static str, subject: &str, err: SdkError<E, HttpResponse>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
+    if let Some(message) = crate::answers::not_aws_answer(&err) {
+        return RegistryError::Transport { operation, message };
+    }
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();

@@ -3,6 +3,7 @@
 //! answer to CloudFormation).
 
 mod alerting;
+mod answers;
 mod cloudwatch;
 mod config;
 mod ecr;
@@ -16,6 +17,7 @@ mod trust;
 mod workloads;
 
 pub use alerting::{DynamoLedger, SnsPublisher};
+pub use answers::{probe_ecr, Unreachable};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
 pub use config::{
     cloudformation_client, cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client,

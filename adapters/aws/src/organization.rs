@@ -77,7 +77,7 @@ impl MemberRegistries {
     }
 
     fn ecr_in(&self, region: &str, credentials: Option<Credentials>) -> EcrRegistry {
-        let mut config = aws_sdk_ecr::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
+        let mut config = crate::config::ecr_config(&self.sdk).region(Region::new(region.to_string()));
         if let Some(credentials) = credentials {
             config = config.credentials_provider(credentials);
         }

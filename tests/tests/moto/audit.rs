@@ -423,13 +423,16 @@ async fn aws_failures_reach_the_user_as_one_line_with_what_to_do() {
     one_line(&err);
     assert!(err.contains("no AWS region: pass --region, or set AWS_REGION"), "{err}");
 
-    // Nothing listens at the endpoint: which one, how long it tried.
+    // Nothing listens at the endpoint: which one, and why, at once (no retries).
     let closed = format!("http://127.0.0.1:{}", ecr_keeper_tests::free_port());
     let (code, err) =
         bare_cli(&["audit", "--endpoint-url", &closed], &[keys[0].clone(), keys[1].clone(), region.clone()]);
     assert_eq!(code, Some(2), "{err}");
     one_line(&err);
-    assert!(err.contains(&format!("could not reach {closed}")) && err.contains("after 10 attempts in"), "{err}");
+    assert!(
+        err.contains(&format!("cannot use {closed}: no connection")) && err.contains("Connection refused"),
+        "{err}"
+    );
 
     // Access denied, as ECR answers it (the fault proxy plays IAM).
     let proxy = FaultProxy::start(&aws.endpoint_url).await;
@@ -711,4 +714,124 @@ async fn a_credential_process_profile_signs_the_cli_in() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(called.exists(), "the credential_process was not run: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A listener that accepts connections and never answers, or answers every request with a
+/// proxy's HTML error page.
+fn fake_endpoint(html: bool) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("a loopback port: {e}"));
+    let url = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("its address: {e}")));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in listener.incoming().flatten() {
+            if html {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 65536];
+                let _ = stream.read(&mut buf);
+                let body = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    url
+}
+
+/// Each way an endpoint can be wrong ends the command in seconds with one line naming the flag,
+/// the endpoint or the HTTP status (the SDK alone took 15–90 s, then printed its request).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_endpoint_region_or_profile_is_said_in_seconds() {
+    ecr_keeper_tests::build_cli();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    let silent = fake_endpoint(false);
+    let html = fake_endpoint(true);
+    let closed = format!("http://127.0.0.1:{}", ecr_keeper_tests::free_port());
+    let tls_to_plain = html.replace("http://", "https://");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["--endpoint-url", &closed], format!("cannot use {closed}: no connection")),
+        (vec!["--endpoint-url", &silent], format!("cannot use {silent}: no answer within 5 s")),
+        (vec!["--endpoint-url", &html], format!("cannot use {html}: HTTP 502 with an HTML page (text/html)")),
+        (vec!["--endpoint-url", &tls_to_plain], format!("cannot use {tls_to_plain}: no connection")),
+        (
+            vec!["--endpoint-url", "ftp://127.0.0.1:21"],
+            "--endpoint-url 'ftp://127.0.0.1:21' is not a URL (the scheme is ftp)".into(),
+        ),
+        (vec!["--endpoint-url", "not a url"], "--endpoint-url 'not a url' is not a URL".into()),
+        (vec!["--region", "us east 1", "--endpoint-url", &closed], "--region 'us east 1' is not a region name".into()),
+    ];
+    for command in ["audit", "cost-report"] {
+        for (flags, expected) in &cases {
+            let args: Vec<&str> = std::iter::once(command).chain(flags.iter().copied()).collect();
+            let started = std::time::Instant::now();
+            let (code, err) = bare_cli(&args, &env);
+            let took = started.elapsed();
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line:\n{err}");
+            assert!(err.contains(expected.as_str()), "{args:?}: expected {expected:?} in\n{err}");
+            assert!(!err.contains("Request {") && !err.contains("SdkBody"), "{args:?}: no SDK dump: {err}");
+            // A few seconds: the probe's 5 s for the silent port, well under a second otherwise.
+            assert!(took < std::time::Duration::from_secs(12), "{args:?} took {took:?}");
+        }
+    }
+
+    // AWS_ENDPOINT_URL is checked as the flag is, and named.
+    let mut with_env = env.to_vec();
+    with_env.push(("AWS_ENDPOINT_URL", "localhost:5000".to_string()));
+    let (code, err) = bare_cli(&["audit"], &with_env);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("AWS_ENDPOINT_URL 'localhost:5000' is not a URL"), "{err}");
+
+    // A profile the files lack is named, not reported as a missing region.
+    let profile = [("AWS_PROFILE", "no-such-profile".to_string())];
+    let (code, err) = bare_cli(&["audit", "--endpoint-url", &closed], &profile);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("AWS profile 'no-such-profile' (AWS_PROFILE) is in neither"), "{err}");
+
+    // No credentials: one short line, not the provider chain's story.
+    let (code, err) = bare_cli(&["audit", "--region", "us-east-1", "--endpoint-url", &closed], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.starts_with("ecr-keeper: no AWS credentials") && err.len() < 400, "{} bytes: {err}", err.len());
+
+    // --accounts with --regions needs no --region: the first of those regions serves.
+    let keys_only = [env[0].clone(), env[1].clone()];
+    let (code, err) = bare_cli(
+        &["audit", "--accounts", "111111111111", "--regions", "eu-west-1", "--endpoint-url", &closed],
+        &keys_only,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("no AWS region") && err.contains("cannot use"), "{err}");
+}
+
+/// An API the endpoint does not implement answers with an HTML page (stock moto's 500): it is not
+/// retried, and the run goes on without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_answer_mid_run_is_not_retried() {
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("app")).await;
+    let proxy = FaultProxy::start(&aws.endpoint_url).await;
+    proxy.set_rules(vec![Rule::new(
+        Operations::named(&["ListPullTimeUpdateExclusions"]),
+        When::Always,
+        Fault::HtmlPage(500),
+    )]);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", proxy.url.clone()),
+    ];
+    let (code, err) = bare_cli(&["audit", "--output", "json"], &env);
+    assert!(matches!(code, Some(0) | Some(1)), "the audit ran: {code:?} {err}");
+    assert_eq!(proxy.calls("ListPullTimeUpdateExclusions"), 1, "asked once, not retried: {err}");
 }
