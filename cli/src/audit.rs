@@ -151,6 +151,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_INVALID);
     }
+    if report.repositories.is_empty() && report.unreached.is_empty() {
+        // Not an error (an empty registry passes), but most often the wrong region or account.
+        eprintln!(
+            "ecr-keeper: registry {} ({}) has no repositories: nothing to audit; check --region and the credentials' account",
+            report.registry_id, report.region
+        );
+    }
     if let Err(code) = crate::report_dir::write_if_asked(args.output_dir.as_deref(), &report) {
         return code;
     }

@@ -151,6 +151,13 @@ pub async fn run(args: CostArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_INVALID);
     }
+    if report.repositories.is_empty() {
+        // Not an error (it costs nothing), but most often the wrong region or account.
+        eprintln!(
+            "ecr-keeper: no repositories in {}: nothing stored; check --region and the credentials' account",
+            report.region
+        );
+    }
     if args.publish {
         if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store, DASHBOARD_NAME).await
         {

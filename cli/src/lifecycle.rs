@@ -5,7 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use ecr_keeper_aws::AwsWorkloads;
 use ecr_keeper_core::image::{check_inventory, parse_image_details, parse_timestamp, Image, InventoryError};
 use ecr_keeper_core::lifecycle::{
-    generate, parse_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
+    generate, parse_authored_policy, render_table, simulate, GenerateError, LifecyclePolicy, PolicyError, PolicyParams,
     PreviewReport, DEFAULT_KEEP_TAGGED, DEFAULT_UNTAGGED_DAYS,
 };
 use ecr_keeper_core::ports::{Clock, SystemClock};
@@ -126,6 +126,9 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
     match cmd {
         LifecycleCommand::Validate { policy } => {
             let policy = load_policy(&policy)?;
+            for note in ecr_keeper_core::lifecycle::policy_notes(&policy) {
+                eprintln!("ecr-keeper: note: {note}");
+            }
             crate::out!("valid: {} rule{}", policy.rules.len(), if policy.rules.len() == 1 { "" } else { "s" });
             Ok(())
         }
@@ -141,7 +144,11 @@ pub fn run(cmd: LifecycleCommand) -> Result<(), LifecycleCliError> {
                 expire_archived_after_days: args.expire_archived_after_days,
                 protect_in_use: args.protect_in_use,
             };
-            crate::out!("{}", generate(&params)?.to_json_pretty());
+            let policy = generate(&params)?;
+            for note in ecr_keeper_core::lifecycle::generation_notes(&params) {
+                eprintln!("ecr-keeper: note: {note}");
+            }
+            crate::out!("{}", policy.to_json_pretty());
             Ok(())
         }
         LifecycleCommand::Preview(args) => preview(args),
@@ -283,7 +290,7 @@ fn load_policy(path: &PathBuf) -> Result<LifecyclePolicy, LifecycleCliError> {
         Some(inner) => (format!("{shown} (lifecyclePolicyText)"), inner),
         None => (shown, text),
     };
-    parse_policy(&text).map_err(|source| LifecycleCliError::Policy { path: shown, source })
+    parse_authored_policy(&text).map_err(|source| LifecycleCliError::Policy { path: shown, source })
 }
 
 /// Where describe-images output says the images live.

@@ -218,8 +218,20 @@ fn init_logging(verbose: bool) {
     let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
 }
 
+/// Every command takes `-5` as a value, so a negative number is refused by the flag's own range
+/// ("invalid value '-5' for '--keep-tagged'") rather than read as an unknown flag.
+fn negative_numbers_are_values(command: clap::Command) -> clap::Command {
+    command.allow_negative_numbers(true).mut_subcommands(negative_numbers_are_values)
+}
+
+fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = negative_numbers_are_values(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(cli.verbose);
     match cli.command {
         Command::Lifecycle(cmd) => match lifecycle::run(cmd) {

@@ -150,6 +150,14 @@ where
         eprintln!("ecr-keeper: --accounts {}: {e}", args.accounts.as_deref().unwrap_or_default());
         ExitCode::from(EXIT_INVALID)
     })?;
+    if targets.is_empty() {
+        eprintln!(
+            "ecr-keeper: --accounts {}: no account is left to read (every one is outside --organizational-units, \
+             in --exclude-accounts, or not ACTIVE)",
+            args.accounts.as_deref().unwrap_or_default()
+        );
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
     let session = format!("ecr-keeper-cli-{}-{}", J::NAME, now.timestamp());
     let registries = MemberRegistries::new(config, scope, &session).await;
     let bar = Bar::new();

@@ -309,6 +309,39 @@ fn generate_prints_a_valid_policy_with_the_asked_rules() {
     let zero = run(&["lifecycle", "generate", "--keep-tagged", "0"]);
     assert_eq!(zero.status.code(), Some(2));
     assert!(stderr(&zero).contains("keep-tagged: must be at least 1"));
+    // A negative number is the flag's bad value, not an unknown flag.
+    let negative = run(&["lifecycle", "generate", "--keep-tagged", "-5"]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert!(stderr(&negative).contains("invalid value '-5' for '--keep-tagged <N>'"), "{}", stderr(&negative));
+    assert!(!stderr(&negative).contains("unexpected argument"), "{}", stderr(&negative));
+    let concurrency = run(&["audit", "--concurrency", "-1"]);
+    assert!(stderr(&concurrency).contains("invalid value '-1' for '--concurrency <N>'"), "{}", stderr(&concurrency));
+}
+
+#[test]
+fn what_a_policy_does_that_its_author_may_not_mean_is_noted_on_stderr() {
+    let shielded = run(&["lifecycle", "generate", "--protect", "v*", "--tag-prefix", "v"]);
+    assert_eq!(shielded.status.code(), Some(0), "{}", stderr(&shielded));
+    assert!(stderr(&shielded).contains("note: --tag-prefix v: every tag it selects also matches --protect v*"));
+    json(&shielded); // stdout is still the policy alone
+    let archived = run(&["lifecycle", "generate", "--expire-archived-after-days", "120"]);
+    assert!(stderr(&archived).contains("note: --expire-archived-after-days 120: no rule of this policy archives"));
+
+    let literal = temp_file(
+        "literal-star.json",
+        r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v*"],"countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}}]}"#,
+    );
+    let out = run(&["lifecycle", "validate", path(&literal)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("note: rule 1: tagPrefixList \"v*\" is a literal prefix"), "{}", stderr(&out));
+
+    let twice = temp_file(
+        "twice.json",
+        r#"{"rules":[{"rulePriority":1,"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}}]}"#,
+    );
+    let out = run(&["lifecycle", "validate", path(&twice)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("the key \"rulePriority\" appears twice in one object"), "{}", stderr(&out));
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod findings;
 pub mod html;
 pub mod image;
 pub mod lifecycle;
+pub mod markdown;
 pub mod metrics;
 pub mod organization;
 pub mod ports;

@@ -191,7 +191,7 @@ impl AuditReport {
         for r in &self.repositories {
             md.push_str(&format!(
                 "\n## {} ({}){}\n\n",
-                r.name,
+                crate::markdown::text(&r.name),
                 count(r.images as u64, "image", "images"),
                 if r.failed() { " — non-compliant" } else { "" }
             ));
@@ -206,10 +206,11 @@ impl AuditReport {
                 if !rest.is_empty() {
                     details.push_str(&format!("\n{}:\n", c.id));
                     for line in &rest {
-                        details.push_str(&format!("- {}\n", line.trim_start_matches("- ")));
+                        details.push_str(&format!("- {}\n", crate::markdown::text(line.trim_start_matches("- "))));
                     }
                 }
-                let cell = if rest.is_empty() { first.to_string() } else { format!("{first} (details below)") };
+                let first = crate::markdown::text(first);
+                let cell = if rest.is_empty() { first } else { format!("{first} (details below)") };
                 md.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
                     c.id,
@@ -218,13 +219,14 @@ impl AuditReport {
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
-                    cell.replace('|', "\\|")
+                    cell
                 ));
             }
             md.push_str(&details);
         }
         if !self.unreached.is_empty() {
-            md.push_str(&format!("\nNot reached before the deadline: {}.\n", self.unreached.join(", ")));
+            let names: Vec<String> = self.unreached.iter().map(|n| crate::markdown::text(n)).collect();
+            md.push_str(&format!("\nNot reached before the deadline: {}.\n", names.join(", ")));
         }
         if !self.remediation.is_empty() {
             md.push_str("\n## Remediation\n\n");

@@ -440,3 +440,24 @@ async fn lc_8_warns_about_an_archive_expiry_under_90_days() {
     let report = run(&plain, &settings(), &AuditOptions::default()).await;
     assert!(report.repositories[0].checks.iter().all(|c| c.id != "LC-7" && c.id != "LC-8" && c.id != "USE-1"));
 }
+
+#[tokio::test]
+async fn names_tags_and_principals_are_literal_in_the_markdown() {
+    let registry = InMemoryRegistry::new();
+    compliant(&registry, "team_a/app__x");
+    registry
+        .with_repository("team_a/app__x", ecr_defaults(), &[])
+        .with_image("team_a/app__x", scanned("sha256:two", &["v_2"], 1, 0))
+        .with_repository_policy(
+            "team_a/app__x",
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"All","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#,
+        );
+    let md = run(&registry, &settings(), &AuditOptions::default()).await.to_markdown();
+    assert!(md.contains("## team\\_a/app\\_\\_x ("), "{md}");
+    assert!(!md.contains("team_a/app__x"), "a raw name would render as emphasis: {md}");
+    // Every table row keeps its four cells: nothing from outside adds or hides a `|`.
+    for row in md.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| check")) {
+        let cells = row.replace("\\|", "").matches('|').count();
+        assert!(cells == 5 || cells == 7, "{row}");
+    }
+}

@@ -568,7 +568,7 @@ impl CostReport {
             };
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                r.name,
+                crate::markdown::text(&r.name),
                 r.images,
                 human_bytes(r.unique_bytes),
                 money(r.monthly_cost_usd),
@@ -584,7 +584,7 @@ impl CostReport {
                 if let Some(p) = &r.with_standard_policy {
                     md.push_str(&format!(
                         "| {} | {} → {} | {} | {} | {} |\n",
-                        r.name,
+                        crate::markdown::text(&r.name),
                         r.images,
                         p.images_kept,
                         money(r.monthly_cost_usd),
@@ -611,7 +611,7 @@ impl CostReport {
         if !self.not_read.is_empty() {
             md.push_str("\n**Incomplete**: not read, so not in the totals:\n\n");
             for n in &self.not_read {
-                md.push_str(&format!("- {}: {}\n", n.name, n.reason));
+                md.push_str(&format!("- {}: {}\n", crate::markdown::text(&n.name), crate::markdown::text(&n.reason)));
             }
         }
         md
@@ -643,7 +643,8 @@ impl CostReport {
             md.push_str("| repository | images archived | size | saves/month | 90-day minimum | restore all |\n|---|---|---|---|---|---|\n");
             for (name, a) in &projected {
                 md.push_str(&format!(
-                    "| {name} | {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    crate::markdown::text(name),
                     a.images,
                     human_bytes(a.unique_bytes),
                     money(a.monthly_savings_usd),

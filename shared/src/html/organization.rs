@@ -140,7 +140,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
         if !unreached.is_empty() {
             out.push_str("\n## Registries not reached (ERROR)\n\n| account | region | why |\n|---|---|---|\n");
             for e in unreached {
-                let why = e.error.as_deref().unwrap_or_default().replace('|', "\\|");
+                let why = crate::markdown::text(e.error.as_deref().unwrap_or_default());
                 out.push_str(&format!("| {} | {} | {why} |\n", e.account, e.region));
             }
         }

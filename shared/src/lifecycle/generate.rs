@@ -134,13 +134,58 @@ fn param(parameter: PolicyParam, message: impl Into<String>) -> GenerateError {
 }
 
 /// Builds the policy; it always passes [`validate`].
-pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError> {
-    check_params(params)?;
-    let (prefixes, patterns) = if params.tag_prefixes.is_empty() && params.tag_patterns.is_empty() {
+/// The prefixes and patterns the keep rules select: `v` when none is given.
+fn kept_selections(params: &PolicyParams) -> (Vec<String>, Vec<String>) {
+    if params.tag_prefixes.is_empty() && params.tag_patterns.is_empty() {
         (vec![DEFAULT_TAG_PREFIX.to_string()], Vec::new())
     } else {
         (dedup(&params.tag_prefixes), dedup(&params.tag_patterns))
-    };
+    }
+}
+
+/// Whether every tag a selection glob matches is also matched by a protected pattern, which
+/// comes first: then the selection's keep rule never sees an image.
+fn shields(protected: &str, selection: &str) -> bool {
+    match protected.strip_suffix('*') {
+        Some(start) if !start.contains('*') => selection.starts_with(start) && !selection[..start.len()].contains('*'),
+        _ => false,
+    }
+}
+
+/// What the generated policy will do that its parameters may not mean, one line each: a keep
+/// rule no image reaches behind a protected pattern, an archive expiry with nothing archived.
+pub fn generation_notes(params: &PolicyParams) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (prefixes, patterns) = kept_selections(params);
+    let selections = prefixes
+        .iter()
+        .map(|p| (PolicyParam::TagPrefix, p.clone(), format!("{p}*")))
+        .chain(patterns.iter().map(|p| (PolicyParam::TagPattern, p.clone(), p.clone())));
+    for (param, given, glob) in selections {
+        if let Some(protected) = params.protected.iter().find(|g| shields(g, &glob)) {
+            notes.push(format!(
+                "--{} {given}: every tag it selects also matches --{} {protected}, whose rule comes first, so its \
+                 keep-last-{} rule never applies (those images are never expired)",
+                param.flag(),
+                PolicyParam::Protect.flag(),
+                params.keep_tagged
+            ));
+        }
+    }
+    if let (Some(days), None) = (params.expire_archived_after_days, params.archive_after_days) {
+        notes.push(format!(
+            "--{} {days}: no rule of this policy archives (add --{} D), so it expires only images archived \
+             by hand or by an earlier policy",
+            PolicyParam::ExpireArchivedAfterDays.flag(),
+            PolicyParam::ArchiveAfterDaysWithoutPull.flag()
+        ));
+    }
+    notes
+}
+
+pub fn generate(params: &PolicyParams) -> Result<LifecyclePolicy, GenerateError> {
+    check_params(params)?;
+    let (prefixes, patterns) = kept_selections(params);
 
     let mut rules = Vec::new();
     // The in-use pin first: a running image is never expired or archived, whatever else matches.

@@ -10,11 +10,11 @@ mod tags;
 mod validate;
 
 pub use generate::{
-    generate, GenerateError, PolicyParam, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX, DEFAULT_UNTAGGED_DAYS,
-    PROTECT_COUNT,
+    generate, generation_notes, GenerateError, PolicyParam, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX,
+    DEFAULT_UNTAGGED_DAYS, PROTECT_COUNT,
 };
 pub use model::{Action, ActionType, CountType, CountUnit, LifecyclePolicy, Rule, Selection, StorageClass, TagStatus};
-pub use parse::{parse_policy, PolicyError};
+pub use parse::{parse_authored_policy, parse_policy, policy_notes, PolicyError};
 pub use report::{
     count, human_bytes, render_table, to_second, AtRisk, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage,
 };

@@ -54,6 +54,14 @@ pub fn parse_policy(text: &str) -> Result<LifecyclePolicy, PolicyError> {
     }
 }
 
+/// [`parse_policy`] for text a person wrote (a file, a stack's property): a key given twice,
+/// which a JSON reader settles silently by keeping one value, is refused and named. A policy read
+/// back from ECR goes through [`parse_policy`]: ECR took it as it is.
+pub fn parse_authored_policy(text: &str) -> Result<LifecyclePolicy, PolicyError> {
+    serde_json::from_str::<NoDuplicateKeys>(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+    parse_policy(text)
+}
+
 fn read_policy(value: &Value, out: &mut Vec<Violation>) -> Vec<Rule> {
     let Some(obj) = value.as_object() else {
         out.push(Violation::policy("", format!("expected a JSON object with \"rules\", found {}", kind(value))));
@@ -274,4 +282,74 @@ impl<'a> RuleReader<'a> {
             }
         }
     }
+}
+
+/// A JSON document read only to refuse an object that names a key twice.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicateKeysVisitor).map(|()| NoDuplicateKeys)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("the key \"{key}\" appears twice in one object")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(())
+    }
+}
+
+/// What a valid policy does that its author may not mean, one line each (not errors: ECR takes
+/// the policy as it is).
+pub fn policy_notes(policy: &LifecyclePolicy) -> Vec<String> {
+    let mut notes = Vec::new();
+    for rule in &policy.rules {
+        for prefix in rule.selection.tag_prefix_list.iter().flatten().filter(|p| p.contains('*')) {
+            notes.push(format!(
+                "rule {}: tagPrefixList \"{prefix}\" is a literal prefix, so its * matches only a * in the tag; \
+                 for a wildcard use tagPatternList [\"{prefix}\"]",
+                rule.rule_priority
+            ));
+        }
+    }
+    notes
 }

@@ -1099,3 +1099,51 @@ fn one_is_singular_in_generated_descriptions() {
     let ten = ten.unwrap_or_else(|e| panic!("{e}"));
     assert!(ten.rules.iter().any(|r| r.description.as_deref() == Some("Keep last 10 images tagged v*")));
 }
+
+#[test]
+fn a_key_given_twice_is_refused_in_authored_text_and_named() {
+    let text = r#"{"rules":[{"rulePriority":1,"rulePriority":2,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}}]}"#;
+    // What ECR hands back is read as it is; what a person wrote is checked.
+    assert!(parse_policy(text).is_ok());
+    let err = parse_authored_policy(text).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("the key \"rulePriority\" appears twice in one object"), "{err}");
+    // The same keys in different objects are fine.
+    let ok = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}},
+                          {"rulePriority":2,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}}]}"#;
+    assert!(parse_authored_policy(ok).is_ok());
+}
+
+#[test]
+fn a_star_in_a_tag_prefix_is_noted_as_literal() {
+    let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v*","rc"],"countType":"imageCountMoreThan","countNumber":3},"action":{"type":"expire"}}]}"#;
+    let policy = parse_policy(text).unwrap_or_else(|e| panic!("{e}"));
+    let notes = policy_notes(&policy);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("rule 1: tagPrefixList \"v*\" is a literal prefix"), "{notes:?}");
+    let plain = parse_policy(&text.replace("v*", "v")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(policy_notes(&plain).is_empty());
+}
+
+#[test]
+fn a_keep_rule_behind_a_protected_pattern_and_an_archive_expiry_without_archiving_are_noted() {
+    let params = PolicyParams {
+        tag_prefixes: vec!["v".into(), "release".into()],
+        tag_patterns: vec!["va*-rc".into(), "*-rc".into()],
+        protected: vec!["v*".into()],
+        ..PolicyParams::default()
+    };
+    let notes = generation_notes(&params);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].starts_with("--tag-prefix v: every tag it selects also matches --protect v*"), "{notes:?}");
+    assert!(notes[1].starts_with("--tag-pattern va*-rc:"), "{notes:?}");
+    // A protected pattern that covers only part of a selection shields nothing.
+    let partial = PolicyParams { protected: vec!["v1*".into(), "latest".into()], ..params.clone() };
+    assert!(generation_notes(&partial).is_empty(), "{:?}", generation_notes(&partial));
+
+    let archived = PolicyParams { expire_archived_after_days: Some(120), ..PolicyParams::default() };
+    let notes = generation_notes(&archived);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("--expire-archived-after-days 120: no rule of this policy archives"), "{notes:?}");
+    let with_archive = PolicyParams { archive_after_days: Some(30), ..archived };
+    assert!(generation_notes(&with_archive).is_empty());
+}

@@ -5,7 +5,7 @@ use super::{
     check_repository_name, DeletionMode, Encryption, Ownership, RepositorySettings, RepositorySpec, ResourceTag,
     TagMutability,
 };
-use crate::lifecycle::{generate, parse_policy, GenerateError, PolicyParams, PROTECT_COUNT};
+use crate::lifecycle::{generate, parse_authored_policy, GenerateError, PolicyParams, PROTECT_COUNT};
 use crate::workloads::PIN_TAG_PREFIX;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -134,7 +134,7 @@ pub fn parse_spec(properties: &Value) -> Result<RepositorySpec, SpecError> {
         protect_in_use: r.boolean("ProtectInUse").unwrap_or(false),
     };
     let lifecycle_policy = match &raw_text {
-        Some(text) => match parse_policy(text) {
+        Some(text) => match parse_authored_policy(text) {
             Ok(p) if retention.protect_in_use && !shields_pins(&p) => {
                 r.bad(
                     "ProtectInUse",

@@ -834,4 +834,16 @@ async fn an_html_answer_mid_run_is_not_retried() {
     let (code, err) = bare_cli(&["audit", "--output", "json"], &env);
     assert!(matches!(code, Some(0) | Some(1)), "the audit ran: {code:?} {err}");
     assert_eq!(proxy.calls("ListPullTimeUpdateExclusions"), 1, "asked once, not retried: {err}");
+
+    // A region with no repositories is said (most often the wrong region), not a silent empty report.
+    let mut elsewhere = env.to_vec();
+    elsewhere[2].1 = "eu-west-1".into();
+    elsewhere[3].1 = aws.endpoint_url.clone();
+    for (command, said) in
+        [("audit", "has no repositories: nothing to audit"), ("cost-report", "no repositories in eu-west-1")]
+    {
+        let (code, err) = bare_cli(&[command], &elsewhere);
+        assert_eq!(code, Some(0), "{command}: {err}");
+        assert!(err.contains(said) && err.contains("check --region"), "{command}: {err}");
+    }
 }

@@ -172,6 +172,19 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     let (cli, code, stderr) = cli_report(&runs, &org, "cost-report", now);
     assert_eq!(cli, latest, "the CLI's cost report and the state machine's differ");
     assert_eq!(code, Some(2), "{stderr}");
+
+    // AND a scope that leaves no account is said, exit 2, not an empty report with exit 0
+    let everyone = std::iter::once(org.management.clone()).chain(org.members.iter().cloned()).collect::<Vec<_>>();
+    let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
+        .args(["audit", "--accounts", "organization", "--exclude-accounts", &everyone.join(",")])
+        .args(["--regions", "us-east-1", "--external-id", EXTERNAL_ID])
+        .envs(runs.aws.process_env())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no account is left to read"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no report: {}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[tokio::test(flavor = "multi_thread")]
