@@ -9,9 +9,13 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: setup browser bench-run test quick core-deps fmt-check lint template unit demo bench sam-build sam-check measure deny fuzz
 
-## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv, and Debian's
-## chromium for the HTML report's browser test (idempotent).
-setup: $(SETUP_STAMP) browser
+## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv, Debian's
+## chromium and axe-core (npm) for the HTML reports' browser test (idempotent).
+setup: $(SETUP_STAMP) browser node_modules/.package-lock.json
+
+# axe-core, pinned in package-lock.json: the accessibility checker the browser test injects.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --silent
 
 # Headless Chromium renders the HTML reports in tests/tests/moto/html_report.rs. apt-get as root, or
 # through sudo; the package lists are refreshed only when the first attempt fails.

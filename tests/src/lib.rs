@@ -9,6 +9,7 @@
 //!   ResponseURL: it records every request and answers with scripted statuses.
 //! - [`seed`] pushes real manifests into moto.
 
+pub mod browser;
 pub mod fault_proxy;
 pub mod faults;
 pub mod iam;

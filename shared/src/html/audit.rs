@@ -1,7 +1,7 @@
 //! The audit report as a run keeps it.
 
-use super::{bar_chart, changes, page, tiles, Bar, AMBER, BLUE, DARK, GREEN, RED};
-use crate::audit::{AuditReport, CheckResult, Status};
+use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, AMBER, BLUE, DARK, GREEN, RED};
+use crate::audit::{AuditReport, CheckResult, CheckSeverity, Status};
 use crate::lifecycle::{count, human_bytes};
 use crate::run::RunReport;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,59 @@ fn status_name(status: Status) -> &'static str {
         Status::Info => "INFO",
         Status::Error => "ERROR",
     }
+}
+
+fn severity_name(severity: CheckSeverity) -> &'static str {
+    match severity {
+        CheckSeverity::Critical => "CRITICAL",
+        CheckSeverity::High => "HIGH",
+        CheckSeverity::Medium => "MEDIUM",
+        CheckSeverity::Low => "LOW",
+        CheckSeverity::Informational => "INFORMATIONAL",
+    }
+}
+
+/// What needs acting on first: failures and read errors, then warnings, then information.
+fn urgency(status: Status) -> u8 {
+    match status {
+        Status::Fail | Status::Error => 0,
+        Status::Warn => 1,
+        Status::Info => 2,
+        Status::Pass => 3,
+    }
+}
+
+/// One check's findings of one status: the repositories under each distinct message.
+pub(crate) struct FindingGroup<'a> {
+    pub id: &'a str,
+    pub status: Status,
+    pub severity: CheckSeverity,
+    pub messages: Vec<(&'a str, Vec<&'a str>)>,
+    pub repositories: usize,
+}
+
+/// The findings by check, most urgent and most severe first; within a group, repositories that
+/// got the same message share one line.
+pub(crate) fn finding_groups(report: &AuditReport) -> Vec<FindingGroup<'_>> {
+    let mut groups: BTreeMap<(u8, CheckSeverity, &str, &str), FindingGroup<'_>> = BTreeMap::new();
+    for r in &report.repositories {
+        for c in r.checks.iter().filter(|c| c.status != Status::Pass) {
+            let key = (urgency(c.status), c.severity, c.id.as_ref(), status_name(c.status));
+            let group = groups.entry(key).or_insert_with(|| FindingGroup {
+                id: c.id.as_ref(),
+                status: c.status,
+                severity: c.severity,
+                messages: Vec::new(),
+                repositories: 0,
+            });
+            group.repositories += 1;
+            match group.messages.iter_mut().find(|(m, _)| *m == c.message.as_str()) {
+                Some((_, names)) => names.push(r.name.as_str()),
+                None => group.messages.push((c.message.as_str(), vec![r.name.as_str()])),
+            }
+        }
+    }
+    groups.into_values().collect()
 }
 
 fn first_line(c: &CheckResult) -> &str {
@@ -152,56 +205,77 @@ impl RunReport for AuditReport {
             }
             (tiles(&self.headline()))
             h2 { "Checks by status" }
-            (bar_chart("Repositories per check: pass, info, warn, fail, error", &bars))
-            table id="checks-summary" {
-                tr { th { "check" } th { "pass" } th { "info" } th { "warn" } th { "fail" } th { "error" } }
-                @for (id, c) in &self.summary.by_check {
-                    tr {
-                        td { (id) } td.num { (c.pass) } td.num { (c.info) } td.num { (c.warn) }
-                        td.num { (c.fail) } td.num { (c.error) }
+            (bar_chart(
+                "Repositories per check by status",
+                &bars,
+                &[("pass", GREEN), ("info", BLUE), ("warn", AMBER), ("fail", RED), ("error", DARK)],
+                Scale::Count,
+            ))
+            (scroll("Checks by status", html! {
+                table id="checks-summary" {
+                    tr { th { "check" } th { "pass" } th { "info" } th { "warn" } th { "fail" } th { "error" } }
+                    @for (id, c) in &self.summary.by_check {
+                        tr {
+                            td.id { (id) } td.num { (c.pass) } td.num { (c.info) } td.num { (c.warn) }
+                            td.num { (c.fail) } td.num { (c.error) }
+                        }
+                    }
+                }
+            }))
+            h2 { "Findings, most urgent first" }
+            @let groups = finding_groups(self);
+            @if groups.is_empty() {
+                p { "Every check passed." }
+            }
+            @for g in &groups {
+                // Failures and errors open; warnings and information folded, to keep the page short.
+                details.findings data-check=(g.id) open[urgency(g.status) == 0] {
+                    summary {
+                        span class=(status_name(g.status)) { (g.id) " " (status_name(g.status)) }
+                        " " (severity_name(g.severity)) " · " (count(g.repositories as u64, "repository", "repositories"))
+                    }
+                    ul {
+                        @for (message, names) in &g.messages {
+                            li { strong { (names.join(", ")) } ": " (message) }
+                        }
                     }
                 }
             }
             h2 { "Checks by repository" }
-            table id="checks" {
-                tr { th { "repository" } th { "images" } @for id in &ids { th { (id) } } }
-                @for r in &self.repositories {
-                    tr data-repository=(r.name) {
-                        td { (r.name) }
-                        td.num { (r.images) }
-                        @for id in &ids {
-                            @match r.checks.iter().find(|c| c.id == *id) {
-                                Some(c) => td class=(status_name(c.status)) title=(first_line(c)) { (status_name(c.status)) },
-                                None => td.none { "–" },
+            (scroll("Checks by repository", html! {
+                table id="checks" {
+                    tr { th { "repository" } th { "images" } @for id in &ids { th.id { (id) } } }
+                    @for r in &self.repositories {
+                        tr data-repository=(r.name) {
+                            td { (r.name) }
+                            td.num { (r.images) }
+                            @for id in &ids {
+                                @match r.checks.iter().find(|c| c.id == *id) {
+                                    Some(c) => td class=(status_name(c.status)) title=(first_line(c)) { (status_name(c.status)) },
+                                    None => td.none { "–" },
+                                }
                             }
                         }
                     }
                 }
-            }
+            }))
             h2 { "What the lifecycle policies will free" }
             @if freeing.is_empty() {
                 p { "No image is expirable or overdue." }
             } @else {
-                table id="freeing" {
-                    tr { th { "repository" } th { "expirable images" } th { "expirable" } th { "overdue images" } th { "overdue" } }
-                    @for r in &freeing {
-                        tr {
-                            td { (r.name) } td.num { (r.expirable.images) } td.num { (human_bytes(r.expirable.bytes)) }
-                            td.num { (r.overdue.images) } td.num { (human_bytes(r.overdue.bytes)) }
+                (scroll("What the lifecycle policies will free", html! {
+                    table id="freeing" {
+                        tr { th { "repository" } th { "expirable images" } th { "expirable" } th { "overdue images" } th { "overdue" } }
+                        @for r in &freeing {
+                            tr {
+                                td { (r.name) } td.num { (r.expirable.images) } td.num { (human_bytes(r.expirable.bytes)) }
+                                td.num { (r.overdue.images) } td.num { (human_bytes(r.overdue.bytes)) }
+                            }
                         }
                     }
-                }
+                }))
             }
             (changes(since))
-            h2 { "Findings" }
-            @for r in self.repositories.iter().filter(|r| r.checks.iter().any(|c| c.status != Status::Pass)) {
-                h3 { (r.name) }
-                ul {
-                    @for c in r.checks.iter().filter(|c| c.status != Status::Pass) {
-                        li { span class=(status_name(c.status)) { (c.id) " " (status_name(c.status)) } " " (c.message) }
-                    }
-                }
-            }
             @if !self.remediation.is_empty() {
                 h2 { "Remediation" }
                 ul {

@@ -1,6 +1,6 @@
 //! The cost report as a run keeps it.
 
-use super::{bar_chart, changes, page, tiles, Bar, BLUE, GREEN};
+use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
 use crate::cost::{money, money_change, CostReport};
 use crate::lifecycle::human_bytes;
 use crate::run::RunReport;
@@ -78,7 +78,8 @@ impl RunReport for CostReport {
         let bars: Vec<Bar> = self
             .repositories
             .iter()
-            .take(CHART_REPOSITORIES)
+            // The report's own top N (--top, the dashboard's), or a few when it names none.
+            .take(if self.top.is_empty() { CHART_REPOSITORIES } else { self.top.len() })
             .map(|r| Bar {
                 label: r.name.clone(),
                 // Kept after its policy, then what the policy frees.
@@ -109,8 +110,13 @@ impl RunReport for CostReport {
             }
             (tiles(&self.headline()))
             h2 { "Repositories by cost" }
-            (bar_chart("USD per month: kept after the lifecycle policy (blue), freed by it (green)", &bars))
-            table id="costs" {
+            (bar_chart(
+                &format!("Top {} by cost, USD per month", crate::lifecycle::count(bars.len() as u64, "repository", "repositories")),
+                &bars,
+                &[("kept after its lifecycle policy", BLUE), ("freed by it", GREEN)],
+                Scale::Amount,
+            ))
+            (scroll("Repositories by cost", html! { table id="costs" {
                 tr { th { "repository" } th { "images" } th { "stored once" } th { "cost/month" } th { "after its policy" } }
                 @for r in &self.repositories {
                     tr data-repository=(r.name) {
@@ -122,12 +128,12 @@ impl RunReport for CostReport {
                         }
                     }
                 }
-            }
+            } }))
             h2 { "What the lifecycle policies will free" }
             @if freeing.is_empty() {
                 p { "Nothing: no policy would free storage." }
             } @else {
-                table id="freeing" {
+                (scroll("What the lifecycle policies will free", html! { table id="freeing" {
                     tr { th { "repository" } th { "its policy saves" } th { "the standard policy would save" } }
                     @for (r, standard) in &freeing {
                         tr {
@@ -135,14 +141,14 @@ impl RunReport for CostReport {
                             td.num { @if r.with_standard_policy.is_some() { (money(*standard)) } @else { span.none { "has a policy" } } }
                         }
                     }
-                }
+                } }))
             }
             @if !archiving.is_empty() {
                 h2 { "With archive after " (archiving[0].1.after_days_without_pull) " days without a pull" }
                 @if self.prices.archive_per_gb_month >= self.prices.storage_per_gb_month {
                     p { "At the configured prices archiving saves nothing (AWS charges archive like standard storage for a registry's first 150 TB a month); it adds the 90-day minimum and a restore fee." }
                 }
-                table id="archive" {
+                (scroll("Archive projection", html! { table id="archive" {
                     tr { th { "repository" } th { "images archived" } th { "size" } th { "saves/month" } th { "90-day minimum" } th { "restore all" } }
                     @for (name, a) in &archiving {
                         tr {
@@ -152,7 +158,7 @@ impl RunReport for CostReport {
                             td.num { (money(a.restore_all_usd)) }
                         }
                     }
-                }
+                } }))
             }
             (changes(since))
             @if !self.not_read.is_empty() {

@@ -18,13 +18,22 @@ h1 { margin-bottom: .2rem; } .meta { color: #52606d; margin-top: 0; }
 .tile { border: 1px solid #d9e2ec; border-radius: 8px; padding: .8rem 1.2rem; min-width: 10rem; }
 .tile .value { font-size: 1.6rem; font-weight: 600; } .tile .label { color: #52606d; font-size: .9rem; }
 .incomplete { background: #fff3c4; border: 1px solid #f0b429; padding: .6rem 1rem; border-radius: 6px; }
-table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; }
+.scroll { overflow-x: auto; max-width: 100%; margin: .5rem 0 1.5rem; }
+table { border-collapse: collapse; font-size: .9rem; }
 th, td { border: 1px solid #d9e2ec; padding: .3rem .6rem; text-align: left; vertical-align: top; }
 th { background: #f5f7fa; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.id, #checks td { white-space: nowrap; }
 .PASS { background: #e3f9e5; color: #05400a; } .FAIL { background: #ffe3e3; color: #610404; }
 .WARN { background: #fff3c4; color: #5c4813; } .INFO { background: #e6f6ff; color: #03449e; }
-.ERROR { background: #610404; color: #fff; } .none { color: #9aa5b1; }
-.chart { margin: 1rem 0; } ul.changes li { margin: .2rem 0; }
+.ERROR { background: #610404; color: #fff; } .none { color: #52606d; }
+.chart { margin: 1rem 0 .3rem; } .chart svg { max-width: 100%; height: auto; }
+ul.legend { list-style: none; padding: 0; margin: 0 0 1rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem; font-size: .9rem; }
+ul.legend .swatch { display: inline-block; width: .9rem; height: .9rem; margin-right: .3rem; vertical-align: -.1rem; border-radius: 2px; }
+ul.changes li { margin: .2rem 0; } .findings li { margin: .2rem 0; overflow-wrap: anywhere; }
+@media (max-width: 600px) {
+  body { margin: .75rem; } .tile { min-width: 0; flex: 1 1 8rem; padding: .6rem .8rem; }
+  .tile .value { font-size: 1.25rem; } table { font-size: .8rem; }
+}
 "#;
 
 /// The page around `body`.
@@ -39,9 +48,11 @@ pub(crate) fn page(title: &str, meta: &str, body: Markup) -> String {
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                h1 { (title) }
-                p.meta { (meta) }
-                (body)
+                main {
+                    h1 { (title) }
+                    p.meta { (meta) }
+                    (body)
+                }
             }
         }
     }
@@ -69,6 +80,12 @@ pub(crate) fn changes(lines: &[String]) -> Markup {
     }
 }
 
+/// A table that may be wider than a phone: it scrolls inside its own region, which the keyboard
+/// can reach, instead of the whole page scrolling sideways.
+pub(crate) fn scroll(label: &str, table: Markup) -> Markup {
+    html! { div.scroll role="region" aria-label=(label) tabindex="0" { (table) } }
+}
+
 /// One bar of a chart: its label and its stacked parts (value, colour).
 pub(crate) struct Bar {
     pub label: String,
@@ -81,13 +98,29 @@ pub(crate) const AMBER: RGBColor = RGBColor(240, 180, 41);
 pub(crate) const BLUE: RGBColor = RGBColor(47, 128, 237);
 pub(crate) const DARK: RGBColor = RGBColor(97, 4, 4);
 
-/// Horizontal stacked bars as an inline SVG element (empty when there is nothing to draw).
-pub(crate) fn bar_chart(caption: &str, bars: &[Bar]) -> Markup {
+/// What a chart's bars count: whole things (repositories) get whole-number ticks only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scale {
+    Count,
+    Amount,
+}
+
+/// Horizontal stacked bars as an inline SVG element, with a legend of its colours in the page
+/// (empty when there is nothing to draw). The picture is one image to assistive technology,
+/// named by its caption; the table after it holds the same numbers.
+pub(crate) fn bar_chart(caption: &str, bars: &[Bar], legend: &[(&str, RGBColor)], scale: Scale) -> Markup {
     if bars.is_empty() {
         return html! {};
     }
-    match draw_bars(caption, bars) {
-        Ok(svg) => html! { div.chart { (PreEscaped(svg)) } },
+    match draw_bars(caption, bars, scale) {
+        Ok(svg) => html! {
+            div.chart role="img" aria-label=(format!("{caption} (the table below has the numbers)")) { (PreEscaped(svg)) }
+            ul.legend aria-hidden="true" {
+                @for (name, colour) in legend {
+                    li { span.swatch style=(format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)) {} (name) }
+                }
+            }
+        },
         Err(e) => {
             tracing::warn!(error = %e, "a chart could not be drawn");
             html! {}
@@ -95,7 +128,7 @@ pub(crate) fn bar_chart(caption: &str, bars: &[Bar]) -> Markup {
     }
 }
 
-fn draw_bars(caption: &str, bars: &[Bar]) -> Result<String, String> {
+fn draw_bars(caption: &str, bars: &[Bar], scale: Scale) -> Result<String, String> {
     let longest = bars.iter().map(|b| b.label.chars().count()).max().unwrap_or(0).min(40);
     let label_width = (longest as u32 * 7 + 20).max(60);
     let height = 60 + 26 * bars.len() as u32;
@@ -116,13 +149,20 @@ fn draw_bars(caption: &str, bars: &[Bar]) -> Result<String, String> {
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| truncate(&b.label, 40)).unwrap_or_default(),
             _ => String::new(),
         };
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
+        // Counts get a tick per whole number (at most 10 of them), never "0.5 repositories".
+        let whole = |v: &f64| if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() };
+        let mut mesh = chart.configure_mesh();
+        // Labels in a size people read: plotters' default scales with the chart's height, to 2–3 px
+        // on a short chart.
+        mesh.disable_y_mesh()
             .y_labels(bars.len())
             .y_label_formatter(&label)
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .x_label_style(("sans-serif", 13))
+            .y_label_style(("sans-serif", 13));
+        if scale == Scale::Count {
+            mesh.x_labels((max.floor() as usize + 1).clamp(2, 11)).x_label_formatter(&whole);
+        }
+        mesh.draw().map_err(|e| e.to_string())?;
         let rectangles = bars.iter().enumerate().flat_map(|(i, bar)| {
             let mut start = 0.0;
             bar.parts.iter().map(move |(value, colour)| {

@@ -1,7 +1,7 @@
 //! The organization report as a run keeps it: markdown, the HTML page (an account × check heat
 //! map, the accounts by cost), the headline and the change since the previous report.
 
-use super::{bar_chart, changes, page, tiles, Bar, BLUE, GREEN};
+use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
 use crate::lifecycle::{count, human_bytes};
 use crate::organization::{OrganizationReport, OrganizationView, Tally};
 use crate::run::RunReport;
@@ -90,18 +90,21 @@ fn markdown_table(first: &str, rows: &[&Tally]) -> String {
     out
 }
 
-fn html_table(id: &str, first: &str, rows: &[&Tally]) -> Markup {
+fn html_table(id: &str, label: &str, first: &str, rows: &[&Tally]) -> Markup {
     let headers = rows.first().map(|t| header_cells(t)).unwrap_or_default();
-    html! {
-        table id=(id) {
-            tr { th { (first) } @for h in &headers { th { (h) } } }
-            @for t in rows {
-                tr class=(if t.needs_attention() { "attention" } else { "" }) {
-                    td { (who(t)) } @for c in cells(t) { td.num { (c) } }
+    scroll(
+        label,
+        html! {
+            table id=(id) {
+                tr { th { (first) } @for h in &headers { th { (h) } } }
+                @for t in rows {
+                    tr class=(if t.needs_attention() { "attention" } else { "" }) {
+                        td { (who(t)) } @for c in cells(t) { td.num { (c) } }
+                    }
                 }
             }
-        }
-    }
+        },
+    )
 }
 
 impl<R: OrganizationView> RunReport for OrganizationReport<R> {
@@ -277,7 +280,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
             @if self.totals.compliance.is_some() {
                 h2 { "Accounts × checks" }
                 p.meta { "Repositories per account that fail (or cannot be read for) each check; warnings in brackets." }
-                table id="heat-map" {
+                (scroll("Accounts × checks", html! { table id="heat-map" {
                     tr { th { "account" } th { "not reached" } @for id in &checks { th { (id) } } }
                     @for t in &self.by_account {
                         tr data-account=(who(t)) {
@@ -299,27 +302,32 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                             }
                         }
                     }
-                }
+                } }))
             }
             @if self.totals.cost.is_some() {
                 h2 { "Accounts by cost" }
-                (bar_chart("Monthly cost per account: after the lifecycle policies, and what they save", &bars))
-                (html_table("accounts-by-cost", "account", &by_cost))
+                (bar_chart(
+                    "Monthly cost per account, USD",
+                    &bars,
+                    &[("kept after the lifecycle policies", BLUE), ("what they save", GREEN)],
+                    Scale::Amount,
+                ))
+                (html_table("accounts-by-cost", "Accounts by cost", "account", &by_cost))
             }
             h2 { "By account" }
-            (html_table("by-account", "account", &self.by_account.iter().collect::<Vec<_>>()))
+            (html_table("by-account", "By account", "account", &self.by_account.iter().collect::<Vec<_>>()))
             h2 { "By region" }
-            (html_table("by-region", "region", &self.by_region.iter().collect::<Vec<_>>()))
+            (html_table("by-region", "By region", "region", &self.by_region.iter().collect::<Vec<_>>()))
             h2 { "Organization totals" }
-            (html_table("totals", "scope", &[&self.totals]))
+            (html_table("totals", "Organization totals", "scope", &[&self.totals]))
             @if !unreached.is_empty() {
                 h2 { "Registries not reached" }
-                table id="not-reached" {
+                (scroll("Registries not reached", html! { table id="not-reached" {
                     tr { th { "account" } th { "region" } th { "why" } }
                     @for e in &unreached {
                         tr { td { (e.account) } td { (e.region) } td.ERROR { (e.error.as_deref().unwrap_or_default()) } }
                     }
-                }
+                } }))
             }
             (changes(since))
             p.meta { "Every repository's result is in the JSON report, under registries[].report." }

@@ -119,3 +119,104 @@ fn changes_name_what_moved() {
     assert!(changes.iter().any(|c| c.ends_with("is compliant again")), "{changes:?}");
     assert!(before.changes(&before).is_empty());
 }
+
+/// The texts of an inline SVG chart, each trimmed.
+fn svg_texts(html: &str) -> Vec<String> {
+    let svg = &html[html.find("<svg").unwrap_or(0)..html.find("</svg>").unwrap_or(0)];
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| t.split_once('>'))
+        .map(|(_, rest)| rest.split("</text>").next().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+fn check(id: &'static str, status: Status, severity: CheckSeverity, message: &str) -> CheckResult {
+    CheckResult { id: id.into(), status, severity, message: message.into(), evidence: Value::Null }
+}
+
+#[test]
+fn findings_are_grouped_by_check_most_urgent_and_severe_first() {
+    let mut report = audit_report();
+    let template = report.repositories[0].clone();
+    report.repositories = ["api", "web", "worker"]
+        .iter()
+        .map(|name| {
+            let mut r = template.clone();
+            r.name = (*name).into();
+            r.checks = vec![
+                check("LC-1", Status::Info, CheckSeverity::Informational, "a note"),
+                check("LC-5", Status::Warn, CheckSeverity::Low, "no policy for untagged images"),
+                check(
+                    "POL-1",
+                    if *name == "web" { Status::Fail } else { Status::Pass },
+                    CheckSeverity::Critical,
+                    "public",
+                ),
+                check("TAG-1", Status::Fail, CheckSeverity::Medium, "tags are mutable"),
+            ];
+            r
+        })
+        .collect();
+    report.summary = AuditReport::summarize(&report.repositories);
+    let groups = super::audit::finding_groups(&report);
+    let order: Vec<(&str, Status)> = groups.iter().map(|g| (g.id, g.status)).collect();
+    // THEN the critical failure leads, information comes last, whatever the check ids' order
+    assert_eq!(
+        order,
+        [("POL-1", Status::Fail), ("TAG-1", Status::Fail), ("LC-5", Status::Warn), ("LC-1", Status::Info)]
+    );
+    // AND three repositories with one message share one line
+    assert_eq!(groups[1].messages, vec![("tags are mutable", vec!["api", "web", "worker"])]);
+    assert_eq!(groups[1].repositories, 3);
+    let html = report.to_html(&[]);
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} not in the page"));
+    assert!(at("data-check=\"POL-1\"") < at("data-check=\"LC-1\""));
+    assert!(html.contains("<details class=\"findings\" data-check=\"TAG-1\" open>"), "failures open");
+    assert!(html.contains("<details class=\"findings\" data-check=\"LC-1\">"), "information folded");
+}
+
+#[test]
+fn pages_have_a_main_landmark_a_legend_and_whole_repository_ticks() {
+    let html = audit_report().to_html(&[]);
+    assert!(html.contains("<main>") && html.contains("</main>"));
+    assert!(html.contains("<ul class=\"legend\""), "the chart's colours are named");
+    assert!(html.contains("role=\"img\" aria-label=\"Repositories per check by status"), "{html}");
+    // One repository: the axis counts 0 and 1, never half a repository.
+    let texts = svg_texts(&html);
+    assert!(!texts.iter().any(|t| t.contains('.')), "fractional ticks: {texts:?}");
+    assert!(texts.iter().any(|t| t == "1") && texts.iter().any(|t| t == "0"), "ticks at 0 and 1: {texts:?}");
+    assert!(!html.contains("font-size=\"2."), "labels people can read");
+    // Tables scroll in a region of their own, which the keyboard reaches.
+    assert!(html.contains("<div class=\"scroll\" role=\"region\" aria-label=\"Checks by status\" tabindex=\"0\">"));
+}
+
+#[test]
+fn the_cost_chart_draws_the_reports_top_n() {
+    let cost = |i: usize| RepositoryCost {
+        name: format!("repo-{i:02}"),
+        account: None,
+        region: None,
+        images: 1,
+        tagged_images: 1,
+        untagged_images: 0,
+        naive_bytes: (i as u64 + 1) << 30,
+        unique_bytes: (i as u64 + 1) << 30,
+        monthly_cost_usd: (i + 1) as f64 * 0.1,
+        has_lifecycle_policy: false,
+        invalid_lifecycle_policy: false,
+        projected_monthly_cost_usd: (i + 1) as f64 * 0.1,
+        savings_usd: 0.0,
+        with_standard_policy: None,
+        archived: Default::default(),
+        unknown_media_types: vec![],
+        enhanced_scanning_estimate: None,
+        with_archive: None,
+    };
+    let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
+    let report = CostReport::new((0..20).map(cost).collect(), "us-east-1", Prices::default(), 10, None, now);
+    let html = report.to_html(&[]);
+    let texts = svg_texts(&html);
+    let drawn = (0..20).filter(|i| texts.contains(&format!("repo-{i:02}"))).count();
+    assert_eq!(drawn, 10, "--top 10 draws 10 bars");
+    assert!(html.contains("Top 10 repositories by cost"), "the caption says so");
+}

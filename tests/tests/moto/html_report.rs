@@ -2,50 +2,13 @@
 //! `make setup`) opens the file the CLI wrote from a moto registry, offline; the test reads the
 //! rendered DOM for the numbers it expects and checks the screenshot is not blank.
 
+use ecr_keeper_tests::browser::{assert_readable_everywhere, browse};
 use ecr_keeper_tests::seed::{create_repository, push_as, push_unique, OCI_MANIFEST};
 use ecr_keeper_tests::{repo_root, LocalAws};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
 const HOSTILE_TAG: &str = "<script>alert(1)</script>";
-
-fn chromium() -> PathBuf {
-    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!("Chromium is missing: run `make setup` (it installs Debian's chromium package)");
-}
-
-/// Runs headless Chromium on `page` with `args`; returns its stdout. Killed after 60 s.
-fn browse(page: &Path, args: &[String]) -> String {
-    let profile = std::env::temp_dir().join(format!("ecr-keeper-chromium-{}-{}", std::process::id(), args.len()));
-    let child = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
-        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        .args(["--disable-dev-shm-usage", "--hide-scrollbars"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start chromium: {e}"));
-    let pid = child.id();
-    let (done, waited) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if waited.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-        }
-    });
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("chromium: {e}"));
-    let _ = done.send(());
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// (distinct colours, share of pixels that are not white) of a PNG.
 fn picture(path: &Path) -> (usize, f64) {
@@ -106,5 +69,9 @@ async fn the_audit_and_cost_pages_render_offline_in_chromium_with_the_numbers_an
     browse(&audit_page, &[format!("--screenshot={}", shot.display()), "--window-size=1280,1600".to_string()]);
     let (colours, inked) = picture(&shot);
     assert!(colours > 20 && inked > 0.02, "blank-looking screenshot: {colours} colours, {inked:.3} inked");
+    // AND both pages read at a desktop's and a phone's width: axe-core finds nothing serious, and
+    // nothing scrolls sideways at 390 px
+    assert_readable_everywhere(&audit_page);
+    assert_readable_everywhere(&dir.join("cost/report.html"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -49,6 +49,8 @@ fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let json = std::fs::read_to_string(dir.join("report.json")).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    // The organization page reads at a desktop's and a phone's width, as the registry pages do.
+    ecr_keeper_tests::browser::assert_readable_everywhere(&dir.join("report.html"));
     let _ = std::fs::remove_dir_all(&dir);
     (json, out.status.code(), stderr)
 }
