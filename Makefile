@@ -107,7 +107,7 @@ fuzz:
 ## make demo: ecr-keeper on this machine: moto, the real functions under cargo lambda, the CLI,
 ## and a scheduled run on moto's Step Functions; the HTML reports land in target/demo/reports/.
 demo: setup
-	$(CARGO) build --quiet --locked --workspace --bins
+	$(CARGO) build --locked --workspace --bins
 	$(CARGO) run --quiet --locked --bin demo
 	@echo
 	@echo "== Offline: six weeks of pushes to app-template-dev and what the policy does with them (at $(NOW))"

@@ -847,3 +847,50 @@ async fn an_html_answer_mid_run_is_not_retried() {
         assert!(err.contains(said) && err.contains("check --region"), "{command}: {err}");
     }
 }
+
+/// The README's first steps: examples/local-registry.py serves the harness's moto with three
+/// repositories, and the CLI's audit and cost report read them.
+#[test]
+fn the_readmes_local_registry_gives_a_first_audit() {
+    ecr_keeper_tests::build_cli();
+    let port = ecr_keeper_tests::free_port();
+    let root = ecr_keeper_tests::repo_root();
+    let mut server = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("examples/local-registry.py"))
+        .args(["--port", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("examples/local-registry.py: {e}"));
+    // It says "Ctrl-C stops it." once seeded.
+    let mut said = String::new();
+    if let Some(out) = server.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            said.push_str(&line);
+            said.push('\n');
+            if line.starts_with("Ctrl-C") {
+                break;
+            }
+        }
+    }
+    let env = [
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+    ];
+    let audit = Command::new(root.join("target/debug/ecr-keeper"))
+        .args(["audit", "--output", "json"])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // SIGTERM, which the script passes on to its moto (SIGKILL would leave moto running).
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    assert!(said.contains(&format!("export AWS_ENDPOINT_URL=http://127.0.0.1:{port}")), "{said}");
+    assert_eq!(audit.status.code(), Some(1), "checks fail there: {}", String::from_utf8_lossy(&audit.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap_or_default();
+    assert_eq!(report["summary"]["repositories"], 3, "{report}");
+}
