@@ -134,7 +134,10 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         return ExitCode::from(EXIT_INVALID);
     }
     let started = std::time::Instant::now();
-    let report = match audit(&registry, &settings, &options, args.now.unwrap_or_else(|| SystemClock.now())).await {
+    let spinner = crate::spinner(&format!("auditing {}", args.aws.target(&config)));
+    let result = audit(&registry, &settings, &options, args.now.unwrap_or_else(|| SystemClock.now())).await;
+    spinner.finish_and_clear();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             let target = args.aws.target(&config);

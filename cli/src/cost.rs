@@ -128,15 +128,12 @@ pub async fn run(args: CostArgs) -> ExitCode {
     let store = CloudWatchStore::new(cloudwatch_client(&config));
     let reads_previous = args.publish.then_some(&store);
     let started = std::time::Instant::now();
-    let report = match cost_report(
-        &registry,
-        reads_previous,
-        &options,
-        &standard,
-        args.now.unwrap_or_else(|| SystemClock.now()),
-    )
-    .await
-    {
+    let spinner = crate::spinner(&format!("reading {}", args.aws.target(&config)));
+    let result =
+        cost_report(&registry, reads_previous, &options, &standard, args.now.unwrap_or_else(|| SystemClock.now()))
+            .await;
+    spinner.finish_and_clear();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             let line = explain(&e, &args.aws.target(&config), started.elapsed());

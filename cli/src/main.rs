@@ -140,6 +140,22 @@ impl AwsArgs {
     }
 }
 
+/// A spinner with the time so far on stderr while a registry is read, when stderr is a terminal
+/// (nothing in CI logs or pipes): a slow or retrying run shows it is alive.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// Runs an async command on a runtime of its own (the lifecycle commands need none).
 pub fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
