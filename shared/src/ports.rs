@@ -7,19 +7,58 @@ use crate::scanning::RegistryScanning;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 
-/// The ECR operations ecr-keeper uses, one method per API call (plus paging).
-pub trait Registry: Send + Sync {
+/// What every caller reads: repositories, their settings, policies, tags and images, the
+/// registry's scanning, and scans. The cost report needs nothing more.
+pub trait RegistryReads: Send + Sync {
     /// `None` when the repository does not exist.
     fn describe_repository(&self, name: &str)
         -> impl Future<Output = Result<Option<Repository>, RegistryError>> + Send;
 
-    fn create_repository(
+    /// Every repository of the registry (all pages), optionally only names with `prefix`.
+    fn list_repositories(
+        &self,
+        prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Repository>, RegistryError>> + Send;
+
+    /// The policy text, `None` when the repository has none.
+    fn get_lifecycle_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
+
+    /// The repository policy text, `None` when the repository has none.
+    fn get_repository_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
+
+    fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Vec<ResourceTag>, RegistryError>> + Send;
+
+    /// Every image of the repository (all pages).
+    fn describe_images(&self, name: &str) -> impl Future<Output = Result<Vec<Image>, RegistryError>> + Send;
+
+    /// True when the repository holds at least one image (one small call).
+    fn has_images(&self, name: &str) -> impl Future<Output = Result<bool, RegistryError>> + Send;
+
+    /// Manifests of the given images (BatchGetImage, at most 100 per call): digest → (media
+    /// type, manifest text).
+    fn get_manifests(
         &self,
         name: &str,
-        settings: &RepositorySettings,
-        tags: &[ResourceTag],
-    ) -> impl Future<Output = Result<Repository, RegistryError>> + Send;
+        digests: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, Option<String>, String)>, RegistryError>> + Send;
 
+    /// The principals whose pulls do not update `lastRecordedPullTime`.
+    fn pull_time_update_exclusions(&self) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send;
+
+    fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
+
+    /// An image's latest scan — status, severity counts, every finding (all pages); `None` when
+    /// it was never scanned (ECR's ScanNotFoundException).
+    fn describe_scan_findings(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> impl Future<Output = Result<Option<crate::image::ScanFindings>, RegistryError>> + Send;
+}
+
+/// A repository's settings and policies: the custom resource reconciles them, the audit's
+/// remediation writes the lifecycle policy and scan on push.
+pub trait SettingsWrites: Send + Sync {
     fn put_tag_mutability(
         &self,
         name: &str,
@@ -33,49 +72,36 @@ pub trait Registry: Send + Sync {
         scan_on_push: bool,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
-    /// The policy text, `None` when the repository has none.
-    fn get_lifecycle_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
-
     fn put_lifecycle_policy(&self, name: &str, text: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
-
-    /// The repository policy text, `None` when the repository has none.
-    fn get_repository_policy(&self, name: &str) -> impl Future<Output = Result<Option<String>, RegistryError>> + Send;
 
     fn set_repository_policy(&self, name: &str, text: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
     /// Succeeds when there is no policy to delete.
     fn delete_repository_policy(&self, name: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+}
 
-    fn list_tags(&self, arn: &str) -> impl Future<Output = Result<Vec<ResourceTag>, RegistryError>> + Send;
+/// Repositories made, owned and removed: the custom resource's alone (its IAM role is the
+/// only one with these actions).
+pub trait RepositoryAdmin: Send + Sync {
+    fn create_repository(
+        &self,
+        name: &str,
+        settings: &RepositorySettings,
+        tags: &[ResourceTag],
+    ) -> impl Future<Output = Result<Repository, RegistryError>> + Send;
+
+    /// `force` deletes the images too. Without it ECR refuses a repository that holds images.
+    fn delete_repository(&self, name: &str, force: bool) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
     fn tag_repository(&self, arn: &str, tags: &[ResourceTag])
         -> impl Future<Output = Result<(), RegistryError>> + Send;
 
     fn untag_repository(&self, arn: &str, keys: &[String]) -> impl Future<Output = Result<(), RegistryError>> + Send;
+}
 
-    /// Every image of the repository (all pages).
-    fn describe_images(&self, name: &str) -> impl Future<Output = Result<Vec<Image>, RegistryError>> + Send;
-
-    /// True when the repository holds at least one image (one small call).
-    fn has_images(&self, name: &str) -> impl Future<Output = Result<bool, RegistryError>> + Send;
-
-    /// `force` deletes the images too. Without it ECR refuses a repository that holds images.
-    fn delete_repository(&self, name: &str, force: bool) -> impl Future<Output = Result<(), RegistryError>> + Send;
-
-    /// Every repository of the registry (all pages), optionally only names with `prefix`.
-    fn list_repositories(
-        &self,
-        prefix: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<Repository>, RegistryError>> + Send;
-
-    /// Manifests of the given images (BatchGetImage, at most 100 per call): digest → (media
-    /// type, manifest text).
-    fn get_manifests(
-        &self,
-        name: &str,
-        digests: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, Option<String>, String)>, RegistryError>> + Send;
-
+/// Writes on images: the audit's in-use pins and the push reaction's scans. The custom
+/// resource cannot reach these (its bounds leave them out, as its IAM role does).
+pub trait ImageWrites: Send + Sync {
     /// Adds `tag` to an existing image: PutImage with the image's own manifest and media type,
     /// so ECR stores no new image and the digest stays.
     fn put_image_tag(
@@ -91,22 +117,22 @@ pub trait Registry: Send + Sync {
     /// tag: callers check that another tag remains.
     fn remove_image_tag(&self, name: &str, tag: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
 
-    /// The principals whose pulls do not update `lastRecordedPullTime`.
-    fn pull_time_update_exclusions(&self) -> impl Future<Output = Result<Vec<String>, RegistryError>> + Send;
-
-    fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
-
     /// A basic scan of one image. ECR allows one per image per day: the second is
     /// [`RegistryError::QuotaExceeded`].
     fn start_image_scan(&self, name: &str, digest: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+}
 
-    /// An image's latest scan — status, severity counts, every finding (all pages); `None` when
-    /// it was never scanned (ECR's ScanNotFoundException).
-    fn describe_scan_findings(
-        &self,
-        name: &str,
-        digest: &str,
-    ) -> impl Future<Output = Result<Option<crate::image::ScanFindings>, RegistryError>> + Send;
+/// Every ECR operation ecr-keeper uses, one method per API call (plus paging): the sum of the
+/// ports above, for the adapters and stand-ins that implement them all. Callers name the part
+/// they use, so a caller's code cannot reach a call its IAM role does not hold.
+pub trait Registry: RegistryReads + SettingsWrites + RepositoryAdmin + ImageWrites {}
+
+impl<R: RegistryReads + SettingsWrites + RepositoryAdmin + ImageWrites> Registry for R {}
+
+/// The registry ports' methods in scope for a concrete registry (an adapter, a stand-in):
+/// `use ecr_keeper_core::ports::prelude::*;`. Generic code names the port it needs instead.
+pub mod prelude {
+    pub use super::{ImageWrites, RegistryReads, RepositoryAdmin, SettingsWrites};
 }
 
 /// CloudWatch beyond PutMetricData: reading a metric back and keeping a dashboard.

@@ -5,10 +5,13 @@
 //!
 //! Behind the `test-util` feature (and `cfg(test)`): no production build contains it.
 
+pub mod conformance;
+
 use crate::findings::Finding;
 use crate::image::Image;
 use crate::metrics::{Metric, MetricsError, MetricsSink};
-use crate::ports::{Clock, MetricsStore, Registry, RegistryError};
+use crate::ports::prelude::*;
+use crate::ports::{Clock, MetricsStore, RegistryError};
 use crate::repository::{Repository, RepositorySettings, ResourceTag, TagMutability};
 use crate::scanning::RegistryScanning;
 use chrono::{DateTime, Utc};
@@ -329,29 +332,103 @@ fn by_arn<'a>(state: &'a mut State, arn: &str) -> Result<&'a mut StoredRepositor
     existing(state, &name)
 }
 
-impl Registry for InMemoryRegistry {
+impl RegistryReads for InMemoryRegistry {
     async fn describe_repository(&self, name: &str) -> Result<Option<Repository>, RegistryError> {
         let state = self.call("DescribeRepositories", name)?;
         Ok(state.repositories.get(name).and_then(|r| r.repository.clone()))
     }
 
-    async fn create_repository(
-        &self,
-        name: &str,
-        desired: &RepositorySettings,
-        initial_tags: &[ResourceTag],
-    ) -> Result<Repository, RegistryError> {
-        let mut state = self.call("CreateRepository", name)?;
-        if state.repositories.get(name).is_some_and(|r| r.repository.is_some()) {
-            return Err(RegistryError::RepositoryAlreadyExists(name.to_string()));
-        }
-        let created = repository(name, desired.clone(), state.home.as_ref());
-        let stored =
-            StoredRepository { repository: Some(created.clone()), tags: initial_tags.to_vec(), ..Default::default() };
-        state.repositories.insert(name.to_string(), stored);
-        Ok(created)
+    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
+        let found: Vec<Repository> = {
+            let state = self.call("DescribeRepositories", prefix.unwrap_or("*"))?;
+            state
+                .repositories
+                .values()
+                .filter_map(|r| r.repository.clone())
+                .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
+                .collect()
+        };
+        self.pages("DescribeRepositories", prefix.unwrap_or("*"), found.len())?;
+        Ok(found)
     }
 
+    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        self.policy("GetLifecyclePolicy", name, Policy::Lifecycle, None)
+    }
+
+    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        self.policy("GetRepositoryPolicy", name, Policy::Repository, None)
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
+        let mut state = self.call("ListTagsForResource", arn)?;
+        Ok(by_arn(&mut state, arn)?.tags.clone())
+    }
+
+    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
+        let images = {
+            let mut state = self.call("DescribeImages", name)?;
+            existing(&mut state, name)?.images.clone()
+        };
+        self.pages("DescribeImages", name, images.len())?;
+        Ok(images)
+    }
+
+    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
+        let mut state = self.call("ListImages", name)?;
+        Ok(!existing(&mut state, name)?.images.is_empty())
+    }
+
+    async fn get_manifests(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
+        let mut found = Vec::new();
+        for chunk in digests.chunks(100) {
+            let mut state = self.call("BatchGetImage", name)?;
+            let stored = existing(&mut state, name)?;
+            for digest in chunk {
+                if let Some((media_type, text)) = stored.manifests.get(digest) {
+                    found.push((digest.clone(), media_type.clone(), text.clone()));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        let state = self.call("ListPullTimeUpdateExclusions", ACCOUNT)?;
+        Ok(state.pull_time_update_exclusions.clone())
+    }
+
+    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
+        let state = self.call("GetRegistryScanningConfiguration", ACCOUNT)?;
+        Ok(state.scanning.clone())
+    }
+
+    async fn describe_scan_findings(
+        &self,
+        name: &str,
+        digest: &str,
+    ) -> Result<Option<crate::image::ScanFindings>, RegistryError> {
+        let findings = {
+            let mut state = self.call("DescribeImageScanFindings", name)?;
+            existing(&mut state, name)?.findings.get(digest).cloned()
+        };
+        let Some(findings) = findings else { return Ok(None) };
+        self.pages("DescribeImageScanFindings", name, findings.len())?;
+        // As ECR answers: a completed scan, its counts those of its findings.
+        let mut counts = crate::findings::SeverityCounts::default();
+        for f in &findings {
+            counts.add(f.severity, 1);
+        }
+        let scan = crate::image::ImageScan { status: "COMPLETE".into(), counts };
+        Ok(Some(crate::image::ScanFindings { scan, findings }))
+    }
+}
+
+impl SettingsWrites for InMemoryRegistry {
     async fn put_tag_mutability(
         &self,
         name: &str,
@@ -374,16 +451,8 @@ impl Registry for InMemoryRegistry {
         Ok(())
     }
 
-    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        self.policy("GetLifecyclePolicy", name, Policy::Lifecycle, None)
-    }
-
     async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
         self.policy("PutLifecyclePolicy", name, Policy::Lifecycle, Some(Some(text))).map(drop)
-    }
-
-    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        self.policy("GetRepositoryPolicy", name, Policy::Repository, None)
     }
 
     async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
@@ -393,10 +462,33 @@ impl Registry for InMemoryRegistry {
     async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
         self.policy("DeleteRepositoryPolicy", name, Policy::Repository, Some(None)).map(drop)
     }
+}
 
-    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
-        let mut state = self.call("ListTagsForResource", arn)?;
-        Ok(by_arn(&mut state, arn)?.tags.clone())
+impl RepositoryAdmin for InMemoryRegistry {
+    async fn create_repository(
+        &self,
+        name: &str,
+        desired: &RepositorySettings,
+        initial_tags: &[ResourceTag],
+    ) -> Result<Repository, RegistryError> {
+        let mut state = self.call("CreateRepository", name)?;
+        if state.repositories.get(name).is_some_and(|r| r.repository.is_some()) {
+            return Err(RegistryError::RepositoryAlreadyExists(name.to_string()));
+        }
+        let created = repository(name, desired.clone(), state.home.as_ref());
+        let stored =
+            StoredRepository { repository: Some(created.clone()), tags: initial_tags.to_vec(), ..Default::default() };
+        state.repositories.insert(name.to_string(), stored);
+        Ok(created)
+    }
+
+    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
+        let mut state = self.call("DeleteRepository", name)?;
+        if !existing(&mut state, name)?.images.is_empty() && !force {
+            return Err(RegistryError::RepositoryNotEmpty(name.to_string()));
+        }
+        state.repositories.remove(name);
+        Ok(())
     }
 
     async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
@@ -414,62 +506,9 @@ impl Registry for InMemoryRegistry {
         by_arn(&mut state, arn)?.tags.retain(|t| !keys.contains(&t.key));
         Ok(())
     }
+}
 
-    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
-        let images = {
-            let mut state = self.call("DescribeImages", name)?;
-            existing(&mut state, name)?.images.clone()
-        };
-        self.pages("DescribeImages", name, images.len())?;
-        Ok(images)
-    }
-
-    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
-        let mut state = self.call("ListImages", name)?;
-        Ok(!existing(&mut state, name)?.images.is_empty())
-    }
-
-    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
-        let mut state = self.call("DeleteRepository", name)?;
-        if !existing(&mut state, name)?.images.is_empty() && !force {
-            return Err(RegistryError::RepositoryNotEmpty(name.to_string()));
-        }
-        state.repositories.remove(name);
-        Ok(())
-    }
-
-    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
-        let found: Vec<Repository> = {
-            let state = self.call("DescribeRepositories", prefix.unwrap_or("*"))?;
-            state
-                .repositories
-                .values()
-                .filter_map(|r| r.repository.clone())
-                .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p)))
-                .collect()
-        };
-        self.pages("DescribeRepositories", prefix.unwrap_or("*"), found.len())?;
-        Ok(found)
-    }
-
-    async fn get_manifests(
-        &self,
-        name: &str,
-        digests: &[String],
-    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
-        let mut found = Vec::new();
-        for chunk in digests.chunks(100) {
-            let mut state = self.call("BatchGetImage", name)?;
-            let stored = existing(&mut state, name)?;
-            for digest in chunk {
-                if let Some((media_type, text)) = stored.manifests.get(digest) {
-                    found.push((digest.clone(), media_type.clone(), text.clone()));
-                }
-            }
-        }
-        Ok(found)
-    }
-
+impl ImageWrites for InMemoryRegistry {
     async fn put_image_tag(
         &self,
         name: &str,
@@ -537,16 +576,6 @@ impl Registry for InMemoryRegistry {
         Ok(())
     }
 
-    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
-        let state = self.call("ListPullTimeUpdateExclusions", ACCOUNT)?;
-        Ok(state.pull_time_update_exclusions.clone())
-    }
-
-    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
-        let state = self.call("GetRegistryScanningConfiguration", ACCOUNT)?;
-        Ok(state.scanning.clone())
-    }
-
     async fn start_image_scan(&self, name: &str, digest: &str) -> Result<(), RegistryError> {
         let today = lock(&self.clock_now).date_naive();
         let mut state = self.call("StartImageScan", name)?;
@@ -566,26 +595,6 @@ impl Registry for InMemoryRegistry {
         }
         stored.scanned_on.insert(digest.to_string(), today);
         Ok(())
-    }
-
-    async fn describe_scan_findings(
-        &self,
-        name: &str,
-        digest: &str,
-    ) -> Result<Option<crate::image::ScanFindings>, RegistryError> {
-        let findings = {
-            let mut state = self.call("DescribeImageScanFindings", name)?;
-            existing(&mut state, name)?.findings.get(digest).cloned()
-        };
-        let Some(findings) = findings else { return Ok(None) };
-        self.pages("DescribeImageScanFindings", name, findings.len())?;
-        // As ECR answers: a completed scan, its counts those of its findings.
-        let mut counts = crate::findings::SeverityCounts::default();
-        for f in &findings {
-            counts.add(f.severity, 1);
-        }
-        let scan = crate::image::ImageScan { status: "COMPLETE".into(), counts };
-        Ok(Some(crate::image::ScanFindings { scan, findings }))
     }
 }
 

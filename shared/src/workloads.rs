@@ -437,7 +437,7 @@ pub struct PinOutcome {
 /// Applies a pin plan: PutImage with the image's own manifest and media type (no new image, no
 /// new digest) for pins; BatchDeleteImage by tag for unpins, each re-checked against a fresh
 /// read so that a tag removed meanwhile cannot make the pin an image's last tag.
-pub async fn apply_pins<R: crate::ports::Registry>(
+pub async fn apply_pins<R: crate::ports::RegistryReads + crate::ports::ImageWrites>(
     registry: &R,
     repository: &str,
     plan: &PinPlan,

@@ -5,6 +5,7 @@
 //! against what IAM would really let through, and code that tried anyway is stopped as in AWS.
 
 use ecr_keeper_core::image::Image;
+use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::repository::{
     Ownership, Repository, RepositorySettings, ResourceTag, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG,
@@ -75,10 +76,89 @@ fn creation_tags(tags: &[ResourceTag]) -> bool {
     has(tags, OWNER_STACK_TAG) && has(tags, OWNER_LOGICAL_ID_TAG) && !has(tags, ADOPTED_TAG)
 }
 
-impl<R: Registry> Registry for AsIamAllows<R> {
+impl<R: Registry> RegistryReads for AsIamAllows<R> {
     async fn describe_repository(&self, name: &str) -> Result<Option<Repository>, RegistryError> {
         self.inner.describe_repository(name).await
     }
+
+    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
+        self.inner.list_repositories(prefix).await
+    }
+
+    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        self.inner.get_lifecycle_policy(name).await
+    }
+
+    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        self.inner.get_repository_policy(name).await
+    }
+
+    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
+        self.inner.list_tags(arn).await
+    }
+
+    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
+        self.inner.describe_images(name).await
+    }
+
+    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
+        self.inner.has_images(name).await
+    }
+
+    async fn get_manifests(
+        &self,
+        name: &str,
+        _digests: &[String],
+    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
+        // Not in the custom resource's role.
+        Err(self.deny("BatchGetImage", name))
+    }
+
+    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
+        Err(self.deny("ListPullTimeUpdateExclusions", "*"))
+    }
+
+    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
+        Err(self.deny("GetRegistryScanningConfiguration", "*"))
+    }
+
+    async fn describe_scan_findings(
+        &self,
+        name: &str,
+        _digest: &str,
+    ) -> Result<Option<ecr_keeper_core::image::ScanFindings>, RegistryError> {
+        Err(self.deny("DescribeImageScanFindings", name))
+    }
+}
+
+impl<R: Registry> SettingsWrites for AsIamAllows<R> {
+    async fn put_tag_mutability(&self, name: &str, m: TagMutability, f: &[String]) -> Result<(), RegistryError> {
+        self.require_owned("PutImageTagMutability", name).await?;
+        self.inner.put_tag_mutability(name, m, f).await
+    }
+
+    async fn put_scan_on_push(&self, name: &str, on: bool) -> Result<(), RegistryError> {
+        self.require_owned("PutImageScanningConfiguration", name).await?;
+        self.inner.put_scan_on_push(name, on).await
+    }
+
+    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.require_owned("PutLifecyclePolicy", name).await?;
+        self.inner.put_lifecycle_policy(name, text).await
+    }
+
+    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.require_owned("SetRepositoryPolicy", name).await?;
+        self.inner.set_repository_policy(name, text).await
+    }
+
+    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
+        self.require_owned("DeleteRepositoryPolicy", name).await?;
+        self.inner.delete_repository_policy(name).await
+    }
+}
+
+impl<R: Registry> RepositoryAdmin for AsIamAllows<R> {
     async fn create_repository(
         &self,
         name: &str,
@@ -90,35 +170,12 @@ impl<R: Registry> Registry for AsIamAllows<R> {
         }
         self.inner.create_repository(name, s, t).await
     }
-    async fn put_tag_mutability(&self, name: &str, m: TagMutability, f: &[String]) -> Result<(), RegistryError> {
-        self.require_owned("PutImageTagMutability", name).await?;
-        self.inner.put_tag_mutability(name, m, f).await
+
+    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
+        self.require_owned("DeleteRepository", name).await?;
+        self.inner.delete_repository(name, force).await
     }
-    async fn put_scan_on_push(&self, name: &str, on: bool) -> Result<(), RegistryError> {
-        self.require_owned("PutImageScanningConfiguration", name).await?;
-        self.inner.put_scan_on_push(name, on).await
-    }
-    async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        self.inner.get_lifecycle_policy(name).await
-    }
-    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        self.require_owned("PutLifecyclePolicy", name).await?;
-        self.inner.put_lifecycle_policy(name, text).await
-    }
-    async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
-        self.inner.get_repository_policy(name).await
-    }
-    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        self.require_owned("SetRepositoryPolicy", name).await?;
-        self.inner.set_repository_policy(name, text).await
-    }
-    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
-        self.require_owned("DeleteRepositoryPolicy", name).await?;
-        self.inner.delete_repository_policy(name).await
-    }
-    async fn list_tags(&self, arn: &str) -> Result<Vec<ResourceTag>, RegistryError> {
-        self.inner.list_tags(arn).await
-    }
+
     async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
         let owned = match self.inner.list_tags(arn).await {
             Ok(current) => has(&current, OWNER_STACK_TAG),
@@ -140,33 +197,16 @@ impl<R: Registry> Registry for AsIamAllows<R> {
         }
         self.inner.tag_repository(arn, tags).await
     }
+
     async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
         // TagOwnedRepositories: an owned repository's tags, the ownership ones included (the
         // release of a repository its resource keeps).
         self.require_owned("UntagResource", arn).await?;
         self.inner.untag_repository(arn, keys).await
     }
-    async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
-        self.inner.describe_images(name).await
-    }
-    async fn has_images(&self, name: &str) -> Result<bool, RegistryError> {
-        self.inner.has_images(name).await
-    }
-    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
-        self.require_owned("DeleteRepository", name).await?;
-        self.inner.delete_repository(name, force).await
-    }
-    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
-        self.inner.list_repositories(prefix).await
-    }
-    async fn get_manifests(
-        &self,
-        name: &str,
-        _digests: &[String],
-    ) -> Result<Vec<(String, Option<String>, String)>, RegistryError> {
-        // Not in the custom resource's role.
-        Err(self.deny("BatchGetImage", name))
-    }
+}
+
+impl<R: Registry> ImageWrites for AsIamAllows<R> {
     async fn put_image_tag(
         &self,
         name: &str,
@@ -177,23 +217,12 @@ impl<R: Registry> Registry for AsIamAllows<R> {
     ) -> Result<(), RegistryError> {
         Err(self.deny("PutImage", name))
     }
+
     async fn remove_image_tag(&self, name: &str, _tag: &str) -> Result<(), RegistryError> {
         Err(self.deny("BatchDeleteImage", name))
     }
-    async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
-        Err(self.deny("ListPullTimeUpdateExclusions", "*"))
-    }
-    async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
-        Err(self.deny("GetRegistryScanningConfiguration", "*"))
-    }
+
     async fn start_image_scan(&self, name: &str, _digest: &str) -> Result<(), RegistryError> {
         Err(self.deny("StartImageScan", name))
-    }
-    async fn describe_scan_findings(
-        &self,
-        name: &str,
-        _digest: &str,
-    ) -> Result<Option<ecr_keeper_core::image::ScanFindings>, RegistryError> {
-        Err(self.deny("DescribeImageScanFindings", name))
     }
 }

@@ -12,7 +12,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, Utc};
 use ecr_keeper_core::findings::{Finding, Severity, SeverityCounts};
 use ecr_keeper_core::image::{Image, ImageScan, ImageStatus, ScanFindings};
-use ecr_keeper_core::ports::{Registry, RegistryError};
+use ecr_keeper_core::ports::{ImageWrites, RegistryError, RegistryReads, RepositoryAdmin, SettingsWrites};
 use ecr_keeper_core::repository::{Encryption, Repository, RepositorySettings, ResourceTag, TagMutability};
 use ecr_keeper_core::scanning::{RegistryScanning, ScanFrequency, ScanRule};
 
@@ -161,7 +161,7 @@ fn image_from(d: &aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
     })
 }
 
-impl Registry for EcrRegistry {
+impl RegistryReads for EcrRegistry {
     async fn describe_repository(&self, name: &str) -> Result<Option<Repository>, RegistryError> {
         match self.client.describe_repositories().repository_names(name).send().await {
             Ok(out) => Ok(out.repositories().first().map(repository_from)),
@@ -172,72 +172,19 @@ impl Registry for EcrRegistry {
         }
     }
 
-    async fn create_repository(
-        &self,
-        name: &str,
-        settings: &RepositorySettings,
-        tags: &[ResourceTag],
-    ) -> Result<Repository, RegistryError> {
-        let encryption = match &settings.encryption {
-            Encryption::Aes256 => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256),
-            Encryption::Kms { key } => {
-                EncryptionConfiguration::builder().encryption_type(EncryptionType::Kms).set_kms_key(key.clone())
-            }
+    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
+        let mut pages = self.client.describe_repositories().max_results(PAGE_SIZE).into_paginator().send();
+        let mut repositories = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("DescribeRepositories", "registry", e))?;
+            repositories.extend(
+                page.repositories()
+                    .iter()
+                    .map(repository_from)
+                    .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p))),
+            );
         }
-        .build()
-        .map_err(|e| RegistryError::Rejected {
-            operation: "CreateRepository",
-            code: "InvalidRequest".into(),
-            message: e.to_string(),
-        })?;
-        let mut request = self
-            .client
-            .create_repository()
-            .repository_name(name)
-            .image_tag_mutability(sdk_mutability(settings.tag_mutability))
-            .image_scanning_configuration(
-                ImageScanningConfiguration::builder().scan_on_push(settings.scan_on_push).build(),
-            )
-            .encryption_configuration(encryption)
-            .set_tags(Some(sdk_tags(tags)?));
-        if !settings.exclusion_filters.is_empty() {
-            request = request
-                .set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(&settings.exclusion_filters)?));
-        }
-        let out = request.send().await.map_err(|e| classify("CreateRepository", name, e))?;
-        out.repository().map(repository_from).ok_or_else(|| RegistryError::Service {
-            operation: "CreateRepository",
-            code: "EmptyResponse".into(),
-            message: "ECR answered without the repository".into(),
-        })
-    }
-
-    async fn put_tag_mutability(
-        &self,
-        name: &str,
-        mutability: TagMutability,
-        filters: &[String],
-    ) -> Result<(), RegistryError> {
-        let mut request = self
-            .client
-            .put_image_tag_mutability()
-            .repository_name(name)
-            .image_tag_mutability(sdk_mutability(mutability));
-        if !filters.is_empty() {
-            request = request.set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(filters)?));
-        }
-        request.send().await.map(|_| ()).map_err(|e| classify("PutImageTagMutability", name, e))
-    }
-
-    async fn put_scan_on_push(&self, name: &str, scan_on_push: bool) -> Result<(), RegistryError> {
-        self.client
-            .put_image_scanning_configuration()
-            .repository_name(name)
-            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan_on_push).build())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("PutImageScanningConfiguration", name, e))
+        Ok(repositories)
     }
 
     async fn get_lifecycle_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
@@ -250,17 +197,6 @@ impl Registry for EcrRegistry {
         }
     }
 
-    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        self.client
-            .put_lifecycle_policy()
-            .repository_name(name)
-            .lifecycle_policy_text(text)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("PutLifecyclePolicy", name, e))
-    }
-
     async fn get_repository_policy(&self, name: &str) -> Result<Option<String>, RegistryError> {
         match self.client.get_repository_policy().repository_name(name).send().await {
             Ok(out) => Ok(out.policy_text().map(str::to_owned)),
@@ -268,27 +204,6 @@ impl Registry for EcrRegistry {
                 Ok(None)
             }
             Err(e) => Err(classify("GetRepositoryPolicy", name, e)),
-        }
-    }
-
-    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
-        self.client
-            .set_repository_policy()
-            .repository_name(name)
-            .policy_text(text)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("SetRepositoryPolicy", name, e))
-    }
-
-    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
-        match self.client.delete_repository_policy().repository_name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("RepositoryPolicyNotFoundException") => {
-                Ok(())
-            }
-            Err(e) => Err(classify("DeleteRepositoryPolicy", name, e)),
         }
     }
 
@@ -301,34 +216,6 @@ impl Registry for EcrRegistry {
             .await
             .map_err(|e| classify("ListTagsForResource", arn, e))?;
         Ok(out.tags().iter().map(|t| ResourceTag::new(t.key(), t.value())).collect())
-    }
-
-    async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
-        if tags.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(sdk_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("TagResource", arn, e))
-    }
-
-    async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .untag_resource()
-            .resource_arn(arn)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("UntagResource", arn, e))
     }
 
     async fn describe_images(&self, name: &str) -> Result<Vec<Image>, RegistryError> {
@@ -362,32 +249,6 @@ impl Registry for EcrRegistry {
         Ok(!out.image_ids().is_empty())
     }
 
-    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
-        self.client
-            .delete_repository()
-            .repository_name(name)
-            .force(force)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("DeleteRepository", name, e))
-    }
-
-    async fn list_repositories(&self, prefix: Option<&str>) -> Result<Vec<Repository>, RegistryError> {
-        let mut pages = self.client.describe_repositories().max_results(PAGE_SIZE).into_paginator().send();
-        let mut repositories = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify("DescribeRepositories", "registry", e))?;
-            repositories.extend(
-                page.repositories()
-                    .iter()
-                    .map(repository_from)
-                    .filter(|r| prefix.is_none_or(|p| r.name.starts_with(p))),
-            );
-        }
-        Ok(repositories)
-    }
-
     async fn get_manifests(
         &self,
         name: &str,
@@ -416,52 +277,6 @@ impl Registry for EcrRegistry {
             }
         }
         Ok(out)
-    }
-
-    async fn put_image_tag(
-        &self,
-        name: &str,
-        digest: &str,
-        media_type: Option<&str>,
-        manifest: &str,
-        tag: &str,
-    ) -> Result<(), RegistryError> {
-        self.client
-            .put_image()
-            .repository_name(name)
-            .image_manifest(manifest)
-            .set_image_manifest_media_type(media_type.map(str::to_owned))
-            .image_digest(digest)
-            .image_tag(tag)
-            .send()
-            .await
-            .map_err(|e| classify("PutImage", name, e))?;
-        Ok(())
-    }
-
-    async fn remove_image_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
-        let out = self
-            .client
-            .batch_delete_image()
-            .repository_name(name)
-            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-            .send()
-            .await
-            .map_err(|e| classify("BatchDeleteImage", name, e))?;
-        match out.failures().first() {
-            // A tag already gone is what we wanted.
-            Some(f)
-                if f.failure_code()
-                    .is_some_and(|c| c.as_str() != "ImageTagDoesNotMatchDigest" && c.as_str() != "ImageNotFound") =>
-            {
-                Err(RegistryError::Rejected {
-                    operation: "BatchDeleteImage",
-                    code: f.failure_code().map(|c| c.as_str().to_string()).unwrap_or_default(),
-                    message: f.failure_reason().unwrap_or_default().to_string(),
-                })
-            }
-            _ => Ok(()),
-        }
     }
 
     async fn pull_time_update_exclusions(&self) -> Result<Vec<String>, RegistryError> {
@@ -510,17 +325,6 @@ impl Registry for EcrRegistry {
                 })
                 .collect(),
         })
-    }
-
-    async fn start_image_scan(&self, name: &str, digest: &str) -> Result<(), RegistryError> {
-        self.client
-            .start_image_scan()
-            .repository_name(name)
-            .image_id(ImageIdentifier::builder().image_digest(digest).build())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify("StartImageScan", name, e))
     }
 
     async fn describe_scan_findings(&self, name: &str, digest: &str) -> Result<Option<ScanFindings>, RegistryError> {
@@ -595,5 +399,207 @@ impl Registry for EcrRegistry {
             status = "COMPLETE".into();
         }
         Ok(Some(ScanFindings { scan: ImageScan { status, counts }, findings }))
+    }
+}
+
+impl SettingsWrites for EcrRegistry {
+    async fn put_tag_mutability(
+        &self,
+        name: &str,
+        mutability: TagMutability,
+        filters: &[String],
+    ) -> Result<(), RegistryError> {
+        let mut request = self
+            .client
+            .put_image_tag_mutability()
+            .repository_name(name)
+            .image_tag_mutability(sdk_mutability(mutability));
+        if !filters.is_empty() {
+            request = request.set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(filters)?));
+        }
+        request.send().await.map(|_| ()).map_err(|e| classify("PutImageTagMutability", name, e))
+    }
+
+    async fn put_scan_on_push(&self, name: &str, scan_on_push: bool) -> Result<(), RegistryError> {
+        self.client
+            .put_image_scanning_configuration()
+            .repository_name(name)
+            .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(scan_on_push).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutImageScanningConfiguration", name, e))
+    }
+
+    async fn put_lifecycle_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.client
+            .put_lifecycle_policy()
+            .repository_name(name)
+            .lifecycle_policy_text(text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("PutLifecyclePolicy", name, e))
+    }
+
+    async fn set_repository_policy(&self, name: &str, text: &str) -> Result<(), RegistryError> {
+        self.client
+            .set_repository_policy()
+            .repository_name(name)
+            .policy_text(text)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("SetRepositoryPolicy", name, e))
+    }
+
+    async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
+        match self.client.delete_repository_policy().repository_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("RepositoryPolicyNotFoundException") => {
+                Ok(())
+            }
+            Err(e) => Err(classify("DeleteRepositoryPolicy", name, e)),
+        }
+    }
+}
+
+impl RepositoryAdmin for EcrRegistry {
+    async fn create_repository(
+        &self,
+        name: &str,
+        settings: &RepositorySettings,
+        tags: &[ResourceTag],
+    ) -> Result<Repository, RegistryError> {
+        let encryption = match &settings.encryption {
+            Encryption::Aes256 => EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256),
+            Encryption::Kms { key } => {
+                EncryptionConfiguration::builder().encryption_type(EncryptionType::Kms).set_kms_key(key.clone())
+            }
+        }
+        .build()
+        .map_err(|e| RegistryError::Rejected {
+            operation: "CreateRepository",
+            code: "InvalidRequest".into(),
+            message: e.to_string(),
+        })?;
+        let mut request = self
+            .client
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(sdk_mutability(settings.tag_mutability))
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder().scan_on_push(settings.scan_on_push).build(),
+            )
+            .encryption_configuration(encryption)
+            .set_tags(Some(sdk_tags(tags)?));
+        if !settings.exclusion_filters.is_empty() {
+            request = request
+                .set_image_tag_mutability_exclusion_filters(Some(exclusion_filters(&settings.exclusion_filters)?));
+        }
+        let out = request.send().await.map_err(|e| classify("CreateRepository", name, e))?;
+        out.repository().map(repository_from).ok_or_else(|| RegistryError::Service {
+            operation: "CreateRepository",
+            code: "EmptyResponse".into(),
+            message: "ECR answered without the repository".into(),
+        })
+    }
+
+    async fn delete_repository(&self, name: &str, force: bool) -> Result<(), RegistryError> {
+        self.client
+            .delete_repository()
+            .repository_name(name)
+            .force(force)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("DeleteRepository", name, e))
+    }
+
+    async fn tag_repository(&self, arn: &str, tags: &[ResourceTag]) -> Result<(), RegistryError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(sdk_tags(tags)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("TagResource", arn, e))
+    }
+
+    async fn untag_repository(&self, arn: &str, keys: &[String]) -> Result<(), RegistryError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("UntagResource", arn, e))
+    }
+}
+
+impl ImageWrites for EcrRegistry {
+    async fn put_image_tag(
+        &self,
+        name: &str,
+        digest: &str,
+        media_type: Option<&str>,
+        manifest: &str,
+        tag: &str,
+    ) -> Result<(), RegistryError> {
+        self.client
+            .put_image()
+            .repository_name(name)
+            .image_manifest(manifest)
+            .set_image_manifest_media_type(media_type.map(str::to_owned))
+            .image_digest(digest)
+            .image_tag(tag)
+            .send()
+            .await
+            .map_err(|e| classify("PutImage", name, e))?;
+        Ok(())
+    }
+
+    async fn remove_image_tag(&self, name: &str, tag: &str) -> Result<(), RegistryError> {
+        let out = self
+            .client
+            .batch_delete_image()
+            .repository_name(name)
+            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+            .send()
+            .await
+            .map_err(|e| classify("BatchDeleteImage", name, e))?;
+        match out.failures().first() {
+            // A tag already gone is what we wanted.
+            Some(f)
+                if f.failure_code()
+                    .is_some_and(|c| c.as_str() != "ImageTagDoesNotMatchDigest" && c.as_str() != "ImageNotFound") =>
+            {
+                Err(RegistryError::Rejected {
+                    operation: "BatchDeleteImage",
+                    code: f.failure_code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                    message: f.failure_reason().unwrap_or_default().to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn start_image_scan(&self, name: &str, digest: &str) -> Result<(), RegistryError> {
+        self.client
+            .start_image_scan()
+            .repository_name(name)
+            .image_id(ImageIdentifier::builder().image_digest(digest).build())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("StartImageScan", name, e))
     }
 }

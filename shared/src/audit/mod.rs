@@ -12,7 +12,7 @@ pub use model::{
 use crate::image::Image;
 use crate::lifecycle::generate;
 use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
-use crate::ports::{Registry, RegistryError};
+use crate::ports::{ImageWrites, Registry, RegistryError, RegistryReads, SettingsWrites};
 use crate::repository::Repository;
 use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::workloads::{apply_pins, plan_pins, InUse, RegistryAddress, Workloads};
@@ -104,7 +104,7 @@ impl Job for AuditJob<'_> {
     type Done = AuditedRepository;
     type Report = AuditReport;
 
-    async fn repository<R: Registry>(
+    async fn repository<R: RegistryReads + SettingsWrites + ImageWrites>(
         &self,
         registry: &R,
         repo: &Repository,
@@ -190,7 +190,7 @@ fn unreadable(repo: &Repository, reason: String) -> RepositoryAudit {
     }
 }
 
-async fn audit_repository<R: Registry>(
+async fn audit_repository<R: RegistryReads + SettingsWrites + ImageWrites>(
     registry: &R,
     repo: &Repository,
     cx: &RunContext,
@@ -263,7 +263,7 @@ async fn audit_repository<R: Registry>(
 /// a basic scan completed (enhanced scans are still in DescribeImages). One call per repository
 /// at most; its findings are kept for the suppressions. Never scanned is `ScanNotFoundException`.
 /// A failure is the repository's error: SCAN-2 must not call a scanned image "never scanned".
-async fn read_newest_scan<R: Registry>(
+async fn read_newest_scan<R: RegistryReads>(
     registry: &R,
     name: &str,
     images: &mut [Image],
@@ -278,7 +278,7 @@ async fn read_newest_scan<R: Registry>(
     Ok(Some(found.findings))
 }
 
-async fn suppressed_on_newest<R: Registry>(
+async fn suppressed_on_newest<R: RegistryReads>(
     registry: &R,
     name: &str,
     images: &[Image],
@@ -302,7 +302,7 @@ async fn suppressed_on_newest<R: Registry>(
     scan.counts.at_or_above(policy.threshold) - open
 }
 
-async fn remediate<R: Registry>(
+async fn remediate<R: RegistryReads + SettingsWrites + ImageWrites>(
     registry: &R,
     a: &RepositoryAudit,
     settings: &AuditSettings,

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::lifecycle::{parse_policy, LifecyclePolicy};
 use crate::metrics::{names, MetricsError, MetricsSink};
-use crate::ports::{MetricsStore, Registry, RegistryError};
+use crate::ports::{MetricsStore, Registry, RegistryError, RegistryReads};
 use crate::repository::Repository;
 use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::scanning::ScanFrequency;
@@ -91,7 +91,8 @@ impl Job for CostJob {
     type Done = RepositoryCost;
     type Report = CostReport;
 
-    async fn repository<R: Registry>(
+    // Reads only: the cost report's role holds no ECR write.
+    async fn repository<R: RegistryReads>(
         &self,
         registry: &R,
         repo: &Repository,
@@ -158,7 +159,7 @@ pub async fn previous_total<S: MetricsStore>(store: &S, now: DateTime<Utc>) -> O
     }
 }
 
-async fn account<R: Registry>(
+async fn account<R: RegistryReads>(
     registry: &R,
     repo: &Repository,
     cx: &CostContext,

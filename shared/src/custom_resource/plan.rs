@@ -5,7 +5,7 @@
 
 use super::progress::RequestProgress;
 use crate::lifecycle::LifecyclePolicy;
-use crate::ports::{Registry, RegistryError};
+use crate::ports::{RegistryError, RegistryReads, RepositoryAdmin, SettingsWrites};
 use crate::repository::{Repository, RepositorySettings, RepositorySpec, ResourceTag, TagMutability};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -141,7 +141,7 @@ impl Plan {
 }
 
 /// Reads what [`Plan::between`] compares and `known` does not already hold.
-pub(crate) async fn read_actual<R: Registry>(
+pub(crate) async fn read_actual<R: RegistryReads>(
     registry: &R,
     repo: &Repository,
     spec: &RepositorySpec,
@@ -173,7 +173,7 @@ pub(crate) async fn read_actual<R: Registry>(
 }
 
 /// Makes the plan's calls, in order; stops at the first failure.
-pub(crate) async fn apply<R: Registry>(
+pub(crate) async fn apply<R: RegistryReads + SettingsWrites + RepositoryAdmin>(
     registry: &R,
     repo: &Repository,
     plan: &Plan,
@@ -236,7 +236,7 @@ pub enum Preview {
 
 /// Reads the repository and plans, changing nothing. `old` is the previous properties' spec,
 /// when known (it decides which tags and repository policy this resource would remove).
-pub async fn preview<R: Registry>(
+pub async fn preview<R: RegistryReads>(
     registry: &R,
     spec: &RepositorySpec,
     old: Option<&RepositorySpec>,

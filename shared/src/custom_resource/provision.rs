@@ -7,7 +7,7 @@ use super::model::{Outcome, Request, RequestType};
 use super::plan::{apply, read_actual, same_policy, Known, Plan};
 use super::progress::RequestProgress;
 use crate::lifecycle::{simulate, Fate, LifecyclePolicy};
-use crate::ports::{Clock, Registry, RegistryError};
+use crate::ports::{Clock, RegistryError, RegistryReads, RepositoryAdmin, SettingsWrites};
 use crate::repository::{
     check_repository_name, deletion_mode_of, overridden_retention_properties, parse_spec, DeletionMode, Ownership,
     Repository, RepositorySpec, FAILED_CREATE_MARKER,
@@ -83,7 +83,7 @@ impl Workloads for NoWorkloads {
     }
 }
 
-impl<R: Registry, C: Clock, S: Stacks> Provisioner<R, C, S, NoWorkloads> {
+impl<R: RegistryReads + SettingsWrites + RepositoryAdmin, C: Clock, S: Stacks> Provisioner<R, C, S, NoWorkloads> {
     pub fn new(registry: R, clock: C, stacks: S) -> Self {
         Provisioner { registry, clock, stacks, workloads: None }
     }
@@ -94,7 +94,9 @@ impl<R: Registry, C: Clock, S: Stacks> Provisioner<R, C, S, NoWorkloads> {
     }
 }
 
-impl<R: Registry, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
+// Never ImageWrites: the custom resource's role holds no image action, and its code cannot
+// reach one either.
+impl<R: RegistryReads + SettingsWrites + RepositoryAdmin, C: Clock, S: Stacks, W: Workloads> Provisioner<R, C, S, W> {
     pub async fn provide(&self, req: &Request, progress: &RequestProgress) -> Outcome {
         if let Err(reason) = self.confirmed(req, progress).await {
             tracing::warn!(

@@ -6,7 +6,7 @@ use super::model::{response_body, url_host, Envelope, Outcome, Request, RequestE
 use super::progress::RequestProgress;
 use super::provision::{failed_create_id, NoWorkloads, Provisioner};
 use super::transport::ResponseTransport;
-use crate::ports::{Clock, Registry};
+use crate::ports::{Clock, RegistryReads, RepositoryAdmin, SettingsWrites};
 use crate::workloads::Workloads;
 use serde_json::Value;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ pub struct CustomResourceHandler<R, C, S, T, W = NoWorkloads> {
 
 impl<R, C, S, T, W> CustomResourceHandler<R, C, S, T, W>
 where
-    R: Registry + 'static,
+    R: RegistryReads + SettingsWrites + RepositoryAdmin + 'static,
     C: Clock + 'static,
     S: Stacks + 'static,
     T: ResponseTransport,

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::image::Image;
-use crate::ports::{Registry, RegistryError};
+use crate::ports::prelude::*;
+use crate::ports::RegistryError;
 use crate::repository::{Ownership, ResourceTag, TagMutability};
 use crate::testing::{ecr_defaults, FixedClock, InMemoryRegistry, InMemoryStacks};
 use chrono::{DateTime, Duration, TimeZone, Utc};

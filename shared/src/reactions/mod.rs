@@ -10,7 +10,7 @@ use crate::findings::{console_link, Assessment, Finding, FindingsPolicy, Severit
 use crate::image::Image;
 use crate::lifecycle::{parse_policy, simulate, Fate, LifecyclePolicy, PolicyError};
 use crate::metrics::{names, Metric, MetricsSink, DIM_SEVERITY};
-use crate::ports::{Clock, Registry, RegistryError, SystemClock};
+use crate::ports::{Clock, ImageWrites, RegistryError, RegistryReads, SystemClock};
 use crate::scanning::{scanned_automatically, RegistryScanning};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub struct PushReactor<R, C> {
     denial_logged: std::sync::atomic::AtomicBool,
 }
 
-impl<R: Registry, C: Clock> PushReactor<R, C> {
+impl<R: RegistryReads + ImageWrites, C: Clock> PushReactor<R, C> {
     /// `ttl` bounds how stale cached settings (scanning, lifecycle policy) may be.
     pub fn new(registry: R, clock: C, ttl: Duration) -> Self {
         PushReactor {
@@ -318,14 +318,14 @@ pub struct ScanReactor<R, A = NoAlerts> {
     clock: Box<dyn Clock>,
 }
 
-impl<R: Registry> ScanReactor<R, NoAlerts> {
+impl<R: RegistryReads> ScanReactor<R, NoAlerts> {
     /// Alerts go to the log only.
     pub fn new(registry: R, policy: FindingsPolicy) -> Self {
         ScanReactor { registry, policy, alerts: NoAlerts, clock: Box::new(SystemClock) }
     }
 }
 
-impl<R: Registry, A: Alerts> ScanReactor<R, A> {
+impl<R: RegistryReads, A: Alerts> ScanReactor<R, A> {
     pub fn with_alerts(registry: R, policy: FindingsPolicy, alerts: A, clock: impl Clock + 'static) -> Self {
         ScanReactor { registry, policy, alerts, clock: Box::new(clock) }
     }
@@ -465,7 +465,7 @@ pub enum Handled {
 
 /// push-events: parses, reacts, publishes metrics. AWS errors are returned (Lambda retries,
 /// then the DLQ keeps the event); a bad event is counted as `InvalidEvents` and dropped.
-pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
+pub async fn handle_push_event<R: RegistryReads + ImageWrites, C: Clock, S: MetricsSink>(
     event: &Value,
     reactor: &PushReactor<R, C>,
     sink: &S,
@@ -495,7 +495,7 @@ pub async fn handle_push_event<R: Registry, C: Clock, S: MetricsSink>(
 
 /// scan-events: the event's counts are published first, then the findings are read, the
 /// verdict's metrics published, and only then the alert delivered. AWS errors worth retrying are returned; a bad event is counted and dropped.
-pub async fn handle_scan_event<R: Registry, A: Alerts, S: MetricsSink>(
+pub async fn handle_scan_event<R: RegistryReads, A: Alerts, S: MetricsSink>(
     event: &Value,
     reactor: &ScanReactor<R, A>,
     sink: &S,

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::lifecycle::{generate, parse_policy, simulate, PolicyParams};
-use crate::ports::Registry;
+use crate::ports::prelude::*;
 use crate::repository::TagMutability;
 use crate::testing::{ecr_defaults, InMemoryRegistry, ACCOUNT, REGION};
 use chrono::{DateTime, Duration, TimeZone, Utc};

@@ -3,7 +3,7 @@
 
 use ecr_keeper_aws::EcrRegistry;
 use ecr_keeper_core::lifecycle::{parse_policy, render_table, simulate};
-use ecr_keeper_core::ports::Registry;
+use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_tests::lambda::{sample_event, LambdaEmulator};
 use ecr_keeper_tests::{seed, LocalAws, ResponseRecorder};
 use std::time::Duration;

@@ -10,7 +10,7 @@ use ecr_keeper_aws::HttpsTransport;
 use ecr_keeper_aws::{CloudFormationStacks, EcrRegistry};
 use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy, Status};
-use ecr_keeper_core::ports::Registry;
+use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_core::ports::{RegistryError, SystemClock};
 use ecr_keeper_core::repository::{
     Encryption, RepositorySettings, TagMutability, ADOPTED_TAG, OWNER_LOGICAL_ID_TAG, OWNER_STACK_TAG,

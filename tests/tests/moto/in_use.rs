@@ -8,7 +8,8 @@ use ecr_keeper_core::audit::{audit, AuditOptions, AuditSettings, Remediation, Ru
 use ecr_keeper_core::custom_resource::{CustomResourceHandler, Provisioner, ResponsePolicy};
 use ecr_keeper_core::findings::FindingsPolicy;
 use ecr_keeper_core::lifecycle::{parse_policy, simulate, Fate};
-use ecr_keeper_core::ports::{Registry, SystemClock};
+use ecr_keeper_core::ports::prelude::*;
+use ecr_keeper_core::ports::SystemClock;
 use ecr_keeper_core::workloads::{pin_tag, WorkloadSource, Workloads};
 use ecr_keeper_tests::{repo_root, seed, LocalAws, ResponseRecorder, ACCOUNT, REGION};
 use serde_json::{json, Value};

@@ -6,6 +6,7 @@
 mod alerts;
 mod audit;
 mod cloudwatch_bridge;
+mod conformance;
 mod cost;
 mod custom_resource;
 mod data_safety;
