@@ -457,6 +457,13 @@ pub trait Alerts: Send + Sync {
 }
 
 /// One alerter for every member account's reactor (built per event).
+/// One alerter shared by the reactors a function builds (its own and each member's).
+impl<A: Alerts> Alerts for std::sync::Arc<A> {
+    async fn deliver(&self, alert: ImageAlert, now: DateTime<Utc>) -> Result<Delivery, AlertError> {
+        (**self).deliver(alert, now).await
+    }
+}
+
 impl<A: Alerts> Alerts for &A {
     async fn deliver(&self, alert: ImageAlert, now: DateTime<Utc>) -> Result<Delivery, AlertError> {
         (**self).deliver(alert, now).await

@@ -13,6 +13,7 @@ use lambda_runtime::Diagnostic;
 use std::time::Duration;
 
 pub mod members;
+pub mod reactions;
 pub mod scheduled;
 
 /// Every way an invocation of an ecr-keeper function fails, and the one mapping of each to
