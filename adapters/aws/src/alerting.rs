@@ -1,38 +1,33 @@
 //! The alert ports on AWS: SNS for messages, a DynamoDB table (TTL attribute `expiresAt`) for
 //! what was alerted before.
 
-use crate::failure::{kind_of, Kind};
+use crate::failure::{self, FailureKind, Kind};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
 use ecr_keeper_core::alerts::{AlertError, AlertLedger, AlertMessage, AlertPublisher, FindingKey};
 use std::collections::HashSet;
 
-/// Sorts an SNS or DynamoDB failure by error code (never by message).
-fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> AlertError
+/// An SNS or DynamoDB failure as the alerts' error (the sorting is `failure::classify`'s).
+fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> AlertError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
-    match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let message = e.message().unwrap_or_default().to_string();
-            match kind_of(&code) {
-                Kind::AccessDenied => AlertError::AccessDenied { operation, message: format!("{code}: {message}") },
-                Kind::Throttled => AlertError::Throttled { operation },
-                Kind::Service => AlertError::Service { operation, code, message },
-                Kind::Rejected => AlertError::Rejected { operation, code, message },
-            }
+    let failure = failure::classify(&err);
+    match failure.kind {
+        FailureKind::Answered(Kind::AccessDenied) => AlertError::AccessDenied { operation, message: failure.coded() },
+        FailureKind::Answered(Kind::Throttled) => AlertError::Throttled { operation },
+        FailureKind::Answered(Kind::Service) => {
+            AlertError::Service { operation, code: failure.code, message: failure.message }
         }
-        SdkError::ConstructionFailure(_) => {
-            AlertError::Rejected { operation, code: "InvalidRequest".into(), message: crate::one_line(&err) }
+        FailureKind::Answered(Kind::Rejected) | FailureKind::InvalidRequest => {
+            AlertError::Rejected { operation, code: failure.code, message: failure.message }
         }
         // Timeouts, connection failures, unreadable responses: worth retrying.
-        _ => AlertError::Transport { operation, message: crate::one_line(&err) },
+        FailureKind::Transport => AlertError::Transport { operation, message: failure.message },
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `Registry` port over aws-sdk-ecr.
 
-use crate::failure::{kind_of, Kind};
+use crate::failure::{self, Failure, FailureKind, Kind};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
     DescribeImagesFilter, EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
@@ -38,37 +38,24 @@ impl EcrRegistry {
     }
 }
 
-/// Sorts an SDK failure into what callers act on, by error code and HTTP status.
-fn classify<E>(operation: &'static str, subject: &str, err: SdkError<E, HttpResponse>) -> RegistryError
+/// An SDK failure as the `Registry` ports' error (the sorting is `failure::classify`'s).
+pub(crate) fn classify<E>(operation: &'static str, subject: &str, err: SdkError<E, HttpResponse>) -> RegistryError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    if let Some(message) = crate::answers::not_aws_answer(&err) {
-        return RegistryError::Transport { operation, message };
-    }
-    match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let message = e.message().unwrap_or_default().to_string();
-            match code.as_str() {
-                "RepositoryNotFoundException" => RegistryError::RepositoryNotFound(subject.to_string()),
-                "RepositoryAlreadyExistsException" => RegistryError::RepositoryAlreadyExists(subject.to_string()),
-                "RepositoryNotEmptyException" => RegistryError::RepositoryNotEmpty(subject.to_string()),
-                "LimitExceededException" => RegistryError::QuotaExceeded { operation, message },
-                "Unknown" => RegistryError::Service { operation, code, message: crate::one_line(&err) },
-                _ => match kind_of(&code) {
-                    Kind::AccessDenied => RegistryError::AccessDenied { operation, message },
-                    Kind::Throttled => RegistryError::Throttled { operation },
-                    Kind::Service => RegistryError::Service { operation, code, message },
-                    Kind::Rejected => RegistryError::Rejected { operation, code, message },
-                },
-            }
+    let Failure { kind, code, message } = failure::classify(&err);
+    match (code.as_str(), kind) {
+        ("RepositoryNotFoundException", _) => RegistryError::RepositoryNotFound(subject.to_string()),
+        ("RepositoryAlreadyExistsException", _) => RegistryError::RepositoryAlreadyExists(subject.to_string()),
+        ("RepositoryNotEmptyException", _) => RegistryError::RepositoryNotEmpty(subject.to_string()),
+        ("LimitExceededException", _) => RegistryError::QuotaExceeded { operation, message },
+        (_, FailureKind::Answered(Kind::AccessDenied)) => RegistryError::AccessDenied { operation, message },
+        (_, FailureKind::Answered(Kind::Throttled)) => RegistryError::Throttled { operation },
+        (_, FailureKind::Answered(Kind::Service)) => RegistryError::Service { operation, code, message },
+        (_, FailureKind::Answered(Kind::Rejected) | FailureKind::InvalidRequest) => {
+            RegistryError::Rejected { operation, code, message }
         }
-        SdkError::ConstructionFailure(_) => {
-            RegistryError::Rejected { operation, code: "InvalidRequest".into(), message: crate::one_line(&err) }
-        }
-        _ => RegistryError::Transport { operation, message: crate::one_line(&err) },
+        (_, FailureKind::Transport) => RegistryError::Transport { operation, message },
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reaching an organization: the member role in each account (STS AssumeRole), the accounts
 //! themselves (Organizations).
 
-use crate::failure::{kind_of, Kind};
+use crate::failure::{self, FailureKind, Kind};
 use crate::EcrRegistry;
 use aws_config::SdkConfig;
 use aws_sdk_ecr::config::{Credentials, Region};
@@ -104,18 +104,17 @@ impl Registries for MemberRegistries {
         let credentials = match assumed {
             Ok(out) => out.credentials,
             Err(e) => {
-                let code = e.code().unwrap_or("Unknown").to_string();
-                let reason = match e.message() {
-                    Some(m) => format!("{code}: {m}"),
-                    None => code.clone(),
-                };
-                return Err(match (code.as_str(), kind_of(&code)) {
+                let failure = failure::classify(&e);
+                let reason = failure.coded();
+                return Err(match (failure.code.as_str(), failure.kind) {
                     ("RegionDisabledException", _) => AccessError::RegionNotEnabled {
                         account: target.account.clone(),
                         region: target.region.clone(),
                         reason,
                     },
-                    (_, Kind::Throttled | Kind::Service) => AccessError::Unavailable { role_arn, reason },
+                    (_, FailureKind::Answered(Kind::Throttled | Kind::Service) | FailureKind::Transport) => {
+                        AccessError::Unavailable { role_arn, reason }
+                    }
                     _ => AccessError::CannotAssume { role_arn, reason },
                 });
             }

@@ -1,7 +1,8 @@
 //! The report store on S3: one bucket, objects by key.
 
-use crate::failure::{kind_of, Kind};
+use crate::failure::{self, FailureKind, Kind};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ecr_keeper_core::run::{ReportStore, StoreError};
@@ -21,26 +22,19 @@ impl S3ReportStore {
     }
 }
 
-/// Sorts an S3 failure by error code (never by message).
-fn classify<E, R>(operation: &'static str, key: &str, err: SdkError<E, R>) -> StoreError
+/// An S3 failure as the report store's error (the sorting is `failure::classify`'s).
+fn classify<E>(operation: &'static str, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let key = key.to_string();
-    match &err {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let message = format!("{code}: {}", e.message().unwrap_or_default());
-            match (code.as_str(), kind_of(&code)) {
-                ("NoSuchBucket", _) => StoreError::NoBucket { operation, key, message },
-                (_, Kind::AccessDenied) => StoreError::AccessDenied { operation, key, message },
-                (_, Kind::Throttled) => StoreError::Throttled { operation, key },
-                _ => StoreError::Other { operation, key, message },
-            }
-        }
-        _ => StoreError::Other { operation, key, message: crate::one_line(&err) },
+    let failure = failure::classify(&err);
+    let message = failure.coded();
+    match (failure.code.as_str(), failure.kind) {
+        ("NoSuchBucket", _) => StoreError::NoBucket { operation, key, message },
+        (_, FailureKind::Answered(Kind::AccessDenied)) => StoreError::AccessDenied { operation, key, message },
+        (_, FailureKind::Answered(Kind::Throttled)) => StoreError::Throttled { operation, key },
+        _ => StoreError::Other { operation, key, message },
     }
 }
 

@@ -1,8 +1,7 @@
 //! CloudFormation's record of a stack (`DescribeStackResource`), which the custom resource asks
 //! before it believes a request or moves a repository to a new owner.
 
-use crate::failure::{kind_of, Kind};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use crate::failure::{self, FailureKind, Kind};
 use ecr_keeper_core::custom_resource::{StackLookupError, StackResource, Stacks};
 
 #[derive(Debug, Clone)]
@@ -27,17 +26,16 @@ impl Stacks for CloudFormationStacks {
         let out = match answer {
             Ok(out) => out,
             Err(e) => {
-                let code = e.code().unwrap_or("Unknown").to_string();
-                let message = e.message().unwrap_or_default().to_string();
+                let failure = failure::classify(&e);
                 // CloudFormation answers a stack or resource it does not have with its generic
                 // ValidationError ("Stack with id … does not exist", "Resource … does not exist
                 // for stack …"): the message is the only way to tell that case apart.
-                if code == "ValidationError" && message.contains("does not exist") {
+                if failure.code == "ValidationError" && failure.message.contains("does not exist") {
                     return Ok(None);
                 }
-                return Err(match kind_of(&code) {
-                    Kind::AccessDenied => StackLookupError::AccessDenied(format!("{code}: {message}")),
-                    _ => StackLookupError::Unavailable(format!("{code}: {}", crate::one_line(&e))),
+                return Err(match failure.kind {
+                    FailureKind::Answered(Kind::AccessDenied) => StackLookupError::AccessDenied(failure.coded()),
+                    _ => StackLookupError::Unavailable(failure.coded()),
                 });
             }
         };

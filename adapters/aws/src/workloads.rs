@@ -1,8 +1,9 @@
 //! The images workloads run: ECS services and running tasks, Lambda container-image functions
 //! and their aliases, and reference lists in a file or an S3 object (EKS, Batch, App Runner…).
 
-use crate::failure::{kind_of, Kind};
+use crate::failure::{self, FailureKind, Kind};
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ecr_keeper_core::workloads::{parse_reference_list, WorkloadError, WorkloadImage, WorkloadSource, Workloads};
@@ -12,23 +13,20 @@ use std::collections::HashMap;
 const SERVICES_PER_CALL: usize = 10;
 const TASKS_PER_CALL: usize = 100;
 
-fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> WorkloadError
+/// An ECS, Lambda or S3 failure as the workloads' error (the sorting is `failure::classify`'s).
+fn classify<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> WorkloadError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + 'static,
 {
-    let message = match &err {
-        SdkError::ServiceError(s) => {
-            let e = s.err();
-            let code = e.code().unwrap_or("Unknown");
-            if kind_of(code) == Kind::AccessDenied {
-                return WorkloadError::AccessDenied { operation, message: e.message().unwrap_or(code).to_string() };
-            }
-            format!("{code}: {}", e.message().unwrap_or_default())
-        }
-        _ => crate::one_line(&err),
-    };
-    WorkloadError::Failed { operation, message }
+    let failure = failure::classify(&err);
+    match failure.kind {
+        FailureKind::Answered(Kind::AccessDenied) => WorkloadError::AccessDenied {
+            operation,
+            message: if failure.message.is_empty() { failure.code } else { failure.message },
+        },
+        FailureKind::Answered(_) => WorkloadError::Failed { operation, message: failure.coded() },
+        _ => WorkloadError::Failed { operation, message: failure.message },
+    }
 }
 
 enum Reader {
