@@ -199,7 +199,7 @@ impl CostHandler {
     async fn publish_organization(&self, report: &OrganizationReport<CostReport>) -> Result<(), FunctionError> {
         self.sink.publish(&report.metrics(self.repository_metrics)).await?;
         let totals = report.totals.cost.unwrap_or_default();
-        let body = CostReport::organization_dashboard_body(&totals, report.accounts(), &self.options.region);
+        let body = totals.dashboard_body(report.accounts(), &self.options.region);
         self.metrics_store.put_dashboard(&self.dashboard, &body).await?;
         Ok(())
     }

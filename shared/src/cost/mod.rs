@@ -497,28 +497,6 @@ impl CostReport {
         out
     }
 
-    /// The dashboard of an organization run: its totals (per repository, the metrics carry
-    /// `Account` and `Region` and are best read in the HTML report).
-    pub fn organization_dashboard_body(
-        totals: &crate::organization::CostTally,
-        accounts: usize,
-        region: &str,
-    ) -> String {
-        let ns = crate::metrics::NAMESPACE;
-        let text = format!(
-            "## The organization's registries\n\n{}: **{}**/month; after the lifecycle policies **{}**. The standard policy would save another **{}** where there is none. Per account: the HTML report in the reports bucket.",
-            crate::lifecycle::count(accounts as u64, "account", "accounts"),
-            money(totals.monthly_cost_usd), money(totals.projected_monthly_cost_usd), money(totals.standard_policy_savings_usd)
-        );
-        serde_json::json!({"widgets": [
-            {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
-             "properties": {"title": "ECR storage cost, organization total (USD/month)", "region": region, "view": "timeSeries", "stat": "Maximum", "period": 86400,
-                            "metrics": [[ns, names::ESTIMATED_MONTHLY_COST_USD], [ns, names::PROJECTED_MONTHLY_COST_USD]]}},
-            {"type": "text", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {"markdown": text}},
-        ]})
-        .to_string()
-    }
-
     /// The `ecr-keeper-costs` dashboard: rewritten every run, since the top N changes.
     pub fn dashboard_body(&self, region: &str) -> String {
         let ns = crate::metrics::NAMESPACE;

@@ -263,3 +263,24 @@ impl<R: OrganizationView> OrganizationReport<R> {
         out
     }
 }
+
+impl CostTally {
+    /// The dashboard of an organization run: its totals (per repository, the metrics carry
+    /// `Account` and `Region` and are best read in the HTML report).
+    pub fn dashboard_body(&self, accounts: usize, region: &str) -> String {
+        use crate::cost::money;
+        use crate::metrics::{names, NAMESPACE as NS};
+        let text = format!(
+            "## The organization's registries\n\n{}: **{}**/month; after the lifecycle policies **{}**. The standard policy would save another **{}** where there is none. Per account: the HTML report in the reports bucket.",
+            crate::lifecycle::count(accounts as u64, "account", "accounts"),
+            money(self.monthly_cost_usd), money(self.projected_monthly_cost_usd), money(self.standard_policy_savings_usd)
+        );
+        serde_json::json!({"widgets": [
+            {"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+             "properties": {"title": "ECR storage cost, organization total (USD/month)", "region": region, "view": "timeSeries", "stat": "Maximum", "period": 86400,
+                            "metrics": [[NS, names::ESTIMATED_MONTHLY_COST_USD], [NS, names::PROJECTED_MONTHLY_COST_USD]]}},
+            {"type": "text", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {"markdown": text}},
+        ]})
+        .to_string()
+    }
+}

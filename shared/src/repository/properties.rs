@@ -5,8 +5,8 @@ use super::{
     check_repository_name, DeletionMode, Encryption, Ownership, RepositorySettings, RepositorySpec, ResourceTag,
     TagMutability,
 };
+use crate::image::PIN_TAG_PREFIX;
 use crate::lifecycle::{generate, parse_authored_policy, GenerateError, PolicyParams, PROTECT_COUNT};
-use crate::workloads::PIN_TAG_PREFIX;
 use serde_json::{Map, Value};
 use std::fmt;
 
