@@ -127,7 +127,11 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
         one_process_report(&runs, "audit", report["generatedAt"].as_str().unwrap_or_default());
     assert_eq!(one_process, latest, "the state machine's report and the one-process report differ");
     assert_eq!(also_written, ["report.html", "report.json", "report.md"]);
-    assert_eq!(ecr_calls(&runs), sharded, "ECR calls: one process vs the state machine");
+    // The CLI makes one call more, by design: its probe, one DescribeRepositories of one item
+    // before the run, so a wrong endpoint is said in seconds.
+    let mut expected = sharded.clone();
+    *expected.entry("ecr DescribeRepositories".to_string()).or_default() += 1;
+    assert_eq!(ecr_calls(&runs), expected, "ECR calls: one process (with its probe) vs the state machine");
     // AND the summary went to the alert topic with the keys, never a pre-signed URL
     let published = runs.published(TOPIC);
     assert_eq!(published.len(), 1, "{published:?}");
