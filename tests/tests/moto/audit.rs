@@ -716,6 +716,86 @@ async fn a_credential_process_profile_signs_the_cli_in() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// An IAM Identity Center portal on loopback: GetRoleCredentials (GET /federation/credentials)
+/// answered with moto's keys; each request's bearer token is recorded.
+fn fake_sso_portal() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("a loopback port: {e}"));
+    let url = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("its address: {e}")));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 16384];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let token = request
+                .lines()
+                .find_map(|l| l.strip_prefix("x-amz-sso_bearer_token: "))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if let Ok(mut seen) = record.lock() {
+                seen.push(format!("{} {token}", request.lines().next().unwrap_or_default()));
+            }
+            let expiration = (chrono::Utc::now().timestamp() + 3600) * 1000;
+            let body = format!(
+                r#"{{"roleCredentials":{{"accessKeyId":"testing","secretAccessKey":"testing","sessionToken":"sso","expiration":{expiration}}}}}"#
+            );
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sso_profile_signs_the_cli_in_with_the_cached_token() {
+    // GIVEN an IAM Identity Center profile after `aws sso login`: its session's token cached
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    create(&aws.ecr().await, &Repo::good("good")).await;
+    let home = std::env::temp_dir().join(format!("ecr-keeper-sso-{}", std::process::id()));
+    let cache = home.join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile work]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Developer\nregion = us-east-1\n\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    // The file name is the SHA-1 of the session's name, as `aws sso login` writes it.
+    std::fs::write(
+        cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json"),
+        format!(r#"{{"accessToken":"cached-token","expiresAt":"{expires}","region":"us-east-1","startUrl":"https://corp.awsapps.com/start"}}"#),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (portal, seen) = fake_sso_portal();
+    // WHEN the audit runs with that profile and nothing else
+    let (code, stderr) = bare_cli(
+        &["audit", "--endpoint-url", &aws.endpoint_url, "--output", "json"],
+        &[
+            ("HOME", home.display().to_string()),
+            ("AWS_PROFILE", "work".into()),
+            ("AWS_CONFIG_FILE", home.join(".aws/config").display().to_string()),
+            ("AWS_ENDPOINT_URL_SSO", portal),
+        ],
+    );
+    // THEN the portal was asked for the role's credentials with the cached token, and the audit ran
+    assert_eq!(code, Some(0), "{stderr}");
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert!(
+        seen.iter().any(|r| r.contains("/federation/credentials?role_name=Developer&account_id=123456789012")
+            && r.ends_with(" cached-token")),
+        "{seen:?}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
 /// A listener that accepts connections and never answers, or answers every request with a
 /// proxy's HTML error page.
 fn fake_endpoint(html: bool) -> String {
