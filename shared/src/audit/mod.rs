@@ -2,9 +2,11 @@
 //! policy will, will not, and should already have deleted.
 
 mod checks;
+mod fix_first;
 mod model;
 
 pub use checks::{run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
+pub use fix_first::{fix_first, Consequence, FixAction};
 pub use model::{
     AuditReport, CheckCounts, CheckResult, CheckSeverity, RemediationAction, RepositoryAudit, Status, Summary, Totals,
 };

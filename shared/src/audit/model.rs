@@ -185,6 +185,8 @@ impl AuditReport {
             count(self.summary.unmanaged.images, "image", "images"),
             human_bytes(self.summary.unmanaged.bytes)
         ));
+        let actions: Vec<crate::run::Ranked> = super::fix_first(self).iter().map(super::FixAction::ranked).collect();
+        md.push_str(&crate::run::fix_first_markdown(&actions));
         md.push_str("| check | pass | fail | warn | info | error |\n|---|---|---|---|---|---|\n");
         for (id, c) in &self.summary.by_check {
             md.push_str(&format!("| {id} | {} | {} | {} | {} | {} |\n", c.pass, c.fail, c.warn, c.info, c.error));

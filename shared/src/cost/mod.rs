@@ -520,6 +520,69 @@ impl CostReport {
         .to_string()
     }
 
+    /// What to change first for the bill: repositories with no lifecycle policy (what the team
+    /// standard would save, the most first) and those whose policy ECR would refuse. Ranked as
+    /// the audit's storage actions are ([`crate::audit::fix_first`]).
+    pub fn fix_first(&self) -> Vec<crate::run::Ranked> {
+        use crate::audit::{Consequence, FixAction};
+        let micro = |usd: f64| (usd.max(0.0) * 1e6).round() as u64;
+        let mut without: Vec<(&RepositoryCost, f64)> = self
+            .repositories
+            .iter()
+            .filter_map(|r| r.with_standard_policy.as_ref().map(|p| (r, p.savings_usd)))
+            .filter(|(_, saves)| *saves > 0.0)
+            .collect();
+        without.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let saves: f64 = without.iter().map(|(_, s)| s).sum();
+        let mut invalid: Vec<&RepositoryCost> =
+            self.repositories.iter().filter(|r| r.invalid_lifecycle_policy).collect();
+        invalid.sort_by(|a, b| b.monthly_cost_usd.total_cmp(&a.monthly_cost_usd));
+        let costs: f64 = invalid.iter().map(|r| r.monthly_cost_usd).sum();
+        let repositories = |n: usize| crate::lifecycle::count(n as u64, "repository", "repositories");
+        let actions = [
+            (
+                FixAction {
+                    consequence: Consequence::StorageNeverFreed,
+                    check: "LC-1".into(),
+                    what: format!(
+                        "{} have no lifecycle policy: the team standard would save {}/month",
+                        repositories(without.len()),
+                        money(saves)
+                    ),
+                    change: "add one: ImageRetentionCount, TagPrefixes and UntaggedRetentionDays on \
+                             Custom::EcrRepository, or the team standard with `ecr-keeper audit --fix --yes`."
+                        .into(),
+                    repositories: without.iter().map(|(r, _)| r.name.clone()).collect(),
+                    bytes: 0,
+                },
+                micro(saves),
+            ),
+            (
+                FixAction {
+                    consequence: Consequence::StorageNeverFreed,
+                    check: "LC-2".into(),
+                    what: format!(
+                        "{} have a lifecycle policy ECR would refuse: it expires nothing of their {}/month",
+                        repositories(invalid.len()),
+                        money(costs)
+                    ),
+                    change:
+                        "fix it: `ecr-keeper lifecycle validate <policy.json>` lists every problem, then put it again."
+                            .into(),
+                    repositories: invalid.iter().map(|r| r.name.clone()).collect(),
+                    bytes: 0,
+                },
+                micro(costs),
+            ),
+        ];
+        let ranked = actions
+            .into_iter()
+            .filter(|(a, _)| !a.repositories.is_empty())
+            .map(|(a, weight)| crate::run::Ranked { weight, ..a.ranked() })
+            .collect();
+        crate::run::in_order(ranked)
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
             "# ECR storage cost\n\n{} in {}: {}, {}, {} stored once ({} if every image's size were counted), **{}/month** at ${}/GB-month.\n\n",
@@ -535,6 +598,7 @@ impl CostReport {
         if let (Some(previous), Some(change)) = (self.previous_total, self.change_since_previous_usd) {
             md.push_str(&format!("Previous report: {}/month; change {}.\n\n", money(previous), money_change(change)));
         }
+        md.push_str(&crate::run::fix_first_markdown(&self.fix_first()));
         md.push_str("| repository | images | unique storage | cost/month | after its policy | savings |\n|---|---|---|---|---|---|\n");
         for r in &self.repositories {
             let after = if r.invalid_lifecycle_policy {

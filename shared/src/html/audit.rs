@@ -1,6 +1,6 @@
 //! The audit report as a run keeps it.
 
-use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, AMBER, BLUE, DARK, GREEN, RED};
+use super::{bar_chart, changes, fix_first, page, scroll, tiles, Bar, Scale, AMBER, BLUE, DARK, GREEN, RED};
 use crate::audit::{AuditReport, CheckResult, CheckSeverity, Status};
 use crate::lifecycle::{count, human_bytes};
 use crate::run::RunReport;
@@ -118,6 +118,10 @@ impl RunReport for AuditReport {
         out
     }
 
+    fn fix_first(&self) -> Vec<crate::run::Ranked> {
+        crate::audit::fix_first(self).iter().map(crate::audit::FixAction::ranked).collect()
+    }
+
     fn changes(&self, previous: &Self) -> Vec<String> {
         let mut out = Vec::new();
         let (was, now) = (previous.summary.non_compliant, self.summary.non_compliant);
@@ -204,6 +208,7 @@ impl RunReport for AuditReport {
                 }
             }
             (tiles(&self.headline()))
+            (fix_first(&<Self as RunReport>::fix_first(self)))
             h2 { "Checks by status" }
             (bar_chart(
                 "Repositories per check by status",

@@ -1,6 +1,6 @@
 //! The cost report as a run keeps it.
 
-use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
+use super::{bar_chart, changes, fix_first, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
 use crate::cost::{money, money_change, CostReport};
 use crate::lifecycle::human_bytes;
 use crate::run::RunReport;
@@ -24,6 +24,10 @@ impl RunReport for CostReport {
 
     fn to_markdown(&self) -> String {
         CostReport::to_markdown(self)
+    }
+
+    fn fix_first(&self) -> Vec<crate::run::Ranked> {
+        CostReport::fix_first(self)
     }
 
     fn headline(&self) -> Vec<(String, String)> {
@@ -109,6 +113,7 @@ impl RunReport for CostReport {
                 p.incomplete { "Incomplete: the totals leave out " (crate::lifecycle::count(self.not_read.len() as u64, "repository", "repositories")) " that could not be read (listed below)." }
             }
             (tiles(&self.headline()))
+            (fix_first(&CostReport::fix_first(self)))
             h2 { "Repositories by cost" }
             (bar_chart(
                 &format!("Top {} by cost, USD per month", crate::lifecycle::count(bars.len() as u64, "repository", "repositories")),

@@ -80,6 +80,23 @@ pub(crate) fn changes(lines: &[String]) -> Markup {
     }
 }
 
+/// The section a page opens with: the ranked actions (see `run::Ranked`).
+pub(crate) fn fix_first(actions: &[crate::run::Ranked]) -> Markup {
+    html! {
+        h2 { "Fix first" }
+        @if actions.is_empty() {
+            p { "Nothing: no check failed." }
+        } @else {
+            ol id="fix-first" {
+                @for a in actions.iter().take(crate::run::FIX_FIRST_SHOWN) { li { (a.line) } }
+            }
+            @if actions.len() > crate::run::FIX_FIRST_SHOWN {
+                p.meta { (crate::lifecycle::count((actions.len() - crate::run::FIX_FIRST_SHOWN) as u64, "more action", "more actions")) " in the findings below." }
+            }
+        }
+    }
+}
+
 /// A table that may be wider than a phone: it scrolls inside its own region, which the keyboard
 /// can reach, instead of the whole page scrolling sideways.
 pub(crate) fn scroll(label: &str, table: Markup) -> Markup {

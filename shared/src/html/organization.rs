@@ -1,7 +1,7 @@
 //! The organization report as a run keeps it: markdown, the HTML page (an account × check heat
 //! map, the accounts by cost), the headline and the change since the previous report.
 
-use super::{bar_chart, changes, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
+use super::{bar_chart, changes, fix_first, page, scroll, tiles, Bar, Scale, BLUE, GREEN};
 use crate::lifecycle::{count, human_bytes};
 use crate::organization::{OrganizationReport, OrganizationView, Tally};
 use crate::run::RunReport;
@@ -118,6 +118,33 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
         self.complete
     }
 
+    /// Every registry's actions, each line naming its account and region, ranked together; a
+    /// registry not reached is an action of its own.
+    fn fix_first(&self) -> Vec<crate::run::Ranked> {
+        let mut all = Vec::new();
+        for e in &self.registries {
+            let at = format!("{} {}: ", e.account, e.region);
+            if let Some(error) = &e.error {
+                let line =
+                    format!("{at}not reached ({error}): deploy the member role there, or leave the account out.");
+                all.push(crate::run::Ranked {
+                    rank: crate::audit::Consequence::Unread as u8,
+                    weight: 1,
+                    markdown: crate::markdown::text(&line),
+                    line,
+                });
+            }
+            for a in e.report.iter().flat_map(RunReport::fix_first) {
+                all.push(crate::run::Ranked {
+                    line: format!("{at}{}", a.line),
+                    markdown: format!("{at}{}", a.markdown),
+                    ..a
+                });
+            }
+        }
+        crate::run::in_order(all)
+    }
+
     fn to_markdown(&self) -> String {
         let mut out = format!(
             "# {} — organization\n\nGenerated {}: {} × {} ({}), through role `{}`.\n\n",
@@ -133,6 +160,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                 "**INCOMPLETE**: some registries or repositories could not be read; they are named below.\n\n",
             );
         }
+        out.push_str(&crate::run::fix_first_markdown(&RunReport::fix_first(self)));
         out.push_str("## Organization totals\n\n");
         out.push_str(&markdown_table("scope", &[&self.totals]));
         out.push_str("\n## By account\n\n");
@@ -277,6 +305,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                 p.incomplete { "Incomplete: some registries or repositories could not be read; they are named below." }
             }
             (tiles(&self.headline().into_iter().take(8).collect::<Vec<_>>()))
+            (fix_first(&RunReport::fix_first(self)))
             @if self.totals.compliance.is_some() {
                 h2 { "Accounts × checks" }
                 p.meta { "Repositories per account that fail (or cannot be read for) each check; warnings in brackets." }

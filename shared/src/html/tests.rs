@@ -220,3 +220,39 @@ fn the_cost_chart_draws_the_reports_top_n() {
     assert_eq!(drawn, 10, "--top 10 draws 10 bars");
     assert!(html.contains("Top 10 repositories by cost"), "the caption says so");
 }
+
+#[test]
+fn every_report_opens_with_its_ranked_actions() {
+    // GIVEN an audit with a public repository and a mutable one
+    let mut report = audit_report();
+    let template = report.repositories[0].clone();
+    report.repositories = vec![("open", "POL-1"), ("loose", "TAG-1")]
+        .into_iter()
+        .map(|(name, id)| {
+            let mut r = template.clone();
+            r.name = name.into();
+            r.checks = vec![check(id, Status::Fail, CheckSeverity::Critical, "x")];
+            r
+        })
+        .collect();
+    report.summary = AuditReport::summarize(&report.repositories);
+    // THEN the markdown, the page and the topic's summary each open with them, public first
+    let md = report.to_markdown();
+    let fix = md.find("## Fix first").unwrap_or_else(|| panic!("{md}"));
+    assert!(fix < md.find("| check | pass").unwrap_or(0), "before the tables");
+    assert!(md.contains("1. 1 repository is open to anyone (POL-1)"), "{md}");
+    assert!(md.contains("2. 1 repository let a push replace what a tag names (TAG-1)"), "{md}");
+    let html = report.to_html(&[]);
+    let first = html.find("<ol id=\"fix-first\"><li>1 repository is open to anyone").unwrap_or_else(|| panic!("{html}"));
+    assert!(first < html.find("Checks by status").unwrap_or(0));
+    let published = crate::run::Published { keys: vec!["reports/audit/x/report.json".into()], changes: None };
+    let summary = crate::run::run_summary(&report, &published, "bucket");
+    let text: Value = serde_json::from_str(&summary.body).unwrap_or_default();
+    let text = text["default"].as_str().unwrap_or_default();
+    assert!(text.contains("Fix first:\n1. 1 repository is open to anyone (POL-1)"), "{text}");
+    // AND a registry with nothing failing says so
+    let clean = audit_report();
+    let mut clean = clean;
+    clean.repositories[0].checks[0].status = Status::Pass;
+    assert!(clean.to_markdown().contains("## Fix first\n\nNothing: no check failed."));
+}

@@ -21,6 +21,52 @@ pub trait RunReport: Serialize + DeserializeOwned + Send + Sync {
     fn headline(&self) -> Vec<(String, String)>;
     /// What changed since `previous`, a line each (empty when nothing did).
     fn changes(&self, previous: &Self) -> Vec<String>;
+    /// The actions the report opens with, most consequential first (see
+    /// [`crate::audit::fix_first`]); empty when there is nothing to fix.
+    fn fix_first(&self) -> Vec<Ranked> {
+        Vec::new()
+    }
+}
+
+/// An action a report opens with: its rank (lower first), its weight within the rank (higher
+/// first: bytes, dollars), and the line people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked {
+    pub rank: u8,
+    pub weight: u64,
+    pub line: String,
+    /// The same line for the markdown report: names escaped, commands in code spans.
+    pub markdown: String,
+}
+
+/// How many actions a report opens with, and how many the alert topic's summary carries.
+pub const FIX_FIRST_SHOWN: usize = 5;
+pub const FIX_FIRST_IN_SUMMARY: usize = 3;
+
+/// Ranked actions in order: rank, then weight (largest first), then the line.
+pub fn in_order(mut actions: Vec<Ranked>) -> Vec<Ranked> {
+    actions.sort_by(|a, b| a.rank.cmp(&b.rank).then(b.weight.cmp(&a.weight)).then(a.line.cmp(&b.line)));
+    actions
+}
+
+/// The markdown section a report opens with.
+pub fn fix_first_markdown(actions: &[Ranked]) -> String {
+    let mut md = String::from("## Fix first\n\n");
+    if actions.is_empty() {
+        md.push_str("Nothing: no check failed.\n\n");
+        return md;
+    }
+    for (i, a) in actions.iter().take(FIX_FIRST_SHOWN).enumerate() {
+        md.push_str(&format!("{}. {}\n", i + 1, a.markdown));
+    }
+    if actions.len() > FIX_FIRST_SHOWN {
+        md.push_str(&format!(
+            "\n{} more below.\n",
+            crate::lifecycle::count((actions.len() - FIX_FIRST_SHOWN) as u64, "action", "actions")
+        ));
+    }
+    md.push('\n');
+    md
 }
 
 /// What [`publish_report`] wrote.
@@ -89,6 +135,13 @@ pub fn run_summary<R: RunReport>(report: &R, published: &Published, bucket: &str
     }
     for (label, value) in report.headline() {
         text.push_str(&format!("{label}: {value}\n"));
+    }
+    let actions = report.fix_first();
+    if !actions.is_empty() {
+        text.push_str("\nFix first:\n");
+        for (i, a) in actions.iter().take(FIX_FIRST_IN_SUMMARY).enumerate() {
+            text.push_str(&format!("{}. {}\n", i + 1, a.line));
+        }
     }
     match &published.changes {
         None => text.push_str("\nNo previous report to compare with.\n"),
