@@ -243,7 +243,8 @@ fn every_report_opens_with_its_ranked_actions() {
     assert!(md.contains("1. 1 repository is open to anyone (POL-1)"), "{md}");
     assert!(md.contains("2. 1 repository let a push replace what a tag names (TAG-1)"), "{md}");
     let html = report.to_html(&[]);
-    let first = html.find("<ol id=\"fix-first\"><li>1 repository is open to anyone").unwrap_or_else(|| panic!("{html}"));
+    let first =
+        html.find("<ol id=\"fix-first\"><li>1 repository is open to anyone").unwrap_or_else(|| panic!("{html}"));
     assert!(first < html.find("Checks by status").unwrap_or(0));
     let published = crate::run::Published { keys: vec!["reports/audit/x/report.json".into()], changes: None };
     let summary = crate::run::run_summary(&report, &published, "bucket");

@@ -58,6 +58,10 @@ async fn the_audit_and_cost_pages_render_offline_in_chromium_with_the_numbers_an
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the tag shows as text");
     assert!(!dom.contains("<script"), "no script element in the rendered page");
     assert!(dom.contains("<svg"), "the chart is inline SVG");
+    // AND it opens with what to fix first: three repositories without a lifecycle policy
+    let fix = dom.find(r#"<ol id="fix-first">"#).unwrap_or_else(|| panic!("no fix-first list: {dom}"));
+    assert!(fix < dom.find("Checks by status").unwrap_or(0), "the list comes first");
+    assert!(dom[fix..].contains("3 repositories have no lifecycle policy"), "{}", &dom[fix..]);
     // AND the cost page lists the repositories by cost
     let cost_dom = browse(&dir.join("cost/report.html"), &["--dump-dom".to_string()]);
     assert!(cost_dom.contains("<h1>ECR storage cost</h1>") && cost_dom.contains("<svg"), "{cost_dom}");
