@@ -57,9 +57,9 @@ fn the_audit_page_escapes_names_and_messages_and_fetches_nothing() {
     assert!(html.contains("class=\"FAIL\""));
 }
 
-#[test]
-fn the_cost_page_escapes_names_and_draws_the_costliest() {
-    let cost = |name: &str, gib: u64| RepositoryCost {
+/// A repository of `gib` GiB at $0.10/GB-month, without a policy.
+fn cost(name: &str, gib: u64) -> RepositoryCost {
+    RepositoryCost {
         name: name.into(),
         account: None,
         region: None,
@@ -78,7 +78,11 @@ fn the_cost_page_escapes_names_and_draws_the_costliest() {
         unknown_media_types: vec![],
         enhanced_scanning_estimate: None,
         with_archive: None,
-    };
+    }
+}
+
+#[test]
+fn the_cost_page_escapes_names_and_draws_the_costliest() {
     let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
     let report =
         CostReport::new(vec![cost(HOSTILE, 30), cost("small", 1)], "us-east-1", Prices::default(), 5, None, now);
@@ -192,28 +196,9 @@ fn pages_have_a_main_landmark_a_legend_and_whole_repository_ticks() {
 
 #[test]
 fn the_cost_chart_draws_the_reports_top_n() {
-    let cost = |i: usize| RepositoryCost {
-        name: format!("repo-{i:02}"),
-        account: None,
-        region: None,
-        images: 1,
-        tagged_images: 1,
-        untagged_images: 0,
-        naive_bytes: (i as u64 + 1) << 30,
-        unique_bytes: (i as u64 + 1) << 30,
-        monthly_cost_usd: (i + 1) as f64 * 0.1,
-        has_lifecycle_policy: false,
-        invalid_lifecycle_policy: false,
-        projected_monthly_cost_usd: (i + 1) as f64 * 0.1,
-        savings_usd: 0.0,
-        with_standard_policy: None,
-        archived: Default::default(),
-        unknown_media_types: vec![],
-        enhanced_scanning_estimate: None,
-        with_archive: None,
-    };
     let now = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
-    let report = CostReport::new((0..20).map(cost).collect(), "us-east-1", Prices::default(), 10, None, now);
+    let repositories = (0..20).map(|i| cost(&format!("repo-{i:02}"), i + 1)).collect();
+    let report = CostReport::new(repositories, "us-east-1", Prices::default(), 10, None, now);
     let html = report.to_html(&[]);
     let texts = svg_texts(&html);
     let drawn = (0..20).filter(|i| texts.contains(&format!("repo-{i:02}"))).count();
