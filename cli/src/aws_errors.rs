@@ -2,7 +2,8 @@
 //! The SDK's own detail (requests, retries, the full error chain) is behind `--verbose` or
 //! `RUST_LOG`.
 
-use aws_sdk_ecr::config::ProvideCredentials;
+use aws_credential_types::provider::future;
+use aws_sdk_ecr::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use ecr_keeper_aws::RetryProfile;
 use ecr_keeper_core::ports::RegistryError;
 use std::time::Duration;
@@ -68,8 +69,10 @@ pub async fn missing_profile() -> Option<String> {
     files.get_profile(&name).is_none().then_some(name)
 }
 
-/// A region and credentials, checked before the first call.
-pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), SetupError> {
+/// A region and credentials, checked before the first call. The configuration returned hands
+/// the credentials fetched here to its first client, so a credential_process (aws-vault,
+/// granted) or an SSO portal is asked once a run, not once here and again by the SDK.
+pub async fn preflight(config: aws_config::SdkConfig) -> Result<aws_config::SdkConfig, SetupError> {
     if let Some(name) = missing_profile().await {
         return Err(SetupError::NoSuchProfile(name));
     }
@@ -79,7 +82,29 @@ pub async fn preflight(config: &aws_config::SdkConfig) -> Result<(), SetupError>
     let Some(provider) = config.credentials_provider() else {
         return Err(SetupError::NoCredentials("no credential provider is configured".into()));
     };
-    provider.provide_credentials().await.map(|_| ()).map_err(|e| SetupError::NoCredentials(credentials_cause(&e)))
+    let fetched = provider.provide_credentials().await.map_err(|e| SetupError::NoCredentials(credentials_cause(&e)))?;
+    let once = FetchedOnce { first: std::sync::Mutex::new(Some(fetched)), then: provider };
+    Ok(config.to_builder().credentials_provider(SharedCredentialsProvider::new(once)).build())
+}
+
+/// Credentials already fetched, given once; then the provider they came from (which the SDK's
+/// identity cache asks again when they expire).
+#[derive(Debug)]
+struct FetchedOnce {
+    first: std::sync::Mutex<Option<Credentials>>,
+    then: SharedCredentialsProvider,
+}
+
+impl ProvideCredentials for FetchedOnce {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().ok().and_then(|mut first| first.take()) {
+            Some(credentials) => future::ProvideCredentials::ready(Ok(credentials)),
+            None => self.then.provide_credentials(),
+        }
+    }
 }
 
 /// The credential chain's failure, short: its first cause, not each provider's story (`--verbose`

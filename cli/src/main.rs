@@ -105,7 +105,7 @@ impl AwsArgs {
             trust: ecr_keeper_aws::TrustRoots::System,
         };
         let config = ecr_keeper_aws::sdk_config(&options).await;
-        aws_errors::preflight(&config).await?;
+        let config = aws_errors::preflight(config).await?;
         // One call, not retried, before the run: a wrong URL, a silent port or a proxy's page is
         // said in seconds.
         ecr_keeper_aws::probe_ecr(&config)

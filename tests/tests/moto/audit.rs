@@ -694,7 +694,7 @@ async fn a_credential_process_profile_signs_the_cli_in() {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let (script, called, config) = (dir.join("credentials.sh"), dir.join("called"), dir.join("config"));
     let body = format!(
-        "#!/bin/sh\ntouch '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS\", \"SecretAccessKey\": \"process-secret\"}}'\n",
+        "#!/bin/sh\necho run >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS\", \"SecretAccessKey\": \"process-secret\"}}'\n",
         called.display()
     );
     std::fs::write(&script, body).unwrap_or_else(|e| panic!("{e}"));
@@ -713,6 +713,9 @@ async fn a_credential_process_profile_signs_the_cli_in() {
     // THEN the process was asked for credentials and the audit ran
     assert_eq!(code, Some(0), "{stderr}");
     assert!(called.exists(), "the credential_process was not run: {stderr}");
+    // AND once: the credentials the check fetched serve the run (aws-vault may ask for MFA each time)
+    let runs = std::fs::read_to_string(&called).unwrap_or_default().lines().count();
+    assert_eq!(runs, 1, "the credential_process ran {runs} times");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -793,6 +796,7 @@ async fn an_sso_profile_signs_the_cli_in_with_the_cached_token() {
             && r.ends_with(" cached-token")),
         "{seen:?}"
     );
+    assert_eq!(seen.len(), 1, "the portal is asked once a run: {seen:?}");
     let _ = std::fs::remove_dir_all(&home);
 }
 
