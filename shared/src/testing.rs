@@ -850,3 +850,17 @@ impl crate::custom_resource::Stacks for InMemoryStacks {
         Ok(lock(&self.0).get(&(stack_id.to_string(), logical_id.to_string())).cloned())
     }
 }
+
+/// An audit report of these repositories, as one registry's run on 2026-11-01 would keep it.
+pub fn audit_report_of(repositories: Vec<crate::audit::RepositoryAudit>) -> crate::audit::AuditReport {
+    crate::audit::AuditReport {
+        generated_at: "2026-11-01T00:00:00Z".into(),
+        region: REGION.into(),
+        registry_id: "1".into(),
+        complete: true,
+        summary: crate::audit::AuditReport::summarize(&repositories),
+        repositories,
+        unreached: vec![],
+        remediation: vec![],
+    }
+}

@@ -236,16 +236,7 @@ mod tests {
     }
 
     fn report(repositories: Vec<RepositoryAudit>) -> AuditReport {
-        AuditReport {
-            generated_at: "2026-11-01T00:00:00Z".into(),
-            region: "us-east-1".into(),
-            registry_id: "1".into(),
-            complete: true,
-            summary: AuditReport::summarize(&repositories),
-            repositories,
-            unreached: vec![],
-            remediation: vec![],
-        }
+        crate::testing::audit_report_of(repositories)
     }
 
     #[test]

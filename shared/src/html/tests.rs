@@ -26,17 +26,7 @@ fn audit_report() -> AuditReport {
         overdue: Totals::default(),
         unmanaged: Totals::default(),
     };
-    let repositories = vec![repo];
-    AuditReport {
-        generated_at: "2026-11-01T00:00:00Z".into(),
-        region: "us-east-1".into(),
-        registry_id: "1".into(),
-        complete: true,
-        summary: AuditReport::summarize(&repositories),
-        repositories,
-        unreached: vec![],
-        remediation: vec![],
-    }
+    crate::testing::audit_report_of(vec![repo])
 }
 
 fn self_contained(html: &str) {
