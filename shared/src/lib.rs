@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod organization;
 pub mod ports;
 pub mod reactions;
+pub mod registry;
 pub mod repository;
 pub mod run;
 pub mod scanning;

@@ -47,6 +47,10 @@ pub trait RegistryReads: Send + Sync {
 
     fn get_registry_scanning(&self) -> impl Future<Output = Result<RegistryScanning, RegistryError>> + Send;
 
+    /// The registry's repository creation templates, pull-through cache rules and replication
+    /// (the audit's REG-* checks), read together once per run.
+    fn registry_rules(&self) -> impl Future<Output = Result<crate::registry::RegistryRules, RegistryError>> + Send;
+
     /// An image's latest scan — status, severity counts, every finding (all pages); `None` when
     /// it was never scanned (ECR's ScanNotFoundException).
     fn describe_scan_findings(

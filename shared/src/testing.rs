@@ -83,6 +83,7 @@ struct State {
     repositories: BTreeMap<String, StoredRepository>,
     pull_time_update_exclusions: Vec<String>,
     scanning: RegistryScanning,
+    rules: crate::registry::RegistryRules,
     failures: Vec<Injected>,
     calls: Vec<String>,
     /// Reads return at most this many items a page (each page is a logged call), as ECR does.
@@ -177,6 +178,12 @@ impl InMemoryRegistry {
 
     pub fn with_pull_time_update_exclusions(&self, principals: &[&str]) -> &Self {
         lock(&self.state).pull_time_update_exclusions = principals.iter().map(|p| p.to_string()).collect();
+        self
+    }
+
+    /// Creation templates, pull-through cache rules and replication (REG-*).
+    pub fn with_registry_rules(&self, rules: crate::registry::RegistryRules) -> &Self {
+        lock(&self.state).rules = rules;
         self
     }
 
@@ -405,6 +412,11 @@ impl RegistryReads for InMemoryRegistry {
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {
         let state = self.call("GetRegistryScanningConfiguration", ACCOUNT)?;
         Ok(state.scanning.clone())
+    }
+
+    async fn registry_rules(&self) -> Result<crate::registry::RegistryRules, RegistryError> {
+        let state = self.call("DescribeRepositoryCreationTemplates", ACCOUNT)?;
+        Ok(state.rules.clone())
     }
 
     async fn describe_scan_findings(
@@ -862,5 +874,6 @@ pub fn audit_report_of(repositories: Vec<crate::audit::RepositoryAudit>) -> crat
         repositories,
         unreached: vec![],
         remediation: vec![],
+        registry_checks: vec![],
     }
 }

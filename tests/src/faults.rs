@@ -86,6 +86,10 @@ impl<R: Registry> RegistryReads for FailingFor<R> {
         self.inner.get_registry_scanning().await
     }
 
+    async fn registry_rules(&self) -> Result<ecr_keeper_core::registry::RegistryRules, RegistryError> {
+        self.inner.registry_rules().await
+    }
+
     async fn describe_scan_findings(
         &self,
         name: &str,

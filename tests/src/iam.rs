@@ -122,6 +122,10 @@ impl<R: Registry> RegistryReads for AsIamAllows<R> {
         Err(self.deny("GetRegistryScanningConfiguration", "*"))
     }
 
+    async fn registry_rules(&self) -> Result<ecr_keeper_core::registry::RegistryRules, RegistryError> {
+        Err(self.deny("DescribeRepositoryCreationTemplates", "*"))
+    }
+
     async fn describe_scan_findings(
         &self,
         name: &str,

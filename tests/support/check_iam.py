@@ -28,7 +28,8 @@ import sys
 
 from cfnlint.decode import decode
 
-REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationToken", "ecr:ListPullTimeUpdateExclusions"}
+REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationToken", "ecr:ListPullTimeUpdateExclusions",
+                  "ecr:DescribeRepositoryCreationTemplates", "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry"}
 # Reading running images (InUseSources): list and describe only.
 WORKLOAD_READS = {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
                   "ecs:DescribeTaskDefinition", "lambda:ListFunctions", "lambda:ListAliases", "lambda:GetFunction"}
@@ -393,7 +394,8 @@ def main(args):
 # --- member/template.yaml: the role the central stack assumes in each member account ---
 MEMBER_READS = {"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetLifecyclePolicy",
                 "ecr:GetRepositoryPolicy", "ecr:DescribeImageScanFindings", "ecr:GetRegistryScanningConfiguration",
-                "ecr:ListPullTimeUpdateExclusions"}
+                "ecr:ListPullTimeUpdateExclusions", "ecr:DescribeRepositoryCreationTemplates",
+                "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry"}
 MEMBER_WRITES = {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:StartImageScan"}
 MEMBER_CONDITIONS = ("CreatesRole", "HasExternalId", "HasOrganizationId", "AllowsRemediation", "ForwardsEvents")
 

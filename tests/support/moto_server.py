@@ -241,6 +241,96 @@ ECRResponse.list_pull_time_update_exclusions = _list_pull_time_update_exclusions
 ECRResponse.register_pull_time_update_exclusion = _register_pull_time_update_exclusion
 ECRResponse.deregister_pull_time_update_exclusion = _deregister_pull_time_update_exclusion
 
+# --- ECR repository creation templates and pull-through cache rules: not in moto 5.2 ---
+# AWS (Amazon ECR API Reference, CreateRepositoryCreationTemplate,
+# DescribeRepositoryCreationTemplates, DeleteRepositoryCreationTemplate and the
+# RepositoryCreationTemplate data type:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepositoryCreationTemplate.html,
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeRepositoryCreationTemplates.html;
+# CreatePullThroughCacheRule and DescribePullThroughCacheRules:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreatePullThroughCacheRule.html,
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribePullThroughCacheRules.html):
+# a registry keeps templates by prefix (a namespace or ROOT; appliedFor any of CREATE_ON_PUSH,
+# PULL_THROUGH_CACHE, REPLICATION) and pull-through cache rules by ecrRepositoryPrefix; a second
+# one with the same prefix is TemplateAlreadyExistsException / PullThroughCacheRuleAlreadyExistsException;
+# the describes list them all (one page here). moto 5.2.5 answers every one of these with
+# HTTP 500. Only what is stored is modelled: no repository is created on push or by a pull.
+class _EcrConflict(JsonRESTError):
+    code = 400
+
+
+_SCENARIOS = {"CREATE_ON_PUSH", "PULL_THROUGH_CACHE", "REPLICATION"}
+
+
+def _registry_list(response, name):
+    backend = response.ecr_backend
+    if not hasattr(backend, name):
+        setattr(backend, name, [])
+    return getattr(backend, name)
+
+
+def _create_repository_creation_template(self):
+    templates = _registry_list(self, "repository_creation_templates")
+    prefix = self._get_param("prefix")
+    applied_for = self._get_param("appliedFor") or []
+    unknown = [a for a in applied_for if a not in _SCENARIOS]
+    if not applied_for or unknown:
+        raise _EcrConflict("ValidationException", f"appliedFor must name one or more of {sorted(_SCENARIOS)}, found {applied_for}")
+    if any(t["prefix"] == prefix for t in templates):
+        raise _EcrConflict("TemplateAlreadyExistsException", f"The repository creation template with prefix '{prefix}' already exists")
+    now = time.time()
+    template = {"prefix": prefix, "appliedFor": applied_for, "createdAt": now, "updatedAt": now}
+    for key in ("description", "encryptionConfiguration", "resourceTags", "imageTagMutability", "repositoryPolicy",
+                "lifecyclePolicy", "customRoleArn"):
+        if self._get_param(key) is not None:
+            template[key] = self._get_param(key)
+    template.setdefault("imageTagMutability", "MUTABLE")
+    templates.append(template)
+    return json.dumps({"registryId": self.current_account, "repositoryCreationTemplate": template})
+
+
+def _describe_repository_creation_templates(self):
+    wanted = self._get_param("prefixes") or []
+    found = [t for t in _registry_list(self, "repository_creation_templates") if not wanted or t["prefix"] in wanted]
+    return json.dumps({"registryId": self.current_account, "repositoryCreationTemplates": found})
+
+
+def _delete_repository_creation_template(self):
+    templates = _registry_list(self, "repository_creation_templates")
+    prefix = self._get_param("prefix")
+    for t in templates:
+        if t["prefix"] == prefix:
+            templates.remove(t)
+            return json.dumps({"registryId": self.current_account, "repositoryCreationTemplate": t})
+    raise _EcrConflict("TemplateNotFoundException", f"The repository creation template with prefix '{prefix}' was not found")
+
+
+def _create_pull_through_cache_rule(self):
+    rules = _registry_list(self, "pull_through_cache_rules")
+    prefix = self._get_param("ecrRepositoryPrefix")
+    if any(r["ecrRepositoryPrefix"] == prefix for r in rules):
+        raise _EcrConflict("PullThroughCacheRuleAlreadyExistsException", f"A pull through cache rule with prefix '{prefix}' already exists")
+    rule = {"ecrRepositoryPrefix": prefix, "upstreamRegistryUrl": self._get_param("upstreamRegistryUrl"),
+            "createdAt": time.time(), "registryId": self.current_account}
+    for key in ("upstreamRegistry", "credentialArn", "customRoleArn", "upstreamRepositoryPrefix"):
+        if self._get_param(key) is not None:
+            rule[key] = self._get_param(key)
+    rules.append(rule)
+    return json.dumps(rule)
+
+
+def _describe_pull_through_cache_rules(self):
+    wanted = self._get_param("ecrRepositoryPrefixes") or []
+    found = [r for r in _registry_list(self, "pull_through_cache_rules") if not wanted or r["ecrRepositoryPrefix"] in wanted]
+    return json.dumps({"pullThroughCacheRules": found})
+
+
+ECRResponse.create_repository_creation_template = _create_repository_creation_template
+ECRResponse.describe_repository_creation_templates = _describe_repository_creation_templates
+ECRResponse.delete_repository_creation_template = _delete_repository_creation_template
+ECRResponse.create_pull_through_cache_rule = _create_pull_through_cache_rule
+ECRResponse.describe_pull_through_cache_rules = _describe_pull_through_cache_rules
+
 # --- ECS: a service's deployment follows UpdateService ---
 # AWS (Amazon ECS API Reference, UpdateService;
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html):

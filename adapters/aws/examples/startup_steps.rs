@@ -35,8 +35,14 @@ fn main() {
     step("CloudWatch client");
     let (sns, dynamodb) = (sns_client(&config), dynamodb_client(&config));
     step("SNS and DynamoDB clients");
+    let s3 = ecr_keeper_aws::s3_client(&config);
+    step("S3 client");
+    let cloudformation = ecr_keeper_aws::cloudformation_client(&config);
+    step("CloudFormation client");
+    let directory = ecr_keeper_aws::OrganizationsDirectory::new(&config);
+    step("Organizations directory");
     let total = (last - start).as_secs_f64() * 1000.0;
     let fields: Vec<String> = steps.iter().map(|(n, ms)| format!("\"{n}\": {ms:.3}")).collect();
     println!("{{{}, \"total\": {total:.3}}}", fields.join(", "));
-    drop((registry, transport.is_ok(), cloudwatch, sns, dynamodb));
+    drop((registry, transport.is_ok(), cloudwatch, sns, dynamodb, s3, cloudformation, directory));
 }

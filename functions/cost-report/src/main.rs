@@ -46,8 +46,7 @@ struct CostHandler {
     store: S3ReportStore,
     publisher: Option<SnsPublisher>,
     /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
-    organization: Option<(Scope, MemberRegistries)>,
-    directory: OrganizationsDirectory,
+    organization: Option<(Scope, MemberRegistries, OrganizationsDirectory)>,
     repository_metrics: bool,
 }
 
@@ -63,7 +62,8 @@ impl CostHandler {
         let organization = match Scope::from_env(env)? {
             Some(scope) => {
                 let members = MemberRegistries::new(&sdk, &scope, "ecr-keeper-cost").await;
-                Some((scope, members))
+                // Only an organization run reads the directory: its client is built for those alone.
+                Some((scope, members, OrganizationsDirectory::new(&sdk)))
             }
             None => None,
         };
@@ -74,7 +74,6 @@ impl CostHandler {
             store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
             publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
             organization,
-            directory: OrganizationsDirectory::new(&sdk),
             repository_metrics: Scope::repository_metrics_from_env(env)?,
             options,
             standard,
@@ -87,7 +86,7 @@ impl CostHandler {
         let now = SystemClock.now();
         let Some(step) = Step::of(&event.payload) else {
             return match &self.organization {
-                Some((scope, members)) => self.whole_organization(scope, members, now).await,
+                Some((scope, members, directory)) => self.whole_organization(scope, members, directory, now).await,
                 None => self.whole_registry(now).await,
             };
         };
@@ -120,14 +119,11 @@ impl CostHandler {
             now,
         };
         let run_id = step.run_id().unwrap_or_default();
-        let registries = self.organization.as_ref().map(|(_, m)| m.for_run(&format!("ecr-keeper-cost-{run_id}")));
+        let registries = self.organization.as_ref().map(|(_, m, _)| m.for_run(&format!("ecr-keeper-cost-{run_id}")));
         let organization = match (&self.organization, &registries) {
-            (Some((scope, _)), Some(registries)) => Some(OrganizationStep {
-                scope,
-                registries,
-                directory: &self.directory,
-                concurrency: options.concurrency,
-            }),
+            (Some((scope, _, directory)), Some(registries)) => {
+                Some(OrganizationStep { scope, registries, directory, concurrency: options.concurrency })
+            }
             _ => None,
         };
         let publisher = self.publisher.as_ref();
@@ -172,10 +168,11 @@ impl CostHandler {
         &self,
         scope: &Scope,
         members: &MemberRegistries,
+        directory: &OrganizationsDirectory,
         now: DateTime<Utc>,
     ) -> Result<Value, FunctionError> {
         let options = &self.options;
-        let targets = scope.targets(Some(&self.directory)).await?;
+        let targets = scope.targets(Some(directory)).await?;
         let job = CostJob::new(&self.standard, options, None);
         let members = members.for_run(&format!("ecr-keeper-cost-{}", now.timestamp()));
         let report = organization_in_process(

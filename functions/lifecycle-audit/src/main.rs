@@ -41,8 +41,7 @@ struct AuditHandler {
     /// KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
     workloads: Option<AwsWorkloads>,
     /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
-    organization: Option<(Scope, MemberRegistries)>,
-    directory: OrganizationsDirectory,
+    organization: Option<(Scope, MemberRegistries, OrganizationsDirectory)>,
     repository_metrics: bool,
 }
 
@@ -55,7 +54,8 @@ impl AuditHandler {
         let organization = match Scope::from_env(env)? {
             Some(scope) => {
                 let members = MemberRegistries::new(&sdk, &scope, "ecr-keeper-audit").await;
-                Some((scope, members))
+                // Only an organization run reads the directory: its client is built for those alone.
+                Some((scope, members, OrganizationsDirectory::new(&sdk)))
             }
             None => None,
         };
@@ -67,7 +67,6 @@ impl AuditHandler {
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             workloads: (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk)),
             organization,
-            directory: OrganizationsDirectory::new(&sdk),
             repository_metrics: Scope::repository_metrics_from_env(env)?,
             config,
             scheduled,
@@ -79,7 +78,9 @@ impl AuditHandler {
         let Some(step) = Step::of(&event.payload) else {
             let inputs = RunInputs::read(self.workloads.as_ref()).await;
             return match &self.organization {
-                Some((scope, members)) => self.whole_organization(scope, members, deadline, inputs).await,
+                Some((scope, members, directory)) => {
+                    self.whole_organization(scope, members, directory, deadline, inputs).await
+                }
                 None => self.whole_registry(deadline, inputs).await,
             };
         };
@@ -101,14 +102,11 @@ impl AuditHandler {
             now: SystemClock.now(),
         };
         let run_id = step.run_id().unwrap_or_default();
-        let registries = self.organization.as_ref().map(|(_, m)| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
+        let registries = self.organization.as_ref().map(|(_, m, _)| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
         let organization = match (&self.organization, &registries) {
-            (Some((scope, _)), Some(registries)) => Some(OrganizationStep {
-                scope,
-                registries,
-                directory: &self.directory,
-                concurrency: config.concurrency,
-            }),
+            (Some((scope, _, directory)), Some(registries)) => {
+                Some(OrganizationStep { scope, registries, directory, concurrency: config.concurrency })
+            }
             _ => None,
         };
         let (store, publisher) = (&self.store, self.publisher.as_ref());
@@ -170,11 +168,12 @@ impl AuditHandler {
         &self,
         scope: &Scope,
         members: &MemberRegistries,
+        directory: &OrganizationsDirectory,
         deadline: tokio::time::Instant,
         inputs: RunInputs,
     ) -> Result<Value, FunctionError> {
         let (sink, config) = (&self.sink, &self.config);
-        let targets = scope.targets(Some(&self.directory)).await?;
+        let targets = scope.targets(Some(directory)).await?;
         let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
         let now = SystemClock.now();
         let members = members.for_run(&format!("ecr-keeper-audit-{}", now.timestamp()));

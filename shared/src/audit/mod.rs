@@ -5,7 +5,7 @@ mod checks;
 mod fix_first;
 mod model;
 
-pub use checks::{run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
+pub use checks::{registry_checks, run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
 pub use fix_first::{fix_first, Consequence, FixAction};
 pub use model::{
     AuditReport, CheckCounts, CheckResult, CheckSeverity, RemediationAction, RepositoryAudit, Status, Summary, Totals,
@@ -103,6 +103,7 @@ pub struct AuditedRepository {
 
 impl Job for AuditJob<'_> {
     const NAME: &'static str = "audit";
+    const READS_REGISTRY_SETTINGS: bool = true;
     type Done = AuditedRepository;
     type Report = AuditReport;
 
@@ -144,6 +145,7 @@ impl Job for AuditJob<'_> {
             summary,
             unreached,
             remediation,
+            registry_checks: registry_checks(cx.registry_rules.as_ref(), &cx.scanning, self.settings.standard.as_ref()),
         }
     }
 }

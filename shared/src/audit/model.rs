@@ -126,6 +126,9 @@ pub struct AuditReport {
     pub unreached: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remediation: Vec<RemediationAction>,
+    /// The registry's own checks (REG-*): what it creates or copies without any stack.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_checks: Vec<CheckResult>,
 }
 
 impl AuditReport {
@@ -156,10 +159,14 @@ impl AuditReport {
         summary
     }
 
+    /// A repository or the registry itself (REG-*) fails a check.
     pub fn any_failed(&self) -> bool {
         self.repositories.iter().any(RepositoryAudit::failed)
+            || self.registry_checks.iter().any(|c| c.status == Status::Fail)
     }
 
+    /// A repository could not be read. The registry's rules not read (REG) is not counted: an
+    /// older role without their permissions still gets its repositories judged.
     pub fn any_error(&self) -> bool {
         self.repositories.iter().any(|r| r.checks.iter().any(|c| c.status == Status::Error))
     }
@@ -191,6 +198,10 @@ impl AuditReport {
         for (id, c) in &self.summary.by_check {
             md.push_str(&format!("| {id} | {} | {} | {} | {} | {} |\n", c.pass, c.fail, c.warn, c.info, c.error));
         }
+        if !self.registry_checks.is_empty() {
+            md.push_str("\n## The registry\n\nWhat it creates or copies without any stack (REG-*).\n\n");
+            md.push_str(&checks_table(&self.registry_checks));
+        }
         for r in &self.repositories {
             md.push_str(&format!(
                 "\n## {} ({}){}\n\n",
@@ -198,34 +209,7 @@ impl AuditReport {
                 count(r.images as u64, "image", "images"),
                 if r.failed() { " — non-compliant" } else { "" }
             ));
-            md.push_str("| check | status | severity | finding |\n|---|---|---|---|\n");
-            // A table cell holds one line: a message's first line goes in the cell, the rest
-            // (LC-2's violation list, for one) below the table.
-            let mut details = String::new();
-            for c in &r.checks {
-                let mut lines = c.message.lines().map(str::trim).filter(|l| !l.is_empty());
-                let first = lines.next().unwrap_or_default();
-                let rest: Vec<&str> = lines.collect();
-                if !rest.is_empty() {
-                    details.push_str(&format!("\n{}:\n", c.id));
-                    for line in &rest {
-                        details.push_str(&format!("- {}\n", crate::markdown::text(line.trim_start_matches("- "))));
-                    }
-                }
-                let first = crate::markdown::text(first);
-                let cell = if rest.is_empty() { first } else { format!("{first} (details below)") };
-                md.push_str(&format!(
-                    "| {} | {} | {} | {} |\n",
-                    c.id,
-                    serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-                    serde_json::to_value(c.severity)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    cell
-                ));
-            }
-            md.push_str(&details);
+            md.push_str(&checks_table(&r.checks));
         }
         if !self.unreached.is_empty() {
             let names: Vec<String> = self.unreached.iter().map(|n| crate::markdown::text(n)).collect();
@@ -245,6 +229,36 @@ impl AuditReport {
         }
         md
     }
+}
+
+/// One markdown table of checks. A table cell holds one line: a message's first line goes in
+/// the cell, the rest (LC-2's violation list, for one) below the table.
+fn checks_table(checks: &[CheckResult]) -> String {
+    let mut md = String::new();
+    md.push_str("| check | status | severity | finding |\n|---|---|---|---|\n");
+    let mut details = String::new();
+    for c in checks {
+        let mut lines = c.message.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next().unwrap_or_default();
+        let rest: Vec<&str> = lines.collect();
+        if !rest.is_empty() {
+            details.push_str(&format!("\n{}:\n", c.id));
+            for line in &rest {
+                details.push_str(&format!("- {}\n", crate::markdown::text(line.trim_start_matches("- "))));
+            }
+        }
+        let first = crate::markdown::text(first);
+        let cell = if rest.is_empty() { first } else { format!("{first} (details below)") };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            c.id,
+            serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            serde_json::to_value(c.severity).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            cell
+        ));
+    }
+    md.push_str(&details);
+    md
 }
 
 #[cfg(test)]
@@ -299,6 +313,7 @@ mod markdown_tests {
             repositories,
             unreached: vec![],
             remediation: vec![],
+            registry_checks: vec![],
         };
         let md = report.to_markdown();
         let rows = table_rows(&md);

@@ -209,6 +209,23 @@ impl RunReport for AuditReport {
             }
             (tiles(&self.headline()))
             (fix_first(&<Self as RunReport>::fix_first(self)))
+            @if !self.registry_checks.is_empty() {
+                h2 { "The registry" }
+                p { "What it creates or copies without any stack: creation templates, pull-through cache rules, replication." }
+                (scroll("The registry's checks", html! {
+                    table id="registry-checks" {
+                        tr { th { "check" } th { "status" } th { "severity" } th { "finding" } }
+                        @for c in &self.registry_checks {
+                            tr data-check=(c.id) {
+                                td.id { (c.id) }
+                                td class=(status_name(c.status)) { (status_name(c.status)) }
+                                td { (severity_name(c.severity)) }
+                                td { (c.message) }
+                            }
+                        }
+                    }
+                }))
+            }
             h2 { "Checks by status" }
             (bar_chart(
                 "Repositories per check by status",

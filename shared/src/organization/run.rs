@@ -69,14 +69,14 @@ impl Progress for () {}
 
 /// Reaches `target` and reads what every repository of it shares; the error as the report
 /// shows it.
-async fn open<G: Registries>(
+async fn open<J: Job, G: Registries>(
     registries: &G,
     target: &Target,
     prefix: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(G::Registry, RunContext, Vec<Repository>), String> {
     let registry = registries.reach(target).await.map_err(|e| e.to_string())?;
-    let (mut cx, repositories) = RunContext::read(&registry, prefix, &target.region, now)
+    let (mut cx, repositories) = RunContext::read(&registry, prefix, &target.region, now, J::READS_REGISTRY_SETTINGS)
         .await
         .map_err(|e| format!("cannot list the registry of {} in {}: {e}", target.account, target.region))?;
     // An empty registry whose scanning names no registry: the target's account is the registry.
@@ -105,7 +105,7 @@ where
     progress.start(run.targets.len());
     let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
-            let result = match open(registries, target, run.prefix, now).await {
+            let result = match open::<J, G>(registries, target, run.prefix, now).await {
                 Ok((registry, cx, repositories)) => {
                     let outcomes =
                         run_repositories(job, &registry, &repositories, &cx, pace.repositories, pace.deadline).await;
@@ -139,7 +139,8 @@ pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
     let now = chrono::SubsecRound::trunc_subsecs(now, 0);
     let opened: Vec<(Target, Result<Listed, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
-            let read = open(registries, target, run.prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
+            let read =
+                open::<J, G>(registries, target, run.prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
             (target.clone(), read)
         })
         .buffered(concurrency.max(1))

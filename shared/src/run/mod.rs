@@ -44,26 +44,41 @@ pub struct RunContext {
     /// scanning; `None` when they could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_time_update_exclusions: Option<Vec<String>>,
+    /// Creation templates, pull-through cache rules and replication (the audit's REG-*), read
+    /// once with the scanning; `None` when they could not be read. Kept in the plan's context
+    /// for the report, never in a shard's item: templates carry whole lifecycle policies, and
+    /// a Map item holds 256 KB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_rules: Option<crate::registry::RegistryRules>,
 }
 
 impl RunContext {
     /// Lists the repositories under `prefix` and reads the registry scanning once (both must
-    /// succeed: without them there is nothing to run).
+    /// succeed: without them there is nothing to run); with `registry_settings` (the audit),
+    /// the pull-time update exclusions and the registry's rules too.
     pub async fn read<R: Registry>(
         registry: &R,
         prefix: Option<&str>,
         region: &str,
         now: DateTime<Utc>,
+        registry_settings: bool,
     ) -> Result<(RunContext, Vec<Repository>), RegistryError> {
-        let (listed, scanning, exclusions) = tokio::join!(
-            registry.list_repositories(prefix),
-            registry.get_registry_scanning(),
-            registry.pull_time_update_exclusions()
-        );
+        let settings = async {
+            if !registry_settings {
+                return (None, None);
+            }
+            let (exclusions, rules) = tokio::join!(registry.pull_time_update_exclusions(), registry.registry_rules());
+            (Some(exclusions), Some(rules))
+        };
+        let (listed, scanning, (exclusions, rules)) =
+            tokio::join!(registry.list_repositories(prefix), registry.get_registry_scanning(), settings);
         let (repositories, scanning) = (listed?, scanning?);
         // Only LC-7 needs them: a registry or role without the API still gets its run.
-        let pull_time_update_exclusions =
-            exclusions.map_err(|e| tracing::warn!(error = %e, "pull-time update exclusions not read")).ok();
+        let pull_time_update_exclusions = exclusions
+            .and_then(|e| e.map_err(|e| tracing::warn!(error = %e, "pull-time update exclusions not read")).ok());
+        // Only the REG-* checks need them; without them those checks say so.
+        let registry_rules =
+            rules.and_then(|r| r.map_err(|e| tracing::warn!(error = %e, "registry rules not read")).ok());
         // From the scanning configuration when no repository matched: the header always names it.
         let registry_id = repositories
             .first()
@@ -71,7 +86,14 @@ impl RunContext {
             .or_else(|| scanning.registry_id.clone())
             .unwrap_or_default();
         let now = chrono::SubsecRound::trunc_subsecs(now, 0);
-        let cx = RunContext { now, region: region.to_string(), registry_id, scanning, pull_time_update_exclusions };
+        let cx = RunContext {
+            now,
+            region: region.to_string(),
+            registry_id,
+            scanning,
+            pull_time_update_exclusions,
+            registry_rules,
+        };
         Ok((cx, repositories))
     }
 }
@@ -101,6 +123,10 @@ impl<T> Outcome<T> {
 pub trait Job: Sync {
     /// `audit` or `cost`: the S3 prefixes and the report's name.
     const NAME: &'static str;
+    /// Whether a run reads the registry's own settings (pull-time update exclusions, creation
+    /// templates, pull-through cache rules, replication): the audit judges them; the cost
+    /// report, whose role may not read them, does not.
+    const READS_REGISTRY_SETTINGS: bool = false;
     /// One repository's result, carried in a shard's result file.
     type Done: Serialize + DeserializeOwned + Send + Sync + Clone + std::fmt::Debug;
     type Report: RunReport;
@@ -154,7 +180,7 @@ pub async fn run_in_process<J: Job, R: Registry>(
     deadline: Option<Instant>,
     now: DateTime<Utc>,
 ) -> Result<J::Report, RegistryError> {
-    let (cx, repositories) = RunContext::read(registry, prefix, region, now).await?;
+    let (cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
     let outcomes = run_repositories(job, registry, &repositories, &cx, concurrency, deadline).await;
     Ok(job.report(repositories.into_iter().zip(outcomes).collect(), &cx))
 }
@@ -303,7 +329,7 @@ pub(crate) fn cut_for(
             run_id: run_id.to_string(),
             pass,
             shard: first + i,
-            context: cx.clone(),
+            context: RunContext { registry_rules: None, ..cx.clone() },
             repositories: chunk.to_vec(),
             target: target.cloned(),
         })
@@ -350,7 +376,7 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     run_id: &str,
     now: DateTime<Utc>,
 ) -> Result<RunState, RunError> {
-    let (cx, repositories) = RunContext::read(registry, prefix, region, now).await?;
+    let (cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
     let items = cut(&repositories, settings.shard_repositories, 0, run_id, 1, &cx);
     store.put(&context_key(J::NAME, run_id), to_json(&cx).into_bytes(), "application/json").await?;
     let items_key = pass_key(J::NAME, run_id, 1);

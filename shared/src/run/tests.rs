@@ -286,6 +286,7 @@ fn cut_numbers_shards_from_where_the_run_is() {
         registry_id: "1".into(),
         scanning: Default::default(),
         pull_time_update_exclusions: None,
+        registry_rules: None,
     };
     let items = cut(&repos, 3, 5, "run", 2, &cx);
     let shape: Vec<(usize, usize)> = items.iter().map(|i| (i.shard, i.repositories.len())).collect();
@@ -316,6 +317,17 @@ fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
         pull_time_update_exclusions: Some(
             (0..5).map(|i| format!("arn:aws:iam::123456789012:role/{i}{}", "r".repeat(60))).collect(),
         ),
+        // ECR's quota: 50 templates, each policy up to 30,720 characters; none reaches an item.
+        registry_rules: Some(crate::registry::RegistryRules {
+            creation_templates: (0..50)
+                .map(|i| crate::registry::CreationTemplate {
+                    prefix: format!("team-{i}"),
+                    applied_for: vec![crate::registry::CreationScenario::CreateOnPush],
+                    lifecycle_policy: Some("x".repeat(30_720)),
+                })
+                .collect(),
+            ..Default::default()
+        }),
     };
     let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)
         .map(|i| {

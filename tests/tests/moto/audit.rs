@@ -223,14 +223,17 @@ async fn every_check_passes_and_fails_where_it_should() {
     assert_eq!(report.summary.unmanaged.images, 2);
     assert_eq!(report.summary.by_check.get("TAG-1").map(|c| (c.pass, c.warn, c.fail)), Some((10, 1, 2)));
 
-    // The minimum of calls: one listing, the scanning configuration and the pull-time update
-    // exclusions once, three reads a repository, and one DescribeImageScanFindings for each
+    // The minimum of calls: one listing, the scanning configuration, the pull-time update
+    // exclusions and the registry's rules (three calls) once, three reads a repository, and one DescribeImageScanFindings for each
     // repository whose newest image DescribeImages gives no scan (basic scans, as today's ECR).
     let calls = counter.calls();
     let count = |op: &str| calls.iter().filter(|c| *c == op).count();
     assert_eq!(count("DescribeRepositories"), 1);
     assert_eq!(count("GetRegistryScanningConfiguration"), 1);
     assert_eq!(count("ListPullTimeUpdateExclusions"), 1);
+    for op in ["DescribeRepositoryCreationTemplates", "DescribePullThroughCacheRules", "DescribeRegistry"] {
+        assert_eq!(count(op), 1, "the registry's rules once a run: {op}");
+    }
     for op in ["GetLifecyclePolicy", "GetRepositoryPolicy", "DescribeImages"] {
         assert_eq!(count(op), 13, "{op}");
     }
@@ -240,7 +243,7 @@ async fn every_check_passes_and_fails_where_it_should() {
         .filter(|r| r.checks.iter().any(|c| c.id == "SCAN-2" && c.message != "no images"))
         .count();
     assert_eq!(count("DescribeImageScanFindings"), with_images, "{calls:?}");
-    assert_eq!(calls.len(), 3 + 3 * 13 + with_images, "{calls:?}");
+    assert_eq!(calls.len(), 6 + 3 * 13 + with_images, "{calls:?}");
 
     // One struct, two renderings.
     let json = serde_json::to_value(&report).unwrap_or_default();
@@ -370,6 +373,87 @@ async fn the_cli_exit_code_says_pass_fail_or_cannot_read() {
 
     let usage = cli(&aws, &["--yes"]);
     assert_eq!(usage.status.code(), Some(2), "--yes without --fix is a usage error");
+}
+
+/// REG-*: the registry's creation templates, pull-through cache rules and replication, as the
+/// ECR API answers them (the harness models the first two), judged once per registry in the
+/// CLI's JSON and markdown, and a failure is the CLI's exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_checks_judge_templates_pull_through_cache_and_replication() {
+    use aws_sdk_ecr::types::{RctAppliedFor, ReplicationConfiguration, ReplicationDestination, ReplicationRule};
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("good")).await;
+    let reg = |out: &std::process::Output| -> Vec<(String, String, String)> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let checks = report["registryChecks"].as_array().cloned().unwrap_or_default();
+        checks
+            .iter()
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (s("id"), s("status"), s("message"))
+            })
+            .collect()
+    };
+
+    // Nothing is created or copied without a stack: every REG check passes.
+    let clean = cli(&aws, &["--output", "json"]);
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stderr));
+    let statuses: Vec<(String, String)> = reg(&clean).into_iter().map(|(id, status, _)| (id, status)).collect();
+    let pass = |id: &str| (id.to_string(), "PASS".to_string());
+    assert_eq!(statuses, [pass("REG-1"), pass("REG-2"), pass("REG-3"), pass("REG-4")]);
+
+    // Create on push from a ROOT template without a policy, a cache without a template, and
+    // replication to another region.
+    ecr.create_repository_creation_template()
+        .prefix("ROOT")
+        .applied_for(RctAppliedFor::CreateOnPush)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    ecr.create_pull_through_cache_rule()
+        .ecr_repository_prefix("docker-hub")
+        .upstream_registry_url("registry-1.docker.io")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let destination = ReplicationDestination::builder().region("us-west-2").registry_id("123456789012").build();
+    let rule = ReplicationRule::builder().destinations(destination.unwrap_or_else(|e| panic!("{e}"))).build();
+    let replication = ReplicationConfiguration::builder().rules(rule.unwrap_or_else(|e| panic!("{e}"))).build();
+    ecr.put_replication_configuration()
+        .replication_configuration(replication.unwrap_or_else(|e| panic!("{e}")))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let loose = cli(&aws, &["--output", "json"]);
+    assert_eq!(loose.status.code(), Some(1), "a registry check failing fails the audit");
+    let checks = reg(&loose);
+    let find = |id: &str| checks.iter().find(|c| c.0 == id).cloned().unwrap_or_else(|| panic!("no {id}: {checks:?}"));
+    assert_eq!(find("REG-1"), ("REG-1".into(), "FAIL".into(), "the ROOT template gives no lifecycle policy".into()));
+    assert_eq!(find("REG-2").1, "FAIL");
+    assert!(find("REG-2").2.contains("images cached from registry-1.docker.io under docker-hub/ are never expired"));
+    assert_eq!(find("REG-3").1, "WARN");
+    assert!(find("REG-3").2.contains("us-west-2 (123456789012)"), "{:?}", find("REG-3"));
+    assert_eq!(find("REG-4").1, "WARN", "no registry scanning rule covers what the ROOT template creates");
+
+    // The standard in a template for the cache: its repositories get a policy.
+    let standard = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}")).to_json();
+    ecr.create_repository_creation_template()
+        .prefix("docker-hub")
+        .applied_for(RctAppliedFor::PullThroughCache)
+        .lifecycle_policy(standard)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let covered = cli(&aws, &["--output", "json"]);
+    assert_eq!(reg(&covered).iter().find(|c| c.0 == "REG-2").map(|c| c.1.as_str()), Some("PASS"));
+    let md = String::from_utf8_lossy(&cli(&aws, &[]).stdout).to_string();
+    assert!(
+        md.contains("## The registry")
+            && md.contains("| REG-1 | FAIL | HIGH | the ROOT template gives no lifecycle policy |"),
+        "{md}"
+    );
 }
 
 fn empty_home() -> std::path::PathBuf {

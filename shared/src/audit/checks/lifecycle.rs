@@ -419,7 +419,8 @@ fn in_use(workloads: Result<&[Vec<String>], &str>, plan: Option<&Plan>) -> Check
     )
 }
 
-fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> CheckResult {
+/// LC-6 (and REG-1/REG-2 for a template's policy): the policy against the team's standard.
+pub(super) fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> CheckResult {
     let Some(policy) = policy else {
         return result(
             "LC-6",

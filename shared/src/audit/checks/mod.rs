@@ -8,8 +8,11 @@
 mod access;
 mod lifecycle;
 mod quota;
+mod registry;
 mod scanning;
 mod settings;
+
+pub use registry::registry_checks;
 
 use super::model::{CheckResult, CheckSeverity, Status, Totals};
 use crate::findings::FindingsPolicy;

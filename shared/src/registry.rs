@@ -1,0 +1,184 @@
+//! What a registry makes repositories from without any stack: repository creation templates,
+//! pull-through cache rules and replication (the audit's `REG-*` checks read them).
+//!
+//! Sources: Amazon ECR User Guide, "Templates to control repositories created during a pull
+//! through cache, create on push, or replication action"
+//! (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-creation-templates.html);
+//! API Reference, `RepositoryCreationTemplate`, `PullThroughCacheRule`,
+//! `ReplicationConfiguration`.
+
+use serde::{Deserialize, Serialize};
+
+/// The prefix of the template that applies where no other template's prefix does.
+pub const ROOT_PREFIX: &str = "ROOT";
+
+/// Why ECR creates a repository on its own (a template's `appliedFor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CreationScenario {
+    /// A push to a repository that does not exist.
+    CreateOnPush,
+    /// The first pull through a pull-through cache rule.
+    PullThroughCache,
+    /// An image replicated into this registry.
+    Replication,
+}
+
+impl CreationScenario {
+    pub fn from_wire(s: &str) -> Option<CreationScenario> {
+        match s {
+            "CREATE_ON_PUSH" => Some(CreationScenario::CreateOnPush),
+            "PULL_THROUGH_CACHE" => Some(CreationScenario::PullThroughCache),
+            "REPLICATION" => Some(CreationScenario::Replication),
+            _ => None,
+        }
+    }
+
+    pub fn as_wire(self) -> &'static str {
+        match self {
+            CreationScenario::CreateOnPush => "CREATE_ON_PUSH",
+            CreationScenario::PullThroughCache => "PULL_THROUGH_CACHE",
+            CreationScenario::Replication => "REPLICATION",
+        }
+    }
+}
+
+/// A repository creation template, as far as the audit reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreationTemplate {
+    /// A namespace (`prod` covers `prod/…`) or `ROOT`.
+    pub prefix: String,
+    pub applied_for: Vec<CreationScenario>,
+    /// The lifecycle policy text every repository created from it gets; `None`: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy: Option<String>,
+}
+
+impl CreationTemplate {
+    /// True when a repository named `repository` falls under this template's prefix (`ROOT`
+    /// covers every name; ECR always reads a `/` after any other prefix).
+    pub fn covers(&self, repository: &str) -> bool {
+        self.prefix == ROOT_PREFIX
+            || repository.strip_prefix(self.prefix.as_str()).is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// A pull-through cache rule: repositories under `prefix/` mirror `upstream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullThroughCacheRule {
+    pub prefix: String,
+    pub upstream: String,
+}
+
+/// Where a replication rule copies images to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationDestination {
+    pub region: String,
+    pub registry_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicationRule {
+    pub destinations: Vec<ReplicationDestination>,
+    /// Repository name prefixes (`PREFIX_MATCH`); empty: every repository.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repository_prefixes: Vec<String>,
+}
+
+/// Everything a registry creates repositories or copies images by, read once per run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryRules {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub creation_templates: Vec<CreationTemplate>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_through_cache_rules: Vec<PullThroughCacheRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replication: Vec<ReplicationRule>,
+}
+
+impl RegistryRules {
+    /// The template ECR applies to a repository it creates for `scenario` under `repository`:
+    /// the longest prefix that covers the name among the templates applied for the scenario,
+    /// else a `ROOT` template applied for it. (The User Guide: `ROOT` applies "to all
+    /// repositories in your registry that don't have an associated creation template".)
+    pub fn template_for(&self, scenario: CreationScenario, repository: &str) -> Option<&CreationTemplate> {
+        let applied = || self.creation_templates.iter().filter(move |t| t.applied_for.contains(&scenario));
+        applied()
+            .filter(|t| t.prefix != ROOT_PREFIX && t.covers(repository))
+            .max_by_key(|t| t.prefix.len())
+            .or_else(|| applied().find(|t| t.prefix == ROOT_PREFIX))
+    }
+
+    /// The templates ECR creates repositories from on push.
+    pub fn create_on_push(&self) -> impl Iterator<Item = &CreationTemplate> {
+        self.creation_templates.iter().filter(|t| t.applied_for.contains(&CreationScenario::CreateOnPush))
+    }
+
+    /// Every destination any rule replicates to, once each, in rule order.
+    pub fn destinations(&self) -> Vec<&ReplicationDestination> {
+        let mut out: Vec<&ReplicationDestination> = Vec::new();
+        for d in self.replication.iter().flat_map(|r| &r.destinations) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(prefix: &str, applied_for: &[CreationScenario], policy: Option<&str>) -> CreationTemplate {
+        CreationTemplate {
+            prefix: prefix.into(),
+            applied_for: applied_for.to_vec(),
+            lifecycle_policy: policy.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_prefix_covers_its_namespace_only() {
+        let t = template("docker-hub", &[CreationScenario::PullThroughCache], None);
+        assert!(t.covers("docker-hub/library/nginx"));
+        assert!(!t.covers("docker-hub"), "the prefix itself is not under it");
+        assert!(!t.covers("docker-hubby/x"), "ECR reads a / after the prefix");
+        assert!(template(ROOT_PREFIX, &[], None).covers("anything"));
+    }
+
+    #[test]
+    fn the_longest_prefix_for_the_scenario_wins_and_root_is_the_fallback() {
+        use CreationScenario::*;
+        let rules = RegistryRules {
+            creation_templates: vec![
+                template(ROOT_PREFIX, &[PullThroughCache, CreateOnPush], Some("root")),
+                template("ecr-public", &[PullThroughCache], Some("public")),
+                template("ecr-public/team", &[PullThroughCache], Some("team")),
+                template("ecr-public/other", &[Replication], Some("replication only")),
+            ],
+            ..RegistryRules::default()
+        };
+        let policy = |scenario, name| rules.template_for(scenario, name).and_then(|t| t.lifecycle_policy.as_deref());
+        assert_eq!(policy(PullThroughCache, "ecr-public/team/x"), Some("team"));
+        assert_eq!(policy(PullThroughCache, "ecr-public/nginx"), Some("public"));
+        assert_eq!(policy(PullThroughCache, "ecr-public/other/x"), Some("public"), "not applied for the scenario");
+        assert_eq!(policy(PullThroughCache, "quay/x"), Some("root"));
+        assert_eq!(policy(Replication, "quay/x"), None, "no template applied for replication covers it");
+        assert_eq!(policy(Replication, "ecr-public/other/x"), Some("replication only"));
+    }
+
+    #[test]
+    fn scenarios_read_and_write_ecrs_names() {
+        for s in [CreationScenario::CreateOnPush, CreationScenario::PullThroughCache, CreationScenario::Replication] {
+            assert_eq!(CreationScenario::from_wire(s.as_wire()), Some(s));
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::String(s.as_wire().into())));
+        }
+        assert_eq!(CreationScenario::from_wire("create_on_push"), None);
+    }
+}
