@@ -1,5 +1,6 @@
 """A local ECR to try the CLI on: the test harness's moto (tests/support/moto_server.py) on
-127.0.0.1, seeded with three repositories of images, until Ctrl-C.
+127.0.0.1, seeded with three repositories of images and a pull-through cache rule without a
+creation template (what the audit's REG-2 catches), until Ctrl-C.
 
 Usage (after `make setup`):  .venv/bin/python examples/local-registry.py [--port 5000]
 Then, in another terminal, the environment it prints and `target/debug/ecr-keeper audit`.
@@ -71,6 +72,7 @@ def seed(endpoint):
             ecr.put_image(repositoryName=name, imageManifest=manifest(name, i, mib), **extra)
         if policy:
             ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=json.dumps(policy))
+    ecr.create_pull_through_cache_rule(ecrRepositoryPrefix="docker-hub", upstreamRegistryUrl="registry-1.docker.io")
 
 
 def main():

@@ -3,7 +3,8 @@
 //!
 //! The order (docs/audit.md, "Fix first"): a public repository; running images a policy would
 //! remove; a vulnerable newest image; repositories the audit could not read; storage no policy
-//! frees (no policy, an invalid one — the largest first); images nothing scans; mutable tags.
+//! frees (no policy, an invalid one — the largest first); repositories the registry creates
+//! without a policy (REG-1, REG-2); images nothing scans; mutable tags.
 
 use super::{AuditReport, Status};
 use crate::lifecycle::{count, human_bytes};
@@ -23,6 +24,9 @@ pub enum Consequence {
     Unread,
     /// Storage no policy frees: LC-1 (none), LC-2 (invalid, so ECR expires nothing).
     StorageNeverFreed,
+    /// Repositories the registry creates on its own (on push, by pull-through cache) get no
+    /// lifecycle policy from their creation template: REG-1, REG-2.
+    RegistryCreatesUnmanaged,
     /// Nothing scans pushed images: SCAN-1.
     NothingScans,
     /// A push can silently replace what a tag names: TAG-1.
@@ -44,6 +48,10 @@ pub struct FixAction {
     pub repositories: Vec<String>,
     /// Storage it would let ECR free, for storage actions.
     pub bytes: u64,
+    /// A registry action (REG-*): `repositories` are what to change in the registry (templates,
+    /// cache rules), not repositories.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub registry: bool,
 }
 
 impl FixAction {
@@ -63,7 +71,9 @@ impl FixAction {
         let names: Vec<String> = self.repositories.iter().take(SHOWN).map(|n| show(n)).collect();
         let more = self.repositories.len().saturating_sub(SHOWN);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        format!("{} ({}): {} Repositories: {}{more}.", self.what, self.check, self.change, names.join(", "))
+        let label = if self.registry { "In the registry" } else { "Repositories" };
+        let separator = if self.registry { "; " } else { ", " };
+        format!("{} ({}): {} {label}: {}{more}.", self.what, self.check, self.change, names.join(separator))
     }
 
     /// As a report's ranked action: storage by its bytes, the rest by how many repositories.
@@ -92,7 +102,15 @@ pub fn fix_first(report: &AuditReport) -> Vec<FixAction> {
     let mut out = Vec::new();
     let mut push = |consequence, check: &str, what: String, change: String, names: Vec<String>, bytes: u64| {
         if !names.is_empty() {
-            out.push(FixAction { consequence, check: check.into(), what, change, repositories: names, bytes });
+            out.push(FixAction {
+                consequence,
+                check: check.into(),
+                what,
+                change,
+                repositories: names,
+                bytes,
+                registry: false,
+            });
         }
     };
 
@@ -180,6 +198,31 @@ pub fn fix_first(report: &AuditReport) -> Vec<FixAction> {
     for (bytes, check, what, change, names) in storage {
         push(Consequence::StorageNeverFreed, check, what, change.into(), names, bytes);
     }
+    let mut registry_actions = Vec::new();
+    for (check, what) in [
+        ("REG-1", "The registry creates repositories on push without a lifecycle policy"),
+        ("REG-2", "Pull-through cache repositories are never expired"),
+    ] {
+        let failed = report.registry_checks.iter().find(|c| c.id == check && c.status == Status::Fail);
+        let Some(failed) = failed else { continue };
+        let subjects: Vec<String> = match failed.evidence.as_array() {
+            Some(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            None => vec![failed.message.clone()],
+        };
+        registry_actions.push(FixAction {
+            consequence: Consequence::RegistryCreatesUnmanaged,
+            check: check.into(),
+            what: what.into(),
+            change: "give the creation template the team standard: `ecr-keeper lifecycle generate > policy.json`, then \
+                     `aws ecr update-repository-creation-template --prefix <prefix> --lifecycle-policy file://policy.json` \
+                     (or `create-repository-creation-template` with `--applied-for` the scenario), or in the ECR console \
+                     under Private registry, Settings, Creation templates."
+                .into(),
+            repositories: subjects,
+            bytes: 0,
+            registry: true,
+        });
+    }
     let unscanned = failing("SCAN-1", &any);
     push(
         Consequence::NothingScans,
@@ -202,6 +245,7 @@ pub fn fix_first(report: &AuditReport) -> Vec<FixAction> {
         mutable,
         0,
     );
+    out.extend(registry_actions);
     out.sort_by_key(|a| a.consequence);
     out
 }
@@ -281,5 +325,33 @@ mod tests {
         let line = fix_first(&report(many))[0].line();
         assert!(line.starts_with("8 repositories let a push replace what a tag names (TAG-1): set ImageTagMutability"));
         assert!(line.ends_with("Repositories: r0, r1, r2, r3, r4 and 3 more."), "{line}");
+    }
+
+    #[test]
+    fn a_registry_that_creates_repositories_without_a_policy_is_an_action_after_storage() {
+        let mut r = report(vec![repo("a", 10, &[("LC-1", Status::Fail, Value::Null)])]);
+        r.registry_checks = crate::audit::registry_checks(
+            Some(&crate::registry::RegistryRules {
+                creation_templates: vec![crate::registry::CreationTemplate {
+                    prefix: "ROOT".into(),
+                    applied_for: vec![crate::registry::CreationScenario::CreateOnPush],
+                    lifecycle_policy: None,
+                }],
+                ..Default::default()
+            }),
+            &crate::scanning::RegistryScanning::default(),
+            None,
+        );
+        let actions = fix_first(&r);
+        let checks: Vec<&str> = actions.iter().map(|a| a.check.as_str()).collect();
+        assert_eq!(checks, ["LC-1", "REG-1"], "after storage no policy frees, before scanning");
+        let line = actions[1].line();
+        assert!(
+            line.starts_with("The registry creates repositories on push without a lifecycle policy (REG-1): "),
+            "{line}"
+        );
+        assert!(line.ends_with("In the registry: the ROOT template gives no lifecycle policy."), "{line}");
+        // REG-2 passing (no cache) and REG-4's warning are no action.
+        assert!(!checks.contains(&"REG-2") && !checks.contains(&"REG-4"));
     }
 }

@@ -26,7 +26,15 @@ fn audit_report() -> AuditReport {
         overdue: Totals::default(),
         unmanaged: Totals::default(),
     };
-    crate::testing::audit_report_of(vec![repo])
+    let mut report = crate::testing::audit_report_of(vec![repo]);
+    report.registry_checks = vec![CheckResult {
+        id: "REG-2".into(),
+        status: Status::Fail,
+        severity: CheckSeverity::High,
+        message: "images cached from <evil.example> under x/ are never expired".into(),
+        evidence: Value::Null,
+    }];
+    report
 }
 
 fn self_contained(html: &str) {
@@ -45,6 +53,7 @@ fn the_audit_page_escapes_names_and_messages_and_fetches_nothing() {
     assert!(html.contains("tag &lt;img src=x onerror=alert(2)&gt; is overdue"));
     assert!(html.contains("&lt;b&gt;moved&lt;/b&gt;"));
     assert!(html.contains("class=\"FAIL\""));
+    assert!(html.contains("images cached from &lt;evil.example&gt; under x/"), "the registry's checks escaped");
 }
 
 /// A repository of `gib` GiB at $0.10/GB-month, without a policy.
@@ -200,6 +209,7 @@ fn the_cost_chart_draws_the_reports_top_n() {
 fn every_report_opens_with_its_ranked_actions() {
     // GIVEN an audit with a public repository and a mutable one
     let mut report = audit_report();
+    report.registry_checks.clear();
     let template = report.repositories[0].clone();
     report.repositories = vec![("open", "POL-1"), ("loose", "TAG-1")]
         .into_iter()
@@ -227,8 +237,8 @@ fn every_report_opens_with_its_ranked_actions() {
     let text = text["default"].as_str().unwrap_or_default();
     assert!(text.contains("Fix first:\n1. 1 repository is open to anyone (POL-1)"), "{text}");
     // AND a registry with nothing failing says so
-    let clean = audit_report();
-    let mut clean = clean;
+    let mut clean = audit_report();
     clean.repositories[0].checks[0].status = Status::Pass;
+    clean.registry_checks[0].status = Status::Pass;
     assert!(clean.to_markdown().contains("## Fix first\n\nNothing: no check failed."));
 }

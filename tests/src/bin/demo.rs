@@ -179,6 +179,20 @@ async fn main() {
     print!("{}", render_table(&simulate(&policy, &images, later)));
 
     step(8, "The daily lifecycle audit of this registry (ecr-keeper audit, 8 days from now)");
+    // What the registry makes without any stack: a pull-through cache of Docker Hub, and no
+    // creation template to give its repositories a lifecycle policy (REG-2).
+    if let Err(e) = ecr
+        .create_pull_through_cache_rule()
+        .ecr_repository_prefix("docker-hub")
+        .upstream_registry_url("registry-1.docker.io")
+        .send()
+        .await
+    {
+        fail(&format!("CreatePullThroughCacheRule: {e}"));
+    }
+    println!(
+        "   The registry also caches Docker Hub under docker-hub/ (a pull-through cache rule, no creation template)."
+    );
     let audit_bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
     let now = later.to_rfc3339();
     let out = std::process::Command::new(&audit_bin)

@@ -1061,4 +1061,6 @@ fn the_readmes_local_registry_gives_a_first_audit() {
     assert_eq!(audit.status.code(), Some(1), "checks fail there: {}", String::from_utf8_lossy(&audit.stderr));
     let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap_or_default();
     assert_eq!(report["summary"]["repositories"], 3, "{report}");
+    let reg_2 = report["registryChecks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "REG-2").cloned());
+    assert_eq!(reg_2.map(|c| c["status"].clone()), Some(serde_json::json!("FAIL")), "the cache without a template");
 }

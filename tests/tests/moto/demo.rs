@@ -37,6 +37,8 @@ fn the_whole_story_runs_on_one_machine() {
     assert_eq!(s["scan"]["alert"]["suppressed"][0]["id"], "CVE-2024-0002");
     // 4. The audit saw the overdue and unmanaged images; the cost report the standard policy's saving.
     assert_eq!(s["audit"]["summary"]["repositories"], 1);
+    let reg_2 = s["audit"]["registryChecks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "REG-2").cloned());
+    assert_eq!(reg_2.as_ref().map(|c| c["status"].clone()), Some(serde_json::json!("FAIL")), "{reg_2:?}");
     assert!(s["audit"]["summary"]["overdue"]["images"].as_u64().is_some_and(|n| n > 0));
     assert_eq!(s["audit"]["summary"]["unmanaged"]["images"], 4, "latest and three main builds");
     // The scheduled functions ran too: the audit found the repository non-compliant, the cost

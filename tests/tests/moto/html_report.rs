@@ -58,6 +58,10 @@ async fn the_audit_and_cost_pages_render_offline_in_chromium_with_the_numbers_an
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the tag shows as text");
     assert!(!dom.contains("<script"), "no script element in the rendered page");
     assert!(dom.contains("<svg"), "the chart is inline SVG");
+    // AND the registry's own checks have their section, before the repositories'
+    let registry = dom.find(r#"<table id="registry-checks">"#).unwrap_or_else(|| panic!("no registry checks: {dom}"));
+    assert!(registry < dom.find(r#"<table id="checks">"#).unwrap_or(0));
+    assert!(dom.contains(r#"<tr data-check="REG-1">"#), "{dom}");
     // AND it opens with what to fix first: three repositories without a lifecycle policy
     let fix = dom.find(r#"<ol id="fix-first">"#).unwrap_or_else(|| panic!("no fix-first list: {dom}"));
     assert!(fix < dom.find("Checks by status").unwrap_or(0), "the list comes first");
