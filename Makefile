@@ -115,13 +115,15 @@ demo: setup
 	    --images examples/lifecycle/demo/images.json --now $(NOW) --output table
 
 ## make sam-build: the five arm64 functions as SAM packages them (cargo-lambda cross-compiles with zig).
-# SAM builds one function per cargo run, and each run ends in a one-core link (fat LTO, one codegen
-# unit): 15.7 minutes cold here. Built first in one cargo run, with the very flags SAM's builder
-# passes, the five links share both cores and SAM finds every binary fresh.
+# SAM builds one function per cargo run, in the function's own directory (its CodeUri), and each
+# run ends in a one-core link (fat LTO, one codegen unit): 15.7 minutes cold here. Built first in
+# one cargo run of the five packages (-p, never the whole workspace: the CLI's and the tests'
+# features would reach the functions), the five links share both cores and SAM finds every binary
+# fresh: each function alone resolves the same features as the five together.
 FUNCTIONS := repository-resource push-events scan-events lifecycle-audit cost-report
 sam-build: setup
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --locked --arm64 $(FUNCTIONS:%=--bin %)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --locked --arm64 $(FUNCTIONS:%=-p %)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --beta-features
 
 # make test's `sam build`: the same, without the release profile's whole-program optimisation

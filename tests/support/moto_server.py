@@ -45,6 +45,24 @@ def _image_size_in_bytes(self):
 
 ecr_models.Image.get_image_size_in_bytes = _image_size_in_bytes
 
+
+def _subject_manifest_digest(self):
+    # AWS (Amazon ECR API Reference, ImageDetail, subjectManifestDigest and artifactMediaType;
+    # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageDetail.html): an image
+    # whose manifest names an OCI 1.1 `subject` is a referrer of that image (a signature, an
+    # SBOM, an attestation), and DescribeImages says so. moto 5.2.5 leaves both fields out.
+    subject = json.loads(self.image_manifest).get("subject") or {}
+    return subject.get("digest")
+
+
+def _artifact_media_type(self):
+    manifest = json.loads(self.image_manifest)
+    return manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType")
+
+
+ecr_models.Image.subject_manifest_digest = property(_subject_manifest_digest)
+ecr_models.Image.artifact_media_type = property(_artifact_media_type)
+
 _describe_image_scan_findings = ecr_models.ECRBackend.describe_image_scan_findings
 
 
