@@ -87,6 +87,11 @@ pub struct Image {
     pub child_digests: Vec<String>,
     /// The latest scan, as DescribeImages summarises it.
     pub scan: Option<ImageScan>,
+    /// The image this one refers to (OCI 1.1 `subject`; ECR's `subjectManifestDigest`): a
+    /// signature, an SBOM, an attestation. ECR deletes an image's referrers with it.
+    pub subject: Option<String>,
+    /// ECR's `artifactMediaType`: the manifest's `artifactType`, else its config's media type.
+    pub artifact_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +131,16 @@ impl Image {
             manifest_media_type: None,
             child_digests: Vec::new(),
             scan: None,
+            subject: None,
+            artifact_type: None,
         }
+    }
+
+    /// A referrer of `subject` (a signature, an SBOM, …) of `artifact_type`.
+    pub fn referring_to(mut self, subject: impl Into<String>, artifact_type: &str) -> Self {
+        self.subject = Some(subject.into());
+        self.artifact_type = Some(artifact_type.to_string());
+        self
     }
 
     pub fn is_tagged(&self) -> bool {
@@ -158,6 +172,17 @@ impl Image {
 /// order the lifecycle simulator uses, so every caller names the same image.
 pub fn newest(images: &[Image]) -> Option<&Image> {
     images.iter().max_by(|a, b| a.pushed_at.cmp(&b.pushed_at).then_with(|| b.digest.cmp(&a.digest)))
+}
+
+/// What a manifest says of its referral, as ECR reports it in DescribeImages: (the OCI 1.1
+/// `subject` digest, the `artifactType` or else the config's media type).
+pub fn referral_of(manifest: &str) -> (Option<String>, Option<String>) {
+    let Ok(value) = serde_json::from_str::<Value>(manifest) else { return (None, None) };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let subject = text(value.get("subject").and_then(|s| s.get("digest")));
+    let artifact =
+        text(value.get("artifactType")).or_else(|| text(value.get("config").and_then(|c| c.get("mediaType"))));
+    (subject, artifact)
 }
 
 pub const MANIFEST_LIST_V2: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -269,6 +294,8 @@ fn image_from_detail(v: &Value) -> Result<Image, String> {
         last_activated_at: timestamp(obj.get("lastActivatedAt"), &at("lastActivatedAt"))?,
         manifest_media_type: obj.get("imageManifestMediaType").and_then(Value::as_str).map(str::to_owned),
         child_digests: Vec::new(),
+        subject: obj.get("subjectManifestDigest").and_then(Value::as_str).map(str::to_owned),
+        artifact_type: obj.get("artifactMediaType").and_then(Value::as_str).map(str::to_owned),
         scan: obj.get("imageScanStatus").and_then(|s| s.get("status")).and_then(Value::as_str).map(|status| {
             let mut counts = SeverityCounts::default();
             let summary = obj.get("imageScanFindingsSummary").and_then(|s| s.get("findingSeverityCounts"));

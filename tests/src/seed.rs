@@ -39,6 +39,19 @@ pub fn oci_manifest(config: &str, layers: &[(&str, u64)]) -> String {
     .to_string()
 }
 
+/// An OCI 1.1 referrer of `subject` (a signature, an SBOM): one layer, `artifact_type`.
+pub fn referrer_manifest(subject: &str, artifact_type: &str, name: &str) -> String {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": blob_digest("empty"), "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": blob_digest(name), "size": 2_000}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1_000},
+    })
+    .to_string()
+}
+
 /// Pushes an OCI manifest, tagged or not; returns the digest moto assigned.
 pub async fn push(ecr: &aws_sdk_ecr::Client, repository: &str, tag: Option<&str>, manifest: &str) -> String {
     push_as(ecr, repository, tag, manifest, OCI_MANIFEST, None).await
@@ -91,6 +104,7 @@ pub async fn describe_images_json(ecr: &aws_sdk_ecr::Client, repository: &str) -
                 "registryId": d.registry_id(), "repositoryName": d.repository_name(), "imageDigest": d.image_digest(),
                 "imageTags": d.image_tags(), "imageSizeInBytes": d.image_size_in_bytes(),
                 "imagePushedAt": d.image_pushed_at().map(|t| t.secs()),
+                "subjectManifestDigest": d.subject_manifest_digest(), "artifactMediaType": d.artifact_media_type(),
             })
         })
         .collect();

@@ -166,6 +166,8 @@ fn image_from(d: &aws_sdk_ecr::types::ImageDetail) -> Option<Image> {
         last_activated_at: time(d.last_activated_at()),
         manifest_media_type: d.image_manifest_media_type().map(str::to_owned),
         child_digests: Vec::new(),
+        subject: d.subject_manifest_digest().map(str::to_owned),
+        artifact_type: d.artifact_media_type().map(str::to_owned),
         scan: d.image_scan_status().and_then(|s| s.status()).map(|status| {
             let mut counts = SeverityCounts::default();
             let summary = d.image_scan_findings_summary().and_then(|s| s.finding_severity_counts());

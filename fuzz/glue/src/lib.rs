@@ -41,6 +41,8 @@ fn inventory() -> Vec<Image> {
             manifest_media_type: None,
             child_digests: Vec::new(),
             scan: None,
+            subject: None,
+            artifact_type: None,
         })
         .collect()
 }

@@ -2,8 +2,9 @@
 //! both from the same [`Plan`].
 
 use super::simulate::{describe_age, newest_first, Fate, Plan};
-use crate::image::short_digest;
+use crate::image::{short_digest, Image};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,6 +27,9 @@ pub struct PreviewAction {
     pub action: &'static str,
     pub rule_priority: u32,
     pub reason: String,
+    /// A referrer expired with its subject: the subject's digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,6 +56,9 @@ impl PreviewReport {
             .into_iter()
             .map(|i| {
                 let image = &plan.images[i];
+                let with_subject = plan.decisions[i].with_subject;
+                // A referrer goes by its subject's rule, not by its own.
+                let decided_by = with_subject.unwrap_or(i);
                 PreviewAction {
                     image_digest: image.digest.clone(),
                     image_tags: image.tags.clone(),
@@ -59,8 +66,9 @@ impl PreviewReport {
                         Fate::Transition => "transition",
                         _ => "expire",
                     },
-                    rule_priority: plan.rule_of(i).map_or(0, |r| r.rule_priority),
+                    rule_priority: plan.rule_of(decided_by).map_or(0, |r| r.rule_priority),
                     reason: plan.reason(i),
+                    with_subject: with_subject.map(|s| plan.images[s].digest.clone()),
                 }
             })
             .collect();
@@ -88,14 +96,52 @@ impl PreviewReport {
     }
 }
 
-/// One line per image, newest first: digest, tags, age, size and fate with its reason.
+/// `order` with every referrer moved right under its subject (when the subject is in the
+/// inventory), each with its depth: 0 for an image, 1 for its referrers, 2 for theirs.
+fn under_their_subjects(images: &[Image], order: &[usize]) -> Vec<(usize, usize)> {
+    let index: HashMap<&str, usize> = images.iter().enumerate().map(|(i, im)| (im.digest.as_str(), i)).collect();
+    let mut referrers: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut placed_under = vec![false; images.len()];
+    for &i in order {
+        if let Some(&s) = images[i].subject.as_deref().and_then(|s| index.get(s)) {
+            if s != i {
+                referrers.entry(s).or_default().push(i);
+                placed_under[i] = true;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(order.len());
+    let mut seen = vec![false; images.len()];
+    for &i in order.iter().filter(|&&i| !placed_under[i]) {
+        let mut stack = vec![(i, 0usize)];
+        while let Some((j, depth)) = stack.pop() {
+            if std::mem::replace(&mut seen[j], true) {
+                continue;
+            }
+            out.push((j, depth));
+            for &r in referrers.get(&j).into_iter().flatten().rev() {
+                stack.push((r, depth + 1));
+            }
+        }
+    }
+    // A cycle of subjects (not a real inventory) still shows every image once.
+    out.extend(order.iter().filter(|&&i| !seen[i]).map(|&i| (i, 0)));
+    out
+}
+
+/// One line per image, newest first (a referrer right under its subject): digest, tags, age,
+/// size and fate with its reason.
 pub fn render_table(plan: &Plan) -> String {
-    let order = newest_first(plan.images);
+    let order = under_their_subjects(plan.images, &newest_first(plan.images));
     let rows: Vec<[String; 5]> = order
         .iter()
-        .map(|&i| {
+        .map(|&(i, depth)| {
             let image = &plan.images[i];
             let tags = if image.tags.is_empty() { "<untagged>".to_string() } else { image.tags.join(",") };
+            let tags = match (depth, image.artifact_type.as_deref()) {
+                (0, _) => tags,
+                (d, kind) => format!("{}└ {} {tags}", "  ".repeat(d - 1), kind.unwrap_or("referrer")),
+            };
             let fate = match plan.decisions[i].fate {
                 Fate::Expire => "EXPIRE",
                 Fate::Transition => "ARCHIVE",

@@ -8,10 +8,12 @@
 //!
 //! So an image's fate is decided by the *first* rule whose filter matches it, while count rules
 //! still rank every image they select. One pass over the images, newest first, does both.
+//! 3. an expired image takes its referrers (OCI 1.1 `subject`: signatures, SBOMs, attestations)
+//!    with it, whatever their own rules say.
 
 use super::model::{ActionType, CountType, LifecyclePolicy, Rule, StorageClass, TagStatus};
 use super::tags::TagMatcher;
-use crate::image::Image;
+use crate::image::{short_digest, Image};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, VecDeque};
 
@@ -41,6 +43,9 @@ pub struct Decision {
     /// The rule would expire the image, but this manifest list (index into the images)
     /// references it, and ECR keeps referenced images while the list exists.
     pub referenced_by: Option<usize>,
+    /// A referrer (signature, SBOM, attestation) expired with its subject, this image (index
+    /// into the images): ECR deletes an image's referrers with it, whatever their own rules say.
+    pub with_subject: Option<usize>,
 }
 
 /// The simulator's answer for one inventory: a decision per image, in input order.
@@ -157,8 +162,14 @@ pub fn simulate<'a>(policy: &'a LifecyclePolicy, images: &'a [Image], now: DateT
     // the first match only count rules matter, and only to rank the image.
     let words = rules.len().div_ceil(64).max(1);
     let mut selected = vec![0u64; images.len() * words];
-    let unmanaged =
-        Decision { fate: Fate::Unmanaged, rule: None, position: 0, eligible_since: None, referenced_by: None };
+    let unmanaged = Decision {
+        fate: Fate::Unmanaged,
+        rule: None,
+        position: 0,
+        eligible_since: None,
+        referenced_by: None,
+        with_subject: None,
+    };
     let mut decisions = vec![unmanaged; images.len()];
     for (i, image) in images.iter().enumerate() {
         let Some(class) = image.status.storage_class() else {
@@ -200,6 +211,7 @@ pub fn simulate<'a>(policy: &'a LifecyclePolicy, images: &'a [Image], now: DateT
                     position,
                     eligible_since,
                     referenced_by: None,
+                    with_subject: None,
                 };
                 if condemned {
                     decision.fate = match rule.rule.action.kind {
@@ -218,7 +230,33 @@ pub fn simulate<'a>(policy: &'a LifecyclePolicy, images: &'a [Image], now: DateT
         }
     }
 
+    expire_referrers_with_their_subjects(images, &mut decisions);
     Plan { policy, images, now, decisions }
+}
+
+/// Pass 3: what an expiry takes with it. ECR deletes an image's referrers (their `subject` is
+/// its digest) when it expires it, and theirs in turn (a signature of an SBOM).
+fn expire_referrers_with_their_subjects(images: &[Image], decisions: &mut [Decision]) {
+    let mut referrers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, image) in images.iter().enumerate() {
+        if let Some(subject) = image.subject.as_deref() {
+            referrers.entry(subject).or_default().push(i);
+        }
+    }
+    if referrers.is_empty() {
+        return;
+    }
+    let mut expiring: Vec<usize> = (0..images.len()).filter(|&i| decisions[i].fate == Fate::Expire).collect();
+    while let Some(subject) = expiring.pop() {
+        for &r in referrers.get(images[subject].digest.as_str()).into_iter().flatten() {
+            if decisions[r].fate != Fate::Expire {
+                decisions[r].fate = Fate::Expire;
+                decisions[r].with_subject = Some(subject);
+                decisions[r].eligible_since = decisions[subject].eligible_since;
+                expiring.push(r);
+            }
+        }
+    }
 }
 
 /// Image indices, newest (effective) push first; ties broken by digest so the plan never
@@ -298,6 +336,13 @@ impl<'a> Plan<'a> {
     pub fn reason(&self, i: usize) -> String {
         let image = &self.images[i];
         let decision = &self.decisions[i];
+        if let Some(subject) = decision.with_subject {
+            let kind = image.artifact_type.as_deref().unwrap_or("referrer");
+            return format!(
+                "a {kind} of {}, which expires, and ECR deletes an image's referrers with it",
+                short_digest(&self.images[subject].digest)
+            );
+        }
         let Some(rule) = self.rule_of(i) else {
             return match decision.fate {
                 Fate::Restoring => "being restored from archive; rules apply once it is active".into(),

@@ -181,6 +181,50 @@ fn manifest_list_children_are_not_expired_while_the_list_exists() {
     assert_eq!(plan.decisions[2].fate, Fate::Expire);
 }
 
+const SIGNATURE: &str = "application/vnd.cncf.notary.signature";
+
+/// ECR deletes an image's referrers when it expires it (and theirs in turn), whatever their own
+/// rules say; a referrer of a kept image is judged by its own rules, as any image.
+#[test]
+fn referrers_expire_with_their_subject_and_show_under_it() {
+    let p = policy(&rules(&[count_rule(1, &["v"], true, 1)]));
+    let images = vec![
+        img("old", &["v1"], 10.0),
+        img("new", &["v2"], 1.0),
+        img("sig-old", &[], 0.5).referring_to("sha256:old", SIGNATURE),
+        img("sbom-old", &[], 0.6).referring_to("sha256:old", "application/spdx+json"),
+        img("sig-sbom-old", &[], 0.4).referring_to("sha256:sbom-old", SIGNATURE),
+        img("sig-new", &[], 0.3).referring_to("sha256:new", SIGNATURE),
+    ];
+    let plan = simulate(&p, &images, now());
+    assert_eq!(expired_names(&p, &images), ["old", "sbom-old", "sig-old", "sig-sbom-old"]);
+    assert_eq!(plan.decisions[2].with_subject, Some(0));
+    assert_eq!(plan.decisions[4].with_subject, Some(3), "a referrer of a referrer goes with it");
+    assert_eq!(plan.decisions[5].fate, Fate::Unmanaged, "the kept image's signature: no rule matches it");
+    assert_eq!(
+        plan.reason(2),
+        format!("a {SIGNATURE} of sha256:old, which expires, and ECR deletes an image's referrers with it")
+    );
+    assert_eq!(plan.summary().bytes_freed, 4_000, "their bytes go with the subject");
+    let report = PreviewReport::from_plan(&plan);
+    let sig = report
+        .actions
+        .iter()
+        .find(|a| a.image_digest == "sha256:sig-old")
+        .map(|a| (a.rule_priority, a.with_subject.clone()));
+    assert_eq!(sig, Some((1, Some("sha256:old".to_string()))), "by its subject's rule");
+    // The table: each referrer right under its subject, indented by depth.
+    let table = render_table(&plan);
+    let position = |needle: &str| table.lines().position(|l| l.contains(needle)).unwrap_or(usize::MAX);
+    assert!(position("sha256:old") < position("sha256:sbom-old"), "{table}");
+    assert!(position("sha256:sbom-old") < position("sha256:sig-sbom-old"), "{table}");
+    assert!(
+        position("sha256:new") < position("sha256:sig-new") && position("sha256:sig-new") < position("sha256:old"),
+        "{table}"
+    );
+    assert!(table.contains(&format!("  └ {SIGNATURE} <untagged>")), "depth 2 indented: {table}");
+}
+
 #[test]
 fn restored_images_are_aged_from_their_restore() {
     let text = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":30},"action":{"type":"expire"}}]}"#;

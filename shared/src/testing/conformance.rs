@@ -205,6 +205,8 @@ impl Pushes for super::InMemoryRegistry {
             manifest_media_type: Some(media_type.clone()),
             child_digests: Vec::new(),
             scan: None,
+            subject: None,
+            artifact_type: None,
         };
         self.with_image(repository, image).with_manifest(repository, &digest, Some(&media_type), &manifest);
         (digest, Some(media_type), manifest)

@@ -7,6 +7,7 @@ use aws_sdk_ecr::types::{
     ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
 };
 use ecr_keeper_aws::EcrRegistry;
+use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_core::audit::{
     audit, audit_metrics, AuditOptions, AuditReport, AuditSettings, Remediation, Standard, Status,
 };
@@ -454,6 +455,71 @@ async fn the_registry_checks_judge_templates_pull_through_cache_and_replication(
             && md.contains("| REG-1 | FAIL | HIGH | the ROOT template gives no lifecycle policy |"),
         "{md}"
     );
+}
+
+/// Referrers as ECR reports them (subjectManifestDigest, artifactMediaType; the harness reads
+/// them from the manifest as ECR does): the adapter and the preview's input keep them, the
+/// preview expires a signature with its subject and shows it under it, QUOTA-1 counts it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signature_is_read_as_its_images_referrer_and_expires_with_it() {
+    const SIGNATURE: &str = "application/vnd.cncf.notary.signature";
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("signed")).await;
+    let old = seed::push_unique(&ecr, "signed", Some("v1"), "signed-1").await;
+    seed::push_unique(&ecr, "signed", Some("v2"), "signed-2").await;
+    let signature = seed::push(&ecr, "signed", None, &seed::referrer_manifest(&old, SIGNATURE, "sig-1")).await;
+
+    let images = EcrRegistry::new(ecr.clone()).describe_images("signed").await.unwrap_or_else(|e| panic!("{e}"));
+    let read = images.iter().find(|i| i.digest == signature).map(|i| (i.subject.clone(), i.artifact_type.clone()));
+    assert_eq!(read, Some((Some(old.clone()), Some(SIGNATURE.to_string()))));
+    assert!(images.iter().filter(|i| i.digest != signature).all(|i| i.subject.is_none()));
+
+    // The preview of `aws ecr describe-images`' output, v1 a day older: keep one v* image.
+    let mut listed = seed::describe_images_json(&ecr, "signed").await;
+    for d in listed["imageDetails"].as_array_mut().into_iter().flatten() {
+        if d["imageDigest"] == old.as_str() {
+            d["imagePushedAt"] = serde_json::json!(d["imagePushedAt"].as_i64().unwrap_or_default() - 86_400);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("ecr-keeper-referrers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let images_file = dir.join("images.json");
+    std::fs::write(&images_file, listed.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let policy_file = dir.join("policy.json");
+    let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    std::fs::write(&policy_file, policy).unwrap_or_else(|e| panic!("{e}"));
+    let preview = |output: &str| {
+        Command::new(ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper"))
+            .args(["lifecycle", "preview", "--policy"])
+            .arg(&policy_file)
+            .arg("--images")
+            .arg(&images_file)
+            .args(["--output", output])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let json: serde_json::Value = serde_json::from_slice(&preview("json").stdout).unwrap_or_default();
+    let actions = json["actions"].as_array().cloned().unwrap_or_default();
+    let expired: Vec<&str> = actions.iter().filter_map(|a| a["imageDigest"].as_str()).collect();
+    assert!(expired.contains(&old.as_str()) && expired.contains(&signature.as_str()), "{json}");
+    let by_subject = actions.iter().find(|a| a["imageDigest"] == signature.as_str());
+    assert_eq!(by_subject.map(|a| a["withSubject"].clone()), Some(serde_json::json!(old)), "{json}");
+    let table = String::from_utf8_lossy(&preview("table").stdout).to_string();
+    let row = |d: &str| table.lines().position(|l| l.contains(&ecr_keeper_core::image::short_digest(d)));
+    assert_eq!(row(&signature), row(&old).map(|r| r + 1), "the signature right under v1:\n{table}");
+    assert!(table.contains(&format!("└ {SIGNATURE}")), "{table}");
+
+    // QUOTA-1 counts it as ECR's quota does.
+    let registry = EcrRegistry::new(ecr.clone());
+    let options = AuditOptions { region: "us-east-1".into(), ..AuditOptions::default() };
+    let report = audit(&registry, &settings(), &options, later()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        check(&report, "signed", "QUOTA-1").1,
+        "3 images (of which 1 referrers: signatures, SBOMs, attestations)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn empty_home() -> std::path::PathBuf {
