@@ -1,5 +1,5 @@
-//! `--output-dir DIR`: the three files a scheduled run keeps (report.json, report.md,
-//! report.html), rendered by the same `run::render`. A report.json already there is the
+//! `--output-dir DIR`: the files a scheduled run keeps (report.json, report.md, report.html and,
+//! for the audit, report.ocsf.json), rendered by the same `run::render`. A report.json already there is the
 //! previous report the HTML's "since the previous report" compares with.
 
 use crate::EXIT_INVALID;

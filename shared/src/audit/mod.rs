@@ -4,6 +4,7 @@
 mod checks;
 mod fix_first;
 mod model;
+pub mod ocsf;
 
 pub use checks::{registry_checks, run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
 pub use fix_first::{fix_first, Consequence, FixAction};

@@ -118,6 +118,10 @@ impl RunReport for AuditReport {
         out
     }
 
+    fn ocsf_findings(&self) -> Option<String> {
+        Some(crate::audit::ocsf::json_lines(self))
+    }
+
     fn fix_first(&self) -> Vec<crate::run::Ranked> {
         crate::audit::fix_first(self).iter().map(crate::audit::FixAction::ranked).collect()
     }

@@ -118,6 +118,15 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
         self.complete
     }
 
+    /// Every registry's OCSF findings, one file (each finding names its account and region).
+    fn ocsf_findings(&self) -> Option<String> {
+        let reports: Vec<&R> = self.registries.iter().filter_map(|e| e.report.as_ref()).collect();
+        if reports.is_empty() {
+            return None;
+        }
+        reports.iter().map(|r| r.ocsf_findings()).collect::<Option<Vec<String>>>().map(|lines| lines.concat())
+    }
+
     /// Every registry's actions, each line naming its account and region, ranked together; a
     /// registry not reached is an action of its own.
     fn fix_first(&self) -> Vec<crate::run::Ranked> {

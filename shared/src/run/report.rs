@@ -26,6 +26,10 @@ pub trait RunReport: Serialize + DeserializeOwned + Send + Sync {
     fn fix_first(&self) -> Vec<Ranked> {
         Vec::new()
     }
+    /// The findings as OCSF JSON Lines (`report.ocsf.json`), for reports that have findings.
+    fn ocsf_findings(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An action a report opens with: its rank (lower first), its weight within the rank (higher
@@ -93,15 +97,19 @@ pub async fn kept_report<R: RunReport, S: ReportStore>(store: &S, job: &str) -> 
 /// One file of a kept report: (extension, body, content type).
 pub type ReportFile = (&'static str, String, &'static str);
 
-/// A report's three files, and what changed since `previous`: what S3 keeps and what the CLI's
-/// `--output-dir` writes are the same bytes.
-pub fn render<R: RunReport>(report: &R, previous: Option<&R>) -> ([ReportFile; 3], Option<Vec<String>>) {
+/// A report's files (JSON, markdown, HTML, and the OCSF findings where the report has them), and
+/// what changed since `previous`: what S3 keeps and what the CLI's `--output-dir` writes are the
+/// same bytes.
+pub fn render<R: RunReport>(report: &R, previous: Option<&R>) -> (Vec<ReportFile>, Option<Vec<String>>) {
     let changes = previous.map(|p| report.changes(p));
-    let files = [
+    let mut files = vec![
         ("json", serde_json::to_string(report).unwrap_or_default(), "application/json"),
         ("md", report.to_markdown(), "text/markdown; charset=utf-8"),
         ("html", report.to_html(changes.as_deref().unwrap_or_default()), "text/html; charset=utf-8"),
     ];
+    if let Some(lines) = report.ocsf_findings() {
+        files.push(("ocsf.json", lines, "application/x-ndjson"));
+    }
     (files, changes)
 }
 

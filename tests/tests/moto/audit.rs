@@ -7,12 +7,12 @@ use aws_sdk_ecr::types::{
     ScanType, ScanningRepositoryFilter, ScanningRepositoryFilterType,
 };
 use ecr_keeper_aws::EcrRegistry;
-use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_core::audit::{
     audit, audit_metrics, AuditOptions, AuditReport, AuditSettings, Remediation, Standard, Status,
 };
 use ecr_keeper_core::findings::FindingsPolicy;
 use ecr_keeper_core::lifecycle::{generate, PolicyParams};
+use ecr_keeper_core::ports::prelude::*;
 use ecr_keeper_tests::fault_proxy::{Fault, FaultProxy, Operations, Rule, When};
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 use std::process::Command;

@@ -39,8 +39,8 @@ async fn alert_topic(aws: &LocalAws) {
 }
 
 /// `ecr-keeper <command> --now <now> --output-dir …` against the run's moto: its report.json,
-/// and the files it wrote.
-fn one_process_report(runs: &ScheduledRuns, command: &str, now: &str) -> (String, Vec<String>) {
+/// and every file it wrote, by name.
+fn one_process_report(runs: &ScheduledRuns, command: &str, now: &str) -> (String, BTreeMap<String, String>) {
     let dir = std::env::temp_dir().join(format!("ecr-keeper-one-process-{command}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
@@ -51,13 +51,12 @@ fn one_process_report(runs: &ScheduledRuns, command: &str, now: &str) -> (String
         .unwrap_or_else(|e| panic!("{e}"));
     let json = std::fs::read_to_string(dir.join("report.json"))
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
+    let files: BTreeMap<String, String> = std::fs::read_dir(&dir)
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap_or_default()))
         .collect();
-    files.sort();
     let _ = std::fs::remove_dir_all(&dir);
     (json, files)
 }
@@ -112,7 +111,7 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
     let latest = runs.object("reports/audit/latest.json").await.unwrap_or_else(|| panic!("no latest.json"));
     let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
     let date = &report["generatedAt"].as_str().unwrap_or_default()[..10];
-    for ext in ["json", "md", "html"] {
+    for ext in ["json", "md", "html", "ocsf.json"] {
         assert!(runs.object(&format!("reports/audit/{date}/report.{ext}")).await.is_some(), "dated {ext}");
         assert!(runs.object(&format!("reports/audit/latest.{ext}")).await.is_some(), "latest {ext}");
     }
@@ -126,7 +125,20 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
     let (one_process, also_written) =
         one_process_report(&runs, "audit", report["generatedAt"].as_str().unwrap_or_default());
     assert_eq!(one_process, latest, "the state machine's report and the one-process report differ");
-    assert_eq!(also_written, ["report.html", "report.json", "report.md"]);
+    let names: Vec<&str> = also_written.keys().map(String::as_str).collect();
+    assert_eq!(names, ["report.html", "report.json", "report.md", "report.ocsf.json"]);
+    // AND the OCSF findings too, one Compliance Finding a line for every FAIL, WARN and ERROR
+    let ocsf = runs.object(&format!("reports/audit/{date}/report.ocsf.json")).await.unwrap_or_default();
+    assert_eq!(Some(&ocsf), also_written.get("report.ocsf.json"), "the kept OCSF file and the CLI's differ");
+    let findings: Vec<Value> = ocsf.lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
+    let judged = |checks: &Value| {
+        let judged = |c: &&Value| ["FAIL", "WARN", "ERROR"].contains(&c["status"].as_str().unwrap_or_default());
+        checks.as_array().into_iter().flatten().filter(judged).count()
+    };
+    let repositories = report["repositories"].as_array().into_iter().flatten();
+    let expected = repositories.map(|r| judged(&r["checks"])).sum::<usize>() + judged(&report["registryChecks"]);
+    assert_eq!(findings.len(), expected, "{ocsf}");
+    assert!(findings.iter().all(|f| f["class_uid"] == 2003 && f["metadata"]["version"] == "1.1.0"));
     // The CLI makes one call more, by design: its probe, one DescribeRepositories of one item
     // before the run, so a wrong endpoint is said in seconds.
     let mut expected = sharded.clone();
