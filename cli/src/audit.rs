@@ -48,8 +48,8 @@ pub struct AuditArgs {
     /// With --fix or --protect-in-use: make the changes.
     #[arg(long)]
     yes: bool,
-    /// Where running images are read for USE-1 and the pins: ecs, lambda, file:PATH,
-    /// s3://BUCKET/KEY (comma-separated).
+    /// Where running images are read for USE-1 and the pins: ecs, lambda, inspector (ECS tasks
+    /// and EKS pods Amazon Inspector sees), file:PATH, s3://BUCKET/KEY (comma-separated).
     #[arg(long, value_name = "SOURCES", value_parser = crate::parse_in_use)]
     in_use: Option<crate::InUseSources>,
     /// Pin every running image with a keeper-in-use-<digest> tag (PutImage, same digest) and

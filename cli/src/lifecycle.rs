@@ -75,8 +75,9 @@ pub struct PreviewArgs {
     now: Option<DateTime<Utc>>,
     #[arg(long, value_enum, default_value_t = Output::Json)]
     output: Output,
-    /// Mark the running images the policy would expire or archive: ecs, lambda, file:PATH,
-    /// s3://BUCKET/KEY (comma-separated). ecs, lambda and s3 read AWS (--region, --endpoint-url).
+    /// Mark the running images the policy would expire or archive: ecs, lambda, inspector,
+    /// file:PATH, s3://BUCKET/KEY (comma-separated). All but file read AWS (--region,
+    /// --endpoint-url).
     #[arg(long, value_name = "SOURCES", value_parser = crate::parse_in_use)]
     in_use: Option<crate::InUseSources>,
     /// The repository the images belong to (default: the images' repositoryName).

@@ -435,7 +435,9 @@ fn preview_marks_running_images_from_a_reference_file_at_risk() {
     let bad = run(&["lifecycle", "preview", "--policy", path(&policy), "--images", path(&images), "--in-use", "eks"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        stderr(&bad).contains("\"eks\" is not a workload source (accepted: ecs, lambda, file:PATH, s3://BUCKET/KEY)"),
+        stderr(&bad).contains(
+            "\"eks\" is not a workload source (accepted: ecs, lambda, inspector, file:PATH, s3://BUCKET/KEY)"
+        ),
         "{}",
         stderr(&bad)
     );

@@ -441,7 +441,7 @@ impl AuditConfig {
             Some("true") if in_use.is_empty() => {
                 return Err(ConfigError {
                     variable: "KEEPER_PROTECT_IN_USE",
-                    message: "\"true\" needs KEEPER_IN_USE (ecs, lambda, file:PATH or s3://BUCKET/KEY): pins follow the workloads read".into(),
+                    message: "\"true\" needs KEEPER_IN_USE (ecs, lambda, inspector, file:PATH or s3://BUCKET/KEY): pins follow the workloads read".into(),
                 })
             }
             Some("true") => true,

@@ -8,6 +8,7 @@
 
 use crate::image::{Image, ImageStatus};
 use crate::lifecycle::{ActionType, CountType, Fate, Plan};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -54,11 +55,18 @@ pub trait Workloads: Send + Sync {
 pub enum WorkloadSource {
     Ecs,
     Lambda,
+    /// Amazon Inspector's coverage of ECR images: `inUseCount` and `lastInUseAt` for ECS tasks
+    /// and EKS pods (enhanced scanning) — EKS without cluster credentials, and an organization's
+    /// every account from its Inspector administrator.
+    Inspector,
     File(String),
-    S3 { bucket: String, key: String },
+    S3 {
+        bucket: String,
+        key: String,
+    },
 }
 
-pub const SOURCES_ACCEPTED: &str = "ecs, lambda, file:PATH, s3://BUCKET/KEY";
+pub const SOURCES_ACCEPTED: &str = "ecs, lambda, inspector, file:PATH, s3://BUCKET/KEY";
 
 impl WorkloadSource {
     /// A comma-separated list; every entry is checked and the first bad one named.
@@ -68,6 +76,7 @@ impl WorkloadSource {
             let source = match entry {
                 "ecs" => WorkloadSource::Ecs,
                 "lambda" => WorkloadSource::Lambda,
+                "inspector" => WorkloadSource::Inspector,
                 _ if entry.starts_with("file:") && entry.len() > 5 => WorkloadSource::File(entry[5..].to_string()),
                 _ if entry.starts_with("s3://") => match entry[5..].split_once('/') {
                     Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => {
@@ -86,6 +95,36 @@ impl WorkloadSource {
         }
         Ok(out)
     }
+}
+
+/// The image an Amazon Inspector coverage entry names, as a reference the workloads match: its
+/// `resourceId` (`arn:<partition>:ecr:<region>:<account>:repository/<name>/sha256:<hex>`,
+/// Inspector API Reference, CoveredResource) → `<account>.dkr.ecr.<region>.<domain>/<name>@sha256:<hex>`.
+/// `None` for anything else (a repository without a digest, another resource type).
+pub fn inspector_image_reference(resource_id: &str) -> Option<String> {
+    let mut parts = resource_id.splitn(6, ':');
+    let (arn, partition, service, region, account, rest) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if arn != "arn" || service != "ecr" || region.is_empty() || account.len() != 12 {
+        return None;
+    }
+    let path = rest.strip_prefix("repository/")?;
+    let (name, hex) = path.rsplit_once("/sha256:")?;
+    if name.is_empty() || hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let domain = if partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+    Some(format!("{account}.dkr.ecr.{region}.{domain}/{name}@sha256:{hex}"))
+}
+
+/// Who runs an image, as Inspector counts it (the USE-1 message names the source).
+pub fn inspector_workload(in_use_count: i64, last_in_use_at: Option<DateTime<Utc>>) -> String {
+    let when = last_in_use_at.map(|t| format!(", last seen {}", t.format("%Y-%m-%dT%H:%M:%SZ"))).unwrap_or_default();
+    let count = match in_use_count {
+        1 => "1 ECS task or EKS pod".to_string(),
+        n => format!("{n} ECS tasks or EKS pods"),
+    };
+    format!("inspector: {count}{when}")
 }
 
 /// A reference list as people produce it: one reference per line (`#` comments, blank lines),

@@ -468,6 +468,30 @@ impl LocalAws {
         self.set_scan_findings_in(ACCOUNT, repository, digest, findings);
     }
 
+    /// What Amazon Inspector's ListCoverage answers in `account`: ECR images (repository,
+    /// digest) with how many ECS tasks or EKS pods run each (the harness's coverage endpoint).
+    pub fn set_inspector_coverage(&self, account: &str, images: &[(&str, &str, i64)]) {
+        let now = chrono::Utc::now().timestamp();
+        let resources: Vec<serde_json::Value> = images
+            .iter()
+            .map(|(repository, digest, in_use)| {
+                serde_json::json!({
+                    "accountId": account,
+                    "resourceId": format!("arn:aws:ecr:{REGION}:{account}:repository/{repository}/{digest}"),
+                    "resourceType": "AWS_ECR_CONTAINER_IMAGE",
+                    "scanType": "PACKAGE",
+                    "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
+                    "resourceMetadata": {"ecrImage": {"inUseCount": in_use, "lastInUseAt": now, "tags": []}},
+                })
+            })
+            .collect();
+        let body = serde_json::json!({"account": account, "resources": resources}).to_string();
+        match http("POST", &format!("{}/inspector2_{REGION}/keeper-harness/coverage", self.moto_url), &body) {
+            Ok((200, _)) => {}
+            other => panic!("setting Inspector coverage failed: {other:?}"),
+        }
+    }
+
     /// [`Self::set_scan_findings`] in `account`'s registry (moto keys them by account).
     pub fn set_scan_findings_in(&self, account: &str, repository: &str, digest: &str, findings: &[(&str, &str, &str)]) {
         let mut counts = serde_json::Map::new();

@@ -32,7 +32,8 @@ REGISTRY_LEVEL = {"ecr:GetRegistryScanningConfiguration", "ecr:GetAuthorizationT
                   "ecr:DescribeRepositoryCreationTemplates", "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry"}
 # Reading running images (InUseSources): list and describe only.
 WORKLOAD_READS = {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks",
-                  "ecs:DescribeTaskDefinition", "lambda:ListFunctions", "lambda:ListAliases", "lambda:GetFunction"}
+                  "ecs:DescribeTaskDefinition", "lambda:ListFunctions", "lambda:ListAliases", "lambda:GetFunction",
+                  "inspector2:ListCoverage"}
 WORKLOAD_READERS = {"LifecycleAuditFunction", "RepositoryResourceFunction"}
 COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 # An organization run (Accounts): these functions assume the member role, and nothing else.

@@ -349,6 +349,64 @@ ECRResponse.delete_repository_creation_template = _delete_repository_creation_te
 ECRResponse.create_pull_through_cache_rule = _create_pull_through_cache_rule
 ECRResponse.describe_pull_through_cache_rules = _describe_pull_through_cache_rules
 
+# --- Amazon Inspector's coverage of ECR images, with their use: not in moto 5.2 ---
+# AWS (Amazon Inspector API Reference, ListCoverage, CoveredResource, EcrContainerImageMetadata,
+# CoverageFilterCriteria: https://docs.aws.amazon.com/inspector/v2/APIReference/API_ListCoverage.html,
+# https://docs.aws.amazon.com/inspector/v2/APIReference/API_EcrContainerImageMetadata.html;
+# Inspector doc history, June 2025, image usage): POST /coverage/list answers the resources
+# Inspector covers, an ECR image's `resourceMetadata.ecrImage` carrying `inUseCount` (ECS tasks
+# and EKS pods running it) and `lastInUseAt`; `filterCriteria.resourceType` (EQUALS) and
+# `ecrImageInUseCount` (lowerInclusive/upperInclusive) narrow the list. moto 5.2.5 has no
+# ListCoverage. The coverage itself comes from Inspector's scanning, which moto cannot do: a
+# test sets it with POST /inspector2_<region>/keeper-harness/coverage {"account", "resources":
+# [CoveredResource…]}. Kept on the account's Inspector backend, so /moto-api/reset clears it.
+from moto.inspector2 import urls as inspector2_urls  # noqa: E402
+from moto.inspector2.models import inspector2_backends  # noqa: E402
+from moto.inspector2.responses import Inspector2Response  # noqa: E402
+
+
+def _coverage(backend):
+    if not hasattr(backend, "keeper_coverage"):
+        backend.keeper_coverage = []
+    return backend.keeper_coverage
+
+
+def _matches(resource, criteria):
+    types = [f.get("value") for f in criteria.get("resourceType") or [] if f.get("comparison") == "EQUALS"]
+    if types and resource.get("resourceType") not in types:
+        return False
+    count = ((resource.get("resourceMetadata") or {}).get("ecrImage") or {}).get("inUseCount", 0)
+    for f in criteria.get("ecrImageInUseCount") or []:
+        if "lowerInclusive" in f and count < f["lowerInclusive"]:
+            return False
+        if "upperInclusive" in f and count > f["upperInclusive"]:
+            return False
+    return True
+
+
+def _list_coverage(self):
+    criteria = self._get_param("filterCriteria") or {}
+    found = [r for r in _coverage(self.inspector2_backend) if _matches(r, criteria)]
+    return json.dumps({"coveredResources": found})
+
+
+def _set_coverage(cls, request, full_url, headers):
+    try:
+        body = json.loads(request.data or b"{}")
+        region = full_url.split("/inspector2_", 1)[1].split("/", 1)[0]
+        backend = inspector2_backends[body["account"]][region]
+        backend.keeper_coverage = list(body.get("resources") or [])
+        return 200, {}, json.dumps({"resources": len(backend.keeper_coverage)})
+    except Exception as e:  # a malformed call from a test: say what, rather than a bare 500
+        return 400, {}, json.dumps({"message": repr(e)})
+
+
+Inspector2Response.list_coverage = _list_coverage
+inspector2_urls.url_paths["{0}/coverage/list$"] = Inspector2Response.dispatch
+inspector2_urls.url_paths["{0}/inspector2_(?P<region>[^/]+)/keeper-harness/coverage$"] = classmethod(
+    _set_coverage
+).__get__(None, Inspector2Response)
+
 # --- ECS: a service's deployment follows UpdateService ---
 # AWS (Amazon ECS API Reference, UpdateService;
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html):

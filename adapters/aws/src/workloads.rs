@@ -6,7 +6,10 @@ use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use ecr_keeper_core::workloads::{parse_reference_list, WorkloadError, WorkloadImage, WorkloadSource, Workloads};
+use ecr_keeper_core::workloads::{
+    inspector_image_reference, inspector_workload, parse_reference_list, WorkloadError, WorkloadImage, WorkloadSource,
+    Workloads,
+};
 use std::collections::HashMap;
 
 /// DescribeServices takes 10 services a call, DescribeTasks 100 tasks.
@@ -32,6 +35,7 @@ where
 enum Reader {
     Ecs(aws_sdk_ecs::Client),
     Lambda(aws_sdk_lambda::Client),
+    Inspector(aws_sdk_inspector2::Client),
     File(String),
     S3 { client: aws_sdk_s3::Client, bucket: String, key: String },
 }
@@ -48,6 +52,7 @@ impl AwsWorkloads {
             .map(|s| match s {
                 WorkloadSource::Ecs => Reader::Ecs(aws_sdk_ecs::Client::new(config)),
                 WorkloadSource::Lambda => Reader::Lambda(aws_sdk_lambda::Client::new(config)),
+                WorkloadSource::Inspector => Reader::Inspector(aws_sdk_inspector2::Client::new(config)),
                 WorkloadSource::File(path) => Reader::File(path.clone()),
                 WorkloadSource::S3 { bucket, key } => {
                     Reader::S3 { client: crate::s3_client(config), bucket: bucket.clone(), key: key.clone() }
@@ -65,6 +70,7 @@ impl Workloads for AwsWorkloads {
             match reader {
                 Reader::Ecs(client) => out.extend(ecs_images(client).await?),
                 Reader::Lambda(client) => out.extend(lambda_images(client).await?),
+                Reader::Inspector(client) => out.extend(inspector_images(client).await?),
                 Reader::File(path) => {
                     let text = tokio::fs::read_to_string(path)
                         .await
@@ -92,6 +98,42 @@ impl Workloads for AwsWorkloads {
         }
         Ok(out)
     }
+}
+
+/// The ECR images Amazon Inspector counts in use (ECS tasks, EKS pods), by digest: ListCoverage
+/// of `AWS_ECR_CONTAINER_IMAGE` resources with `ecrImageInUseCount` ≥ 1. From an Inspector
+/// delegated administrator it lists every member account's images too.
+async fn inspector_images(client: &aws_sdk_inspector2::Client) -> Result<Vec<WorkloadImage>, WorkloadError> {
+    use aws_sdk_inspector2::types::{
+        CoverageFilterCriteria, CoverageNumberFilter, CoverageStringComparison, CoverageStringFilter,
+    };
+    let images = CoverageStringFilter::builder()
+        .comparison(CoverageStringComparison::Equals)
+        .value("AWS_ECR_CONTAINER_IMAGE")
+        .build()
+        .map_err(|e| WorkloadError::Failed { operation: "Inspector ListCoverage", message: e.to_string() })?;
+    let criteria = CoverageFilterCriteria::builder()
+        .resource_type(images)
+        .ecr_image_in_use_count(CoverageNumberFilter::builder().lower_inclusive(1).build())
+        .build();
+    let mut out = Vec::new();
+    let mut pages = client.list_coverage().filter_criteria(criteria).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify("Inspector ListCoverage", e))?;
+        for covered in page.covered_resources() {
+            let metadata = covered.resource_metadata().and_then(|m| m.ecr_image());
+            let count = metadata.and_then(|m| m.in_use_count()).unwrap_or_default();
+            let Some(reference) = inspector_image_reference(covered.resource_id()) else { continue };
+            if count < 1 {
+                continue;
+            }
+            let last = metadata
+                .and_then(|m| m.last_in_use_at())
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+            out.push(WorkloadImage::new(reference, inspector_workload(count, last)));
+        }
+    }
+    Ok(out)
 }
 
 /// The last path segment of an ARN (`…:cluster/prod` → `prod`, `…:task/prod/abc` → `abc`).

@@ -87,10 +87,11 @@ fn reference_lists_read_lines_json_arrays_and_kubectl_pods() {
 #[test]
 fn workload_sources_are_checked_and_named() {
     assert_eq!(
-        WorkloadSource::parse_list("ecs, lambda,file:refs.txt,s3://b/k/refs.txt"),
+        WorkloadSource::parse_list("ecs, lambda,inspector,file:refs.txt,s3://b/k/refs.txt"),
         Ok(vec![
             WorkloadSource::Ecs,
             WorkloadSource::Lambda,
+            WorkloadSource::Inspector,
             WorkloadSource::File("refs.txt".into()),
             WorkloadSource::S3 { bucket: "b".into(), key: "k/refs.txt".into() }
         ])
@@ -300,4 +301,29 @@ fn a_policy_text_without_the_pin_rule_is_refused_with_protect_in_use() {
     let short = serde_json::json!({"RepositoryName": "app", "ExpireArchivedAfterDays": "30"});
     let e = crate::repository::parse_spec(&short).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(e.contains("ExpireArchivedAfterDays: expire-archived-after-days: must be at least 90, not 30"), "{e}");
+}
+
+#[test]
+fn an_inspector_coverage_entry_names_its_image_by_digest() {
+    let hex = "a".repeat(64);
+    assert_eq!(
+        inspector_image_reference(&format!("arn:aws:ecr:eu-west-1:123456789012:repository/team/app/sha256:{hex}")),
+        Some(format!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app@sha256:{hex}"))
+    );
+    assert_eq!(
+        inspector_image_reference(&format!("arn:aws-cn:ecr:cn-north-1:123456789012:repository/app/sha256:{hex}")),
+        Some(format!("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/app@sha256:{hex}"))
+    );
+    for other in [
+        "arn:aws:ecr:eu-west-1:123456789012:repository/team/app".to_string(),
+        format!("arn:aws:ecr:eu-west-1:123456789012:repository/sha256:{hex}"),
+        format!("arn:aws:lambda:eu-west-1:123456789012:function:f/sha256:{hex}"),
+        "i-0123456789abcdef0".to_string(),
+        format!("arn:aws:ecr:eu-west-1:123456789012:repository/app/sha256:{}", "z".repeat(64)),
+    ] {
+        assert_eq!(inspector_image_reference(&other), None, "{other}");
+    }
+    let at = Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).single();
+    assert_eq!(inspector_workload(3, at), "inspector: 3 ECS tasks or EKS pods, last seen 2026-12-06T10:00:00Z");
+    assert_eq!(inspector_workload(1, None), "inspector: 1 ECS task or EKS pod");
 }

@@ -377,13 +377,18 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
     let bin = ecr_keeper_tests::repo_root().join("target/debug/ecr-keeper");
     let repo = "shop/web";
     seed::create_repository(&ecr, repo, true).await;
+    let mut digests = Vec::new();
     for (k, tag) in ["v1.3", "v1.8", "v1.9"].iter().enumerate() {
         if k > 0 {
             // moto stamps pushes to the second: one apart, so "newest" is clear.
             tokio::time::sleep(Duration::from_millis(1100)).await;
         }
-        seed::push_unique(&ecr, repo, Some(tag), &format!("web-{tag}")).await;
+        digests.push(seed::push_unique(&ecr, repo, Some(tag), &format!("web-{tag}")).await);
     }
+    // A signature of v1.3 (an OCI 1.1 referrer): it goes when v1.3 goes.
+    let signature = seed::referrer_manifest(&digests[0], "application/vnd.cncf.notary.signature", "web-v1.3-sig");
+    let signature = seed::push(&ecr, repo, None, &signature).await;
+    println!("   v1.3 is signed: {} refers to it", ecr_keeper_core::image::short_digest(&signature));
     let image = format!("{}.dkr.ecr.us-east-1.amazonaws.com/{repo}:v1.3", ecr_keeper_tests::ACCOUNT);
     let container = aws_sdk_ecs::types::ContainerDefinition::builder().name("web").image(&image).memory(128).build();
     let ran = async {
@@ -446,8 +451,17 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
         let json = run(&["lifecycle", "preview", "--policy", policy, "--images", images, "--in-use", "ecs"]);
         serde_json::from_slice::<serde_json::Value>(&json.stdout).map(|v| v["atRisk"].clone()).unwrap_or_default()
     };
-    println!("   preview of \"keep the last 2 v*\" with --in-use ecs:");
+    println!("   preview of \"keep the last 2 v*\" with --in-use ecs (the signature under its image):");
     let before = preview(&plain, &images);
+    let expiring = run(&["lifecycle", "preview", "--policy", &plain, "--images", &images]);
+    let expiring: serde_json::Value = serde_json::from_slice(&expiring.stdout).unwrap_or_default();
+    let with_subject = expiring["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["imageDigest"] == signature.as_str())
+        .map(|a| a["withSubject"].clone())
+        .unwrap_or_default();
     println!("   ecr-keeper audit --in-use ecs --protect-in-use --yes: the audit pins what runs");
     let audited = cli_json(
         &bin,
@@ -462,12 +476,33 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
             action["applied"]
         );
     }
+    println!("   Amazon Inspector sees v1.8 in 2 EKS pods (its usage data; set in the harness);");
+    println!("   a preview of \"keep the last 1 v*\" with --in-use ecs,inspector:");
+    aws.set_inspector_coverage(ecr_keeper_tests::ACCOUNT, &[(repo, &digests[1], 2)]);
+    let keep_1 = run(&["lifecycle", "generate", "--keep-tagged", "1"]);
+    let keep_1 = write("keep-1.json", &String::from_utf8_lossy(&keep_1.stdout));
+    let seen = run(&["lifecycle", "preview", "--policy", &keep_1, "--images", &images, "--in-use", "ecs,inspector"]);
+    let seen: serde_json::Value = serde_json::from_slice(&seen.stdout).unwrap_or_default();
+    let mut by_inspector = Vec::new();
+    for r in seen["atRisk"].as_array().into_iter().flatten() {
+        println!("   at risk: {} run by {}", r["imageTags"], r["workloads"]);
+        if r["imageDigest"] == digests[1].as_str() {
+            by_inspector.push(r["workloads"].clone());
+        }
+    }
     let pinned_images = write("images-pinned.json", &seed::describe_images_json(&ecr, repo).await.to_string());
     println!("   the same policy with --protect-in-use (its first rule shields keeper-in-use-*):");
     let after = preview(&protected, &pinned_images);
     summary.insert(
         "in-use".into(),
-        serde_json::json!({"atRiskBefore": before, "remediation": audited["remediation"], "atRiskAfter": after}),
+        serde_json::json!({
+            "atRiskBefore": before,
+            "remediation": audited["remediation"],
+            "atRiskAfter": after,
+            "signatureExpiresWith": with_subject,
+            "subject": digests[0],
+            "inspectorAtRisk": by_inspector,
+        }),
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

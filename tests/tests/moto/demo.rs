@@ -64,11 +64,12 @@ fn the_whole_story_runs_on_one_machine() {
     assert_eq!(s["delete"]["Status"], "SUCCESS");
     assert!(s["delete"]["Reason"].as_str().unwrap_or_default().starts_with("kept app-template-dev: it holds images"));
     // 7. The scheduled runs on the state machine: 40 repositories in four shards, both reports kept.
-    for job in ["run-audit", "run-cost"] {
+    // The audit keeps four files (JSON, markdown, HTML, OCSF findings), the cost report three.
+    for (job, files) in [("run-audit", 4), ("run-cost", 3)] {
         assert_eq!(s[job]["run"]["done"], true, "{}", s[job]);
         assert_eq!(s[job]["run"]["complete"], true, "{}", s[job]);
         assert_eq!(s[job]["run"]["shards"], 4, "{}", s[job]);
-        assert_eq!(s[job]["run"]["reportKeys"].as_array().map(Vec::len), Some(3));
+        assert_eq!(s[job]["run"]["reportKeys"].as_array().map(Vec::len), Some(files), "{}", s[job]);
     }
     assert_eq!(s["run-invokes"], 12, "plan + 4 shards + aggregate, twice");
     assert_eq!(s["run-summaries"], 2, "one summary per run on the alert topic");
@@ -82,6 +83,9 @@ fn the_whole_story_runs_on_one_machine() {
     assert_eq!(in_use["remediation"][0]["action"], "pin-in-use");
     assert_eq!(in_use["remediation"][0]["applied"], true);
     assert_eq!(in_use["atRiskAfter"], serde_json::json!([]), "{in_use}");
+    assert_eq!(in_use["signatureExpiresWith"], in_use["subject"], "the signature goes with v1.3: {in_use}");
+    let inspector = in_use["inspectorAtRisk"][0][0].as_str().unwrap_or_default();
+    assert!(inspector.starts_with("inspector: 2 ECS tasks or EKS pods"), "{in_use}");
     // Step 15: three member accounts x two regions, the third without the member role.
     let org = &s["organization"];
     assert_eq!(org["members"].as_array().map(Vec::len), Some(3), "{org}");

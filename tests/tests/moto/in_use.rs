@@ -312,3 +312,62 @@ async fn lambda_image_functions_and_an_immutable_repository_take_a_pin() {
     let checks = report["repositories"][0]["checks"].as_array().cloned().unwrap_or_default();
     assert!(checks.iter().all(|c| c["id"] != "LC-7"));
 }
+
+/// Inspector's count of ECS tasks and EKS pods running an image (enhanced scanning's usage
+/// data): the `inspector` source names the image by digest (Inspector gives no tag), USE-1 says
+/// which source saw it, and the pin lands on that digest.
+#[tokio::test(flavor = "multi_thread")]
+async fn inspector_sees_an_image_running_by_digest_and_the_audit_pins_it() {
+    let aws = LocalAws::start();
+    let config = aws.sdk_config().await;
+    let ecr = aws_sdk_ecr::Client::new(&config);
+    seed::create_repository(&ecr, REPO, true).await;
+    let running = seed::push_unique(&ecr, REPO, Some("v1"), "api-1").await;
+    // moto stamps pushes to the second: v2 must be the newer.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let current = seed::push_unique(&ecr, REPO, Some("v2"), "api-2").await;
+    // Keep the newest v* image: v1, which the pods run, would go.
+    let policy = r#"{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    ecr.put_lifecycle_policy()
+        .repository_name(REPO)
+        .lifecycle_policy_text(policy)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    aws.set_inspector_coverage(ACCOUNT, &[(REPO, &running, 3), (REPO, &current, 0)]);
+
+    // WHEN Inspector's coverage is read: THEN the running image, by digest, and who runs it
+    let read = AwsWorkloads::new(&[WorkloadSource::Inspector], &config).images_in_use().await;
+    let read = read.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.len(), 1, "an image in use by none is not running: {read:?}");
+    assert_eq!(read[0].image, format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{REPO}@{running}"));
+    assert!(read[0].workload.starts_with("inspector: 3 ECS tasks or EKS pods, last seen "), "{}", read[0].workload);
+
+    // AND the audit, ten days on, fails USE-1 naming the source, then pins the digest
+    ecr_keeper_tests::build_cli();
+    let later = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let cli = |args: &[&str]| {
+        Command::new(repo_root().join("target/debug/ecr-keeper"))
+            .arg("audit")
+            .args(["--in-use", "inspector", "--now", &later, "--output", "json"])
+            .args(args)
+            .envs(aws.process_env())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let audited = cli(&[]);
+    let report: Value = serde_json::from_slice(&audited.stdout).unwrap_or_default();
+    let use_1 =
+        report["repositories"][0]["checks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "USE-1").cloned());
+    let use_1 = use_1.unwrap_or_else(|| panic!("no USE-1: {}", String::from_utf8_lossy(&audited.stderr)));
+    assert_eq!(use_1["status"], "FAIL", "{use_1}");
+    assert!(use_1["message"].as_str().unwrap_or_default().contains("inspector: 3 ECS tasks or EKS pods"), "{use_1}");
+    let pinned = cli(&["--protect-in-use", "--yes"]);
+    assert!(pinned.status.code().is_some(), "{}", String::from_utf8_lossy(&pinned.stderr));
+    assert_eq!(
+        tags_of(&ecr, &running).await,
+        ["v1".to_string(), pin_tag(&running)],
+        "the pin is on the running digest"
+    );
+    assert_eq!(tags_of(&ecr, &current).await, ["v2"]);
+}
