@@ -42,7 +42,9 @@ pub struct AuditArgs {
     #[arg(long, value_name = "DIR")]
     output_dir: Option<std::path::PathBuf>,
     /// List what remediation would do: apply the standard policy where none exists, turn on
-    /// scan on push where nothing scans. Never replaces a policy, never deletes an image.
+    /// scan on push where nothing scans, create a creation template of the standard for each
+    /// pull-through cache no template covers. Never replaces a policy or a template, never
+    /// deletes an image.
     #[arg(long)]
     fix: bool,
     /// With --fix or --protect-in-use: make the changes.
@@ -101,7 +103,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         region: config.region().map(|r| r.to_string()).unwrap_or_default(),
         repository_prefix: args.repository_prefix.clone(),
         concurrency: args.concurrency,
-        remediation: Remediation { lifecycle: args.fix, scan: args.fix, pins: args.protect_in_use, apply: args.yes },
+        remediation: Remediation {
+            lifecycle: args.fix,
+            scan: args.fix,
+            pins: args.protect_in_use,
+            templates: args.fix,
+            apply: args.yes,
+        },
         deadline: None,
         inputs: RunInputs::default(),
     };

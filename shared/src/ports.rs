@@ -82,6 +82,13 @@ pub trait SettingsWrites: Send + Sync {
 
     /// Succeeds when there is no policy to delete.
     fn delete_repository_policy(&self, name: &str) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// A new repository creation template (the audit's remediation of REG-2); refused when one
+    /// with its prefix exists (ECR's TemplateAlreadyExistsException).
+    fn create_creation_template(
+        &self,
+        template: &crate::registry::CreationTemplate,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 }
 
 /// Repositories made, owned and removed: the custom resource's alone (its IAM role is the

@@ -474,6 +474,22 @@ impl SettingsWrites for InMemoryRegistry {
     async fn delete_repository_policy(&self, name: &str) -> Result<(), RegistryError> {
         self.policy("DeleteRepositoryPolicy", name, Policy::Repository, Some(None)).map(drop)
     }
+
+    async fn create_creation_template(
+        &self,
+        template: &crate::registry::CreationTemplate,
+    ) -> Result<(), RegistryError> {
+        let mut state = self.call("CreateRepositoryCreationTemplate", &template.prefix)?;
+        if state.rules.creation_templates.iter().any(|t| t.prefix == template.prefix) {
+            return Err(RegistryError::Rejected {
+                operation: "CreateRepositoryCreationTemplate",
+                code: "TemplateAlreadyExistsException".into(),
+                message: format!("a template for {} exists", template.prefix),
+            });
+        }
+        state.rules.creation_templates.push(template.clone());
+        Ok(())
+    }
 }
 
 impl RepositoryAdmin for InMemoryRegistry {

@@ -125,6 +125,13 @@ impl<R: Registry> SettingsWrites for FailingFor<R> {
         self.check(name)?;
         self.inner.delete_repository_policy(name).await
     }
+
+    async fn create_creation_template(
+        &self,
+        template: &ecr_keeper_core::registry::CreationTemplate,
+    ) -> Result<(), RegistryError> {
+        self.inner.create_creation_template(template).await
+    }
 }
 
 impl<R: Registry> RepositoryAdmin for FailingFor<R> {

@@ -160,6 +160,13 @@ impl<R: Registry> SettingsWrites for AsIamAllows<R> {
         self.require_owned("DeleteRepositoryPolicy", name).await?;
         self.inner.delete_repository_policy(name).await
     }
+
+    async fn create_creation_template(
+        &self,
+        template: &ecr_keeper_core::registry::CreationTemplate,
+    ) -> Result<(), RegistryError> {
+        Err(self.deny("CreateRepositoryCreationTemplate", &template.prefix))
+    }
 }
 
 impl<R: Registry> RepositoryAdmin for AsIamAllows<R> {

@@ -5,7 +5,7 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{
     DescribeImagesFilter, EncryptionConfiguration, EncryptionType, ImageIdentifier, ImageScanningConfiguration,
     ImageStatusFilter, ImageTagMutability as SdkMutability, ImageTagMutabilityExclusionFilter,
-    ImageTagMutabilityExclusionFilterType, Tag,
+    ImageTagMutabilityExclusionFilterType, RctAppliedFor, Tag,
 };
 use aws_sdk_ecr::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -510,6 +510,21 @@ impl SettingsWrites for EcrRegistry {
             }
             Err(e) => Err(classify("DeleteRepositoryPolicy", name, e)),
         }
+    }
+
+    async fn create_creation_template(&self, template: &CreationTemplate) -> Result<(), RegistryError> {
+        let applied_for: Vec<RctAppliedFor> =
+            template.applied_for.iter().map(|s| RctAppliedFor::from(s.as_wire())).collect();
+        self.client
+            .create_repository_creation_template()
+            .prefix(&template.prefix)
+            .description("ecr-keeper: the team's standard lifecycle policy for the repositories ECR creates here")
+            .set_applied_for(Some(applied_for))
+            .set_lifecycle_policy(template.lifecycle_policy.clone())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("CreateRepositoryCreationTemplate", &template.prefix, e))
     }
 }
 

@@ -113,13 +113,13 @@ where
         Step::Plan { run_id } => {
             let state = match organization {
                 None => {
-                    plan::<J, _, _>(registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now)
-                        .await?
+                    plan(job, registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now).await?
                 }
                 Some(org) => {
                     let targets = org.scope.targets(Some(org.directory)).await?;
                     tracing::info!(run = %run_id, registries = targets.len(), "planning over the organization");
-                    plan_organization::<J, _, _>(
+                    plan_organization(
+                        job,
                         org.registries,
                         store,
                         cx.settings,

@@ -16,6 +16,7 @@ use crate::image::Image;
 use crate::lifecycle::generate;
 use crate::metrics::{names, Metric, Unit, DIM_CHECK, DIM_REPOSITORY};
 use crate::ports::{ImageWrites, Registry, RegistryError, RegistryReads, SettingsWrites};
+use crate::registry::{CreationScenario, CreationTemplate};
 use crate::repository::Repository;
 use crate::run::{run_in_process, Job, Outcome, RunContext};
 use crate::workloads::{apply_pins, plan_pins, InUse, RegistryAddress, Workloads};
@@ -34,6 +35,10 @@ pub struct Remediation {
     /// Pin the images workloads run (a `keeper-in-use-…` tag) and unpin the rest, never
     /// deleting an image.
     pub pins: bool,
+    /// Create a creation template of the standard for each pull-through cache no template
+    /// covers (REG-2). The CLI's `--fix` only: creating a template needs permission to create
+    /// repositories (ECR User Guide), which the scheduled audit's role must not have.
+    pub templates: bool,
     /// False: a dry run that only lists what it would do.
     pub apply: bool,
 }
@@ -108,6 +113,52 @@ impl Job for AuditJob<'_> {
     type Done = AuditedRepository;
     type Report = AuditReport;
 
+    /// With template remediation (`--fix`): a PULL_THROUGH_CACHE creation template with the
+    /// standard policy for every pull-through cache rule no template covers (REG-2). A template that
+    /// exists without a policy is named by REG-1/REG-2, never changed: it is someone's.
+    async fn prepare<R: Registry>(&self, registry: &R, cx: &mut RunContext) {
+        if !self.remediation.templates {
+            return;
+        }
+        let Some(rules) = cx.registry_rules.as_ref() else { return };
+        let standard = Standard::params_or_default(self.settings.standard.as_ref());
+        let policy = match generate(&standard) {
+            Ok(policy) => policy.to_json(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the standard policy could not be generated");
+                return;
+            }
+        };
+        let uncovered: Vec<String> = rules
+            .pull_through_cache_rules
+            .iter()
+            .filter(|r| {
+                rules.template_for(CreationScenario::PullThroughCache, &format!("{}/repository", r.prefix)).is_none()
+            })
+            .map(|r| r.prefix.clone())
+            .collect();
+        for prefix in uncovered {
+            let template = CreationTemplate {
+                prefix: prefix.clone(),
+                applied_for: vec![CreationScenario::PullThroughCache],
+                lifecycle_policy: Some(policy.clone()),
+            };
+            let mut change = crate::run::RegistryChange {
+                action: "create-creation-template".into(),
+                subject: prefix.clone(),
+                applied: false,
+                detail: format!("{prefix}/ for PULL_THROUGH_CACHE with the standard policy: {}", standard.describe()),
+            };
+            if self.remediation.apply {
+                match registry.create_creation_template(&template).await {
+                    Ok(()) => change.applied = true,
+                    Err(e) => change.detail = format!("{prefix}/: failed: {e}"),
+                }
+            }
+            cx.registry_changes.push(change);
+        }
+    }
+
     async fn repository<R: RegistryReads + SettingsWrites + ImageWrites>(
         &self,
         registry: &R,
@@ -145,7 +196,17 @@ impl Job for AuditJob<'_> {
             repositories: audits,
             summary,
             unreached,
-            remediation,
+            remediation: cx
+                .registry_changes
+                .iter()
+                .map(|c| RemediationAction {
+                    repository: "registry".into(),
+                    action: c.action.clone().into(),
+                    applied: c.applied,
+                    detail: c.detail.clone(),
+                })
+                .chain(remediation)
+                .collect(),
             registry_checks: registry_checks(cx.registry_rules.as_ref(), &cx.scanning, self.settings.standard.as_ref()),
         }
     }

@@ -280,7 +280,7 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     let standard = Standard { keep_tagged: 20, untagged_days: 3, tag_prefixes: vec!["release-".into()] };
     let with_standard = AuditSettings { standard: Some(standard.clone()), ..settings() };
     let fix = |apply| AuditOptions {
-        remediation: Remediation { lifecycle: true, scan: true, pins: false, apply },
+        remediation: Remediation { lifecycle: true, scan: true, pins: false, templates: false, apply },
         ..AuditOptions::default()
     };
     // WHEN a dry run: THEN it lists both actions and writes nothing
@@ -460,4 +460,57 @@ async fn names_tags_and_principals_are_literal_in_the_markdown() {
         let cells = row.replace("\\|", "").matches('|').count();
         assert!(cells == 5 || cells == 7, "{row}");
     }
+}
+
+/// Lifecycle remediation covers a pull-through cache no template covers with a template of the
+/// standard (REG-2): listed in a dry run, created with `apply`, and then REG-2 passes. A template
+/// without a policy is someone's: named by REG-2, never changed.
+#[tokio::test]
+async fn remediation_gives_an_uncovered_pull_through_cache_a_template_of_the_standard() {
+    use crate::registry::{CreationScenario, CreationTemplate, PullThroughCacheRule, RegistryRules};
+    let registry = InMemoryRegistry::new();
+    compliant(&registry, "app");
+    let cache =
+        |prefix: &str| PullThroughCacheRule { prefix: prefix.into(), upstream: format!("{prefix}.example.com") };
+    registry.with_registry_rules(RegistryRules {
+        creation_templates: vec![CreationTemplate {
+            prefix: "quay".into(),
+            applied_for: vec![CreationScenario::PullThroughCache],
+            lifecycle_policy: None,
+        }],
+        pull_through_cache_rules: vec![cache("docker-hub"), cache("quay")],
+        ..RegistryRules::default()
+    });
+    let options = |apply| AuditOptions {
+        remediation: Remediation { templates: true, apply, ..Remediation::default() },
+        ..AuditOptions::default()
+    };
+    let reg_2 = |r: &AuditReport| r.registry_checks.iter().find(|c| c.id == "REG-2").map(|c| c.status);
+
+    // A dry run lists the template and creates nothing
+    let dry = run(&registry, &settings(), &options(false)).await;
+    let listed: Vec<(&str, bool)> = dry
+        .remediation
+        .iter()
+        .filter(|a| a.action == "create-creation-template")
+        .map(|a| (a.detail.split('/').next().unwrap_or_default(), a.applied))
+        .collect();
+    assert_eq!(listed, [("docker-hub", false)], "quay has a template (without a policy): not ours to change");
+    assert_eq!(reg_2(&dry), Some(Status::Fail));
+    let rules = registry.registry_rules().await.unwrap_or_default();
+    assert_eq!(rules.creation_templates.len(), 1, "nothing created in a dry run");
+
+    // WHEN applied THEN the template exists with the standard, and REG-2 names quay alone
+    let applied = run(&registry, &settings(), &options(true)).await;
+    assert!(applied.remediation.iter().any(|a| a.action == "create-creation-template" && a.applied));
+    let rules = registry.registry_rules().await.unwrap_or_default();
+    let created = rules.creation_templates.iter().find(|t| t.prefix == "docker-hub").cloned();
+    assert_eq!(
+        created.map(|t| (t.applied_for, t.lifecycle_policy)),
+        Some((vec![CreationScenario::PullThroughCache], Some(standard_policy())))
+    );
+    let after = run(&registry, &settings(), &AuditOptions::default()).await;
+    let message = after.registry_checks.iter().find(|c| c.id == "REG-2").map(|c| c.message.clone()).unwrap_or_default();
+    assert!(!message.contains("docker-hub") && message.contains("quay/"), "{message}");
+    assert!(after.remediation.is_empty());
 }

@@ -70,6 +70,7 @@ impl Progress for () {}
 /// Reaches `target` and reads what every repository of it shares; the error as the report
 /// shows it.
 async fn open<J: Job, G: Registries>(
+    job: &J,
     registries: &G,
     target: &Target,
     prefix: Option<&str>,
@@ -83,6 +84,7 @@ async fn open<J: Job, G: Registries>(
     if cx.registry_id.is_empty() {
         cx.registry_id = target.account.clone();
     }
+    job.prepare(&registry, &mut cx).await;
     Ok((registry, cx, repositories))
 }
 
@@ -105,7 +107,7 @@ where
     progress.start(run.targets.len());
     let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
-            let result = match open::<J, G>(registries, target, run.prefix, now).await {
+            let result = match open(job, registries, target, run.prefix, now).await {
                 Ok((registry, cx, repositories)) => {
                     let outcomes =
                         run_repositories(job, &registry, &repositories, &cx, pace.repositories, pace.deadline).await;
@@ -128,6 +130,7 @@ where
 /// Step 1 of an organization run: reaches and lists every registry (`concurrency` at once),
 /// cuts each into shards, writes pass 1's items and the plan.
 pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
+    job: &J,
     registries: &G,
     store: &S,
     settings: &RunSettings,
@@ -140,7 +143,7 @@ pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
     let opened: Vec<(Target, Result<Listed, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
             let read =
-                open::<J, G>(registries, target, run.prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
+                open(job, registries, target, run.prefix, now).await.map(|(_, cx, repositories)| (cx, repositories));
             (target.clone(), read)
         })
         .buffered(concurrency.max(1))

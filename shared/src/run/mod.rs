@@ -50,6 +50,21 @@ pub struct RunContext {
     /// a Map item holds 256 KB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_rules: Option<crate::registry::RegistryRules>,
+    /// What [`Job::prepare`] changed in the registry itself (or, in a dry run, would change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_changes: Vec<RegistryChange>,
+}
+
+/// A change a run made to the registry itself, before its repositories (the audit's
+/// remediation of what the registry creates, REG-2); `applied` false in a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryChange {
+    pub action: String,
+    /// What it changed: a creation template's prefix, say.
+    pub subject: String,
+    pub applied: bool,
+    pub detail: String,
 }
 
 impl RunContext {
@@ -93,6 +108,7 @@ impl RunContext {
             scanning,
             pull_time_update_exclusions,
             registry_rules,
+            registry_changes: Vec::new(),
         };
         Ok((cx, repositories))
     }
@@ -130,6 +146,13 @@ pub trait Job: Sync {
     /// One repository's result, carried in a shard's result file.
     type Done: Serialize + DeserializeOwned + Send + Sync + Clone + std::fmt::Debug;
     type Report: RunReport;
+
+    /// Registry-wide work once per run and registry, after its context is read and before its
+    /// repositories (the audit's remediation of REG-2); what it changes goes in
+    /// `cx.registry_changes`. Nothing by default.
+    fn prepare<R: Registry>(&self, _registry: &R, _cx: &mut RunContext) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Reads and judges one repository; `Err` is why it could not be read.
     fn repository<R: Registry>(
@@ -180,7 +203,8 @@ pub async fn run_in_process<J: Job, R: Registry>(
     deadline: Option<Instant>,
     now: DateTime<Utc>,
 ) -> Result<J::Report, RegistryError> {
-    let (cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
+    let (mut cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
+    job.prepare(registry, &mut cx).await;
     let outcomes = run_repositories(job, registry, &repositories, &cx, concurrency, deadline).await;
     Ok(job.report(repositories.into_iter().zip(outcomes).collect(), &cx))
 }
@@ -329,7 +353,7 @@ pub(crate) fn cut_for(
             run_id: run_id.to_string(),
             pass,
             shard: first + i,
-            context: RunContext { registry_rules: None, ..cx.clone() },
+            context: RunContext { registry_rules: None, registry_changes: Vec::new(), ..cx.clone() },
             repositories: chunk.to_vec(),
             target: target.cloned(),
         })
@@ -368,6 +392,7 @@ pub(crate) async fn read_json<T: DeserializeOwned, S: ReportStore>(
 
 /// Step 1: lists the registry, writes pass 1's items.
 pub async fn plan<J: Job, R: Registry, S: ReportStore>(
+    job: &J,
     registry: &R,
     store: &S,
     settings: &RunSettings,
@@ -376,7 +401,8 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     run_id: &str,
     now: DateTime<Utc>,
 ) -> Result<RunState, RunError> {
-    let (cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
+    let (mut cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
+    job.prepare(registry, &mut cx).await;
     let items = cut(&repositories, settings.shard_repositories, 0, run_id, 1, &cx);
     store.put(&context_key(J::NAME, run_id), to_json(&cx).into_bytes(), "application/json").await?;
     let items_key = pass_key(J::NAME, run_id, 1);

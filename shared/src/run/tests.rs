@@ -55,9 +55,8 @@ async fn run_all<J: Job>(
     store: &InMemoryReportStore,
     settings: &RunSettings,
 ) -> (J::Report, Vec<RunState>) {
-    let mut state = plan::<J, _, _>(registry, store, settings, None, "us-east-1", "run-1", now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut state =
+        plan(job, registry, store, settings, None, "us-east-1", "run-1", now()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut states = vec![state.clone()];
     loop {
         let items: Vec<ShardItem> =
@@ -166,7 +165,7 @@ async fn a_shard_that_wrote_nothing_is_run_again() {
     let store = InMemoryReportStore::default();
     let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let settings_ = run_settings(3);
-    let state = plan::<AuditJob, _, _>(&registry, &store, &settings_, None, "us-east-1", "run-1", now())
+    let state = plan(&job, &registry, &store, &settings_, None, "us-east-1", "run-1", now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let items: Vec<ShardItem> =
@@ -191,7 +190,7 @@ async fn a_shard_whose_store_write_fails_reports_the_error_for_a_retry() {
     let registry = registry(3);
     let store = InMemoryReportStore::default();
     let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
-    let state = plan::<AuditJob, _, _>(&registry, &store, &run_settings(3), None, "us-east-1", "run-1", now())
+    let state = plan(&job, &registry, &store, &run_settings(3), None, "us-east-1", "run-1", now())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let items: Vec<ShardItem> =
@@ -287,6 +286,7 @@ fn cut_numbers_shards_from_where_the_run_is() {
         scanning: Default::default(),
         pull_time_update_exclusions: None,
         registry_rules: None,
+        registry_changes: Vec::new(),
     };
     let items = cut(&repos, 3, 5, "run", 2, &cx);
     let shape: Vec<(usize, usize)> = items.iter().map(|i| (i.shard, i.repositories.len())).collect();
@@ -328,6 +328,7 @@ fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
                 .collect(),
             ..Default::default()
         }),
+        registry_changes: Vec::new(),
     };
     let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)
         .map(|i| {

@@ -438,15 +438,26 @@ async fn the_registry_checks_judge_templates_pull_through_cache_and_replication(
     assert!(find("REG-3").2.contains("us-west-2 (123456789012)"), "{:?}", find("REG-3"));
     assert_eq!(find("REG-4").1, "WARN", "no registry scanning rule covers what the ROOT template creates");
 
-    // The standard in a template for the cache: its repositories get a policy.
+    // `--fix` lists a template of the standard for the cache; with --yes it creates it (the ROOT
+    // template without a policy is someone's: named, never changed).
+    let created = |out: &std::process::Output| -> Vec<(String, bool)> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let actions = report["remediation"].as_array().cloned().unwrap_or_default();
+        let templates = actions.iter().filter(|a| a["action"] == "create-creation-template");
+        templates.map(|a| (a["detail"].as_str().unwrap_or_default().to_string(), a["applied"] == true)).collect()
+    };
+    let listed = created(&cli(&aws, &["--fix", "--output", "json"]));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].0.starts_with("docker-hub/ for PULL_THROUGH_CACHE") && !listed[0].1, "{listed:?}");
+    let templates = ecr.describe_repository_creation_templates().send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(templates.repository_creation_templates().len(), 1, "a dry run creates nothing");
+    let applied = created(&cli(&aws, &["--fix", "--yes", "--output", "json"]));
+    assert!(applied.len() == 1 && applied[0].1, "{applied:?}");
+    let templates = ecr.describe_repository_creation_templates().send().await.unwrap_or_else(|e| panic!("{e}"));
+    let cache = templates.repository_creation_templates().iter().find(|t| t.prefix() == Some("docker-hub"));
     let standard = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}")).to_json();
-    ecr.create_repository_creation_template()
-        .prefix("docker-hub")
-        .applied_for(RctAppliedFor::PullThroughCache)
-        .lifecycle_policy(standard)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cache.map(|t| t.applied_for().to_vec()), Some(vec![RctAppliedFor::PullThroughCache]));
+    assert_eq!(cache.and_then(|t| t.lifecycle_policy()), Some(standard.as_str()));
     let covered = cli(&aws, &["--output", "json"]);
     assert_eq!(reg(&covered).iter().find(|c| c.0 == "REG-2").map(|c| c.1.as_str()), Some("PASS"));
     let md = String::from_utf8_lossy(&cli(&aws, &[]).stdout).to_string();
