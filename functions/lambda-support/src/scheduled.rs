@@ -10,7 +10,7 @@ use ecr_keeper_core::organization::{
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::run::{
     kept_report, plan, publish_report, run_shard, run_summary, settle, Job, Published, ReportStore, RunError,
-    RunReport, RunSettings, RunState, Settled, ShardItem, StoreError,
+    RunReport, RunSettings, RunStart, RunState, Settled, ShardItem, StoreError,
 };
 use lambda_runtime::tracing;
 use serde::Deserialize;
@@ -113,7 +113,16 @@ where
         Step::Plan { run_id } => {
             let state = match organization {
                 None => {
-                    plan(job, registry, store, cx.settings, cx.repository_prefix, cx.region, &run_id, cx.now).await?
+                    plan(
+                        job,
+                        registry,
+                        store,
+                        cx.settings,
+                        cx.repository_prefix,
+                        cx.region,
+                        RunStart { run_id: &run_id, now: cx.now },
+                    )
+                    .await?
                 }
                 Some(org) => {
                     let targets = org.scope.targets(Some(org.directory)).await?;
@@ -124,8 +133,7 @@ where
                         store,
                         cx.settings,
                         &org.scope.run(&targets, cx.repository_prefix),
-                        &run_id,
-                        cx.now,
+                        RunStart { run_id: &run_id, now: cx.now },
                         org.concurrency,
                     )
                     .await?

@@ -135,11 +135,11 @@ pub async fn plan_organization<J: Job, G: Registries, S: ReportStore>(
     store: &S,
     settings: &RunSettings,
     run: &RunTargets<'_>,
-    run_id: &str,
-    now: DateTime<Utc>,
+    start: crate::run::RunStart<'_>,
     concurrency: usize,
 ) -> Result<RunState, RunError> {
-    let now = chrono::SubsecRound::trunc_subsecs(now, 0);
+    let run_id = start.run_id;
+    let now = chrono::SubsecRound::trunc_subsecs(start.now, 0);
     let opened: Vec<(Target, Result<Listed, String>)> = stream::iter(run.targets.iter())
         .map(|target| async move {
             let read =

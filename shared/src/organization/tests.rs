@@ -239,10 +239,17 @@ where
 {
     let store = InMemoryReportStore::default();
     let settings = RunSettings { bucket: "b".into(), shard_repositories: shard_size, ..RunSettings::default() };
-    let mut state =
-        plan_organization(job, at_plan, &store, &settings, &run_targets(&regions(), targets), "run-1", now(), 4)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let mut state = plan_organization(
+        job,
+        at_plan,
+        &store,
+        &settings,
+        &run_targets(&regions(), targets),
+        crate::run::RunStart { run_id: "run-1", now: now() },
+        4,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(state.organization);
     loop {
         let items: Vec<ShardItem> =

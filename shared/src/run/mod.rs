@@ -390,6 +390,13 @@ pub(crate) async fn read_json<T: DeserializeOwned, S: ReportStore>(
     }
 }
 
+/// A run as its plan starts it: its id (every key's part) and its moment.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart<'a> {
+    pub run_id: &'a str,
+    pub now: DateTime<Utc>,
+}
+
 /// Step 1: lists the registry, writes pass 1's items.
 pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     job: &J,
@@ -398,9 +405,9 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     settings: &RunSettings,
     prefix: Option<&str>,
     region: &str,
-    run_id: &str,
-    now: DateTime<Utc>,
+    start: RunStart<'_>,
 ) -> Result<RunState, RunError> {
+    let RunStart { run_id, now } = start;
     let (mut cx, repositories) = RunContext::read(registry, prefix, region, now, J::READS_REGISTRY_SETTINGS).await?;
     job.prepare(registry, &mut cx).await;
     let items = cut(&repositories, settings.shard_repositories, 0, run_id, 1, &cx);

@@ -55,8 +55,9 @@ async fn run_all<J: Job>(
     store: &InMemoryReportStore,
     settings: &RunSettings,
 ) -> (J::Report, Vec<RunState>) {
-    let mut state =
-        plan(job, registry, store, settings, None, "us-east-1", "run-1", now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut state = plan(job, registry, store, settings, None, "us-east-1", RunStart { run_id: "run-1", now: now() })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut states = vec![state.clone()];
     loop {
         let items: Vec<ShardItem> =
@@ -165,7 +166,7 @@ async fn a_shard_that_wrote_nothing_is_run_again() {
     let store = InMemoryReportStore::default();
     let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
     let settings_ = run_settings(3);
-    let state = plan(&job, &registry, &store, &settings_, None, "us-east-1", "run-1", now())
+    let state = plan(&job, &registry, &store, &settings_, None, "us-east-1", RunStart { run_id: "run-1", now: now() })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let items: Vec<ShardItem> =
@@ -190,9 +191,10 @@ async fn a_shard_whose_store_write_fails_reports_the_error_for_a_retry() {
     let registry = registry(3);
     let store = InMemoryReportStore::default();
     let job = AuditJob { settings: &settings(), remediation: Remediation::default(), inputs: &RunInputs::default() };
-    let state = plan(&job, &registry, &store, &run_settings(3), None, "us-east-1", "run-1", now())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let state =
+        plan(&job, &registry, &store, &run_settings(3), None, "us-east-1", RunStart { run_id: "run-1", now: now() })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     let items: Vec<ShardItem> =
         serde_json::from_str(&store.text(&state.items_key).unwrap_or_default()).unwrap_or_default();
     store.fail_puts(1);
