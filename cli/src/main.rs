@@ -51,15 +51,23 @@ pub struct StandardArgs {
     /// The standard: tag prefixes kept (repeatable; default v).
     #[arg(long = "standard-tag-prefix", value_name = "P")]
     standard_tag_prefixes: Vec<String>,
+    /// The standard: archive what no other rule keeps after D days without a pull.
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(1..))]
+    standard_archive_after_days_without_pull: Option<u32>,
+    /// The standard: expire archived images D days after archiving (ECR's minimum: 90).
+    #[arg(long, value_name = "D", value_parser = clap::value_parser!(u32).range(90..))]
+    standard_expire_archived_after_days: Option<u32>,
 }
 
 impl StandardArgs {
     pub fn standard(&self) -> Option<ecr_keeper_core::audit::Standard> {
-        ecr_keeper_core::audit::Standard::from_parts(
-            self.standard_keep_tagged,
-            self.standard_untagged_days,
-            self.standard_tag_prefixes.clone(),
-        )
+        ecr_keeper_core::audit::Standard::from_parts(ecr_keeper_core::audit::StandardParts {
+            keep_tagged: self.standard_keep_tagged,
+            untagged_days: self.standard_untagged_days,
+            tag_prefixes: self.standard_tag_prefixes.clone(),
+            archive_after_days: self.standard_archive_after_days_without_pull,
+            expire_archived_after_days: self.standard_expire_archived_after_days,
+        })
     }
 }
 

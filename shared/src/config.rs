@@ -378,8 +378,9 @@ fn positive(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result
         .transpose()
 }
 
-/// The team's standard from `KEEPER_STANDARD_KEEP_TAGGED`, `KEEPER_STANDARD_UNTAGGED_DAYS` and
-/// `KEEPER_STANDARD_TAG_PREFIXES`; `None` when none is set. The audit and the cost report read
+/// The team's standard from `KEEPER_STANDARD_KEEP_TAGGED`, `KEEPER_STANDARD_UNTAGGED_DAYS`,
+/// `KEEPER_STANDARD_TAG_PREFIXES`, `KEEPER_STANDARD_ARCHIVE_AFTER_DAYS_WITHOUT_PULL` and
+/// `KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS`; `None` when none is set. The audit and the cost report read
 /// it here, so they never disagree about what the standard keeps.
 pub fn standard_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option<crate::audit::Standard>, ConfigError> {
     let keep = positive(get, "KEEPER_STANDARD_KEEP_TAGGED")?;
@@ -387,7 +388,24 @@ pub fn standard_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option
     let prefixes: Vec<String> = get("KEEPER_STANDARD_TAG_PREFIXES")
         .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
         .unwrap_or_default();
-    Ok(crate::audit::Standard::from_parts(keep, days, prefixes))
+    let archive_after_days = positive(get, "KEEPER_STANDARD_ARCHIVE_AFTER_DAYS_WITHOUT_PULL")?;
+    let expire_archived_after_days = positive(get, "KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS")?;
+    if let Some(days) = expire_archived_after_days.filter(|d| *d < crate::lifecycle::MIN_ARCHIVE_EXPIRY_DAYS) {
+        return Err(ConfigError {
+            variable: "KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS",
+            message: format!(
+                "\"{days}\" is below ECR's minimum: archived images are kept {} days at least",
+                crate::lifecycle::MIN_ARCHIVE_EXPIRY_DAYS
+            ),
+        });
+    }
+    Ok(crate::audit::Standard::from_parts(crate::audit::StandardParts {
+        keep_tagged: keep,
+        untagged_days: days,
+        tag_prefixes: prefixes,
+        archive_after_days,
+        expire_archived_after_days,
+    }))
 }
 
 /// Configuration of the scheduled audit.
@@ -492,6 +510,24 @@ mod standard_tests {
     use super::*;
 
     #[test]
+    fn a_standard_may_archive_and_its_archive_expiry_is_checked_at_start() {
+        let vars = [
+            ("KEEPER_STANDARD_ARCHIVE_AFTER_DAYS_WITHOUT_PULL", "30"),
+            ("KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS", "180"),
+        ];
+        let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let standard = standard_from_env(&get).ok().flatten().unwrap_or_else(|| panic!("no standard"));
+        assert_eq!((standard.archive_after_days, standard.expire_archived_after_days), (Some(30), Some(180)));
+        assert_eq!(standard.keep_tagged, crate::lifecycle::DEFAULT_KEEP_TAGGED, "the rest takes the defaults");
+        let early =
+            standard_from_env(&|k: &str| (k == "KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS").then(|| "30".into()));
+        assert_eq!(
+            early.err().map(|e| e.to_string()).as_deref(),
+            Some("KEEPER_STANDARD_EXPIRE_ARCHIVED_AFTER_DAYS: \"30\" is below ECR's minimum: archived images are kept 90 days at least")
+        );
+    }
+
+    #[test]
     fn the_standard_is_read_once_for_every_function() {
         let vars = [("KEEPER_STANDARD_KEEP_TAGGED", "20"), ("KEEPER_STANDARD_TAG_PREFIXES", "release-")];
         let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
@@ -576,7 +612,12 @@ mod cost_config_tests {
         let c = read(&[("KEEPER_STANDARD_KEEP_TAGGED", "20"), ("KEEPER_COST_DASHBOARD", "apps-costs")]);
         let c = c.unwrap_or_else(|e| panic!("{e}"));
         let expected = crate::lifecycle::generate(
-            &crate::audit::Standard::from_parts(Some(20), None, vec![]).map(|s| s.params()).unwrap_or_default(),
+            &crate::audit::Standard::from_parts(crate::audit::StandardParts {
+                keep_tagged: Some(20),
+                ..Default::default()
+            })
+            .map(|s| s.params())
+            .unwrap_or_default(),
         );
         assert_eq!(Ok(&c.standard), expected.as_ref());
         assert_eq!(c.dashboard, "apps-costs");

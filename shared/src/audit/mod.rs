@@ -6,7 +6,9 @@ mod fix_first;
 mod model;
 pub mod ocsf;
 
-pub use checks::{registry_checks, run_checks, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
+pub use checks::{
+    registry_checks, run_checks, AuditSettings, Facts, LifecycleTotals, Standard, StandardParts, OVERDUE_AFTER,
+};
 pub use fix_first::{fix_first, Consequence, FixAction};
 pub use model::{
     AuditReport, CheckCounts, CheckResult, CheckSeverity, RemediationAction, RepositoryAudit, Status, Summary, Totals,

@@ -88,7 +88,13 @@ async fn lifecycle_family_finds_missing_late_and_unmanaged() {
         .with_repository("loose", good(), &[])
         .with_lifecycle_policy("loose", &standard_policy())
         .with_image("loose", scanned("sha256:l", &["latest"], 1, 0));
-    let standard = Standard { keep_tagged: 20, untagged_days: 7, tag_prefixes: vec!["v".into()] };
+    let standard = Standard {
+        keep_tagged: 20,
+        untagged_days: 7,
+        tag_prefixes: vec!["v".into()],
+        archive_after_days: None,
+        expire_archived_after_days: None,
+    };
     let with_standard = AuditSettings { standard: Some(standard), ..settings() };
     // WHEN audited
     let report = run(&registry, &with_standard, &AuditOptions::default()).await;
@@ -277,7 +283,13 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     registry.with_repository("bare", bare, &[]);
     compliant(&registry, "own");
     let own_policy = registry.lifecycle_policy("own");
-    let standard = Standard { keep_tagged: 20, untagged_days: 3, tag_prefixes: vec!["release-".into()] };
+    let standard = Standard {
+        keep_tagged: 20,
+        untagged_days: 3,
+        tag_prefixes: vec!["release-".into()],
+        archive_after_days: None,
+        expire_archived_after_days: None,
+    };
     let with_standard = AuditSettings { standard: Some(standard.clone()), ..settings() };
     let fix = |apply| AuditOptions {
         remediation: Remediation { lifecycle: true, scan: true, pins: false, templates: false, apply },
@@ -513,4 +525,57 @@ async fn remediation_gives_an_uncovered_pull_through_cache_a_template_of_the_sta
     let message = after.registry_checks.iter().find(|c| c.id == "REG-2").map(|c| c.message.clone()).unwrap_or_default();
     assert!(!message.contains("docker-hub") && message.contains("quay/"), "{message}");
     assert!(after.remediation.is_empty());
+}
+
+/// A standard that archives: LC-6 names a policy that archives nothing, and remediation writes
+/// the standard with its archive rules (transition after D days without a pull, archived images
+/// expired after M days).
+#[tokio::test]
+async fn a_standard_that_archives_is_compared_with_and_applied() {
+    let registry = InMemoryRegistry::new();
+    compliant(&registry, "plain");
+    registry.with_repository("bare", good(), &[]);
+    let standard = Standard {
+        keep_tagged: 10,
+        untagged_days: 7,
+        tag_prefixes: vec!["v".into()],
+        archive_after_days: Some(30),
+        expire_archived_after_days: Some(180),
+    };
+    let with_standard = AuditSettings { standard: Some(standard.clone()), ..settings() };
+    let options = AuditOptions {
+        remediation: Remediation { lifecycle: true, apply: true, ..Remediation::default() },
+        ..AuditOptions::default()
+    };
+    let report = run(&registry, &with_standard, &options).await;
+    let lc_6 = report
+        .repositories
+        .iter()
+        .find(|r| r.name == "plain")
+        .and_then(|r| r.checks.iter().find(|c| c.id == "LC-6"))
+        .map(|c| (c.status, c.message.clone()));
+    assert_eq!(
+        lc_6,
+        Some((
+            Status::Warn,
+            "drifts from the standard: archives nothing (standard: after 30 days without a pull); never expires \
+             archived images (standard: after 180 days)"
+                .to_string()
+        ))
+    );
+    let written = registry.lifecycle_policy("bare").unwrap_or_default();
+    let policy = crate::lifecycle::parse_policy(&written).unwrap_or_else(|e| panic!("{e}: {written}"));
+    let archives = policy.rules.iter().any(|r| {
+        r.action.kind == crate::lifecycle::ActionType::Transition
+            && r.selection.count_type == crate::lifecycle::CountType::SinceImagePulled
+            && r.selection.count_number == 30
+    });
+    assert!(archives, "{written}");
+    // AND the repository fixed so matches the standard
+    let again = run(&registry, &with_standard, &AuditOptions::default()).await;
+    assert_eq!(status(&again, "bare", "LC-6"), Status::Pass);
+    assert!(standard
+        .params()
+        .describe()
+        .ends_with(", archive after 30 days without a pull, expire archived after 180 days"));
 }

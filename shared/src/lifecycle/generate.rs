@@ -65,7 +65,15 @@ impl PolicyParams {
         if kept.is_empty() {
             kept.push(format!("{DEFAULT_TAG_PREFIX}*"));
         }
-        format!("keep the last {} of {}, untagged {} days", self.keep_tagged, kept.join(", "), self.untagged_days)
+        let mut text =
+            format!("keep the last {} of {}, untagged {} days", self.keep_tagged, kept.join(", "), self.untagged_days);
+        if let Some(d) = self.archive_after_days {
+            text.push_str(&format!(", archive after {d} days without a pull"));
+        }
+        if let Some(d) = self.expire_archived_after_days {
+            text.push_str(&format!(", expire archived after {d} days"));
+        }
+        text
     }
 }
 

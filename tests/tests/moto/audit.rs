@@ -19,7 +19,13 @@ use std::process::Command;
 
 fn settings() -> AuditSettings {
     AuditSettings {
-        standard: Some(Standard { keep_tagged: 10, untagged_days: 7, tag_prefixes: vec!["v".into()] }),
+        standard: Some(Standard {
+            keep_tagged: 10,
+            untagged_days: 7,
+            tag_prefixes: vec!["v".into()],
+            archive_after_days: None,
+            expire_archived_after_days: None,
+        }),
         findings: FindingsPolicy::default(),
         require_kms: false,
     }
@@ -531,6 +537,60 @@ async fn a_signature_is_read_as_its_images_referrer_and_expires_with_it() {
         "3 images (of which 1 referrers: signatures, SBOMs, attestations)"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--fix` with a standard that archives writes ECR's archive grammar on moto (the harness knows
+/// it): a transition after 30 days without a pull and an archive expiry; then LC-6 passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn fix_applies_a_standard_that_archives() {
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo { policy: None, ..Repo::good("bare") }).await;
+    let standard = [
+        "--standard-archive-after-days-without-pull",
+        "30",
+        "--standard-expire-archived-after-days",
+        "180",
+        "--output",
+        "json",
+    ];
+    let fixed = cli(&aws, &[&["--fix", "--yes"], &standard[..]].concat());
+    let report: serde_json::Value = serde_json::from_slice(&fixed.stdout).unwrap_or_default();
+    let applied = report["remediation"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["action"] == "apply-lifecycle-policy")
+        .cloned();
+    assert_eq!(applied.as_ref().map(|a| a["applied"].clone()), Some(serde_json::json!(true)), "{report}");
+    assert!(applied
+        .and_then(|a| a["detail"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+        .contains("archive after 30 days without a pull"));
+    let text = ecr
+        .get_lifecycle_policy()
+        .repository_name("bare")
+        .send()
+        .await
+        .ok()
+        .and_then(|p| p.lifecycle_policy_text().map(str::to_owned));
+    let policy: serde_json::Value = serde_json::from_str(&text.unwrap_or_default()).unwrap_or_default();
+    let rules = policy["rules"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rules.iter().any(|r| r["action"]["type"] == "transition"
+            && r["selection"]["countType"] == "sinceImagePulled"
+            && r["selection"]["countNumber"] == 30),
+        "{policy}"
+    );
+    assert!(
+        rules.iter().any(|r| r["selection"]["storageClass"] == "archive" && r["selection"]["countNumber"] == 180),
+        "{policy}"
+    );
+    let again: serde_json::Value = serde_json::from_slice(&cli(&aws, &standard).stdout).unwrap_or_default();
+    let lc_6 =
+        again["repositories"][0]["checks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "LC-6").cloned());
+    assert_eq!(lc_6.map(|c| c["status"].clone()), Some(serde_json::json!("PASS")));
 }
 
 fn empty_home() -> std::path::PathBuf {

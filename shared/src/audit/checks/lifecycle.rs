@@ -6,8 +6,8 @@ use super::{result, tags_or_digest, Facts, LifecycleTotals, Standard, OVERDUE_AF
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::image::Image;
 use crate::lifecycle::{
-    human_bytes, parse_policy, simulate, CountType, Fate, LifecyclePolicy, Plan, PolicyError, StorageClass, TagStatus,
-    MIN_ARCHIVE_EXPIRY_DAYS,
+    human_bytes, parse_policy, simulate, ActionType, CountType, Fate, LifecyclePolicy, Plan, PolicyError, StorageClass,
+    TagStatus, MIN_ARCHIVE_EXPIRY_DAYS,
 };
 use crate::workloads::at_risk;
 use chrono::{DateTime, Duration, Utc};
@@ -419,6 +419,36 @@ fn in_use(workloads: Result<&[Vec<String>], &str>, plan: Option<&Plan>) -> Check
     )
 }
 
+/// Where the policy archives differently from a standard that archives.
+fn archive_drift(policy: &LifecyclePolicy, standard: &Standard) -> Vec<String> {
+    let mut differences = Vec::new();
+    if let Some(days) = standard.archive_after_days {
+        let archive = policy.rules.iter().find(|r| r.action.kind == ActionType::Transition);
+        match archive.map(|r| (r.selection.count_type, r.selection.count_number)) {
+            Some((CountType::SinceImagePulled, d)) if d == days => {}
+            Some((CountType::SinceImagePulled, d)) => {
+                differences.push(format!("archives after {d} days without a pull (standard: {days})"))
+            }
+            Some((count_type, n)) => {
+                differences.push(format!("archives by {count_type} {n} (standard: after {days} days without a pull)"))
+            }
+            None => differences.push(format!("archives nothing (standard: after {days} days without a pull)")),
+        }
+    }
+    if let Some(days) = standard.expire_archived_after_days {
+        let expire = policy
+            .rules
+            .iter()
+            .find(|r| r.selection.storage_class() == StorageClass::Archive && r.action.kind == ActionType::Expire);
+        match expire.map(|r| r.selection.count_number) {
+            Some(d) if d == days => {}
+            Some(d) => differences.push(format!("expires archived images after {d} days (standard: {days})")),
+            None => differences.push(format!("never expires archived images (standard: after {days} days)")),
+        }
+    }
+    differences
+}
+
 /// LC-6 (and REG-1/REG-2 for a template's policy): the policy against the team's standard.
 pub(super) fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> CheckResult {
     let Some(policy) = policy else {
@@ -467,6 +497,7 @@ pub(super) fn drift(policy: Option<&LifecyclePolicy>, standard: &Standard) -> Ch
         None => differences
             .push(format!("no rule expires untagged images (standard: after {} days)", standard.untagged_days)),
     }
+    differences.extend(archive_drift(policy, standard));
     if differences.is_empty() {
         result("LC-6", Status::Pass, CheckSeverity::Medium, "matches the standard", Value::Null)
     } else {

@@ -33,18 +33,37 @@ pub struct Standard {
     pub keep_tagged: u32,
     pub untagged_days: u32,
     pub tag_prefixes: Vec<String>,
+    /// Archive what no other rule keeps after this many days without a pull (ECR's archive
+    /// storage); `None`: the standard does not archive.
+    pub archive_after_days: Option<u32>,
+    /// Expire archived images this many days after archiving (90 at least).
+    pub expire_archived_after_days: Option<u32>,
+}
+
+/// The standard's parts as configuration gives them (the CLI's `--standard-*`, the functions'
+/// `KEEPER_STANDARD_*`); what is missing takes ecr-keeper's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StandardParts {
+    pub keep_tagged: Option<u32>,
+    pub untagged_days: Option<u32>,
+    pub tag_prefixes: Vec<String>,
+    pub archive_after_days: Option<u32>,
+    pub expire_archived_after_days: Option<u32>,
 }
 
 impl Standard {
     /// The standard from its parts, as configuration gives them; `None` when no part is given.
     /// Missing parts take ecr-keeper's defaults: the one place they are filled in, for the
     /// functions' `KEEPER_STANDARD_*` and the CLI's `--standard-*` alike.
-    pub fn from_parts(
-        keep_tagged: Option<u32>,
-        untagged_days: Option<u32>,
-        tag_prefixes: Vec<String>,
-    ) -> Option<Standard> {
-        (keep_tagged.is_some() || untagged_days.is_some() || !tag_prefixes.is_empty()).then(|| Standard {
+    pub fn from_parts(parts: StandardParts) -> Option<Standard> {
+        let StandardParts { keep_tagged, untagged_days, tag_prefixes, archive_after_days, expire_archived_after_days } =
+            parts;
+        let given = keep_tagged.is_some()
+            || untagged_days.is_some()
+            || !tag_prefixes.is_empty()
+            || archive_after_days.is_some()
+            || expire_archived_after_days.is_some();
+        given.then(|| Standard {
             keep_tagged: keep_tagged.unwrap_or(crate::lifecycle::DEFAULT_KEEP_TAGGED),
             untagged_days: untagged_days.unwrap_or(crate::lifecycle::DEFAULT_UNTAGGED_DAYS),
             tag_prefixes: if tag_prefixes.is_empty() {
@@ -52,6 +71,8 @@ impl Standard {
             } else {
                 tag_prefixes
             },
+            archive_after_days,
+            expire_archived_after_days,
         })
     }
 
@@ -68,6 +89,8 @@ impl Standard {
             keep_tagged: self.keep_tagged,
             tag_prefixes: self.tag_prefixes.clone(),
             untagged_days: self.untagged_days,
+            archive_after_days: self.archive_after_days,
+            expire_archived_after_days: self.expire_archived_after_days,
             ..crate::lifecycle::PolicyParams::default()
         }
     }

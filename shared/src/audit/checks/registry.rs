@@ -254,7 +254,8 @@ mod tests {
             ],
             ..RegistryRules::default()
         };
-        let standard = Standard::from_parts(Some(20), None, vec![]);
+        let standard =
+            Standard::from_parts(crate::audit::StandardParts { keep_tagged: Some(20), ..Default::default() });
         let c = registry_checks(Some(&rules), &scan_all(), standard.as_ref());
         let reg1 = check(&c, "REG-1");
         assert_eq!(reg1.status, Status::Fail, "{reg1:?}");
