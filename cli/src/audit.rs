@@ -32,6 +32,10 @@ pub struct AuditArgs {
     /// ENC-1 fails without a customer-managed KMS key (default: informs).
     #[arg(long)]
     require_kms: bool,
+    /// The role of a third-party scanner that pulls images (Snyk, Trivy…): LC-7 checks it is
+    /// excluded from pull-time updates, and --fix registers the exclusion (repeatable).
+    #[arg(long = "scanner-role", value_name = "ARN", value_parser = |s: &str| ecr_keeper_core::registry::scanner_role(s))]
+    scanner_roles: Vec<String>,
     /// Repositories audited at once.
     #[arg(long, value_name = "N", default_value_t = ecr_keeper_core::run::DEFAULT_CONCURRENCY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
@@ -43,8 +47,9 @@ pub struct AuditArgs {
     output_dir: Option<std::path::PathBuf>,
     /// List what remediation would do: apply the standard policy where none exists, turn on
     /// scan on push where nothing scans, create a creation template of the standard for each
-    /// pull-through cache no template covers. Never replaces a policy or a template, never
-    /// deletes an image.
+    /// pull-through cache no template covers, register a pull-time update exclusion for each
+    /// --scanner-role the registry lacks. Never replaces a policy or a template, never deletes
+    /// an image.
     #[arg(long)]
     fix: bool,
     /// With --fix or --protect-in-use: make the changes.
@@ -94,6 +99,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         standard,
         findings: FindingsPolicy { threshold: args.severity_threshold, suppressions },
         require_kms: args.require_kms,
+        scanner_roles: args.scanner_roles.clone(),
     };
     let config = match args.aws.connect_for(scope.as_ref().and_then(|s| s.regions.first().map(String::as_str))).await {
         Ok(c) => c,
@@ -107,7 +113,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             lifecycle: args.fix,
             scan: args.fix,
             pins: args.protect_in_use,
-            templates: args.fix,
+            registry: args.fix,
             apply: args.yes,
         },
         deadline: None,

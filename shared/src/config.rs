@@ -435,6 +435,14 @@ impl AuditConfig {
                 })
             }
         };
+        let scanner_roles = set("KEEPER_SCANNER_ROLES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(crate::registry::scanner_role)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| ConfigError { variable: "KEEPER_SCANNER_ROLES", message })?;
         let mut remediation = crate::audit::Remediation { apply: true, ..Default::default() };
         for part in set("KEEPER_REMEDIATE").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -473,7 +481,7 @@ impl AuditConfig {
         Ok(AuditConfig {
             in_use,
             metrics: events.metrics,
-            settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms },
+            settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms, scanner_roles },
             repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
             concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(crate::run::DEFAULT_CONCURRENCY, |n| n as usize),
             remediation,
@@ -484,6 +492,23 @@ impl AuditConfig {
 #[cfg(test)]
 mod audit_config_tests {
     use super::*;
+
+    #[test]
+    fn scanner_roles_are_read_and_a_wrong_one_is_named() {
+        let read = |value: &str| {
+            let value = value.to_string();
+            AuditConfig::from_env(move |k| (k == "KEEPER_SCANNER_ROLES").then(|| value.clone()))
+        };
+        let c = read(" arn:aws:iam::123456789012:role/snyk , arn:aws:iam::123456789012:role/trivy")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.settings.scanner_roles,
+            ["arn:aws:iam::123456789012:role/snyk", "arn:aws:iam::123456789012:role/trivy"]
+        );
+        let e = read("arn:aws:iam::123456789012:role/snyk,trivy").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("KEEPER_SCANNER_ROLES") && e.contains("\"trivy\" is not an IAM role or user ARN"), "{e}");
+        assert!(read("").map(|c| c.settings.scanner_roles.is_empty()).unwrap_or(false));
+    }
 
     #[test]
     fn the_audit_reads_its_standard_and_remediation() {

@@ -89,6 +89,13 @@ pub trait SettingsWrites: Send + Sync {
         &self,
         template: &crate::registry::CreationTemplate,
     ) -> impl Future<Output = Result<(), RegistryError>> + Send;
+
+    /// Adds a principal to the registry's pull-time update exclusions (the audit's remediation
+    /// of LC-7); succeeds when it is already there.
+    fn register_pull_time_update_exclusion(
+        &self,
+        principal: &str,
+    ) -> impl Future<Output = Result<(), RegistryError>> + Send;
 }
 
 /// Repositories made, owned and removed: the custom resource's alone (its IAM role is the

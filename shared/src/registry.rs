@@ -131,8 +131,65 @@ impl RegistryRules {
     }
 }
 
+/// A principal for a pull-time update exclusion, as RegisterPullTimeUpdateExclusion accepts it
+/// (API reference: at most 200 characters,
+/// `^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$`).
+pub fn scanner_role(arn: &str) -> Result<String, String> {
+    let arn = arn.trim();
+    let refuse = || {
+        Err(format!(
+            "\"{arn}\" is not an IAM role or user ARN (arn:aws:iam::123456789012:role/NAME, at most 200 characters)"
+        ))
+    };
+    let Some(rest) = arn.strip_prefix("arn:aws") else { return refuse() };
+    let Some((partition, rest)) = rest.split_once(":iam::") else { return refuse() };
+    let partition_ok = partition.is_empty()
+        || partition
+            .strip_prefix('-')
+            .is_some_and(|p| p.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase())));
+    let Some((account, rest)) = rest.split_once(':') else { return refuse() };
+    let Some((kind, path)) = rest.split_once('/') else { return refuse() };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    let path_ok = path.split('/').all(|part| !part.is_empty() && part.chars().all(name_char));
+    if arn.len() <= 200
+        && partition_ok
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && (kind == "role" || kind == "user")
+        && path_ok
+    {
+        Ok(arn.to_string())
+    } else {
+        refuse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_scanner_role_is_an_iam_role_or_user_arn_as_ecr_accepts_it() {
+        for ok in [
+            "arn:aws:iam::123456789012:role/snyk-scanner",
+            "arn:aws-us-gov:iam::123456789012:role/path/to/trivy",
+            "arn:aws:iam::123456789012:user/ci.bot@example",
+        ] {
+            assert_eq!(super::scanner_role(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "snyk",
+            "arn:aws:iam::12345678901:role/short-account",
+            "arn:aws:iam::123456789012:group/scanners",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:sts::123456789012:assumed-role/scanner/session",
+            "arn:aws-:iam::123456789012:role/x",
+        ] {
+            let e = super::scanner_role(bad).err().unwrap_or_default();
+            assert!(e.contains("is not an IAM role or user ARN"), "{bad}: {e}");
+        }
+        let long = format!("arn:aws:iam::123456789012:role/{}", "a".repeat(170));
+        assert!(super::scanner_role(&long).is_err());
+    }
     use super::*;
 
     fn template(prefix: &str, applied_for: &[CreationScenario], policy: Option<&str>) -> CreationTemplate {

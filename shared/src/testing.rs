@@ -490,6 +490,14 @@ impl SettingsWrites for InMemoryRegistry {
         state.rules.creation_templates.push(template.clone());
         Ok(())
     }
+
+    async fn register_pull_time_update_exclusion(&self, principal: &str) -> Result<(), RegistryError> {
+        let mut state = self.call("RegisterPullTimeUpdateExclusion", principal)?;
+        if !state.pull_time_update_exclusions.iter().any(|p| p == principal) {
+            state.pull_time_update_exclusions.push(principal.to_string());
+        }
+        Ok(())
+    }
 }
 
 impl RepositoryAdmin for InMemoryRegistry {

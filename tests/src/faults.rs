@@ -132,6 +132,10 @@ impl<R: Registry> SettingsWrites for FailingFor<R> {
     ) -> Result<(), RegistryError> {
         self.inner.create_creation_template(template).await
     }
+
+    async fn register_pull_time_update_exclusion(&self, principal: &str) -> Result<(), RegistryError> {
+        self.inner.register_pull_time_update_exclusion(principal).await
+    }
 }
 
 impl<R: Registry> RepositoryAdmin for FailingFor<R> {

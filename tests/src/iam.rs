@@ -167,6 +167,10 @@ impl<R: Registry> SettingsWrites for AsIamAllows<R> {
     ) -> Result<(), RegistryError> {
         Err(self.deny("CreateRepositoryCreationTemplate", &template.prefix))
     }
+
+    async fn register_pull_time_update_exclusion(&self, principal: &str) -> Result<(), RegistryError> {
+        Err(self.deny("RegisterPullTimeUpdateExclusion", principal))
+    }
 }
 
 impl<R: Registry> RepositoryAdmin for AsIamAllows<R> {

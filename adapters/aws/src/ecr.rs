@@ -526,6 +526,16 @@ impl SettingsWrites for EcrRegistry {
             .map(|_| ())
             .map_err(|e| classify("CreateRepositoryCreationTemplate", &template.prefix, e))
     }
+
+    async fn register_pull_time_update_exclusion(&self, principal: &str) -> Result<(), RegistryError> {
+        self.client
+            .register_pull_time_update_exclusion()
+            .principal_arn(principal)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify("RegisterPullTimeUpdateExclusion", principal, e))
+    }
 }
 
 impl RepositoryAdmin for EcrRegistry {

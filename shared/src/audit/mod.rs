@@ -37,10 +37,11 @@ pub struct Remediation {
     /// Pin the images workloads run (a `keeper-in-use-…` tag) and unpin the rest, never
     /// deleting an image.
     pub pins: bool,
-    /// Create a creation template of the standard for each pull-through cache no template
-    /// covers (REG-2). The CLI's `--fix` only: creating a template needs permission to create
+    /// Change the registry itself: a creation template of the standard for each pull-through
+    /// cache no template covers (REG-2), a pull-time update exclusion for each named scanner role
+    /// (LC-7). The CLI's `--fix` only: creating a template needs permission to create
     /// repositories (ECR User Guide), which the scheduled audit's role must not have.
-    pub templates: bool,
+    pub registry: bool,
     /// False: a dry run that only lists what it would do.
     pub apply: bool,
 }
@@ -109,6 +110,36 @@ pub struct AuditedRepository {
     pub remediation: Vec<RemediationAction>,
 }
 
+impl AuditJob<'_> {
+    /// With `--fix`: a pull-time update exclusion for each named scanner role the registry lacks
+    /// (LC-7), so a scanner's pulls stop keeping images looking used. Only when the exclusions
+    /// could be read: an unread list is no evidence that one is missing.
+    async fn exclude_scanners<R: Registry>(&self, registry: &R, cx: &mut RunContext) {
+        let Some(excluded) = cx.pull_time_update_exclusions.as_mut() else { return };
+        let missing: Vec<String> =
+            self.settings.scanner_roles.iter().filter(|r| !excluded.contains(r)).cloned().collect();
+        for principal in missing {
+            let mut change = crate::run::RegistryChange {
+                action: "register-pull-time-update-exclusion".into(),
+                subject: principal.clone(),
+                applied: false,
+                detail: format!("{principal}: its pulls no longer refresh lastRecordedPullTime"),
+            };
+            if self.remediation.apply {
+                match registry.register_pull_time_update_exclusion(&principal).await {
+                    Ok(()) => {
+                        change.applied = true;
+                        // The checks that follow see the registry as it now is.
+                        excluded.push(principal);
+                    }
+                    Err(e) => change.detail = format!("{principal}: failed: {e}"),
+                }
+            }
+            cx.registry_changes.push(change);
+        }
+    }
+}
+
 impl Job for AuditJob<'_> {
     const NAME: &'static str = "audit";
     const READS_REGISTRY_SETTINGS: bool = true;
@@ -119,9 +150,10 @@ impl Job for AuditJob<'_> {
     /// standard policy for every pull-through cache rule no template covers (REG-2). A template that
     /// exists without a policy is named by REG-1/REG-2, never changed: it is someone's.
     async fn prepare<R: Registry>(&self, registry: &R, cx: &mut RunContext) {
-        if !self.remediation.templates {
+        if !self.remediation.registry {
             return;
         }
+        self.exclude_scanners(registry, cx).await;
         let Some(rules) = cx.registry_rules.as_ref() else { return };
         let standard = Standard::params_or_default(self.settings.standard.as_ref());
         let policy = match generate(&standard) {

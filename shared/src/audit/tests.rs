@@ -44,7 +44,7 @@ fn compliant(registry: &InMemoryRegistry, name: &str) {
 }
 
 fn settings() -> AuditSettings {
-    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false }
+    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false, scanner_roles: Vec::new() }
 }
 
 async fn run(registry: &InMemoryRegistry, settings: &AuditSettings, options: &AuditOptions) -> AuditReport {
@@ -292,7 +292,7 @@ async fn remediation_lists_then_applies_the_standard_and_never_replaces_a_policy
     };
     let with_standard = AuditSettings { standard: Some(standard.clone()), ..settings() };
     let fix = |apply| AuditOptions {
-        remediation: Remediation { lifecycle: true, scan: true, pins: false, templates: false, apply },
+        remediation: Remediation { lifecycle: true, scan: true, pins: false, registry: false, apply },
         ..AuditOptions::default()
     };
     // WHEN a dry run: THEN it lists both actions and writes nothing
@@ -393,7 +393,7 @@ async fn unreadable_workloads_make_use_1_an_error_and_pin_nothing() {
 }
 
 #[tokio::test]
-async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_registered() {
+async fn lc_7_warns_when_a_named_scanner_is_not_excluded_from_pull_time_updates() {
     // GIVEN an archive-after-30-days-without-pull policy, enhanced scanning, and an image pushed
     // 200 days ago but pulled yesterday
     let registry = InMemoryRegistry::new();
@@ -406,24 +406,37 @@ async fn lc_7_warns_when_only_pulls_keep_images_active_and_no_exclusion_is_regis
     let mut pulled = scanned("sha256:p", &["build-7"], 200, 0);
     pulled.last_pulled_at = Some(now() - Duration::days(1));
     registry.with_image("app", pulled).with_image("app", scanned("sha256:q", &["build-9"], 2, 0));
-    // WHEN the registry has no exclusion, one, and when they cannot be read
+    let lc7 = |report: &crate::audit::AuditReport| {
+        report.repositories[0].checks.iter().find(|c| c.id == "LC-7").cloned().unwrap_or_else(|| panic!("no LC-7"))
+    };
+    // WHEN no scanner is named: Inspector's pulls never refresh pull times (User Guide), so
+    // enhanced scanning alone is no reason to warn; the pull-kept image is only reported
     let report = run(&registry, &settings(), &AuditOptions::default()).await;
-    let lc7 =
-        report.repositories[0].checks.iter().find(|c| c.id == "LC-7").cloned().unwrap_or_else(|| panic!("no LC-7"));
-    assert_eq!(lc7.status, Status::Warn);
+    let unnamed = lc7(&report);
+    assert_eq!(unnamed.status, Status::Info);
     assert!(
-        lc7.message
-            .starts_with("1 image stays in standard storage only because of a pull in the last 30 days (e.g. build-7)"),
+        unnamed.message.starts_with(
+            "1 image stays in standard storage only because of a pull in the last 30 days (e.g. build-7). If a third-party scanner"
+        ),
         "{}",
-        lc7.message
+        unnamed.message
     );
-    assert!(lc7.message.contains("AWSServiceRoleForAmazonInspector2"), "{}", lc7.message);
+    assert!(!unnamed.message.contains("AWSServiceRoleForAmazonInspector2"), "{}", unnamed.message);
+    // WHEN a scanner role is named and not excluded: WARN with the command that excludes it
+    let snyk = "arn:aws:iam::123456789012:role/snyk".to_string();
+    let naming = AuditSettings { scanner_roles: vec![snyk.clone()], ..settings() };
     registry.with_pull_time_update_exclusions(&["arn:aws:iam::123456789012:role/ci"]);
-    let excluded = run(&registry, &settings(), &AuditOptions::default()).await;
-    assert_eq!(status(&excluded, "app", "LC-7"), Status::Pass);
+    let missing = lc7(&run(&registry, &naming, &AuditOptions::default()).await);
+    assert_eq!(missing.status, Status::Warn);
+    assert!(missing.message.ends_with(&format!("--principal-arn {snyk}")), "{}", missing.message);
+    assert_eq!(missing.evidence["exclude"], serde_json::json!([snyk]));
+    // WHEN it is excluded: PASS; the unnamed run with any exclusion passes too
+    registry.with_pull_time_update_exclusions(&["arn:aws:iam::123456789012:role/snyk"]);
+    assert_eq!(lc7(&run(&registry, &naming, &AuditOptions::default()).await).status, Status::Pass);
+    assert_eq!(status(&run(&registry, &settings(), &AuditOptions::default()).await, "app", "LC-7"), Status::Pass);
     let denied = RegistryError::AccessDenied { operation: "ListPullTimeUpdateExclusions", message: "no".into() };
     registry.failing("ListPullTimeUpdateExclusions", None, denied, None);
-    let unread = run(&registry, &settings(), &AuditOptions::default()).await;
+    let unread = run(&registry, &naming, &AuditOptions::default()).await;
     assert_eq!(status(&unread, "app", "LC-7"), Status::Info);
     assert!(unread.complete, "the rest of the audit ran");
     // LC-8: the policy archives; nothing is expired before its 90 days
@@ -494,7 +507,7 @@ async fn remediation_gives_an_uncovered_pull_through_cache_a_template_of_the_sta
         ..RegistryRules::default()
     });
     let options = |apply| AuditOptions {
-        remediation: Remediation { templates: true, apply, ..Remediation::default() },
+        remediation: Remediation { registry: true, apply, ..Remediation::default() },
         ..AuditOptions::default()
     };
     let reg_2 = |r: &AuditReport| r.registry_checks.iter().find(|c| c.id == "REG-2").map(|c| c.status);
@@ -525,6 +538,40 @@ async fn remediation_gives_an_uncovered_pull_through_cache_a_template_of_the_sta
     let message = after.registry_checks.iter().find(|c| c.id == "REG-2").map(|c| c.message.clone()).unwrap_or_default();
     assert!(!message.contains("docker-hub") && message.contains("quay/"), "{message}");
     assert!(after.remediation.is_empty());
+}
+
+/// `--fix` registers an exclusion for each named scanner the registry lacks, lists it in a dry
+/// run, and the same run's LC-7 sees the registry as it now is.
+#[tokio::test]
+async fn fix_excludes_a_named_scanner_from_pull_time_updates() {
+    let registry = InMemoryRegistry::new();
+    let params = PolicyParams { archive_after_days: Some(30), ..PolicyParams::default() };
+    registry
+        .with_repository("app", good(), &[])
+        .with_lifecycle_policy("app", &generate(&params).map(|p| p.to_json()).unwrap_or_default())
+        .with_pull_time_update_exclusions(&["arn:aws:iam::123456789012:role/trivy"]);
+    let roles = ["arn:aws:iam::123456789012:role/trivy", "arn:aws:iam::123456789012:role/snyk"];
+    let naming = AuditSettings { scanner_roles: roles.iter().map(|r| r.to_string()).collect(), ..settings() };
+    let options = |apply| AuditOptions {
+        remediation: Remediation { registry: true, apply, ..Remediation::default() },
+        ..AuditOptions::default()
+    };
+    let listed = |r: &AuditReport| -> Vec<(String, bool)> {
+        r.remediation
+            .iter()
+            .filter(|a| a.action == "register-pull-time-update-exclusion")
+            .map(|a| (a.detail.split(':').take(6).collect::<Vec<_>>().join(":"), a.applied))
+            .collect()
+    };
+    let dry = run(&registry, &naming, &options(false)).await;
+    assert_eq!(listed(&dry), [(roles[1].to_string(), false)], "trivy is excluded already");
+    assert_eq!(status(&dry, "app", "LC-7"), Status::Warn);
+    assert_eq!(registry.pull_time_update_exclusions().await.unwrap_or_default(), [roles[0]]);
+    let applied = run(&registry, &naming, &options(true)).await;
+    assert_eq!(listed(&applied), [(roles[1].to_string(), true)]);
+    assert_eq!(status(&applied, "app", "LC-7"), Status::Pass);
+    assert_eq!(registry.pull_time_update_exclusions().await.unwrap_or_default(), roles);
+    assert!(listed(&run(&registry, &naming, &options(true)).await).is_empty(), "nothing left to register");
 }
 
 /// A standard that archives: LC-6 names a policy that archives nothing, and remediation writes

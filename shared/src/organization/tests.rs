@@ -74,7 +74,7 @@ fn pace(registries: usize) -> Pace {
 }
 
 fn audit_settings() -> AuditSettings {
-    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false }
+    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false, scanner_roles: Vec::new() }
 }
 
 async fn audit_in_process(registries: &InMemoryRegistries, targets: &[Target]) -> OrganizationReport<AuditReport> {

@@ -35,7 +35,7 @@ fn registry(n: usize) -> InMemoryRegistry {
 }
 
 fn settings() -> AuditSettings {
-    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false }
+    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false, scanner_roles: Vec::new() }
 }
 
 fn run_settings(shard: usize) -> RunSettings {

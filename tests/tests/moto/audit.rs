@@ -28,6 +28,7 @@ fn settings() -> AuditSettings {
         }),
         findings: FindingsPolicy::default(),
         require_kms: false,
+        scanner_roles: Vec::new(),
     }
 }
 
@@ -591,6 +592,59 @@ async fn fix_applies_a_standard_that_archives() {
     let lc_6 =
         again["repositories"][0]["checks"].as_array().and_then(|c| c.iter().find(|c| c["id"] == "LC-6").cloned());
     assert_eq!(lc_6.map(|c| c["status"].clone()), Some(serde_json::json!("PASS")));
+}
+
+/// LC-7 on moto through the CLI: a named scanner without a pull-time update exclusion warns,
+/// `--fix` lists then registers the exclusion (the harness serves the API, cited), and LC-7
+/// passes in that same run and after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_scanner_is_checked_and_fix_excludes_it_from_pull_time_updates() {
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    let archives = PolicyParams { archive_after_days: Some(30), ..PolicyParams::default() };
+    create(&ecr, &Repo { policy: Some(archives), ..Repo::good("app") }).await;
+    let snyk = format!("arn:aws:iam::{}:role/snyk-scanner", ecr_keeper_tests::ACCOUNT);
+    let lc_7 = |out: &std::process::Output| -> (serde_json::Value, Vec<serde_json::Value>) {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let check = report["repositories"][0]["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == "LC-7").cloned())
+            .unwrap_or_default();
+        let actions = report["remediation"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["action"] == "register-pull-time-update-exclusion")
+            .cloned()
+            .collect();
+        (check, actions)
+    };
+    let (check, actions) = lc_7(&cli(&aws, &["--scanner-role", &snyk, "--fix", "--output", "json"]));
+    assert_eq!(check["status"], "WARN", "{check}");
+    assert!(check["message"].as_str().unwrap_or_default().ends_with(&format!("--principal-arn {snyk}")), "{check}");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["applied"], false, "a dry run");
+    let excluded = |ecr: aws_sdk_ecr::Client| async move {
+        ecr.list_pull_time_update_exclusions()
+            .send()
+            .await
+            .map(|o| o.pull_time_update_exclusions().to_vec())
+            .unwrap_or_default()
+    };
+    assert!(excluded(ecr.clone()).await.is_empty(), "nothing registered in a dry run");
+
+    let (check, actions) = lc_7(&cli(&aws, &["--scanner-role", &snyk, "--fix", "--yes", "--output", "json"]));
+    assert_eq!((actions.len(), actions.first().map(|a| a["applied"].clone())), (1, Some(serde_json::json!(true))));
+    assert_eq!(check["status"], "PASS", "{check}");
+    assert_eq!(excluded(ecr.clone()).await, std::slice::from_ref(&snyk));
+    let (check, actions) = lc_7(&cli(&aws, &["--scanner-role", &snyk, "--output", "json"]));
+    assert_eq!((check["status"].clone(), actions.len()), (serde_json::json!("PASS"), 0));
+
+    let refused = cli(&aws, &["--scanner-role", "snyk-scanner"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--scanner-role") && stderr.contains("is not an IAM role or user ARN"), "{stderr}");
 }
 
 fn empty_home() -> std::path::PathBuf {

@@ -428,7 +428,12 @@ impl World {
             ..AuditOptions::default()
         };
         let (before, _) = self.snapshot().await;
-        let settings = AuditSettings { standard: None, findings: Default::default(), require_kms: false };
+        let settings = AuditSettings {
+            standard: None,
+            findings: Default::default(),
+            require_kms: false,
+            scanner_roles: Vec::new(),
+        };
         let report = audit(&registry, &settings, &options, chrono::Utc::now()).await;
         let (after, _) = self.snapshot().await;
         let done = report.as_ref().map(|r| &r.remediation);

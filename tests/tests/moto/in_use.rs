@@ -23,7 +23,7 @@ fn uri(tag: &str) -> String {
 }
 
 fn settings() -> AuditSettings {
-    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false }
+    AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false, scanner_roles: Vec::new() }
 }
 
 /// An ECS service `prod/web` running `tag` (a new task definition revision each time).

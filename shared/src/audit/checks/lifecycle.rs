@@ -2,7 +2,7 @@
 //! time, matches the team's standard, archives by real pulls and for at least the billed 90 days,
 //! and removes no image a workload runs.
 
-use super::{result, tags_or_digest, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
+use super::{result, tags_or_digest, AuditSettings, Facts, LifecycleTotals, Standard, OVERDUE_AFTER};
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::image::Image;
 use crate::lifecycle::{
@@ -13,11 +13,8 @@ use crate::workloads::at_risk;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-pub(super) fn checks(
-    f: &Facts,
-    standard: Option<&Standard>,
-    now: DateTime<Utc>,
-) -> (Vec<CheckResult>, LifecycleTotals) {
+pub(super) fn checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (Vec<CheckResult>, LifecycleTotals) {
+    let standard = settings.standard.as_ref();
     let parsed = f.lifecycle_policy.map(parse_policy);
     let mut out = exists_and_valid(parsed.as_ref()).to_vec();
     let policy: Option<&LifecyclePolicy> = parsed.as_ref().and_then(|p| p.as_ref().ok());
@@ -25,7 +22,7 @@ pub(super) fn checks(
     let totals = match policy {
         Some(p) => {
             let plan = simulate(p, f.images, now);
-            out.extend(pull_and_archive(f, p, &plan, now));
+            out.extend(pull_and_archive(f, p, &plan, &settings.scanner_roles, now));
             if let Some(workloads) = f.workloads {
                 out.push(in_use(workloads, Some(&plan)));
             }
@@ -229,7 +226,13 @@ fn overdue(fates: &Fates) -> CheckResult {
 
 /// LC-7 (pulls that keep images active) and LC-8 (archive expiry under the 90-day minimum),
 /// only for policies that use pull times or archive storage.
-fn pull_and_archive(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateTime<Utc>) -> Vec<CheckResult> {
+fn pull_and_archive(
+    f: &Facts,
+    policy: &LifecyclePolicy,
+    plan: &Plan,
+    scanner_roles: &[String],
+    now: DateTime<Utc>,
+) -> Vec<CheckResult> {
     let mut out = Vec::new();
     let pull_rule =
         policy.rules_by_priority().into_iter().find(|r| r.selection.count_type == CountType::SinceImagePulled);
@@ -249,47 +252,86 @@ fn pull_and_archive(f: &Facts, policy: &LifecyclePolicy, plan: &Plan, now: DateT
             })
             .map(|(image, _)| image)
             .collect();
-        let examples: Vec<String> = kept_by_pulls.iter().take(5).map(|i| tags_or_digest(i)).collect();
-        let account = f.repository.arn.split(':').nth(4).unwrap_or("ACCOUNT");
-        let scanner = format!(
-            "arn:aws:iam::{account}:role/aws-service-role/inspector2.amazonaws.com/AWSServiceRoleForAmazonInspector2"
-        );
-        out.push(match f.pull_time_update_exclusions {
-            None => result(
-                "LC-7",
-                Status::Info,
-                CheckSeverity::Low,
-                "the registry's pull-time update exclusions could not be read (ecr:ListPullTimeUpdateExclusions): pulls by scanners and tooling may keep images from archiving",
-                json!({"imagesKeptByPulls": kept_by_pulls.len()}),
-            ),
-            Some([]) if f.registry_scanning.enhanced && !kept_by_pulls.is_empty() => result(
-                "LC-7",
-                Status::Warn,
-                CheckSeverity::Medium,
-                format!(
-                    "{} {} in standard storage only because of a pull in the last {} days (e.g. {}), while enhanced scanning is on and no pull-time update exclusion is registered: scanner and tooling pulls keep images looking used. Exclude their roles, e.g. aws ecr register-pull-time-update-exclusion --principal-arn {scanner}",
-                    crate::lifecycle::count(kept_by_pulls.len() as u64, "image", "images"),
-                    if kept_by_pulls.len() == 1 { "stays" } else { "stay" },
-                    rule.selection.count_number,
-                    examples.join(", ")
-                ),
-                json!({"imagesKeptByPulls": kept_by_pulls.len(), "examples": examples, "exclude": [scanner]}),
-            ),
-            Some(excluded) => result(
-                "LC-7",
-                Status::Pass,
-                CheckSeverity::Medium,
-                if excluded.is_empty() {
-                    "pull times are not refreshed by a scanner (enhanced scanning is off, or no image is kept only by a pull)".to_string()
-                } else {
-                    format!("{} principal(s) excluded from pull-time updates", excluded.len())
-                },
-                json!({"exclusions": excluded}),
-            ),
-        });
+        out.push(scanner_pulls(
+            f.pull_time_update_exclusions,
+            scanner_roles,
+            &kept_by_pulls,
+            rule.selection.count_number,
+        ));
     }
     out.extend(archive_minimum(f, policy, plan, now));
     out
+}
+
+/// LC-7: ECR refreshes `lastRecordedPullTime` on every pull but Amazon Inspector's, so a
+/// third-party scanner's pulls keep images "in use" unless its role is excluded (User Guide,
+/// "Pull-time update exclusions"). No ECR API says who pulls: the scanners are the roles the
+/// team names.
+fn scanner_pulls(
+    exclusions: Option<&[String]>,
+    scanner_roles: &[String],
+    kept_by_pulls: &[&Image],
+    days: u32,
+) -> CheckResult {
+    let examples: Vec<String> = kept_by_pulls.iter().take(5).map(|i| tags_or_digest(i)).collect();
+    let kept = format!(
+        "{} {} in standard storage only because of a pull in the last {days} days{}",
+        crate::lifecycle::count(kept_by_pulls.len() as u64, "image", "images"),
+        if kept_by_pulls.len() == 1 { "stays" } else { "stay" },
+        if examples.is_empty() { String::new() } else { format!(" (e.g. {})", examples.join(", ")) }
+    );
+    let evidence = |extra: Value| {
+        let mut e = json!({"imagesKeptByPulls": kept_by_pulls.len(), "examples": examples});
+        if let (Some(e), Value::Object(extra)) = (e.as_object_mut(), extra) {
+            e.extend(extra);
+        }
+        e
+    };
+    let Some(excluded) = exclusions else {
+        return result(
+            "LC-7",
+            Status::Info,
+            CheckSeverity::Low,
+            "the registry's pull-time update exclusions could not be read (ecr:ListPullTimeUpdateExclusions): pulls by scanners and tooling may keep images from archiving",
+            evidence(json!({})),
+        );
+    };
+    let missing: Vec<&String> = scanner_roles.iter().filter(|r| !excluded.contains(r)).collect();
+    if let Some(first) = missing.first() {
+        return result(
+            "LC-7",
+            Status::Warn,
+            CheckSeverity::Medium,
+            format!(
+                "{} scanner role(s) pull images without a pull-time update exclusion, so their pulls keep images looking used ({kept}): aws ecr register-pull-time-update-exclusion --principal-arn {first}",
+                missing.len()
+            ),
+            evidence(json!({"exclude": missing})),
+        );
+    }
+    if scanner_roles.is_empty() && excluded.is_empty() && !kept_by_pulls.is_empty() {
+        return result(
+            "LC-7",
+            Status::Info,
+            CheckSeverity::Low,
+            format!(
+                "{kept}. If a third-party scanner (Snyk, Trivy, CrowdStrike…) pulls them, name its role (--scanner-role, ScannerRoleArns) to check it is excluded from pull-time updates; Inspector's pulls never count"
+            ),
+            evidence(json!({})),
+        );
+    }
+    result(
+        "LC-7",
+        Status::Pass,
+        CheckSeverity::Medium,
+        if scanner_roles.is_empty() {
+            "no image is kept only by a recent pull, or the registry excludes its scanners from pull-time updates"
+                .to_string()
+        } else {
+            format!("all {} scanner role(s) are excluded from pull-time updates", scanner_roles.len())
+        },
+        evidence(json!({"exclusions": excluded})),
+    )
 }
 
 /// LC-8: archived images are kept the 90 days they are billed for. Also read from a policy ECR

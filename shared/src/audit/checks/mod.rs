@@ -96,12 +96,15 @@ impl Standard {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditSettings {
     pub standard: Option<Standard>,
     pub findings: FindingsPolicy,
     /// ENC-1 fails (instead of informing) without a customer-managed KMS key.
     pub require_kms: bool,
+    /// Roles of third-party scanners (Snyk, Trivy, CrowdStrike…) that pull images: LC-7 checks
+    /// each is excluded from pull-time updates. Inspector's pulls never count (User Guide).
+    pub scanner_roles: Vec<String>,
 }
 
 /// What the checks read about one repository.
@@ -148,7 +151,7 @@ pub(super) fn tags_or_digest(image: &Image) -> String {
 
 /// Runs every check; returns the results (in the report's order) and the lifecycle totals.
 pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (Vec<CheckResult>, LifecycleTotals) {
-    let (mut out, totals) = lifecycle::checks(f, settings.standard.as_ref(), now);
+    let (mut out, totals) = lifecycle::checks(f, settings, now);
     out.push(scanning::something_scans(f));
     out.push(scanning::newest_image_scan(f, &settings.findings));
     out.push(settings::tag_immutability(f.repository));
