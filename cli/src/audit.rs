@@ -4,7 +4,7 @@ use crate::aws_errors::explain;
 use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_aws::{ecr_client, AwsWorkloads, EcrRegistry};
+use ecr_keeper_aws::{ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry};
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
@@ -140,7 +140,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         let json = args.output == AuditOutput::Json;
         return crate::organization::finish(&report, args.output_dir.as_deref(), json, non_compliant > 0);
     }
-    let registry = EcrRegistry::new(ecr_client(&config));
+    let registry = EcrRegistry::new(ecr_client(&config)).reading_quotas(service_quotas_client(&config));
     let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));
     let options = AuditOptions { inputs: RunInputs::read(workloads.as_ref()).await, ..options };
     if let Some(Err(e)) = &options.inputs.in_use {

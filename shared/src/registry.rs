@@ -99,6 +99,10 @@ pub struct RegistryRules {
     pub pull_through_cache_rules: Vec<PullThroughCacheRule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replication: Vec<ReplicationRule>,
+    /// The applied "Images per repository" quota (Service Quotas, ecr / L-03A36CE1), when it
+    /// could be read; QUOTA-1 falls back to ECR's documented default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_repository: Option<u64>,
 }
 
 impl RegistryRules {

@@ -492,6 +492,16 @@ impl LocalAws {
         }
     }
 
+    /// The "Images per repository" quota AWS has granted `account` (Service Quotas; the harness
+    /// answers ECR's default, 100,000, until this is set).
+    pub fn set_images_per_repository_quota(&self, account: &str, value: u64) {
+        let body = serde_json::json!({"account": account, "value": value}).to_string();
+        match http("POST", &format!("{}/servicequotas_{REGION}/keeper-harness/quota", self.moto_url), &body) {
+            Ok((200, _)) => {}
+            other => panic!("setting the images-per-repository quota failed: {other:?}"),
+        }
+    }
+
     /// [`Self::set_scan_findings`] in `account`'s registry (moto keys them by account).
     pub fn set_scan_findings_in(&self, account: &str, repository: &str, digest: &str, findings: &[(&str, &str, &str)]) {
         let mut counts = serde_json::Map::new();

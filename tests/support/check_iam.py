@@ -247,6 +247,10 @@ def run(template, quiet=False):
                         check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
                     if action == "cloudwatch:PutDashboard":
                         check(all(r.endswith("dashboard/stack-costs") for r in targets), f"{name}: PutDashboard only on this stack's cost dashboard")
+                    if service == "servicequotas":
+                        check(name == "LifecycleAuditFunction" and action == "servicequotas:GetServiceQuota"
+                              and all(r.endswith(":ecr/L-03A36CE1") for r in targets),
+                              f"{name}: {action} only reads ECR's images-per-repository quota, not {targets}")
                     if service in ("ecs", "lambda"):
                         check(name in WORKLOAD_READERS and action in WORKLOAD_READS,
                               f"{name}: {action} is not a read of running images it needs")
@@ -342,6 +346,7 @@ def mutants(template):
     yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
+    yield edit("every service quota on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "servicequotas:").__setitem__("Resource", "*"))
 
     def without_ownership_guard(t):
         # The template as it was before "one owner per repository": TagResource with any keys on
@@ -396,7 +401,7 @@ def main(args):
 MEMBER_READS = {"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetLifecyclePolicy",
                 "ecr:GetRepositoryPolicy", "ecr:DescribeImageScanFindings", "ecr:GetRegistryScanningConfiguration",
                 "ecr:ListPullTimeUpdateExclusions", "ecr:DescribeRepositoryCreationTemplates",
-                "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry"}
+                "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry", "servicequotas:GetServiceQuota"}
 MEMBER_WRITES = {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:StartImageScan"}
 MEMBER_CONDITIONS = ("CreatesRole", "HasExternalId", "HasOrganizationId", "AllowsRemediation", "ForwardsEvents")
 
@@ -471,7 +476,10 @@ def run_member(template, quiet=False):
         for st in granted:
             for action in as_list(st["Action"]):
                 targets = [text(r) for r in as_list(st.get("Resource", []))]
-                if action not in REGISTRY_LEVEL:
+                if action == "servicequotas:GetServiceQuota":
+                    check(all(r == "arn:aws:servicequotas:*:123456789012:ecr/L-03A36CE1" for r in targets),
+                          f"({case}) {action} only reads ECR's images-per-repository quota, not {targets}")
+                elif action not in REGISTRY_LEVEL:
                     check(all(r.startswith("arn:aws:ecr:*:123456789012:repository/") for r in targets),
                           f"({case}) {action} only on this account's repositories, not {targets}")
         forwarding = resources.get("ForwardingRole", {})

@@ -407,6 +407,57 @@ inspector2_urls.url_paths["{0}/inspector2_(?P<region>[^/]+)/keeper-harness/cover
     _set_coverage
 ).__get__(None, Inspector2Response)
 
+# --- Service Quotas: ECR's "Images per repository": not in moto 5.2 ---
+# AWS (Service Quotas API Reference, GetServiceQuota and ServiceQuota:
+# https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html,
+# https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_ServiceQuota.html;
+# Amazon ECR User Guide, "Amazon ECR service quotas": "Images per repository", default 100,000,
+# adjustable, linked as servicequotas/home/services/ecr/quotas/L-03A36CE1): GetServiceQuota with
+# ServiceCode "ecr" and QuotaCode "L-03A36CE1" answers {"Quota": {..., "Value": <applied>}}.
+# moto 5.2.5 knows only VPC's quotas and answers NoSuchResourceException for every other. An
+# increase is granted by AWS, which moto cannot do: a test sets the applied value with
+# POST /servicequotas_<region>/keeper-harness/quota {"account", "value"}. Kept on the account's
+# backend, so /moto-api/reset clears it.
+from moto.servicequotas import urls as servicequotas_urls  # noqa: E402
+from moto.servicequotas.models import ServiceQuotasBackend, servicequotas_backends  # noqa: E402
+from moto.servicequotas.responses import ServiceQuotasResponse  # noqa: E402
+
+_ECR_IMAGES_PER_REPOSITORY = "L-03A36CE1"
+_get_service_quota = ServiceQuotasBackend.get_service_quota
+
+
+def _service_quota(self, service_code, quota_code):
+    if (service_code, quota_code) != ("ecr", _ECR_IMAGES_PER_REPOSITORY):
+        return _get_service_quota(self, service_code, quota_code)
+    return {
+        "ServiceCode": "ecr",
+        "ServiceName": "Amazon Elastic Container Registry (Amazon ECR)",
+        "QuotaArn": f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:ecr/{quota_code}",
+        "QuotaCode": quota_code,
+        "QuotaName": "Images per repository",
+        "Value": float(getattr(self, "keeper_ecr_images_per_repository", 100000)),
+        "Unit": "None",
+        "Adjustable": True,
+        "GlobalQuota": False,
+    }
+
+
+def _set_quota(cls, request, full_url, headers):
+    try:
+        body = json.loads(request.data or b"{}")
+        region = full_url.split("/servicequotas_", 1)[1].split("/", 1)[0]
+        backend = servicequotas_backends[body["account"]][region]
+        backend.keeper_ecr_images_per_repository = int(body["value"])
+        return 200, {}, json.dumps({"value": backend.keeper_ecr_images_per_repository})
+    except Exception as e:  # a malformed call from a test: say what, rather than a bare 500
+        return 400, {}, json.dumps({"message": repr(e)})
+
+
+ServiceQuotasBackend.get_service_quota = _service_quota
+servicequotas_urls.url_paths["{0}/servicequotas_(?P<region>[^/]+)/keeper-harness/quota$"] = classmethod(
+    _set_quota
+).__get__(None, ServiceQuotasResponse)
+
 # --- ECS: a service's deployment follows UpdateService ---
 # AWS (Amazon ECS API Reference, UpdateService;
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html):

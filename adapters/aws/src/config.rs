@@ -125,6 +125,11 @@ pub(crate) fn ecr_config(config: &SdkConfig) -> aws_sdk_ecr::config::Builder {
     aws_sdk_ecr::config::Builder::from(config).retry_classifier(crate::answers::HtmlIsFinal)
 }
 
+#[cfg(feature = "service-quotas")]
+pub fn service_quotas_client(config: &SdkConfig) -> aws_sdk_servicequotas::Client {
+    aws_sdk_servicequotas::Client::new(config)
+}
+
 pub fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(config)
 }

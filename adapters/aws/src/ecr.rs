@@ -33,11 +33,47 @@ const ACCEPTED_MANIFESTS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct EcrRegistry {
     client: Client,
+    /// Where the applied images-per-repository quota is read (the audit's QUOTA-1).
+    #[cfg(feature = "service-quotas")]
+    quotas: Option<aws_sdk_servicequotas::Client>,
 }
+
+/// Service Quotas' code for ECR's "Images per repository" (the User Guide's quota table links it).
+#[cfg(feature = "service-quotas")]
+const IMAGES_PER_REPOSITORY_QUOTA: &str = "L-03A36CE1";
 
 impl EcrRegistry {
     pub fn new(client: Client) -> Self {
-        EcrRegistry { client }
+        EcrRegistry {
+            client,
+            #[cfg(feature = "service-quotas")]
+            quotas: None,
+        }
+    }
+
+    /// Also reads the applied images-per-repository quota with the registry's rules.
+    #[cfg(feature = "service-quotas")]
+    pub fn reading_quotas(self, quotas: aws_sdk_servicequotas::Client) -> Self {
+        EcrRegistry { quotas: Some(quotas), ..self }
+    }
+
+    /// The applied quota; `None` (ECR's default is used) when it is not read or cannot be:
+    /// a role without servicequotas:GetServiceQuota still gets its audit.
+    async fn images_per_repository_quota(&self) -> Option<u64> {
+        #[cfg(feature = "service-quotas")]
+        if let Some(quotas) = &self.quotas {
+            let read =
+                quotas.get_service_quota().service_code("ecr").quota_code(IMAGES_PER_REPOSITORY_QUOTA).send().await;
+            match read {
+                // Whole images: the quota is a count, sent as a double.
+                Ok(out) => return out.quota().and_then(|q| q.value()).filter(|v| *v >= 1.0).map(|v| v.round() as u64),
+                Err(e) => tracing::warn!(
+                    error = %crate::one_line(&e),
+                    "the applied images-per-repository quota was not read (servicequotas:GetServiceQuota): QUOTA-1 uses ECR's default"
+                ),
+            }
+        }
+        None
     }
 
     async fn creation_templates(&self) -> Result<Vec<CreationTemplate>, RegistryError> {
@@ -319,10 +355,11 @@ impl RegistryReads for EcrRegistry {
     }
 
     async fn registry_rules(&self) -> Result<RegistryRules, RegistryError> {
-        let (templates, caches, registry) = tokio::join!(
+        let (templates, caches, registry, images_per_repository) = tokio::join!(
             self.creation_templates(),
             self.pull_through_cache_rules(),
-            self.client.describe_registry().send()
+            self.client.describe_registry().send(),
+            self.images_per_repository_quota()
         );
         let registry = registry.map_err(|e| classify("DescribeRegistry", "registry", e))?;
         let replication = registry
@@ -344,7 +381,12 @@ impl RegistryReads for EcrRegistry {
                     .collect(),
             })
             .collect();
-        Ok(RegistryRules { creation_templates: templates?, pull_through_cache_rules: caches?, replication })
+        Ok(RegistryRules {
+            creation_templates: templates?,
+            pull_through_cache_rules: caches?,
+            replication,
+            images_per_repository,
+        })
     }
 
     async fn get_registry_scanning(&self) -> Result<RegistryScanning, RegistryError> {

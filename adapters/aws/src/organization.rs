@@ -78,10 +78,21 @@ impl MemberRegistries {
 
     fn ecr_in(&self, region: &str, credentials: Option<Credentials>) -> EcrRegistry {
         let mut config = crate::config::ecr_config(&self.sdk).region(Region::new(region.to_string()));
-        if let Some(credentials) = credentials {
+        if let Some(credentials) = credentials.clone() {
             config = config.credentials_provider(credentials);
         }
-        EcrRegistry::new(aws_sdk_ecr::Client::from_conf(config.build()))
+        let registry = EcrRegistry::new(aws_sdk_ecr::Client::from_conf(config.build()));
+        // The member's applied quota, read in its account and region.
+        #[cfg(feature = "service-quotas")]
+        let registry = {
+            let mut quotas =
+                aws_sdk_servicequotas::config::Builder::from(&self.sdk).region(Region::new(region.to_string()));
+            if let Some(credentials) = credentials {
+                quotas = quotas.credentials_provider(credentials);
+            }
+            registry.reading_quotas(aws_sdk_servicequotas::Client::from_conf(quotas.build()))
+        };
+        registry
     }
 }
 

@@ -26,7 +26,7 @@ pub enum Step {
         run_id: String,
     },
     Shard {
-        item: ShardItem,
+        item: Box<ShardItem>,
     },
     Aggregate {
         run: RunState,

@@ -4,8 +4,8 @@
 //! JSON line (small registries, and anyone invoking it by hand).
 
 use ecr_keeper_aws::{
-    ecr_client, s3_client, sdk_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink, EcrRegistry,
-    MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
+    ecr_client, s3_client, sdk_config, service_quotas_client, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
+    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
@@ -60,7 +60,7 @@ impl AuditHandler {
             None => None,
         };
         Ok(AuditHandler {
-            registry: EcrRegistry::new(ecr_client(&sdk)),
+            registry: EcrRegistry::new(ecr_client(&sdk)).reading_quotas(service_quotas_client(&sdk)),
             sink: ConfiguredSink::new(config.metrics, &sdk),
             store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
             publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),

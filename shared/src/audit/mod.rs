@@ -340,6 +340,7 @@ async fn audit_repository<R: RegistryReads + SettingsWrites + ImageWrites>(
             Err(e) => Err(e.as_str()),
         }),
         pull_time_update_exclusions: cx.pull_time_update_exclusions.as_deref(),
+        images_per_repository_quota: cx.images_per_repository_quota,
     };
     let (checks, totals) = run_checks(&facts, settings, cx.now);
     let audit = RepositoryAudit {

@@ -219,6 +219,7 @@ fn quota_family_warns_at_80_percent_of_the_per_repository_limit() {
             newest_image_suppressed_at_or_above: 0,
             workloads: None,
             pull_time_update_exclusions: None,
+            images_per_repository_quota: None,
         };
         let (checks, _) = run_checks(&facts, &settings(), now());
         checks.into_iter().find(|c| c.id == "QUOTA-1").map(|c| c.status)

@@ -50,6 +50,10 @@ pub struct RunContext {
     /// a Map item holds 256 KB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_rules: Option<crate::registry::RegistryRules>,
+    /// The applied images-per-repository quota (QUOTA-1), from the registry's rules; unlike
+    /// them it travels to every shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_per_repository_quota: Option<u64>,
     /// What [`Job::prepare`] changed in the registry itself (or, in a dry run, would change).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registry_changes: Vec<RegistryChange>,
@@ -107,6 +111,7 @@ impl RunContext {
             registry_id,
             scanning,
             pull_time_update_exclusions,
+            images_per_repository_quota: registry_rules.as_ref().and_then(|r| r.images_per_repository),
             registry_rules,
             registry_changes: Vec::new(),
         };

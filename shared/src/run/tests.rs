@@ -288,6 +288,7 @@ fn cut_numbers_shards_from_where_the_run_is() {
         scanning: Default::default(),
         pull_time_update_exclusions: None,
         registry_rules: None,
+        images_per_repository_quota: None,
         registry_changes: Vec::new(),
     };
     let items = cut(&repos, 3, 5, "run", 2, &cx);
@@ -330,6 +331,7 @@ fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
                 .collect(),
             ..Default::default()
         }),
+        images_per_repository_quota: Some(100_000),
         registry_changes: Vec::new(),
     };
     let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)

@@ -647,6 +647,43 @@ async fn a_named_scanner_is_checked_and_fix_excludes_it_from_pull_time_updates()
     assert!(stderr.contains("--scanner-role") && stderr.contains("is not an IAM role or user ARN"), "{stderr}");
 }
 
+/// QUOTA-1 reads the quota AWS applied to the account (Service Quotas) and counts referrers
+/// toward it; without a grant it reads ECR's default.
+#[tokio::test(flavor = "multi_thread")]
+async fn quota_1_counts_signatures_against_the_applied_quota() {
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo::good("signed")).await;
+    let v1 = seed::push_unique(&ecr, "signed", Some("v1"), "quota-1").await;
+    seed::push_unique(&ecr, "signed", Some("v2"), "quota-2").await;
+    for i in 0..2 {
+        let signature = seed::referrer_manifest(&v1, "application/vnd.cncf.notary.signature", &format!("sig-{i}"));
+        seed::push(&ecr, "signed", None, &signature).await;
+    }
+    let quota_1 = |aws: &LocalAws| {
+        let report: serde_json::Value =
+            serde_json::from_slice(&cli(aws, &["--output", "json"]).stdout).unwrap_or_default();
+        report["repositories"][0]["checks"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["id"] == "QUOTA-1").cloned())
+            .unwrap_or_default()
+    };
+    let default = quota_1(&aws);
+    assert_eq!(default["status"], "PASS", "{default}");
+    assert_eq!(default["evidence"]["quota"], 100_000, "the harness answers ECR's default: {default}");
+    assert_eq!(default["message"], "4 images (of which 2 referrers: signatures, SBOMs, attestations)");
+
+    aws.set_images_per_repository_quota(ecr_keeper_tests::ACCOUNT, 5);
+    let granted = quota_1(&aws);
+    assert_eq!(granted["status"], "WARN", "4 of 5 is 80 %: {granted}");
+    assert_eq!(
+        granted["message"],
+        "4 images (of which 2 referrers: signatures, SBOMs, attestations): at or above 80 % of the applied quota (Service Quotas), 5 per repository"
+    );
+    assert_eq!(granted["evidence"]["quotaSource"], "service-quotas");
+}
+
 fn empty_home() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ecr-keeper-empty-home-{}", std::process::id()))
 }

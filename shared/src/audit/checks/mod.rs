@@ -25,7 +25,9 @@ use serde_json::Value;
 
 /// ECR acts within 24 hours of an image becoming eligible; later than that is overdue.
 pub const OVERDUE_AFTER: Duration = Duration::hours(24);
-pub const IMAGES_PER_REPOSITORY: usize = 100_000;
+/// ECR's default "Images per repository" quota (User Guide, "Amazon ECR service quotas"; adjustable,
+/// Service Quotas code L-03A36CE1), used when the applied value cannot be read.
+pub const IMAGES_PER_REPOSITORY: u64 = 100_000;
 
 /// The team's standard lifecycle settings, when configured (for LC-6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +123,8 @@ pub struct Facts<'a> {
     pub workloads: Option<Result<&'a [Vec<String>], &'a str>>,
     /// The registry's pull-time update exclusions (LC-7); `None` when they could not be read.
     pub pull_time_update_exclusions: Option<&'a [String]>,
+    /// The applied images-per-repository quota (QUOTA-1); `None`: ECR's documented default.
+    pub images_per_repository_quota: Option<u64>,
 }
 
 /// The lifecycle outcome the report carries beside the checks.
@@ -157,6 +161,6 @@ pub fn run_checks(f: &Facts, settings: &AuditSettings, now: DateTime<Utc>) -> (V
     out.push(settings::tag_immutability(f.repository));
     out.push(settings::encryption(f.repository, settings.require_kms));
     out.push(access::public_policy(f.repository_policy));
-    out.push(quota::image_count(f.images));
+    out.push(quota::image_count(f.images, f.images_per_repository_quota));
     (out, totals)
 }
