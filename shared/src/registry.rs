@@ -135,6 +135,48 @@ impl RegistryRules {
     }
 }
 
+/// A replication destination's own rules, when the same run read that registry (an
+/// organization run whose scope holds it): REG-3 then checks what its templates give the
+/// copies instead of only naming it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRegistry {
+    pub region: String,
+    pub registry_id: String,
+    pub rules: RegistryRules,
+}
+
+impl DestinationRegistry {
+    pub fn is(&self, d: &ReplicationDestination) -> bool {
+        self.region == d.region && self.registry_id == d.registry_id
+    }
+}
+
+/// For each registry `(registry id, region, its rules)`, the rules of those among the others it
+/// replicates to. Pure: the organization run calls it once every registry has been read.
+pub fn destinations_read(registries: &[(&str, &str, Option<&RegistryRules>)]) -> Vec<Vec<DestinationRegistry>> {
+    registries
+        .iter()
+        .map(|(_, _, rules)| {
+            let Some(rules) = rules else { return Vec::new() };
+            rules
+                .destinations()
+                .into_iter()
+                .filter_map(|d| {
+                    registries.iter().find_map(|(id, region, other)| match other {
+                        Some(other) if *id == d.registry_id && *region == d.region => Some(DestinationRegistry {
+                            region: d.region.clone(),
+                            registry_id: d.registry_id.clone(),
+                            rules: RegistryRules { images_per_repository: None, ..(*other).clone() },
+                        }),
+                        _ => None,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// A principal for a pull-time update exclusion, as RegisterPullTimeUpdateExclusion accepts it
 /// (API reference: at most 200 characters,
 /// `^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$`).

@@ -341,6 +341,7 @@ mod tests {
             }),
             &crate::scanning::RegistryScanning::default(),
             None,
+            &[],
         );
         let actions = fix_first(&r);
         let checks: Vec<&str> = actions.iter().map(|a| a.check.as_str()).collect();

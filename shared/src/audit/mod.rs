@@ -241,7 +241,12 @@ impl Job for AuditJob<'_> {
                 })
                 .chain(remediation)
                 .collect(),
-            registry_checks: registry_checks(cx.registry_rules.as_ref(), &cx.scanning, self.settings.standard.as_ref()),
+            registry_checks: registry_checks(
+                cx.registry_rules.as_ref(),
+                &cx.scanning,
+                self.settings.standard.as_ref(),
+                &cx.destinations_read,
+            ),
         }
     }
 }

@@ -67,6 +67,10 @@ pub trait Progress: Sync {
 
 impl Progress for () {}
 
+/// A registry reached and listed, with what its repositories share; or why not, as the report
+/// says it.
+type Opened<R> = Result<(R, RunContext, Vec<Repository>), String>;
+
 /// Reaches `target` and reads what every repository of it shares; the error as the report
 /// shows it.
 async fn open<J: Job, G: Registries>(
@@ -75,7 +79,7 @@ async fn open<J: Job, G: Registries>(
     target: &Target,
     prefix: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(G::Registry, RunContext, Vec<Repository>), String> {
+) -> Opened<G::Registry> {
     let registry = registries.reach(target).await.map_err(|e| e.to_string())?;
     let (mut cx, repositories) = RunContext::read(&registry, prefix, &target.region, now, J::READS_REGISTRY_SETTINGS)
         .await
@@ -86,6 +90,20 @@ async fn open<J: Job, G: Registries>(
     }
     job.prepare(&registry, &mut cx).await;
     Ok((registry, cx, repositories))
+}
+
+/// Gives each registry's context the rules of its replication destinations read in the same run.
+fn share_destinations(mut contexts: Vec<&mut RunContext>) {
+    let read = {
+        let registries: Vec<(&str, &str, Option<&crate::registry::RegistryRules>)> = contexts
+            .iter()
+            .map(|cx| (cx.registry_id.as_str(), cx.region.as_str(), cx.registry_rules.as_ref()))
+            .collect();
+        crate::registry::destinations_read(&registries)
+    };
+    for (cx, destinations) in contexts.iter_mut().zip(read) {
+        cx.destinations_read = destinations;
+    }
 }
 
 /// The whole organization run in this process, at `pace`.
@@ -105,9 +123,16 @@ where
 {
     let now = chrono::SubsecRound::trunc_subsecs(now, 0);
     progress.start(run.targets.len());
-    let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(run.targets.iter())
-        .map(|target| async move {
-            let result = match open(job, registries, target, run.prefix, now).await {
+    // Every registry opened first: REG-3 reads the rules of the destinations among them.
+    let mut opened: Vec<(&Target, Opened<G::Registry>)> = stream::iter(run.targets.iter())
+        .map(|target| async move { (target, open(job, registries, target, run.prefix, now).await) })
+        .buffered(pace.registries.max(1))
+        .collect()
+        .await;
+    share_destinations(opened.iter_mut().filter_map(|(_, o)| o.as_mut().ok().map(|(_, cx, _)| cx)).collect());
+    let results: Vec<(Target, Result<J::Report, String>)> = stream::iter(opened)
+        .map(|(target, opened)| async move {
+            let result = match opened {
                 Ok((registry, cx, repositories)) => {
                     let outcomes =
                         run_repositories(job, &registry, &repositories, &cx, pace.repositories, pace.deadline).await;
@@ -226,6 +251,8 @@ where
     if let Some(next) = next_pass(J::NAME, store, settings, state, &gathered).await? {
         return Ok(Settled::NextPass(next));
     }
+    let mut plan = plan;
+    share_destinations(plan.targets.iter_mut().filter_map(|t| t.context.as_mut()).collect());
     let mut results = Vec::new();
     for planned in plan.targets {
         let target = Target { account: planned.account, region: planned.region };

@@ -50,6 +50,10 @@ pub struct RunContext {
     /// a Map item holds 256 KB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_rules: Option<crate::registry::RegistryRules>,
+    /// The rules of the replication destinations this run also read (an organization run's
+    /// other registries), for REG-3; kept out of shard items like the rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations_read: Vec<crate::registry::DestinationRegistry>,
     /// The applied images-per-repository quota (QUOTA-1), from the registry's rules; unlike
     /// them it travels to every shard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +117,7 @@ impl RunContext {
             pull_time_update_exclusions,
             images_per_repository_quota: registry_rules.as_ref().and_then(|r| r.images_per_repository),
             registry_rules,
+            destinations_read: Vec::new(),
             registry_changes: Vec::new(),
         };
         Ok((cx, repositories))
@@ -358,7 +363,12 @@ pub(crate) fn cut_for(
             run_id: run_id.to_string(),
             pass,
             shard: first + i,
-            context: RunContext { registry_rules: None, registry_changes: Vec::new(), ..cx.clone() },
+            context: RunContext {
+                registry_rules: None,
+                destinations_read: Vec::new(),
+                registry_changes: Vec::new(),
+                ..cx.clone()
+            },
             repositories: chunk.to_vec(),
             target: target.cloned(),
         })

@@ -289,6 +289,7 @@ fn cut_numbers_shards_from_where_the_run_is() {
         pull_time_update_exclusions: None,
         registry_rules: None,
         images_per_repository_quota: None,
+        destinations_read: Vec::new(),
         registry_changes: Vec::new(),
     };
     let items = cut(&repos, 3, 5, "run", 2, &cx);
@@ -332,6 +333,7 @@ fn the_largest_shard_of_the_longest_names_fits_a_map_item() {
             ..Default::default()
         }),
         images_per_repository_quota: Some(100_000),
+        destinations_read: Vec::new(),
         registry_changes: Vec::new(),
     };
     let repos: Vec<Repository> = (0..MAX_SHARD_REPOSITORIES)

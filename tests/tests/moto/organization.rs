@@ -34,6 +34,25 @@ async fn seed_members(aws: &LocalAws, org: &Organization) {
     }
 }
 
+/// `account`'s us-east-1 registry replicates every repository to `regions` of its own.
+async fn replicate(aws: &LocalAws, account: &str, regions: &[&str]) {
+    use aws_sdk_ecr::types::{ReplicationConfiguration, ReplicationDestination, ReplicationRule};
+    let ecr = Organization::ecr_in(aws, account, "us-east-1").await;
+    let destinations = regions
+        .iter()
+        .map(|r| ReplicationDestination::builder().region(*r).registry_id(account).build())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rule =
+        ReplicationRule::builder().set_destinations(Some(destinations)).build().unwrap_or_else(|e| panic!("{e}"));
+    let configuration = ReplicationConfiguration::builder().rules(rule).build().unwrap_or_else(|e| panic!("{e}"));
+    ecr.put_replication_configuration()
+        .replication_configuration(configuration)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// `ecr-keeper <command> --accounts organization … --output-dir` against the run's moto: its
 /// report.json and exit code.
 fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str) -> (String, Option<i32>, String) {
@@ -82,6 +101,9 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     let org = Organization::create(&runs.aws, 3, &[2], &REGIONS, &CENTRAL_ROLES, false);
     assert_eq!(org.members.len(), 3);
     seed_members(&runs.aws, &org).await;
+    // AND the first member replicates from us-east-1 to its eu-west-1 (read in this run, where
+    // no REPLICATION template exists) and to ap-south-1 (outside the run's regions)
+    replicate(&runs.aws, &org.members[0], &["eu-west-1", "ap-south-1"]).await;
     let sns = aws_sdk_sns::Client::new(&runs.aws.sdk_config().await);
     sns.create_topic().name("keeper-alerts").send().await.unwrap_or_else(|e| panic!("{e}"));
 
@@ -119,6 +141,17 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
             }
         }
     }
+    // AND REG-3 judges the copies in the destination the run read, and names the one it did not
+    let checks = entry(&report, a, "us-east-1")["report"]["registryChecks"].as_array().cloned().unwrap_or_default();
+    let reg_3 = checks.iter().find(|c| c["id"] == "REG-3").cloned().unwrap_or_default();
+    assert_eq!(reg_3["status"], "FAIL", "{reg_3}");
+    assert!(
+        reg_3["message"].as_str().unwrap_or_default().starts_with(&format!(
+            "copies of every repository replicated to eu-west-1 ({a}) are never expired: no REPLICATION template there covers them"
+        )),
+        "{reg_3}"
+    );
+    assert_eq!(reg_3["evidence"]["notRead"], json!([format!("ap-south-1 ({a})")]));
     // AND the totals are the sum of the parts
     let registries: Vec<&Value> = report["registries"].as_array().into_iter().flatten().collect();
     let sum = |f: &dyn Fn(&Value) -> u64| registries.iter().map(|e| f(&e["report"])).sum::<u64>();

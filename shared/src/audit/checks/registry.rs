@@ -6,7 +6,7 @@
 use super::{lifecycle::drift, result, Standard};
 use crate::audit::model::{CheckResult, CheckSeverity, Status};
 use crate::lifecycle::parse_policy;
-use crate::registry::{CreationScenario, CreationTemplate, RegistryRules, ROOT_PREFIX};
+use crate::registry::{CreationScenario, CreationTemplate, DestinationRegistry, RegistryRules, ROOT_PREFIX};
 use crate::scanning::RegistryScanning;
 use serde_json::{json, Value};
 
@@ -15,6 +15,7 @@ pub fn registry_checks(
     rules: Option<&RegistryRules>,
     scanning: &RegistryScanning,
     standard: Option<&Standard>,
+    destinations_read: &[DestinationRegistry],
 ) -> Vec<CheckResult> {
     let Some(rules) = rules else {
         return vec![result(
@@ -29,7 +30,7 @@ pub fn registry_checks(
     vec![
         created_on_push(rules, standard),
         pull_through_cache(rules, standard),
-        replication(rules),
+        replication(rules, standard, destinations_read),
         templates_scanned(rules, scanning),
     ]
 }
@@ -130,27 +131,78 @@ fn pull_through_cache(rules: &RegistryRules, standard: Option<&Standard>) -> Che
     )
 }
 
-/// REG-3: a lifecycle policy acts only in its own region and registry, so every replication
-/// destination keeps its copies under whatever that registry's templates and policies say —
-/// which a run of this region cannot read. Named, so someone checks them there.
-fn replication(rules: &RegistryRules) -> CheckResult {
+/// REG-3: a lifecycle policy acts only in its own region and registry, so replicated copies are
+/// kept by what the destination's REPLICATION creation template gives the repositories ECR
+/// creates there. Checked where this run also read the destination (an organization run);
+/// otherwise named, so someone audits that region.
+fn replication(
+    rules: &RegistryRules,
+    standard: Option<&Standard>,
+    destinations_read: &[DestinationRegistry],
+) -> CheckResult {
     let destinations = rules.destinations();
     if destinations.is_empty() {
         return result("REG-3", Status::Pass, CheckSeverity::Medium, "the registry replicates nowhere", Value::Null);
     }
-    let named: Vec<String> = destinations.iter().map(|d| format!("{} ({})", d.region, d.registry_id)).collect();
-    result(
+    let mut problems: Vec<(Status, String)> = Vec::new();
+    let mut unread: Vec<String> = Vec::new();
+    for d in destinations {
+        let named = format!("{} ({})", d.region, d.registry_id);
+        let Some(there) = destinations_read.iter().find(|r| r.is(d)) else {
+            unread.push(named);
+            continue;
+        };
+        // Each filter's repositories (PREFIX_MATCH; none: every repository), as ECR creates
+        // them there: the template that applies to the filter's own name covers every name
+        // under it, else the ROOT template does (or nothing).
+        let filters: Vec<&str> = rules
+            .replication
+            .iter()
+            .filter(|r| r.destinations.contains(d))
+            .flat_map(|r| {
+                if r.repository_prefixes.is_empty() {
+                    vec![""]
+                } else {
+                    r.repository_prefixes.iter().map(String::as_str).collect()
+                }
+            })
+            .collect();
+        for filter in filters {
+            let what = if filter.is_empty() { "every repository".to_string() } else { format!("{filter}*") };
+            match there.rules.template_for(CreationScenario::Replication, filter) {
+                None => problems.push((
+                    Status::Fail,
+                    format!("copies of {what} replicated to {named} are never expired: no REPLICATION template there covers them"),
+                )),
+                Some(t) => {
+                    if let Some((status, message)) = template_policy_problem(t, standard) {
+                        problems.push((status, format!("copies of {what} in {named}: {message}")));
+                    }
+                }
+            }
+        }
+    }
+    if !unread.is_empty() {
+        problems.push((
+            Status::Warn,
+            format!(
+                "images are replicated to {}: this region's lifecycle policies do not act there; a REPLICATION \
+                 creation template with a lifecycle policy in each destination keeps the copies in shape \
+                 (audit that region too, or run over the organization to have it checked)",
+                unread.join(", ")
+            ),
+        ));
+    }
+    let mut checked = verdict(
         "REG-3",
-        Status::Warn,
         CheckSeverity::Medium,
-        format!(
-            "images are replicated to {}: this region's lifecycle policies do not act there; a REPLICATION \
-             creation template with a lifecycle policy in each destination keeps the copies in shape \
-             (audit that region too)",
-            named.join(", ")
-        ),
-        json!(named),
-    )
+        problems,
+        "every replication destination's REPLICATION template gives the copies a lifecycle policy",
+    );
+    if checked.status != Status::Pass {
+        checked.evidence = json!({"problems": checked.evidence, "notRead": unread});
+    }
+    checked
 }
 
 /// REG-4: the repositories each template creates are scanned by a registry scanning rule (a
@@ -216,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_registry_without_templates_rules_or_replication_passes_every_check() {
-        let checks = registry_checks(Some(&RegistryRules::default()), &RegistryScanning::default(), None);
+        let checks = registry_checks(Some(&RegistryRules::default()), &RegistryScanning::default(), None, &[]);
         let ids: Vec<(&str, Status)> = checks.iter().map(|c| (&*c.id, c.status)).collect();
         assert_eq!(
             ids,
@@ -230,14 +282,14 @@ mod tests {
             creation_templates: vec![template(ROOT_PREFIX, &[CreateOnPush], None)],
             ..RegistryRules::default()
         };
-        let c = registry_checks(Some(&without), &scan_all(), None);
+        let c = registry_checks(Some(&without), &scan_all(), None, &[]);
         assert_eq!(check(&c, "REG-1").status, Status::Fail);
         assert_eq!(check(&c, "REG-1").message, "the ROOT template gives no lifecycle policy");
         let with = RegistryRules {
             creation_templates: vec![template(ROOT_PREFIX, &[CreateOnPush], Some(standard_text()))],
             ..RegistryRules::default()
         };
-        let c = registry_checks(Some(&with), &scan_all(), None);
+        let c = registry_checks(Some(&with), &scan_all(), None, &[]);
         assert_eq!(check(&c, "REG-1").status, Status::Pass, "{:?}", check(&c, "REG-1"));
     }
 
@@ -256,7 +308,7 @@ mod tests {
         };
         let standard =
             Standard::from_parts(crate::audit::StandardParts { keep_tagged: Some(20), ..Default::default() });
-        let c = registry_checks(Some(&rules), &scan_all(), standard.as_ref());
+        let c = registry_checks(Some(&rules), &scan_all(), standard.as_ref(), &[]);
         let reg1 = check(&c, "REG-1");
         assert_eq!(reg1.status, Status::Fail, "{reg1:?}");
         assert!(reg1.message.contains("the template for broken/'s lifecycle policy is not valid"), "{reg1:?}");
@@ -274,7 +326,7 @@ mod tests {
             pull_through_cache_rules: vec![cache("docker-hub"), cache("quay")],
             ..RegistryRules::default()
         };
-        let c = registry_checks(Some(&rules), &scan_all(), None);
+        let c = registry_checks(Some(&rules), &scan_all(), None, &[]);
         let reg2 = check(&c, "REG-2");
         assert_eq!(reg2.status, Status::Fail);
         assert_eq!(
@@ -284,7 +336,7 @@ mod tests {
         // A ROOT template for the cache covers what no prefix does.
         let mut covered = rules.clone();
         covered.creation_templates.push(template(ROOT_PREFIX, &[PullThroughCache], Some(standard_text())));
-        assert_eq!(check(&registry_checks(Some(&covered), &scan_all(), None), "REG-2").status, Status::Pass);
+        assert_eq!(check(&registry_checks(Some(&covered), &scan_all(), None, &[]), "REG-2").status, Status::Pass);
     }
 
     #[test]
@@ -297,9 +349,69 @@ mod tests {
             ],
             ..RegistryRules::default()
         };
-        let reg3 = check(&registry_checks(Some(&rules), &scan_all(), None), "REG-3").clone();
+        let reg3 = check(&registry_checks(Some(&rules), &scan_all(), None, &[]), "REG-3").clone();
         assert_eq!(reg3.status, Status::Warn);
-        assert_eq!(reg3.evidence, json!(["eu-west-1 (111122223333)", "us-west-2 (111122223333)"]));
+        assert_eq!(reg3.evidence["notRead"], json!(["eu-west-1 (111122223333)", "us-west-2 (111122223333)"]));
+
+        // WHEN the run also read eu-west-1: its ROOT REPLICATION template without a policy fails
+        // every repository's copies; us-west-2 stays named
+        let there = |templates: Vec<CreationTemplate>| crate::registry::DestinationRegistry {
+            region: "eu-west-1".into(),
+            registry_id: "111122223333".into(),
+            rules: RegistryRules { creation_templates: templates, ..RegistryRules::default() },
+        };
+        let bare_root = [there(vec![template(ROOT_PREFIX, &[Replication], None)])];
+        let reg3 = check(&registry_checks(Some(&rules), &scan_all(), None, &bare_root), "REG-3").clone();
+        assert_eq!(reg3.status, Status::Fail);
+        assert!(
+            reg3.message.starts_with("copies of every repository in eu-west-1 (111122223333): the ROOT template gives no lifecycle policy; copies of prod* in eu-west-1"),
+            "{}",
+            reg3.message
+        );
+        assert_eq!(reg3.evidence["notRead"], json!(["us-west-2 (111122223333)"]));
+
+        // A template for prod/ does not cover prod-api: ROOT still decides for prod*
+        let only_prod = [there(vec![template("prod", &[Replication], Some(standard_text()))])];
+        let reg3 = check(&registry_checks(Some(&rules), &scan_all(), None, &only_prod), "REG-3").clone();
+        assert!(
+            reg3.message.contains("copies of prod* replicated to eu-west-1 (111122223333) are never expired"),
+            "{}",
+            reg3.message
+        );
+
+        // WHEN every destination was read and a ROOT template with a policy covers the copies
+        let covered = RegistryRules { replication: vec![rules.replication[1].clone()], ..RegistryRules::default() };
+        let root = [there(vec![template(ROOT_PREFIX, &[Replication, CreateOnPush], Some(standard_text()))])];
+        let reg3 = check(&registry_checks(Some(&covered), &scan_all(), None, &root), "REG-3").clone();
+        assert_eq!(reg3.status, Status::Pass, "{}", reg3.message);
+    }
+
+    #[test]
+    fn each_registry_gets_the_rules_of_the_destinations_read_with_it() {
+        let to = |region: &str| ReplicationDestination { region: region.into(), registry_id: "111122223333".into() };
+        let source = RegistryRules {
+            replication: vec![ReplicationRule {
+                destinations: vec![to("eu-west-1"), to("us-west-2")],
+                repository_prefixes: vec![],
+            }],
+            images_per_repository: Some(7),
+            ..RegistryRules::default()
+        };
+        let eu = RegistryRules {
+            creation_templates: vec![template(ROOT_PREFIX, &[Replication], None)],
+            images_per_repository: Some(9),
+            ..RegistryRules::default()
+        };
+        let read = crate::registry::destinations_read(&[
+            ("111122223333", "us-east-1", Some(&source)),
+            ("111122223333", "eu-west-1", Some(&eu)),
+            ("111122223333", "us-west-2", None),
+        ]);
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[0].len(), 1, "us-west-2 was not read");
+        assert_eq!((read[0][0].region.as_str(), read[0][0].rules.creation_templates.len()), ("eu-west-1", 1));
+        assert_eq!(read[0][0].rules.images_per_repository, None, "only what REG-3 reads travels");
+        assert!(read[1].is_empty() && read[2].is_empty());
     }
 
     #[test]
@@ -319,18 +431,18 @@ mod tests {
             ],
             ..RegistryScanning::default()
         };
-        let reg4 = check(&registry_checks(Some(&rules), &some, None), "REG-4").clone();
+        let reg4 = check(&registry_checks(Some(&rules), &some, None, &[]), "REG-4").clone();
         assert_eq!(reg4.status, Status::Warn);
         assert_eq!(
             reg4.message,
             "repositories from the template for team-b/ are not all scanned by a registry scanning rule"
         );
-        assert_eq!(check(&registry_checks(Some(&rules), &scan_all(), None), "REG-4").status, Status::Pass);
+        assert_eq!(check(&registry_checks(Some(&rules), &scan_all(), None, &[]), "REG-4").status, Status::Pass);
     }
 
     #[test]
     fn rules_that_could_not_be_read_are_one_error_naming_the_permissions() {
-        let c = registry_checks(None, &scan_all(), None);
+        let c = registry_checks(None, &scan_all(), None, &[]);
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].id.as_ref(), c[0].status), ("REG", Status::Error));
         assert!(c[0].message.contains("ecr:DescribeRepositoryCreationTemplates"));
