@@ -9,6 +9,7 @@ use ecr_keeper_core::audit::Standard;
 use ecr_keeper_core::cost::{cost_report, publish, CostJob, CostOptions, Prices, DASHBOARD_NAME};
 use ecr_keeper_core::image::parse_timestamp;
 use ecr_keeper_core::lifecycle::{count, generate};
+use ecr_keeper_core::metrics::RepositoryMetrics;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use std::process::ExitCode;
 
@@ -50,6 +51,10 @@ pub struct CostArgs {
     /// previous published total is read back to show the change.
     #[arg(long)]
     publish: bool,
+    /// With --publish: which repositories get metrics of their own — false, true or
+    /// prefix:NAME-PREFIX. Each is billed monthly; the others count in the totals only.
+    #[arg(long, value_name = "WHICH", default_value = "false", value_parser = RepositoryMetrics::parse)]
+    repository_metrics: RepositoryMetrics,
     /// How many repositories are read at once.
     #[arg(long, value_name = "N", default_value_t = ecr_keeper_core::run::DEFAULT_CONCURRENCY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=256), usize::from))]
     concurrency: usize,
@@ -156,7 +161,14 @@ pub async fn run(args: CostArgs) -> ExitCode {
         );
     }
     if args.publish {
-        if let Err(e) = publish(&report, &CloudWatchSink::new(cloudwatch_client(&config)), &store, DASHBOARD_NAME).await
+        if let Err(e) = publish(
+            &report,
+            &CloudWatchSink::new(cloudwatch_client(&config)),
+            &store,
+            DASHBOARD_NAME,
+            &args.repository_metrics,
+        )
+        .await
         {
             eprintln!("ecr-keeper: the report was not published: {e}");
             return ExitCode::from(EXIT_INVALID);

@@ -37,9 +37,9 @@ pub struct EventsConfig {
     /// `KEEPER_ACCOUNT_ID` (the template sets the stack's account): the account whose events the
     /// function serves with its own credentials. Unset, every event is taken as its own.
     pub own_account: Option<String>,
-    /// `KEEPER_REPOSITORY_METRICS` (default true): per-repository metrics for the own account's
-    /// events; false publishes totals only.
-    pub repository_metrics: bool,
+    /// `KEEPER_REPOSITORY_METRICS` (default false): which of the own account's repositories get
+    /// metrics of their own (`true`, `prefix:P`); the rest count in the totals only.
+    pub repository_metrics: crate::metrics::RepositoryMetrics,
     /// `KEEPER_MEMBER_REPOSITORY_METRICS` (default false): per-repository metrics (with Account
     /// and Region) for member events; by default their totals only, so the bill does not grow
     /// with the organization's repositories.
@@ -188,7 +188,10 @@ impl EventsConfig {
                 }
                 None => None,
             },
-            repository_metrics: flag(&set, "KEEPER_REPOSITORY_METRICS", true)?,
+            repository_metrics: crate::metrics::RepositoryMetrics::parse(
+                &set("KEEPER_REPOSITORY_METRICS").unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError { variable: "KEEPER_REPOSITORY_METRICS", message })?,
             member_repository_metrics: flag(&set, "KEEPER_MEMBER_REPOSITORY_METRICS", false)?,
         })
     }
@@ -221,7 +224,7 @@ mod tests {
             c.scope.refusal("111111111111", "eu-west-1").as_deref(),
             Some("region eu-west-1 is not in KEEPER_REGIONS")
         );
-        assert!(!c.repository_metrics && !c.member_repository_metrics);
+        assert!(c.repository_metrics == crate::metrics::RepositoryMetrics::None && !c.member_repository_metrics);
         let org = EventsConfig::from_env(env(&[
             ("KEEPER_ACCOUNTS", "organization"),
             ("KEEPER_EXCLUDED_ACCOUNTS", "222222222222"),

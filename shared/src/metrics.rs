@@ -171,6 +171,66 @@ pub fn totals(metrics: &[Metric]) -> Vec<Metric> {
     out
 }
 
+/// Which repositories get metrics of their own (`KEEPER_REPOSITORY_METRICS`, template
+/// `RepositoryMetrics`). By default none: the registry's and the organization's totals only, a
+/// fixed handful of billed custom metrics whatever the repository count; each repository's
+/// numbers are in the reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RepositoryMetrics {
+    #[default]
+    None,
+    All,
+    /// The repositories whose name starts with this.
+    Prefix(String),
+}
+
+impl RepositoryMetrics {
+    pub const ACCEPTED: &'static str = "false, true or prefix:NAME-PREFIX";
+
+    /// `false` (or empty), `true`, or `prefix:P`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" | "false" => Ok(RepositoryMetrics::None),
+            "true" => Ok(RepositoryMetrics::All),
+            other => match other.strip_prefix("prefix:").map(str::trim) {
+                Some(prefix) if !prefix.is_empty() => Ok(RepositoryMetrics::Prefix(prefix.to_string())),
+                _ => Err(format!("\"{other}\" is not one of {}", Self::ACCEPTED)),
+            },
+        }
+    }
+
+    pub fn includes(&self, repository: &str) -> bool {
+        match self {
+            RepositoryMetrics::None => false,
+            RepositoryMetrics::All => true,
+            RepositoryMetrics::Prefix(p) => repository.starts_with(p.as_str()),
+        }
+    }
+
+    /// For a report that carries its own totals (the audit's, the cost report's): every metric
+    /// without a repository, and a repository's own only when it is included.
+    pub fn select(&self, metrics: Vec<Metric>) -> Vec<Metric> {
+        metrics.into_iter().filter(|m| repository_of(m).is_none_or(|r| self.includes(r))).collect()
+    }
+
+    /// For metrics that exist only per repository (the reactions'): the included repositories'
+    /// as they are, beside the totals of all of them, so alarms on totals see every repository.
+    pub fn per_repository_and_totals(&self, metrics: &[Metric]) -> Vec<Metric> {
+        let mut out: Vec<Metric> =
+            metrics.iter().filter(|m| repository_of(m).is_some_and(|r| self.includes(r))).cloned().collect();
+        if out.is_empty() {
+            return totals(metrics);
+        }
+        // Published per repository, the EMF sink adds the alarmed totals itself.
+        out.extend(totals(metrics).into_iter().filter(|t| !ALARMED.contains(&t.name)));
+        out
+    }
+}
+
+fn repository_of(m: &Metric) -> Option<&str> {
+    m.dimensions.iter().find(|(d, _)| *d == DIM_REPOSITORY).map(|(_, v)| v.as_str())
+}
+
 /// A sink that publishes [`totals`] of what it is given.
 pub struct TotalsOnly<'a, S>(pub &'a S);
 
@@ -193,6 +253,37 @@ impl MetricsSink for NoMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_metrics_are_off_by_default_and_a_prefix_or_all_selects_them() {
+        assert_eq!(RepositoryMetrics::parse(""), Ok(RepositoryMetrics::None));
+        assert_eq!(RepositoryMetrics::parse(" true "), Ok(RepositoryMetrics::All));
+        assert_eq!(RepositoryMetrics::parse("prefix:team-a/"), Ok(RepositoryMetrics::Prefix("team-a/".into())));
+        for bad in ["yes", "prefix:", "team-a/"] {
+            let e = RepositoryMetrics::parse(bad).err().unwrap_or_default();
+            assert!(e.ends_with("is not one of false, true or prefix:NAME-PREFIX"), "{bad}: {e}");
+        }
+        let report = vec![
+            Metric::for_repository("ExpirableImages", "team-a/web", 2),
+            Metric::for_repository("ExpirableImages", "team-b/api", 3),
+            Metric::count("ExpirableImages", 5),
+        ];
+        let names = |ms: Vec<Metric>| -> Vec<String> {
+            ms.iter().map(|m| repository_of(m).unwrap_or("total").to_string()).collect()
+        };
+        assert_eq!(names(RepositoryMetrics::None.select(report.clone())), ["total"]);
+        assert_eq!(names(RepositoryMetrics::Prefix("team-a/".into()).select(report.clone())), ["team-a/web", "total"]);
+        assert_eq!(names(RepositoryMetrics::All.select(report)), ["team-a/web", "team-b/api", "total"]);
+        // The reactions' metrics exist only per repository: the totals are summed from them
+        let event = [Metric::for_repository("ImagePushes", "team-b/api", 1)];
+        let totals_only = RepositoryMetrics::Prefix("team-a/".into()).per_repository_and_totals(&event);
+        assert_eq!((names(totals_only.clone()), totals_only[0].value), (vec!["total".to_string()], 1.0));
+        let both = RepositoryMetrics::All.per_repository_and_totals(&event);
+        assert_eq!(names(both), ["team-b/api", "total"]);
+        // An alarmed metric's total comes from the EMF line itself: not published twice
+        let vulnerable = [Metric::for_repository(names::VULNERABLE_IMAGES, "team-b/api", 1)];
+        assert_eq!(RepositoryMetrics::All.per_repository_and_totals(&vulnerable).len(), 1);
+    }
 
     #[test]
     fn alarmed_metrics_also_get_a_dimensionless_aggregate() {

@@ -13,7 +13,7 @@ use ecr_keeper_aws::{
 use ecr_keeper_core::config::{CostConfig, ScheduledRunConfig};
 use ecr_keeper_core::cost::{cost_report, previous_total, publish, CostJob, CostOptions, CostReport};
 use ecr_keeper_core::lifecycle::LifecyclePolicy;
-use ecr_keeper_core::metrics::MetricsSink;
+use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
 use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::MetricsStore;
 use ecr_keeper_core::ports::{Clock, SystemClock};
@@ -47,7 +47,8 @@ struct CostHandler {
     publisher: Option<SnsPublisher>,
     /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
     organization: Option<(Scope, MemberRegistries, OrganizationsDirectory)>,
-    repository_metrics: bool,
+    /// KEEPER_REPOSITORY_METRICS: the repositories with metrics of their own (none by default).
+    repository_metrics: RepositoryMetrics,
 }
 
 impl CostHandler {
@@ -131,7 +132,7 @@ impl CostHandler {
             StepOutcome::Running(state) => Ok(json!(state)),
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
-                publish(&report, &self.sink, metrics_store, &self.dashboard).await?;
+                publish(&report, &self.sink, metrics_store, &self.dashboard, &self.repository_metrics).await?;
                 let state = finish("cost", store, publisher, state, &report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
@@ -150,7 +151,7 @@ impl CostHandler {
             .await
             .map_err(FunctionError::CostReport)?;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        publish(&report, &self.sink, &self.metrics_store, &self.dashboard).await?;
+        publish(&report, &self.sink, &self.metrics_store, &self.dashboard, &self.repository_metrics).await?;
         Ok(json!({
             "repositories": report.total.repositories,
             "monthlyCostUsd": report.total.monthly_cost_usd,
@@ -194,7 +195,7 @@ impl CostHandler {
     /// An organization's metrics (per repository with `Account` and `Region`, totals without)
     /// and its dashboard.
     async fn publish_organization(&self, report: &OrganizationReport<CostReport>) -> Result<(), FunctionError> {
-        self.sink.publish(&report.metrics(self.repository_metrics)).await?;
+        self.sink.publish(&report.metrics(&self.repository_metrics)).await?;
         let totals = report.totals.cost.unwrap_or_default();
         let body = totals.dashboard_body(report.accounts(), &self.options.region);
         self.metrics_store.put_dashboard(&self.dashboard, &body).await?;

@@ -3,7 +3,9 @@
 //! member role, and every per-repository metric says the account.
 
 use ecr_keeper_core::config::EventScope;
-use ecr_keeper_core::metrics::{totals, Metric, MetricsError, MetricsSink, DIM_ACCOUNT, DIM_REGION, DIM_REPOSITORY};
+use ecr_keeper_core::metrics::{
+    totals, Metric, MetricsError, MetricsSink, RepositoryMetrics, DIM_ACCOUNT, DIM_REGION, DIM_REPOSITORY,
+};
 use ecr_keeper_core::organization::{AccessError, Registries, Target};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -81,22 +83,27 @@ impl<G: Registries, T> Members<G, T> {
     }
 }
 
-/// Where one event's metrics go: per repository (the own account's, with
-/// `KEEPER_REPOSITORY_METRICS`), per repository with Account and Region (a member's, with
-/// `KEEPER_MEMBER_REPOSITORY_METRICS`), or totals only (the default for members).
+/// Where one event's metrics go: the own account's per repository for the repositories
+/// `KEEPER_REPOSITORY_METRICS` names (totals for the rest), per repository with Account and
+/// Region (a member's, with `KEEPER_MEMBER_REPOSITORY_METRICS`), or totals only (the default).
 pub enum ReactionSink<'a, S> {
-    PerRepository(&'a S),
+    Selected(&'a S, &'a RepositoryMetrics),
     Account(AccountSink<'a, S>),
     Totals(&'a S),
 }
 
 impl<'a, S: MetricsSink> ReactionSink<'a, S> {
     /// The sink for an event of `member` (None: the own account's), as configured.
-    pub fn choose(sink: &'a S, member: Option<&'a Target>, per_repository: bool, member_per_repository: bool) -> Self {
+    pub fn choose(
+        sink: &'a S,
+        member: Option<&'a Target>,
+        selected: &'a RepositoryMetrics,
+        member_per_repository: bool,
+    ) -> Self {
         match member {
-            None if per_repository => ReactionSink::PerRepository(sink),
+            None => ReactionSink::Selected(sink, selected),
             Some(target) if member_per_repository => ReactionSink::Account(AccountSink { inner: sink, target }),
-            _ => ReactionSink::Totals(sink),
+            Some(_) => ReactionSink::Totals(sink),
         }
     }
 }
@@ -104,7 +111,7 @@ impl<'a, S: MetricsSink> ReactionSink<'a, S> {
 impl<S: MetricsSink> MetricsSink for ReactionSink<'_, S> {
     async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
         match self {
-            ReactionSink::PerRepository(s) => s.publish(metrics).await,
+            ReactionSink::Selected(s, selected) => s.publish(&selected.per_repository_and_totals(metrics)).await,
             ReactionSink::Account(s) => s.publish(metrics).await,
             ReactionSink::Totals(s) => s.publish(&totals(metrics)).await,
         }
@@ -175,7 +182,7 @@ mod tests {
         let sink = RecordingSink::default();
         let target = Target { account: "222222222222".into(), region: "eu-west-1".into() };
         let metrics = [Metric::for_repository("ImagePushes", "a", 1), Metric::for_repository("ImagePushes", "b", 1)];
-        ReactionSink::choose(&sink, Some(&target), true, false)
+        ReactionSink::choose(&sink, Some(&target), &RepositoryMetrics::All, false)
             .publish(&metrics)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -183,7 +190,7 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].dimensions.is_empty() && got[0].value == 2.0, "{got:?}");
         let sink = RecordingSink::default();
-        ReactionSink::choose(&sink, Some(&target), true, true)
+        ReactionSink::choose(&sink, Some(&target), &RepositoryMetrics::All, true)
             .publish(&metrics)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -54,7 +54,7 @@ where
             }
             None => None,
         };
-        let (per_repository, member_per_repository) = (config.repository_metrics, config.member_repository_metrics);
+        let (per_repository, member_per_repository) = (&config.repository_metrics, config.member_repository_metrics);
         let handled = match &member {
             None => {
                 let sink = ReactionSink::choose(&self.sink, None, per_repository, member_per_repository);
@@ -112,7 +112,7 @@ where
             }
             None => None,
         };
-        let (per_repository, member_per_repository) = (config.repository_metrics, config.member_repository_metrics);
+        let (per_repository, member_per_repository) = (&config.repository_metrics, config.member_repository_metrics);
         let handled = match &member {
             None => {
                 let sink = ReactionSink::choose(&self.sink, None, per_repository, member_per_repository);

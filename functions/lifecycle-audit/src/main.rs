@@ -9,7 +9,7 @@ use ecr_keeper_aws::{
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
-use ecr_keeper_core::metrics::MetricsSink;
+use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
 use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -42,7 +42,8 @@ struct AuditHandler {
     workloads: Option<AwsWorkloads>,
     /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
     organization: Option<(Scope, MemberRegistries, OrganizationsDirectory)>,
-    repository_metrics: bool,
+    /// KEEPER_REPOSITORY_METRICS: the repositories with metrics of their own (none by default).
+    repository_metrics: RepositoryMetrics,
 }
 
 impl AuditHandler {
@@ -115,7 +116,7 @@ impl AuditHandler {
             StepOutcome::Shard(summary) => Ok(summary),
             StepOutcome::Report(state, report) => {
                 // Totals once, from the merged report: never per shard.
-                if let Err(e) = self.sink.publish(&audit_metrics(&report)).await {
+                if let Err(e) = self.sink.publish(&self.repository_metrics.select(audit_metrics(&report))).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
                 let previous = previous_report(store, "audit").await?;
@@ -123,7 +124,7 @@ impl AuditHandler {
                 Ok(json!(state))
             }
             StepOutcome::Organization(state, report) => {
-                if let Err(e) = self.sink.publish(&report.metrics(self.repository_metrics)).await {
+                if let Err(e) = self.sink.publish(&report.metrics(&self.repository_metrics)).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
                 let previous: Option<OrganizationReport<_>> = previous_report(store, "audit").await?;
@@ -148,7 +149,7 @@ impl AuditHandler {
             audit(registry, &config.settings, &options, SystemClock.now()).await.map_err(FunctionError::Audit)?;
         // One line: log subscriptions and Logs Insights read it whole.
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
-        if let Err(e) = sink.publish(&audit_metrics(&report)).await {
+        if let Err(e) = sink.publish(&self.repository_metrics.select(audit_metrics(&report))).await {
             tracing::warn!(error = %e, "audit metrics were not published");
         }
         Ok(json!({
@@ -189,7 +190,7 @@ impl AuditHandler {
         for line in report.log_lines() {
             println!("{line}");
         }
-        if let Err(e) = sink.publish(&report.metrics(self.repository_metrics)).await {
+        if let Err(e) = sink.publish(&report.metrics(&self.repository_metrics)).await {
             tracing::warn!(error = %e, "audit metrics were not published");
         }
         Ok(json!({"complete": report.complete, "accounts": report.accounts(), "totals": report.totals}))

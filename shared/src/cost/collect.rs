@@ -190,14 +190,17 @@ async fn account<R: RegistryReads>(
 
 /// Publishes the report's metrics and rewrites the dashboard `dashboard` (the function's is
 /// named after its stack, so two stacks in one account and region keep their own).
+/// Only the repositories `selected` names get metrics of their own; the others are in the totals
+/// and, on the dashboard, in a table of the report's most expensive.
 pub async fn publish<K: MetricsSink, S: MetricsStore>(
     report: &CostReport,
     sink: &K,
     store: &S,
     dashboard: &str,
+    selected: &crate::metrics::RepositoryMetrics,
 ) -> Result<(), MetricsError> {
-    sink.publish(&report.metrics()).await?;
-    store.put_dashboard(dashboard, &report.dashboard_body(&report.region)).await
+    sink.publish(&selected.select(report.metrics())).await?;
+    store.put_dashboard(dashboard, &report.dashboard_body(&report.region, selected)).await
 }
 
 #[cfg(test)]
@@ -396,11 +399,21 @@ mod tests {
             report.change_since_previous_usd
         );
         let sink = RecordingSink::default();
-        publish(&report, &sink, &store, &c.dashboard).await.unwrap_or_else(|e| panic!("{e}"));
+        let all = crate::metrics::RepositoryMetrics::All;
+        publish(&report, &sink, &store, &c.dashboard, &all).await.unwrap_or_else(|e| panic!("{e}"));
         let total =
             sink.metrics().into_iter().find(|m| m.name == names::ESTIMATED_MONTHLY_COST_USD && m.dimensions.is_empty());
         assert_eq!(total.map(|m| m.value), Some(2.6), "the registry total, beside the per-repository one");
         assert!(store.dashboard("apps-costs").is_some_and(|d| d.contains("app")));
+
+        // By default: the four totals alone, and the dashboard names the top repositories in text
+        let sink = RecordingSink::default();
+        let none = crate::metrics::RepositoryMetrics::None;
+        publish(&report, &sink, &store, &c.dashboard, &none).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sink.metrics().len(), 4, "{:?}", sink.metrics());
+        assert!(sink.metrics().iter().all(|m| m.dimensions.is_empty()));
+        let body = store.dashboard("apps-costs").unwrap_or_default();
+        assert!(body.contains("| app |") && !body.contains("\"Repository\""), "{body}");
     }
 
     #[tokio::test]

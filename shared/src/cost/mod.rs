@@ -498,10 +498,13 @@ impl CostReport {
     }
 
     /// The `ecr-keeper-costs` dashboard: rewritten every run, since the top N changes.
-    pub fn dashboard_body(&self, region: &str) -> String {
+    /// Per-repository graphs for the top repositories that have metrics (`selected`); without
+    /// any, the top as of this report in a table and the registry's storage over time.
+    pub fn dashboard_body(&self, region: &str, selected: &crate::metrics::RepositoryMetrics) -> String {
         let ns = crate::metrics::NAMESPACE;
+        let graphed: Vec<&String> = self.top.iter().filter(|r| selected.includes(r)).collect();
         let per_repo = |metric: &str| -> Vec<serde_json::Value> {
-            self.top.iter().map(|r| serde_json::json!([ns, metric, DIM_REPOSITORY, r])).collect()
+            graphed.iter().map(|r| serde_json::json!([ns, metric, DIM_REPOSITORY, r])).collect()
         };
         let widget = |x: u32, y: u32, title: &str, metrics: Vec<serde_json::Value>, view: &str| {
             serde_json::json!({"type": "metric", "x": x, "y": y, "width": 12, "height": 6,
@@ -511,10 +514,47 @@ impl CostReport {
             "## Savings available\n\nCurrent **{}**/month; after the lifecycle policies **{}** (saves {}). The standard policy would save another **{}** in repositories without one.",
             money(self.total.monthly_cost_usd), money(self.total.projected_monthly_cost_usd), money(self.total.savings_usd), money(self.total.standard_policy_savings_usd)
         );
+        let top_title = format!(
+            "Top {} by cost (USD/month)",
+            crate::lifecycle::count(self.top.len() as u64, "repository", "repositories")
+        );
+        let (top, storage) = if graphed.is_empty() {
+            let rows: String = self
+                .top
+                .iter()
+                .filter_map(|name| self.repositories.iter().find(|r| &r.name == name))
+                .map(|r| format!("| {} | {} |\n", r.name, money(r.monthly_cost_usd)))
+                .collect();
+            let table = format!("## {top_title}\n\nAs of {}; per-repository metrics are off (RepositoryMetrics).\n\n| repository | cost |\n|---|---|\n{rows}", self.generated_at);
+            (
+                serde_json::json!({"type": "text", "x": 12, "y": 0, "width": 12, "height": 6, "properties": {"markdown": table}}),
+                widget(
+                    0,
+                    6,
+                    "Storage, total (bytes)",
+                    vec![
+                        serde_json::json!([ns, names::STORAGE_BYTES]),
+                        serde_json::json!([ns, names::UNIQUE_STORAGE_BYTES]),
+                    ],
+                    "timeSeries",
+                ),
+            )
+        } else {
+            (
+                widget(12, 0, &top_title, per_repo(names::ESTIMATED_MONTHLY_COST_USD), "bar"),
+                widget(
+                    0,
+                    6,
+                    "Storage per repository (unique bytes)",
+                    per_repo(names::UNIQUE_STORAGE_BYTES),
+                    "timeSeries",
+                ),
+            )
+        };
         serde_json::json!({"widgets": [
             widget(0, 0, "ECR storage cost, total (USD/month)", vec![serde_json::json!([ns, names::ESTIMATED_MONTHLY_COST_USD]), serde_json::json!([ns, names::PROJECTED_MONTHLY_COST_USD])], "timeSeries"),
-            widget(12, 0, &format!("Top {} by cost (USD/month)", crate::lifecycle::count(self.top.len() as u64, "repository", "repositories")), per_repo(names::ESTIMATED_MONTHLY_COST_USD), "bar"),
-            widget(0, 6, "Storage per repository (unique bytes)", per_repo(names::UNIQUE_STORAGE_BYTES), "timeSeries"),
+            top,
+            storage,
             serde_json::json!({"type": "text", "x": 12, "y": 6, "width": 12, "height": 6, "properties": {"markdown": savings}}),
         ]})
         .to_string()

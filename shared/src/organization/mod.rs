@@ -220,17 +220,13 @@ impl Scope {
         Scope::parse(&input, &ENV_FIELDS).map(Some)
     }
 
-    /// `KEEPER_REPOSITORY_METRICS` (`true` by default): whether an organization run publishes
-    /// per-repository metrics (with `Account` and `Region`) besides the organization's totals.
-    pub fn repository_metrics_from_env(get: impl Fn(&str) -> Option<String>) -> Result<bool, ScopeError> {
-        match get("KEEPER_REPOSITORY_METRICS").as_deref().map(str::trim) {
-            None | Some("") | Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ScopeError {
-                field: "KEEPER_REPOSITORY_METRICS".into(),
-                message: format!("\"{other}\" is not one of true, false"),
-            }),
-        }
+    /// `KEEPER_REPOSITORY_METRICS` (`false` by default): which repositories a scheduled run
+    /// publishes metrics of (with `Account` and `Region` over an organization) besides the totals.
+    pub fn repository_metrics_from_env(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::metrics::RepositoryMetrics, ScopeError> {
+        crate::metrics::RepositoryMetrics::parse(&get("KEEPER_REPOSITORY_METRICS").unwrap_or_default())
+            .map_err(|message| ScopeError { field: "KEEPER_REPOSITORY_METRICS".into(), message })
     }
 
     /// The member role in `account`.

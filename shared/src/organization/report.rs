@@ -233,14 +233,14 @@ impl<R: OrganizationView> OrganizationReport<R> {
     /// Per repository the registry's own metrics with `Account` and `Region` (unless
     /// `per_repository` is false: each is a custom metric billed monthly); the organization's
     /// totals without them (summed over the registries' totals).
-    pub fn metrics(&self, per_repository: bool) -> Vec<Metric> {
+    pub fn metrics(&self, per_repository: &crate::metrics::RepositoryMetrics) -> Vec<Metric> {
         let mut out = Vec::new();
         let mut totals: Vec<Metric> = Vec::new();
         for entry in &self.registries {
             let Some(report) = &entry.report else { continue };
             for metric in report.metrics() {
-                if metric.dimensions.iter().any(|(d, _)| *d == DIM_REPOSITORY) {
-                    if !per_repository {
+                if let Some((_, repository)) = metric.dimensions.iter().find(|(d, _)| *d == DIM_REPOSITORY) {
+                    if !per_repository.includes(repository) {
                         continue;
                     }
                     out.push(metric.with(DIM_ACCOUNT, &entry.account).with(DIM_REGION, &entry.region));

@@ -318,7 +318,7 @@ async fn a_registry_lost_between_plan_and_shard_is_error_rows_for_exactly_its_re
 async fn metrics_say_the_account_per_repository_and_the_totals_are_the_organizations() {
     let (registries, targets) = organization();
     let report = audit_in_process(&registries, &targets).await;
-    let metrics = report.metrics(true);
+    let metrics = report.metrics(&crate::metrics::RepositoryMetrics::All);
     let per_repository: Vec<_> =
         metrics.iter().filter(|m| m.dimensions.iter().any(|(d, _)| *d == DIM_REPOSITORY)).collect();
     assert!(!per_repository.is_empty());
@@ -335,12 +335,23 @@ async fn metrics_say_the_account_per_repository_and_the_totals_are_the_organizat
     assert_eq!(total(names::OVERDUE_IMAGES), overdue as f64);
     assert_eq!(total(names::AUDIT_INCOMPLETE), 1.0, "incomplete: C is not reached");
     // Without per-repository metrics: the same totals, and nothing per repository.
-    let totals_only = report.metrics(false);
+    let totals_only = report.metrics(&crate::metrics::RepositoryMetrics::None);
     assert!(totals_only.iter().all(|m| m.dimensions.iter().all(|(d, _)| *d != DIM_REPOSITORY)));
     assert_eq!(totals_only.len(), metrics.len() - per_repository.len());
-    assert_eq!(Scope::repository_metrics_from_env(|_| Some("false".into())), Ok(false));
+    assert_eq!(
+        Scope::repository_metrics_from_env(|_| Some("false".into())),
+        Ok(crate::metrics::RepositoryMetrics::None)
+    );
+    assert_eq!(
+        Scope::repository_metrics_from_env(|_| None),
+        Ok(crate::metrics::RepositoryMetrics::None),
+        "off by default"
+    );
     let bad = Scope::repository_metrics_from_env(|_| Some("no".into())).map_err(|e| e.to_string());
-    assert_eq!(bad, Err("KEEPER_REPOSITORY_METRICS: \"no\" is not one of true, false".to_string()));
+    assert_eq!(
+        bad,
+        Err("KEEPER_REPOSITORY_METRICS: \"no\" is not one of false, true or prefix:NAME-PREFIX".to_string())
+    );
 }
 
 #[tokio::test]

@@ -275,12 +275,29 @@ async fn main() {
         }
     }
 
+    let reactions = union(metric_series(&aws).await, emf_series(&lambda.log()));
     step(12, "Stopping moto and the functions");
     drop(lambda);
     drop(aws);
 
     step(13, "A scheduled run at scale: template.yaml's state machine on moto's Step Functions, 40 repositories in shards of 10");
-    scheduled_runs(&mut summary).await;
+    let scheduled = scheduled_runs(&mut summary).await;
+    let series = union(reactions.clone(), scheduled.clone());
+    if std::env::var_os("DEMO_LIST_METRICS").is_some() {
+        for (name, dimensions) in &series {
+            println!("     {name} {dimensions:?}");
+        }
+    }
+    let per_repository = series.iter().filter(|(_, d)| d.iter().any(|(k, _)| k == "Repository")).count();
+    let total = series.len();
+    println!(
+        "   CloudWatch metric series published by the whole story so far: {} ({} of one repository); 41 repositories",
+        total, per_repository
+    );
+    summary.insert(
+        "metricSeries".into(),
+        serde_json::json!({"reactions": reactions.len(), "scheduledRuns": scheduled.len(), "total": total, "perRepository": per_repository}),
+    );
 
     step(14, "A running image: an ECS service still runs v1.3, which \"keep the last 2\" would expire");
     running_images(&mut summary).await;
@@ -297,11 +314,14 @@ async fn main() {
 
 /// The audit and the cost report through `statemachines/scheduled-run.asl.json`: plan, a
 /// Distributed Map of shards, aggregate; the reports land in S3 and the HTML beside the repo.
-async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>) {
+async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>) -> Vec<MetricSeries> {
     use ecr_keeper_tests::scheduled::{ScheduledRuns, BUCKET};
     let topic = "arn:aws:sns:us-east-1:123456789012:keeper-alerts";
     let runs = ScheduledRuns::start_with_cloudwatch(&[
         ("RUST_LOG", "warn"),
+        // As deployed: the functions print EMF lines, which the harness's bridge sends to
+        // CloudWatch, so the story counts the metric series a deployment would be billed for.
+        ("KEEPER_METRICS", "emf"),
         ("KEEPER_SHARD_REPOSITORIES", "10"),
         ("KEEPER_ALERT_TOPIC_ARN", topic),
     ]);
@@ -365,6 +385,73 @@ async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>
     }
     summary.insert("run-invokes".into(), serde_json::json!(invokes.len()));
     summary.insert("run-summaries".into(), serde_json::json!(runs.published(topic).len()));
+    union(metric_series(&runs.aws).await, emf_series(&runs.lambda.log()))
+}
+
+fn union(mut a: Vec<MetricSeries>, b: Vec<MetricSeries>) -> Vec<MetricSeries> {
+    for s in b {
+        if !a.contains(&s) {
+            a.push(s);
+        }
+    }
+    a
+}
+
+/// The series CloudWatch would make of the functions' EMF log lines: each metric under each of
+/// its line's dimension sets, with the line's values.
+fn emf_series(log: &str) -> Vec<MetricSeries> {
+    let mut out: Vec<MetricSeries> = Vec::new();
+    for line in log.lines() {
+        // cargo lambda may prefix the function's line; the EMF object is the rest of it.
+        let Some(start) = line.find('{').filter(|_| line.contains("\"_aws\"")) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line[start..]) else { continue };
+        for directive in v["_aws"]["CloudWatchMetrics"].as_array().into_iter().flatten() {
+            for set in directive["Dimensions"].as_array().into_iter().flatten() {
+                let mut dimensions: Vec<(String, String)> = set
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str())
+                    .map(|k| (k.to_string(), v[k].as_str().unwrap_or_default().to_string()))
+                    .collect();
+                dimensions.sort();
+                for metric in directive["Metrics"].as_array().into_iter().flatten() {
+                    let series = (metric["Name"].as_str().unwrap_or_default().to_string(), dimensions.clone());
+                    if !out.contains(&series) {
+                        out.push(series);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A metric name and its dimensions: one billed CloudWatch custom metric.
+type MetricSeries = (String, Vec<(String, String)>);
+
+/// Every metric series in ecr-keeper's namespace on this moto's CloudWatch (the EMF lines the
+/// functions print reach it through the harness's bridge).
+async fn metric_series(aws: &LocalAws) -> Vec<MetricSeries> {
+    let cw = aws.cloudwatch().await;
+    let mut pages = cw.list_metrics().namespace("EcrKeeper").into_paginator().send();
+    let mut out: Vec<MetricSeries> = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.unwrap_or_else(|e| fail(&format!("ListMetrics: {e}")));
+        for m in page.metrics() {
+            let mut dimensions: Vec<(String, String)> = m
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap_or_default().to_string(), d.value().unwrap_or_default().to_string()))
+                .collect();
+            dimensions.sort();
+            let series = (m.metric_name().unwrap_or_default().to_string(), dimensions);
+            if !out.contains(&series) {
+                out.push(series);
+            }
+        }
+    }
+    out
 }
 
 /// The preview marks the running image at risk, the audit pins it, and the policy with

@@ -4,6 +4,7 @@
 use ecr_keeper_aws::{CloudWatchSink, CloudWatchStore, EcrRegistry};
 use ecr_keeper_core::cost::{cost_report, money, publish, CostOptions, CostReport, RepositoryCost, GIB};
 use ecr_keeper_core::lifecycle::{generate, LifecyclePolicy, PolicyParams};
+use ecr_keeper_core::metrics::RepositoryMetrics;
 use ecr_keeper_tests::{seed, CallCounter, LocalAws};
 
 const MIB: u64 = 1 << 20;
@@ -148,7 +149,7 @@ async fn metrics_and_dashboard_land_in_cloudwatch_and_the_next_run_shows_the_cha
     let first = report(&aws, Some(&store)).await;
     assert_eq!(first.previous_total, None, "nothing published yet");
     assert_eq!(first.top, ["big", "medium", "small"]);
-    publish(&first, &sink, &store, "stack-a-costs").await.unwrap_or_else(|e| panic!("{e}"));
+    publish(&first, &sink, &store, "stack-a-costs", &RepositoryMetrics::All).await.unwrap_or_else(|e| panic!("{e}"));
 
     let listed = cw.list_metrics().namespace("EcrKeeper").send().await.unwrap_or_else(|e| panic!("{e}"));
     let mut names: Vec<&str> = listed.metrics().iter().filter_map(|m| m.metric_name()).collect();

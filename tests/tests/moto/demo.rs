@@ -73,6 +73,16 @@ fn the_whole_story_runs_on_one_machine() {
     }
     assert_eq!(s["run-invokes"], 12, "plan + 4 shards + aggregate, twice");
     assert_eq!(s["run-summaries"], 2, "one summary per run on the alert topic");
+    // The default deployment's metric bill does not grow with the repositories: 41 of them, and
+    // not one series of a single repository; every series is a registry total (the audit's
+    // CheckFailures by check id, Findings by severity: bounded by the checks and severities).
+    let series = &s["metricSeries"];
+    assert_eq!(series["perRepository"], 0, "{series}");
+    assert!(series["reactions"].as_u64().is_some_and(|n| n > 0), "the reactions published: {series}");
+    assert!(series["scheduledRuns"].as_u64().is_some_and(|n| n > 0), "the scheduled runs published: {series}");
+    // Fewer series than the story's 41 repositories: at most 24 dimensionless names, 6
+    // severities and one per check id (docs/events-and-metrics.md counts them).
+    assert!(series["total"].as_u64().is_some_and(|n| n < 41), "{series}");
     let html = ecr_keeper_tests::repo_root().join("target/demo/reports/audit.html");
     assert!(std::fs::read_to_string(html).is_ok_and(|h| h.contains("<svg")));
     // 14. A running image: at risk under "keep the last 2", pinned by the audit, then spared.

@@ -55,11 +55,33 @@ async fn an_own_push_where_nothing_scans_starts_the_scan_in_the_own_registry() {
         PushHandler::new(own.clone(), None, RecordingSink::default(), config(&[]));
     // WHEN AWS's sample push arrives
     let handled = handler.handle(&event(PUSH)).await;
-    // THEN a basic scan starts there, and the metrics are per repository (the default)
+    // THEN a basic scan starts there, and the metrics are totals only (the default)
     assert!(matches!(handled, Ok(Handled::Push(_))), "{handled:?}");
     assert!(own.writes().iter().any(|w| w.starts_with("StartImageScan")), "{:?}", own.writes());
     assert_eq!(handler.sink.total(names::SCANS_STARTED, None), 1.0);
-    assert!(repository_metrics(&handler.sink) > 0);
+    assert_eq!(repository_metrics(&handler.sink), 0, "{:?}", handler.sink.metrics());
+}
+
+#[tokio::test]
+async fn the_repositories_a_prefix_names_get_metrics_of_their_own_beside_the_totals() {
+    for (selection, per_repository) in [(format!("prefix:{}", &REPO[..3]), true), ("prefix:zz".to_string(), false)] {
+        let own = seeded(InMemoryRegistry::new());
+        let vars = [("KEEPER_REPOSITORY_METRICS", selection.as_str())];
+        let handler: PushHandler<_, InMemoryRegistries, _> =
+            PushHandler::new(own.clone(), None, RecordingSink::default(), config(&vars));
+        let handled = handler.handle(&event(PUSH)).await;
+        assert!(matches!(handled, Ok(Handled::Push(_))), "{handled:?}");
+        assert_eq!(repository_metrics(&handler.sink) > 0, per_repository, "{selection}: {:?}", handler.sink.metrics());
+        // The totals are there either way: alarms and the dashboard read them.
+        let total: f64 = handler
+            .sink
+            .metrics()
+            .iter()
+            .filter(|m| m.name == names::SCANS_STARTED && m.dimensions.is_empty())
+            .map(|m| m.value)
+            .sum();
+        assert_eq!(total, 1.0, "{selection}");
+    }
 }
 
 #[tokio::test]
