@@ -36,10 +36,12 @@ $(SETUP_STAMP): requirements-dev.txt
 test: setup fmt-check core-deps lint template deny sam-check unit
 
 ## make core-deps: the core crate's dependency tree holds no AWS SDK, hyper or reqwest crate
-## (first proving the check finds them in the adapters crate).
+## (first proving the check finds them in the adapters crate), and its modules import one
+## another without a cycle.
 core-deps:
 	tests/support/check_core_deps.sh ecr-keeper-aws --expect-failure
 	tests/support/check_core_deps.sh ecr-keeper-core
+	python3 tests/support/check_module_cycles.py shared/src --self-test
 
 ## make quick: the unit suites only — the core on its in-memory registry, the adapters, the CLI,
 ## lambda-support and the fuzz replays. No moto, no cargo-lambda, no sam.

@@ -1,6 +1,6 @@
 //! Scan findings: severities, the threshold and suppression policy, and what an alert says.
 
-use crate::lifecycle::TagMatcher;
+use crate::tag_match::TagMatcher;
 use serde::Serialize;
 use std::fmt;
 

@@ -6,7 +6,6 @@
 //! `cli_timestamp_format`).
 
 use crate::findings::{Severity, SeverityCounts};
-use crate::lifecycle::StorageClass;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 
@@ -57,15 +56,6 @@ impl ImageStatus {
             "ARCHIVED" => Some(Self::Archived),
             "ACTIVATING" => Some(Self::Activating),
             _ => None,
-        }
-    }
-
-    /// The storage class whose rules apply to an image in this status.
-    pub fn storage_class(self) -> Option<StorageClass> {
-        match self {
-            Self::Active => Some(StorageClass::Standard),
-            Self::Archived => Some(StorageClass::Archive),
-            Self::Activating => None,
         }
     }
 }

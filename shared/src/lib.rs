@@ -22,6 +22,7 @@ pub mod registry;
 pub mod repository;
 pub mod run;
 pub mod scanning;
+pub mod tag_match;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod workloads;

@@ -6,9 +6,9 @@ mod model;
 mod parse;
 mod report;
 mod simulate;
-mod tags;
 mod validate;
 
+pub use crate::tag_match::TagMatcher;
 pub use generate::{
     generate, generation_notes, GenerateError, PolicyParam, PolicyParams, DEFAULT_KEEP_TAGGED, DEFAULT_TAG_PREFIX,
     DEFAULT_UNTAGGED_DAYS, PROTECT_COUNT,
@@ -19,7 +19,6 @@ pub use report::{
     count, human_bytes, render_table, to_second, AtRisk, PreviewAction, PreviewReport, PreviewSummary, UnmanagedImage,
 };
 pub use simulate::{describe_age, simulate, Decision, Fate, Plan, PlanSummary};
-pub use tags::TagMatcher;
 pub use validate::{validate, Violation, MAX_RULES, MAX_TEXT_CHARS, MIN_ARCHIVE_EXPIRY_DAYS, MIN_TEXT_CHARS};
 
 #[cfg(test)]

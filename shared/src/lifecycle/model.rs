@@ -87,6 +87,18 @@ wire_enum!(
     /// Where an image is stored: `standard` (ACTIVE images) or `archive` (ARCHIVED images).
     StorageClass { Standard = "standard", Archive = "archive" }
 );
+/// Here rather than in `image`: an image's status knows nothing of lifecycle rules.
+impl crate::image::ImageStatus {
+    /// The storage class whose rules apply to an image in this status.
+    pub fn storage_class(self) -> Option<StorageClass> {
+        match self {
+            Self::Active => Some(StorageClass::Standard),
+            Self::Archived => Some(StorageClass::Archive),
+            Self::Activating => None,
+        }
+    }
+}
+
 wire_enum!(
     CountType {
         ImageCountMoreThan = "imageCountMoreThan",

@@ -12,8 +12,8 @@
 //!    with it, whatever their own rules say.
 
 use super::model::{ActionType, CountType, LifecyclePolicy, Rule, StorageClass, TagStatus};
-use super::tags::TagMatcher;
 use crate::image::{short_digest, Image};
+use crate::tag_match::TagMatcher;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, VecDeque};
 
