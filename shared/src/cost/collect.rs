@@ -115,6 +115,7 @@ impl Job for CostJob {
         }
         let mut report = CostReport::new(costs, &cx.region, self.prices, self.top, self.previous_total, cx.now);
         report.not_read = not_read;
+        report.registry_id = cx.registry_id.clone();
         report
     }
 }

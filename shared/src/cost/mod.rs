@@ -410,6 +410,9 @@ pub struct Total {
 pub struct CostReport {
     pub generated_at: String,
     pub region: String,
+    /// The registry (account) read; in an organization report, each repository names its own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub registry_id: String,
     pub prices: Prices,
     /// Most expensive first.
     pub repositories: Vec<RepositoryCost>,
@@ -463,6 +466,7 @@ impl CostReport {
         CostReport {
             generated_at: crate::lifecycle::to_second(now),
             region: region.to_string(),
+            registry_id: String::new(),
             prices,
             top: repositories.iter().take(top).map(|r| r.name.clone()).collect(),
             repositories,

@@ -122,6 +122,40 @@ impl RunReport for AuditReport {
         Some(crate::audit::ocsf::json_lines(self))
     }
 
+    /// One row per FAIL, WARN and ERROR, of repositories and of the registry (`repository` null).
+    fn table_rows(&self) -> Vec<crate::run::TableRow> {
+        let row = |account: &str, region: &str, repository: Option<(&str, &str)>, c: &crate::audit::CheckResult| {
+            crate::run::TableRow {
+                account: account.to_string(),
+                json: serde_json::json!({
+                    "generated_at": self.generated_at,
+                    "region": region,
+                    "registry_id": self.registry_id,
+                    "repository": repository.map(|(name, _)| name),
+                    "repository_arn": repository.map(|(_, arn)| arn),
+                    "check_id": c.id.as_ref(),
+                    "status": c.status,
+                    "severity": c.severity,
+                    "message": c.message,
+                })
+                .to_string(),
+            }
+        };
+        let finding = |c: &&crate::audit::CheckResult| c.status != Status::Pass && c.status != Status::Info;
+        let mut rows: Vec<crate::run::TableRow> = self
+            .registry_checks
+            .iter()
+            .filter(finding)
+            .map(|c| row(&self.registry_id, &self.region, None, c))
+            .collect();
+        for r in &self.repositories {
+            let account = r.account.as_deref().unwrap_or(&self.registry_id);
+            let region = r.region.as_deref().unwrap_or(&self.region);
+            rows.extend(r.checks.iter().filter(finding).map(|c| row(account, region, Some((&r.name, &r.arn)), c)));
+        }
+        rows
+    }
+
     fn fix_first(&self) -> Vec<crate::run::Ranked> {
         crate::audit::fix_first(self).iter().map(crate::audit::FixAction::ranked).collect()
     }

@@ -14,6 +14,34 @@ const CHART_REPOSITORIES: usize = 15;
 impl RunReport for CostReport {
     const TITLE: &'static str = "ECR storage cost";
 
+    /// One row per repository read.
+    fn table_rows(&self) -> Vec<crate::run::TableRow> {
+        self.repositories
+            .iter()
+            .map(|r| {
+                let account = r.account.as_deref().unwrap_or(&self.registry_id);
+                crate::run::TableRow {
+                    account: account.to_string(),
+                    json: serde_json::json!({
+                        "generated_at": self.generated_at,
+                        "region": r.region.as_deref().unwrap_or(&self.region),
+                        "repository": r.name,
+                        "images": r.images,
+                        "tagged_images": r.tagged_images,
+                        "untagged_images": r.untagged_images,
+                        "storage_bytes": r.naive_bytes,
+                        "unique_storage_bytes": r.unique_bytes,
+                        "monthly_cost_usd": r.monthly_cost_usd,
+                        "projected_monthly_cost_usd": r.projected_monthly_cost_usd,
+                        "savings_usd": r.savings_usd,
+                        "has_lifecycle_policy": r.has_lifecycle_policy,
+                    })
+                    .to_string(),
+                }
+            })
+            .collect()
+    }
+
     fn generated_at(&self) -> DateTime<Utc> {
         crate::image::parse_timestamp(&self.generated_at).unwrap_or_default()
     }

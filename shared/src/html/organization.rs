@@ -119,6 +119,11 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
     }
 
     /// Every registry's OCSF findings, one file (each finding names its account and region).
+    /// Every registry's rows (their reports are stamped with account and region).
+    fn table_rows(&self) -> Vec<crate::run::TableRow> {
+        self.registries.iter().filter_map(|e| e.report.as_ref()).flat_map(|r| r.table_rows()).collect()
+    }
+
     fn ocsf_findings(&self) -> Option<String> {
         let reports: Vec<&R> = self.registries.iter().filter_map(|e| e.report.as_ref()).collect();
         if reports.is_empty() {

@@ -231,7 +231,11 @@ fn every_report_opens_with_its_ranked_actions() {
     let first =
         html.find("<ol id=\"fix-first\"><li>1 repository is open to anyone").unwrap_or_else(|| panic!("{html}"));
     assert!(first < html.find("Checks by status").unwrap_or(0));
-    let published = crate::run::Published { keys: vec!["reports/audit/x/report.json".into()], changes: None };
+    let published = crate::run::Published {
+        keys: vec!["reports/audit/x/report.json".into()],
+        changes: None,
+        table_keys: Vec::new(),
+    };
     let summary = crate::run::run_summary(&report, &published, "bucket");
     let text: Value = serde_json::from_str(&summary.body).unwrap_or_default();
     let text = text["default"].as_str().unwrap_or_default();

@@ -30,3 +30,15 @@ pub fn report_key(job: &str, at: DateTime<Utc>, extension: &str) -> String {
 pub fn latest_key(job: &str, extension: &str) -> String {
     format!("reports/{job}/latest.{extension}")
 }
+
+/// `reports/<job>/table/dt=<date>/account=<account>/<time>.json`: one JSON Lines file per run
+/// and account, in Hive-style partitions an Athena table over `reports/<job>/table/` reads
+/// (docs/athena.md). Runs of one day keep their own files.
+pub fn table_key(job: &str, at: DateTime<Utc>, account: &str) -> String {
+    format!(
+        "reports/{job}/table/dt={}/account={}/{}.json",
+        at.format("%Y-%m-%d"),
+        if account.is_empty() { "unknown" } else { account },
+        at.format("%Y%m%dT%H%M%SZ")
+    )
+}

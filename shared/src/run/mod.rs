@@ -13,10 +13,10 @@ mod keys;
 mod report;
 mod store;
 
-pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_key};
+pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_key, table_key};
 pub use report::{
     fix_first_markdown, in_order, kept_report, publish_report, render, run_summary, Published, Ranked, RunReport,
-    FIX_FIRST_IN_SUMMARY, FIX_FIRST_SHOWN,
+    TableRow, FIX_FIRST_IN_SUMMARY, FIX_FIRST_SHOWN,
 };
 pub use store::{ReportStore, StoreError};
 

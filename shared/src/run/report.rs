@@ -1,7 +1,7 @@
 //! Keeping a run's report: JSON, markdown and HTML, dated and as `latest`, and the summary the
 //! alert topic gets (headline numbers, what changed since the previous report, the keys).
 
-use super::{latest_key, report_key, ReportStore, StoreError};
+use super::{latest_key, report_key, table_key, ReportStore, StoreError};
 use crate::alerts::AlertMessage;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -30,6 +30,20 @@ pub trait RunReport: Serialize + DeserializeOwned + Send + Sync {
     fn ocsf_findings(&self) -> Option<String> {
         None
     }
+    /// The report's rows for Athena (findings, per-repository costs): one flat JSON object each,
+    /// snake_case columns, with the account whose partition it lands in (the partition says the
+    /// account: a column of the same name would clash with it in Athena).
+    fn table_rows(&self) -> Vec<TableRow> {
+        Vec::new()
+    }
+}
+
+/// One row of a report's Athena table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    pub account: String,
+    /// One JSON object, on one line.
+    pub json: String,
 }
 
 /// An action a report opens with: its rank (lower first), its weight within the rank (higher
@@ -77,6 +91,8 @@ pub fn fix_first_markdown(actions: &[Ranked]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     pub keys: Vec<String>,
+    /// The Athena table's files this run added (one per account), beside the reports.
+    pub table_keys: Vec<String>,
     /// `None` without a previous report.
     pub changes: Option<Vec<String>>,
 }
@@ -130,7 +146,19 @@ pub async fn publish_report<R: RunReport, S: ReportStore>(
         store.put(&latest_key(job, extension), body.into_bytes(), content_type).await?;
         keys.push(dated);
     }
-    Ok(Published { keys, changes })
+    let mut by_account: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for row in report.table_rows() {
+        let lines = by_account.entry(row.account).or_default();
+        lines.push_str(&row.json);
+        lines.push('\n');
+    }
+    let mut table_keys = Vec::new();
+    for (account, lines) in by_account {
+        let key = table_key(job, at, &account);
+        store.put(&key, lines.into_bytes(), "application/x-ndjson").await?;
+        table_keys.push(key);
+    }
+    Ok(Published { keys, changes, table_keys })
 }
 
 /// The alert topic's message for a finished run: headline numbers, the change since the

@@ -266,6 +266,58 @@ async fn publishing_keeps_three_formats_dated_and_latest_and_says_what_changed()
     assert!(message.body.contains("reports/audit/2026-11-01/report.html"), "{}", message.body);
     assert!(message.body.contains("svc-new is now non-compliant"), "{}", message.body);
     assert!(!message.body.contains("X-Amz-Signature"), "never a pre-signed URL");
+    // AND the findings are rows for Athena, in the day's and the account's partition: one a
+    // FAIL/WARN/ERROR, the same as the report's
+    assert_eq!(published.table_keys.len(), 1, "{:?}", published.table_keys);
+    let key = &published.table_keys[0];
+    assert!(key.starts_with(&format!("reports/audit/table/dt=2026-11-01/account={}/", today.registry_id)), "{key}");
+    let rows: Vec<serde_json::Value> =
+        store.text(key).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
+    let findings: usize = today
+        .repositories
+        .iter()
+        .flat_map(|r| &r.checks)
+        .chain(&today.registry_checks)
+        .filter(|c| matches!(c.status, Status::Fail | Status::Warn | Status::Error))
+        .count();
+    assert_eq!(rows.len(), findings);
+    let new =
+        rows.iter().find(|r| r["repository"] == "svc-new" && r["check_id"] == "LC-1").cloned().unwrap_or_default();
+    assert_eq!((new["status"].as_str(), new["region"].as_str()), (Some("FAIL"), Some("us-east-1")), "{new}");
+    assert_eq!(store.content_type(key), Some("application/x-ndjson"));
+}
+
+#[tokio::test]
+async fn the_cost_reports_rows_are_one_per_repository_in_its_accounts_partition() {
+    let registry = registry(3);
+    let store = InMemoryReportStore::default();
+    let options = CostOptions { region: "us-east-1".into(), ..CostOptions::default() };
+    let standard = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}"));
+    let report = cost_report(&registry, None::<&InMemoryMetricsStore>, &options, &standard, now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let published = publish_report(&store, "cost", &report, None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(published.table_keys.len(), 1);
+    assert!(
+        published.table_keys[0].starts_with("reports/cost/table/dt=2026-11-01/account="),
+        "{:?}",
+        published.table_keys
+    );
+    let rows: Vec<serde_json::Value> = store
+        .text(&published.table_keys[0])
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_default())
+        .collect();
+    let mut names: Vec<&str> = rows.iter().filter_map(|r| r["repository"].as_str()).collect();
+    names.sort();
+    let mut expected: Vec<&str> = report.repositories.iter().map(|r| r.name.as_str()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let first = &rows[0];
+    let repo = report.repositories.iter().find(|r| r.name == first["repository"]).cloned().unwrap_or_else(|| panic!());
+    assert_eq!(first["unique_storage_bytes"], repo.unique_bytes);
+    assert_eq!(first["monthly_cost_usd"], serde_json::json!(repo.monthly_cost_usd));
 }
 
 #[test]

@@ -139,6 +139,18 @@ async fn sixty_repositories_in_shards_of_25_give_the_one_process_report_kept_in_
     let expected = repositories.map(|r| judged(&r["checks"])).sum::<usize>() + judged(&report["registryChecks"]);
     assert_eq!(findings.len(), expected, "{ocsf}");
     assert!(findings.iter().all(|f| f["class_uid"] == 2003 && f["metadata"]["version"] == "1.1.0"));
+    // AND the same findings as rows for Athena, in the day's and the account's partition
+    let generated = report["generatedAt"].as_str().unwrap_or_default().replace(['-', ':'], "");
+    let table = format!(
+        "reports/audit/table/dt={date}/account={}/{generated}.json",
+        report["registryId"].as_str().unwrap_or_default()
+    );
+    let rows = runs.object(&table).await.unwrap_or_else(|| panic!("no {table}"));
+    let rows: Vec<Value> = rows.lines().map(|l| serde_json::from_str(l).unwrap_or_default()).collect();
+    assert_eq!(rows.len(), expected);
+    assert!(rows
+        .iter()
+        .all(|r| r["region"] == report["region"] && r["check_id"].is_string() && r["account"].is_null()));
     // The CLI makes one call more, by design: its probe, one DescribeRepositories of one item
     // before the run, so a wrong endpoint is said in seconds.
     let mut expected = sharded.clone();
