@@ -4,7 +4,7 @@
 //! The order (docs/audit.md, "Fix first"): a public repository; running images a policy would
 //! remove; a vulnerable newest image; repositories the audit could not read; storage no policy
 //! frees (no policy, an invalid one — the largest first); repositories the registry creates
-//! without a policy (REG-1, REG-2); images nothing scans; mutable tags.
+//! without a policy (REG-1, REG-2, REG-3 where copies land); images nothing scans; mutable tags.
 
 use super::{AuditReport, Status};
 use crate::lifecycle::{count, human_bytes};
@@ -25,7 +25,7 @@ pub enum Consequence {
     /// Storage no policy frees: LC-1 (none), LC-2 (invalid, so ECR expires nothing).
     StorageNeverFreed,
     /// Repositories the registry creates on its own (on push, by pull-through cache) get no
-    /// lifecycle policy from their creation template: REG-1, REG-2.
+    /// lifecycle policy from their creation template: REG-1, REG-2, REG-3.
     RegistryCreatesUnmanaged,
     /// Nothing scans pushed images: SCAN-1.
     NothingScans,
@@ -199,13 +199,20 @@ pub fn fix_first(report: &AuditReport) -> Vec<FixAction> {
         push(Consequence::StorageNeverFreed, check, what, change.into(), names, bytes);
     }
     let mut registry_actions = Vec::new();
-    for (check, what) in [
-        ("REG-1", "The registry creates repositories on push without a lifecycle policy"),
-        ("REG-2", "Pull-through cache repositories are never expired"),
+    for (check, what, where_) in [
+        ("REG-1", "The registry creates repositories on push without a lifecycle policy", ""),
+        ("REG-2", "Pull-through cache repositories are never expired", ""),
+        (
+            "REG-3",
+            "Replicated copies are never expired where they land",
+            " In each destination named, with `--region` the destination's and `--applied-for REPLICATION`.",
+        ),
     ] {
         let failed = report.registry_checks.iter().find(|c| c.id == check && c.status == Status::Fail);
         let Some(failed) = failed else { continue };
-        let subjects: Vec<String> = match failed.evidence.as_array() {
+        // REG-3 keeps its problems beside the destinations it could not read.
+        let listed = failed.evidence.as_array().or_else(|| failed.evidence["problems"].as_array());
+        let subjects: Vec<String> = match listed {
             Some(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
             None => vec![failed.message.clone()],
         };
@@ -213,11 +220,12 @@ pub fn fix_first(report: &AuditReport) -> Vec<FixAction> {
             consequence: Consequence::RegistryCreatesUnmanaged,
             check: check.into(),
             what: what.into(),
-            change: "give the creation template the team standard: `ecr-keeper lifecycle generate > policy.json`, then \
-                     `aws ecr update-repository-creation-template --prefix <prefix> --lifecycle-policy file://policy.json` \
-                     (or `create-repository-creation-template` with `--applied-for` the scenario), or in the ECR console \
-                     under Private registry, Settings, Creation templates."
-                .into(),
+            change: format!(
+                "give the creation template the team standard: `ecr-keeper lifecycle generate > policy.json`, then \
+                 `aws ecr update-repository-creation-template --prefix <prefix> --lifecycle-policy file://policy.json` \
+                 (or `create-repository-creation-template` with `--applied-for` the scenario), or in the ECR console \
+                 under Private registry, Settings, Creation templates.{where_}"
+            ),
             repositories: subjects,
             bytes: 0,
             registry: true,
@@ -352,6 +360,31 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("In the registry: the ROOT template gives no lifecycle policy."), "{line}");
+        // REG-3 failing where the copies land is an action of the registry too, naming the destination
+        let mut with_replica = r.clone();
+        with_replica.registry_checks = crate::audit::registry_checks(
+            Some(&crate::registry::RegistryRules {
+                replication: vec![crate::registry::ReplicationRule {
+                    destinations: vec![crate::registry::ReplicationDestination {
+                        region: "eu-west-1".into(),
+                        registry_id: "111122223333".into(),
+                    }],
+                    repository_prefixes: vec![],
+                }],
+                ..Default::default()
+            }),
+            &crate::scanning::RegistryScanning::default(),
+            None,
+            &[crate::registry::DestinationRegistry {
+                region: "eu-west-1".into(),
+                registry_id: "111122223333".into(),
+                rules: crate::registry::RegistryRules::default(),
+            }],
+        );
+        let reg_3 = fix_first(&with_replica).into_iter().find(|a| a.check == "REG-3");
+        let reg_3 = reg_3.unwrap_or_else(|| panic!("no REG-3 action"));
+        assert!(reg_3.repositories[0].contains("eu-west-1 (111122223333)"), "{:?}", reg_3.repositories);
+        assert!(reg_3.change.ends_with("`--applied-for REPLICATION`."), "{}", reg_3.change);
         // REG-2 passing (no cache) and REG-4's warning are no action.
         assert!(!checks.contains(&"REG-2") && !checks.contains(&"REG-4"));
     }
