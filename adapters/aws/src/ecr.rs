@@ -67,6 +67,11 @@ impl EcrRegistry {
             match read {
                 // Whole images: the quota is a count, sent as a double.
                 Ok(out) => return out.quota().and_then(|q| q.value()).filter(|v| *v >= 1.0).map(|v| v.round() as u64),
+                // "If the applied quota value is not available for a quota, the quota is not
+                // retrieved" (API reference): the default applies, nothing to warn about.
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_resource_exception()) => {
+                    tracing::debug!("no applied images-per-repository quota: ECR's default applies")
+                }
                 Err(e) => tracing::warn!(
                     error = %crate::one_line(&e),
                     "the applied images-per-repository quota was not read (servicequotas:GetServiceQuota): QUOTA-1 uses ECR's default"
