@@ -4,7 +4,8 @@ use crate::aws_errors::explain;
 use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_aws::{ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry};
+use ecr_keeper_aws::{ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, SecurityHubFindings};
+use ecr_keeper_core::audit::security_hub::import_findings;
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
@@ -63,6 +64,10 @@ pub struct AuditArgs {
     /// unpin images no longer running, never deleting one; a dry run without --yes. Needs --in-use.
     #[arg(long, requires = "in_use")]
     protect_in_use: bool,
+    /// Also import the findings into AWS Security Hub (BatchImportFindings) in this account and
+    /// region: one per repository and check, updated each run, archived once the check passes.
+    #[arg(long)]
+    security_hub: bool,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339", value_parser = |s: &str| parse_timestamp(s).ok_or_else(|| format!("\"{s}\" is not an RFC 3339 time")))]
     now: Option<DateTime<Utc>>,
@@ -126,6 +131,13 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             );
             return ExitCode::from(EXIT_INVALID);
         }
+        if args.security_hub {
+            eprintln!(
+                "ecr-keeper: --security-hub imports the caller's own account's findings only (Security Hub takes a \
+                 finding from the account it names); run it in each account, or without --accounts"
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
         let job = AuditJob { settings: &settings, remediation: options.remediation, inputs: &options.inputs };
         let now = args.now.unwrap_or_else(|| SystemClock.now());
         let prefix = args.repository_prefix.as_deref();
@@ -181,6 +193,21 @@ pub async fn run(args: AuditArgs) -> ExitCode {
     match args.output {
         AuditOutput::Json => crate::out!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
         AuditOutput::Markdown => crate::out_raw!("{}", report.to_markdown()),
+    }
+    if args.security_hub {
+        let hub = SecurityHubFindings::new(&config, &report.registry_id);
+        match import_findings(&hub, &report).await {
+            Ok(i) => eprintln!(
+                "ecr-keeper: Security Hub: {} active, {} archived{}",
+                i.active,
+                i.archived,
+                if i.failed > 0 { format!(", {} refused (see the log)", i.failed) } else { String::new() }
+            ),
+            Err(e) => {
+                eprintln!("ecr-keeper: --security-hub: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
     }
     if report.any_error() {
         eprintln!("ecr-keeper: some repositories could not be read; the report is incomplete");

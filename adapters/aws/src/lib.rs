@@ -11,6 +11,8 @@ mod emf;
 mod failure;
 mod organization;
 mod reports;
+#[cfg(feature = "security-hub")]
+mod security_hub;
 mod stacks;
 mod transport;
 mod trust;
@@ -29,6 +31,8 @@ pub use ecr::EcrRegistry;
 pub use emf::EmfSink;
 pub use organization::{MemberRegistries, OrganizationsDirectory};
 pub use reports::S3ReportStore;
+#[cfg(feature = "security-hub")]
+pub use security_hub::SecurityHubFindings;
 pub use stacks::CloudFormationStacks;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;

@@ -5,6 +5,7 @@ mod checks;
 mod fix_first;
 mod model;
 pub mod ocsf;
+pub mod security_hub;
 
 pub use checks::{
     registry_checks, run_checks, AuditSettings, Facts, LifecycleTotals, Standard, StandardParts, OVERDUE_AFTER,

@@ -684,6 +684,97 @@ async fn quota_1_counts_signatures_against_the_applied_quota() {
     assert_eq!(granted["evidence"]["quotaSource"], "service-quotas");
 }
 
+/// `--security-hub` on moto (which serves BatchImportFindings and GetFindings): a failing check is
+/// one ACTIVE finding with a stable id, a re-run updates it rather than adding one, and once the
+/// repository is fixed the same finding is archived as PASSED.
+#[tokio::test(flavor = "multi_thread")]
+async fn security_hub_gets_one_finding_per_check_updated_then_archived_when_fixed() {
+    ecr_keeper_tests::build_cli();
+    let aws = LocalAws::start();
+    let ecr = aws.ecr().await;
+    create(&ecr, &Repo { policy: None, ..Repo::good("app") }).await;
+    let hub = aws_sdk_securityhub::Client::new(&aws.sdk_config().await);
+    let lc_1 = "ecr-keeper/123456789012/us-east-1/repository/app/LC-1";
+    let found = |hub: aws_sdk_securityhub::Client| async move {
+        let out = hub.get_findings().send().await.unwrap_or_else(|e| panic!("{e}"));
+        out.findings().to_vec()
+    };
+
+    // What the report itself counts as findings: every FAIL, WARN and ERROR
+    let judged = |out: &std::process::Output| -> Vec<String> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let mut ids = Vec::new();
+        for c in report["repositories"][0]["checks"].as_array().into_iter().flatten() {
+            if ["FAIL", "WARN", "ERROR"].contains(&c["status"].as_str().unwrap_or_default()) {
+                ids.push(format!(
+                    "ecr-keeper/123456789012/us-east-1/repository/app/{}",
+                    c["id"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        for c in report["registryChecks"].as_array().into_iter().flatten() {
+            if ["FAIL", "WARN", "ERROR"].contains(&c["status"].as_str().unwrap_or_default()) {
+                ids.push(format!(
+                    "ecr-keeper/123456789012/us-east-1/registry/{}",
+                    c["id"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        ids
+    };
+    let first = cli(&aws, &["--security-hub", "--output", "json"]);
+    let expected = judged(&first);
+    assert!(expected.iter().any(|id| id == lc_1), "{expected:?}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains(&format!("ecr-keeper: Security Hub: {} active, 0 archived", expected.len())), "{stderr}");
+    let findings = found(hub.clone()).await;
+    let mut ids: Vec<&str> = findings.iter().filter_map(|f| f.id()).collect();
+    ids.sort();
+    let mut wanted: Vec<&str> = expected.iter().map(String::as_str).collect();
+    wanted.sort();
+    assert_eq!(ids, wanted);
+    let f = findings.iter().find(|f| f.id() == Some(lc_1)).cloned().unwrap_or_else(|| panic!("no LC-1 finding"));
+    assert_eq!(f.generator_id(), Some("LC-1"));
+    assert_eq!(f.aws_account_id(), Some("123456789012"));
+    assert_eq!(f.product_arn(), Some("arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"));
+    assert_eq!(f.compliance().and_then(|c| c.status()).map(|s| s.as_str()), Some("FAILED"));
+    assert_eq!(f.resources()[0].r#type(), Some("AwsEcrRepository"));
+    assert_eq!(f.resources()[0].id(), Some("arn:aws:ecr:us-east-1:123456789012:repository/app"));
+    assert!(f.remediation().and_then(|r| r.recommendation()).and_then(|r| r.text()).is_some());
+
+    // A second run updates the same findings
+    cli(&aws, &["--security-hub", "--output", "json"]);
+    assert_eq!(found(hub.clone()).await.len(), expected.len());
+
+    // Fixed: the standard policy, and LC-1's finding is archived as PASSED
+    let text = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e}")).to_json();
+    ecr.put_lifecycle_policy()
+        .repository_name("app")
+        .lifecycle_policy_text(text)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fixed = cli(&aws, &["--security-hub", "--output", "json"]);
+    let still = judged(&fixed);
+    assert!(!still.iter().any(|id| id == lc_1));
+    let archived = expected.iter().filter(|id| !still.contains(id)).count();
+    let stderr = String::from_utf8_lossy(&fixed.stderr);
+    assert!(
+        stderr.contains(&format!("ecr-keeper: Security Hub: {} active, {archived} archived", still.len())),
+        "{stderr}"
+    );
+    let findings = found(hub.clone()).await;
+    let f = findings.iter().find(|f| f.id() == Some(lc_1)).cloned().unwrap_or_else(|| panic!("no LC-1 finding"));
+    assert_eq!(f.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
+    assert_eq!(f.compliance().and_then(|c| c.status()).map(|s| s.as_str()), Some("PASSED"));
+
+    // Over an organization it is refused, naming why
+    let refused = cli(&aws, &["--security-hub", "--accounts", "123456789012", "--regions", "us-east-1"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--security-hub imports the caller's own account's findings only"), "{stderr}");
+}
+
 fn empty_home() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("ecr-keeper-empty-home-{}", std::process::id()))
 }
