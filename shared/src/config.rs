@@ -421,6 +421,8 @@ pub struct AuditConfig {
     pub remediation: crate::audit::Remediation,
     /// `KEEPER_IN_USE`: where running images are read (USE-1, pins); none when unset.
     pub in_use: Vec<crate::workloads::WorkloadSource>,
+    /// `KEEPER_SECURITY_HUB` (default false): import the findings into Security Hub.
+    pub security_hub: bool,
 }
 
 impl AuditConfig {
@@ -482,6 +484,7 @@ impl AuditConfig {
             }
         };
         Ok(AuditConfig {
+            security_hub: flag(&set, "KEEPER_SECURITY_HUB", false)?,
             in_use,
             metrics: events.metrics,
             settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms, scanner_roles },

@@ -51,8 +51,10 @@ WRITES = {
     "ScanEventsFunction": {"sns:Publish", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey*"},
     # Scheduled runs also write their shards and reports (S3) and a summary (SNS).
     # Pins (ProtectInUse): PutImage adds a tag to an existing image, BatchDeleteImage removes one.
+    # Security Hub (SecurityHubFindings): findings imported under the account's own product.
     "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:PutImage",
-                               "ecr:BatchDeleteImage", "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
+                               "ecr:BatchDeleteImage", "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*",
+                               "securityhub:BatchImportFindings"},
     "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard",
                            "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
 }
@@ -247,6 +249,13 @@ def run(template, quiet=False):
                         check(ns == "EcrKeeper", f"{name}: PutMetricData is conditioned on the EcrKeeper namespace")
                     if action == "cloudwatch:PutDashboard":
                         check(all(r.endswith("dashboard/stack-costs") for r in targets), f"{name}: PutDashboard only on this stack's cost dashboard")
+                    if service == "securityhub":
+                        # The account's own default product (its id twice) and its own hub.
+                        own = {"securityhub:BatchImportFindings": lambda acct: f":{acct}:product/{acct}/default",
+                               "securityhub:GetFindings": lambda acct: f":{acct}:hub/default"}
+                        check(name == "LifecycleAuditFunction" and action in own
+                              and all(r.count(":") >= 5 and r.endswith(own[action](r.split(":")[4])) for r in targets),
+                              f"{name}: {action} only on this account's own Security Hub product and hub, not {targets}")
                     if service == "servicequotas":
                         check(name == "LifecycleAuditFunction" and action == "servicequotas:GetServiceQuota"
                               and all(r.endswith(":ecr/L-03A36CE1") for r in targets),
@@ -346,6 +355,7 @@ def mutants(template):
     yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
+    yield edit("findings of any product on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "securityhub:BatchImportFindings").__setitem__("Resource", "*"))
     yield edit("every service quota on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "servicequotas:").__setitem__("Resource", "*"))
 
     def without_ownership_guard(t):

@@ -18,9 +18,11 @@ use std::collections::HashSet;
 const FINDING_TYPE: &str = "Software and Configuration Checks/AWS Security Best Practices";
 const DOCS: &str = "https://github.com/ecr-keeper/ecr-keeper/blob/main/docs/audit.md";
 
+#[derive(Clone)]
 pub struct SecurityHubFindings {
     client: Client,
     partition: &'static str,
+    region: String,
     /// `arn:<partition>:securityhub:<region>:<account>:product/<account>/default`: findings
     /// imported under it must name the same account.
     product_arn: String,
@@ -35,6 +37,16 @@ impl SecurityHubFindings {
             client: Client::new(config),
             partition,
             product_arn: format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default"),
+            region,
+        }
+    }
+
+    /// The same client, for `account`'s findings (a report's registry, known once it is read).
+    pub fn for_account(&self, account: &str) -> Self {
+        let (partition, region) = (self.partition, &self.region);
+        SecurityHubFindings {
+            product_arn: format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default"),
+            ..self.clone()
         }
     }
 

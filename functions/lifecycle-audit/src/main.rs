@@ -5,7 +5,8 @@
 
 use ecr_keeper_aws::{
     ecr_client, s3_client, sdk_config, service_quotas_client, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
-    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
+    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SecurityHubFindings,
+    SnsPublisher,
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
@@ -42,6 +43,8 @@ struct AuditHandler {
     workloads: Option<AwsWorkloads>,
     /// KEEPER_ACCOUNTS: an organization run, each registry reached through the member role.
     organization: Option<(Scope, MemberRegistries, OrganizationsDirectory)>,
+    /// KEEPER_SECURITY_HUB: where the findings are imported (the own account's runs only).
+    security_hub: Option<SecurityHubFindings>,
     /// KEEPER_REPOSITORY_METRICS: the repositories with metrics of their own (none by default).
     repository_metrics: RepositoryMetrics,
 }
@@ -67,6 +70,7 @@ impl AuditHandler {
             publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),
             workloads: (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk)),
+            security_hub: config.security_hub.then(|| SecurityHubFindings::new(&sdk, "")),
             organization,
             repository_metrics: Scope::repository_metrics_from_env(env)?,
             config,
@@ -121,9 +125,13 @@ impl AuditHandler {
                 }
                 let previous = previous_report(store, "audit").await?;
                 let state = finish("audit", store, publisher, state, &report, previous.as_ref()).await?;
+                self.import_findings(&report).await;
                 Ok(json!(state))
             }
             StepOutcome::Organization(state, report) => {
+                if self.security_hub.is_some() {
+                    tracing::warn!("Security Hub findings are imported for the own account's runs only: Security Hub takes a finding from the account it names");
+                }
                 if let Err(e) = self.sink.publish(&report.metrics(&self.repository_metrics)).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
@@ -131,6 +139,22 @@ impl AuditHandler {
                 let state = finish("audit", store, publisher, state, &*report, previous.as_ref()).await?;
                 Ok(json!(state))
             }
+        }
+    }
+
+    /// With KEEPER_SECURITY_HUB: the report's findings into Security Hub. A failure is logged, not
+    /// the run's: the report is already kept.
+    async fn import_findings(&self, report: &ecr_keeper_core::audit::AuditReport) {
+        let Some(hub) = &self.security_hub else { return };
+        let hub = hub.for_account(&report.registry_id);
+        match ecr_keeper_core::audit::security_hub::import_findings(&hub, report).await {
+            Ok(i) => tracing::info!(
+                active = i.active,
+                archived = i.archived,
+                refused = i.failed,
+                "Security Hub findings imported"
+            ),
+            Err(e) => tracing::error!(error = %e, "Security Hub findings were not imported"),
         }
     }
 
@@ -152,6 +176,7 @@ impl AuditHandler {
         if let Err(e) = sink.publish(&self.repository_metrics.select(audit_metrics(&report))).await {
             tracing::warn!(error = %e, "audit metrics were not published");
         }
+        self.import_findings(&report).await;
         Ok(json!({
             "complete": report.complete,
             "repositories": report.summary.repositories,

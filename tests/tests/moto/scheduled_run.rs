@@ -255,3 +255,26 @@ async fn the_cost_report_runs_on_the_state_machine_and_equals_the_one_process_re
     assert_eq!(one_process, latest);
     assert!(runs.object("reports/cost/latest.html").await.is_some_and(|h| h.contains("<svg")));
 }
+
+/// With `KEEPER_SECURITY_HUB=true` (template `SecurityHubFindings`) the scheduled audit imports
+/// one Security Hub finding for each FAIL, WARN and ERROR of the report it kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_audit_imports_its_findings_into_security_hub() {
+    let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "2"), ("KEEPER_SECURITY_HUB", "true")], &[]);
+    seed(&runs.aws, 4).await;
+    let execution = runs.run("audit");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    let latest = runs.object("reports/audit/latest.json").await.unwrap_or_else(|| panic!("no latest.json"));
+    let report: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
+    let judged = |checks: &Value| {
+        let judged = |c: &&Value| ["FAIL", "WARN", "ERROR"].contains(&c["status"].as_str().unwrap_or_default());
+        checks.as_array().into_iter().flatten().filter(judged).count()
+    };
+    let repositories = report["repositories"].as_array().into_iter().flatten();
+    let expected = repositories.map(|r| judged(&r["checks"])).sum::<usize>() + judged(&report["registryChecks"]);
+    let hub = aws_sdk_securityhub::Client::new(&runs.aws.sdk_config().await);
+    let findings = hub.get_findings().send().await.unwrap_or_else(|e| panic!("{e}")).findings().to_vec();
+    assert!(expected > 0);
+    assert_eq!(findings.len(), expected, "{}", runs.lambda.log());
+    assert!(findings.iter().all(|f| f.id().is_some_and(|id| id.starts_with("ecr-keeper/123456789012/us-east-1/"))));
+}
