@@ -31,6 +31,19 @@ pub enum CheckSeverity {
     Informational,
 }
 
+impl CheckSeverity {
+    /// As `report.json`, Security Hub and the HTML report spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckSeverity::Critical => "CRITICAL",
+            CheckSeverity::High => "HIGH",
+            CheckSeverity::Medium => "MEDIUM",
+            CheckSeverity::Low => "LOW",
+            CheckSeverity::Informational => "INFORMATIONAL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub id: CheckId,

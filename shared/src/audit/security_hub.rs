@@ -9,7 +9,7 @@
 //! that same account (`BatchImportFindings`: "the identifier of the account that you are calling
 //! BatchImportFindings from needs to be the same as the AwsAccountId attribute").
 
-use super::model::{AuditReport, CheckResult, CheckSeverity, Status};
+use super::model::{AuditReport, CheckResult, Status};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -120,7 +120,7 @@ pub fn findings(report: &AuditReport, active: &HashSet<String>) -> Vec<HubFindin
             description: clip(&check.message, DESCRIPTION_MAX),
             severity: match check.status {
                 Status::Pass | Status::Info | Status::Error => "INFORMATIONAL",
-                Status::Fail | Status::Warn => severity_label(check.severity),
+                Status::Fail | Status::Warn => check.severity.as_str(),
             },
             compliance: match check.status {
                 Status::Fail => "FAILED",
@@ -144,16 +144,6 @@ pub fn findings(report: &AuditReport, active: &HashSet<String>) -> Vec<HubFindin
         }
     }
     out
-}
-
-fn severity_label(severity: CheckSeverity) -> &'static str {
-    match severity {
-        CheckSeverity::Critical => "CRITICAL",
-        CheckSeverity::High => "HIGH",
-        CheckSeverity::Medium => "MEDIUM",
-        CheckSeverity::Low => "LOW",
-        CheckSeverity::Informational => "INFORMATIONAL",
-    }
 }
 
 /// At most `max` characters, an ellipsis saying when it was cut.
@@ -182,6 +172,7 @@ pub async fn import_findings<H: SecurityFindings>(hub: &H, report: &AuditReport)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::model::CheckSeverity;
     use crate::audit::model::{RepositoryAudit, Totals};
     use std::sync::Mutex;
 

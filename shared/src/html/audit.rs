@@ -18,16 +18,6 @@ fn status_name(status: Status) -> &'static str {
     }
 }
 
-fn severity_name(severity: CheckSeverity) -> &'static str {
-    match severity {
-        CheckSeverity::Critical => "CRITICAL",
-        CheckSeverity::High => "HIGH",
-        CheckSeverity::Medium => "MEDIUM",
-        CheckSeverity::Low => "LOW",
-        CheckSeverity::Informational => "INFORMATIONAL",
-    }
-}
-
 /// What needs acting on first: failures and read errors, then warnings, then information.
 fn urgency(status: Status) -> u8 {
     match status {
@@ -257,7 +247,7 @@ impl RunReport for AuditReport {
                             tr data-check=(c.id) {
                                 td.id { (c.id) }
                                 td class=(status_name(c.status)) { (status_name(c.status)) }
-                                td { (severity_name(c.severity)) }
+                                td { (CheckSeverity::as_str(c.severity)) }
                                 td { (c.message) }
                             }
                         }
@@ -292,7 +282,7 @@ impl RunReport for AuditReport {
                 details.findings data-check=(g.id) open[urgency(g.status) == 0] {
                     summary {
                         span class=(status_name(g.status)) { (g.id) " " (status_name(g.status)) }
-                        " " (severity_name(g.severity)) " · " (count(g.repositories as u64, "repository", "repositories"))
+                        " " (CheckSeverity::as_str(g.severity)) " · " (count(g.repositories as u64, "repository", "repositories"))
                     }
                     ul {
                         @for (message, names) in &g.messages {
