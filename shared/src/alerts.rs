@@ -264,17 +264,6 @@ fn next_steps(alert: &ImageAlert) -> Vec<String> {
     steps
 }
 
-/// The ARN partition of a region.
-fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     /// Chatbot's client markdown.
@@ -354,7 +343,7 @@ fn render(alert: &ImageAlert, shown: usize) -> String {
             "summary": headline(alert),
             "eventType": "VulnerableImage",
             "relatedResources": [
-                format!("arn:{}:ecr:{}:{}:repository/{}", partition(&alert.region), alert.region, alert.account, alert.repository),
+                format!("arn:{}:ecr:{}:{}:repository/{}", crate::registry::partition(&alert.region), alert.region, alert.account, alert.repository),
                 alert.console_url.clone(),
             ],
             "additionalContext": {

@@ -177,6 +177,17 @@ pub fn destinations_read(registries: &[(&str, &str, Option<&RegistryRules>)]) ->
         .collect()
 }
 
+/// The ARN partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// A principal for a pull-time update exclusion, as RegisterPullTimeUpdateExclusion accepts it
 /// (API reference: at most 200 characters,
 /// `^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$`).
@@ -212,6 +223,13 @@ pub fn scanner_role(arn: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_partition_follows_the_region() {
+        assert_eq!(super::partition("eu-west-1"), "aws");
+        assert_eq!(super::partition("cn-north-1"), "aws-cn");
+        assert_eq!(super::partition("us-gov-west-1"), "aws-us-gov");
+    }
 
     #[test]
     fn a_scanner_role_is_an_iam_role_or_user_arn_as_ecr_accepts_it() {

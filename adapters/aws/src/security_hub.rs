@@ -32,7 +32,7 @@ impl SecurityHubFindings {
     /// The findings of `account` (the caller's own) in the client's region.
     pub fn new(config: &SdkConfig, account: &str) -> Self {
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-        let partition = partition_of(&region);
+        let partition = ecr_keeper_core::registry::partition(&region);
         SecurityHubFindings {
             client: Client::new(config),
             partition,
@@ -80,16 +80,6 @@ impl SecurityHubFindings {
             .record_state(RecordState::from(f.record_state))
             .set_remediation(remediation)
             .build()
-    }
-}
-
-fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
     }
 }
 
@@ -150,15 +140,5 @@ impl SecurityFindings for SecurityHubFindings {
             );
         }
         Ok(out.failed_count().unwrap_or_default().max(0) as usize)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_partition_follows_the_region() {
-        assert_eq!(super::partition_of("eu-west-1"), "aws");
-        assert_eq!(super::partition_of("cn-north-1"), "aws-cn");
-        assert_eq!(super::partition_of("us-gov-west-1"), "aws-us-gov");
     }
 }
