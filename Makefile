@@ -7,7 +7,7 @@ VENV := .venv
 SETUP_STAMP := $(VENV)/.setup-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: setup browser bench-run test quick core-deps fmt-check lint template unit demo bench sam-build sam-check measure deny fuzz
+.PHONY: setup browser bench-run bench-aggregate test quick core-deps fmt-check lint template unit demo bench sam-build sam-check measure deny fuzz
 
 ## make setup: moto, cargo-lambda, cfn-lint, aws-sam-cli and cbor2 into .venv, Debian's
 ## chromium and axe-core (npm) for the HTML reports' browser test (idempotent).
@@ -149,6 +149,11 @@ measure: sam-build
 bench-run: setup
 	$(CARGO) build --release --locked -p ecr-keeper-cli -p lifecycle-audit
 	$(VENV)/bin/python bench/scheduled_run.py
+
+## make bench-aggregate: the organization aggregate's peak memory at 1,000 and at 100,000
+## repositories (synthetic shard results); fails over 128 MiB or 10 % above the smaller run.
+bench-aggregate:
+	CARGO=$(CARGO) python3 bench/aggregate.py
 
 ## make bench: the lifecycle simulator at ECR's per-repository maximum (100,000 images).
 bench:

@@ -4,7 +4,9 @@ use crate::aws_errors::explain;
 use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
-use ecr_keeper_aws::{ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, SecurityHubFindings};
+use ecr_keeper_aws::{
+    ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, MemberFindings, MemberRegistries, SecurityHubFindings,
+};
 use ecr_keeper_core::audit::security_hub::import_findings;
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
@@ -66,6 +68,7 @@ pub struct AuditArgs {
     protect_in_use: bool,
     /// Also import the findings into AWS Security Hub (BatchImportFindings) in this account and
     /// region: one per repository and check, updated each run, archived once the check passes.
+    /// With --accounts, each registry's into its own account through the member role.
     #[arg(long)]
     security_hub: bool,
     /// Evaluate lifecycle policies at this moment (RFC 3339); default: now.
@@ -131,20 +134,23 @@ pub async fn run(args: AuditArgs) -> ExitCode {
             );
             return ExitCode::from(EXIT_INVALID);
         }
-        if args.security_hub {
-            eprintln!(
-                "ecr-keeper: --security-hub imports the caller's own account's findings only (Security Hub takes a \
-                 finding from the account it names); run it in each account, or without --accounts"
-            );
-            return ExitCode::from(EXIT_INVALID);
-        }
         let job = AuditJob { settings: &settings, remediation: options.remediation, inputs: &options.inputs };
         let now = args.now.unwrap_or_else(|| SystemClock.now());
-        let prefix = args.repository_prefix.as_deref();
+        // --security-hub: each registry's findings into its own account's Security Hub, through
+        // the member role (Security Hub takes a finding only from the account it names).
+        let session = format!("ecr-keeper-cli-security-hub-{}", now.timestamp());
+        let members = match args.security_hub {
+            true => Some(MemberRegistries::new(&config, scope, &session).await),
+            false => None,
+        };
+        let findings = members.as_ref().map(MemberFindings::new);
+        let reading = crate::organization::Reading {
+            prefix: args.repository_prefix.as_deref(),
+            concurrency: args.concurrency,
+            output_dir: args.output_dir.as_deref(),
+        };
         let report =
-            match crate::organization::run(&job, scope, &args.organization, &config, prefix, args.concurrency, now)
-                .await
-            {
+            match crate::organization::run(&job, scope, &args.organization, &config, reading, now, &findings).await {
                 Ok(r) => r,
                 Err(code) => return code,
             };

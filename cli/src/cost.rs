@@ -115,14 +115,15 @@ pub async fn run(args: CostArgs) -> ExitCode {
         }
         let job = CostJob::new(&standard, &options, None);
         let now = args.now.unwrap_or_else(|| SystemClock.now());
-        let prefix = args.repository_prefix.as_deref();
-        let report =
-            match crate::organization::run(&job, scope, &args.organization, &config, prefix, args.concurrency, now)
-                .await
-            {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
+        let reading = crate::organization::Reading {
+            prefix: args.repository_prefix.as_deref(),
+            concurrency: args.concurrency,
+            output_dir: args.output_dir.as_deref(),
+        };
+        let report = match crate::organization::run(&job, scope, &args.organization, &config, reading, now, &()).await {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
         return crate::organization::finish(
             &report,
             args.output_dir.as_deref(),

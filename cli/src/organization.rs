@@ -5,13 +5,15 @@ use crate::EXIT_INVALID;
 use clap::Args;
 use ecr_keeper_aws::{MemberRegistries, OrganizationsDirectory};
 use ecr_keeper_core::lifecycle::count;
+use ecr_keeper_core::metrics::RepositoryMetrics;
 use ecr_keeper_core::organization::{
-    organization_in_process, OrganizationReport, OrganizationView, Pace, Progress, Scope, ScopeFields, ScopeInput,
-    Target,
+    organization_in_process, Keeping, OrganizationReport, OrganizationView, Pace, Progress, RegistryEntry,
+    RegistryReports, Scope, ScopeFields, ScopeInput, Target,
 };
-use ecr_keeper_core::run::{Job, RunReport};
+use ecr_keeper_core::run::{render, Job, RunReport, StoreError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 
 const FLAGS: ScopeFields = ScopeFields {
@@ -131,19 +133,54 @@ pub fn finish<R: OrganizationView>(
     }
 }
 
-/// Runs `job` over the scope's registries.
-pub async fn run<J>(
+/// How each registry is read, and where its own report goes.
+pub struct Reading<'a> {
+    pub prefix: Option<&'a str>,
+    pub concurrency: usize,
+    /// `--output-dir`: each registry's report under `registries/<account>/<region>/`.
+    pub output_dir: Option<&'a Path>,
+}
+
+/// Writes each registry's own report beside the organization's, as it is made.
+struct RegistryFiles<'a> {
+    dir: &'a Path,
+}
+
+impl<R: RunReport> RegistryReports<R> for RegistryFiles<'_> {
+    async fn keep(&self, entry: &RegistryEntry, report: &R) -> Result<(), StoreError> {
+        let Some(path) = &entry.report else { return Ok(()) };
+        let base = self.dir.join(path);
+        let failed = |e: std::io::Error| StoreError::Other {
+            operation: "write",
+            key: base.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(parent) = base.parent() {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        let (files, _) = render(report, None);
+        for (extension, body, _) in files {
+            std::fs::write(format!("{}.{extension}", base.display()), body).map_err(failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `job` over the scope's registries; `also` is told of each registry's report once it is
+/// written (the audit's `--security-hub`), `&()` for nothing.
+pub async fn run<J, E>(
     job: &J,
     scope: &Scope,
     args: &OrganizationArgs,
     config: &aws_config::SdkConfig,
-    prefix: Option<&str>,
-    concurrency: usize,
+    reading: Reading<'_>,
     now: chrono::DateTime<chrono::Utc>,
+    also: &E,
 ) -> Result<OrganizationReport<J::Report>, ExitCode>
 where
     J: Job,
     J::Report: OrganizationView,
+    E: RegistryReports<J::Report>,
 {
     let directory = OrganizationsDirectory::new(config);
     let targets = scope.targets(Some(&directory)).await.map_err(|e| {
@@ -161,15 +198,16 @@ where
     let session = format!("ecr-keeper-cli-{}-{}", J::NAME, now.timestamp());
     let registries = MemberRegistries::new(config, scope, &session).await;
     let bar = Bar::new();
-    let report = organization_in_process(
-        job,
-        &registries,
-        &scope.run(&targets, prefix),
-        Pace { registries: args.registry_concurrency, repositories: concurrency, deadline: None },
-        now,
-        &bar,
-    )
-    .await;
+    let pace = Pace { registries: args.registry_concurrency, repositories: reading.concurrency, deadline: None };
+    let run = scope.run(&targets, reading.prefix);
+    // The CLI publishes no metrics for an organization: none are selected.
+    let none = RepositoryMetrics::None;
+    let files = reading.output_dir.map(|dir| RegistryFiles { dir });
+    let keeping = Keeping { reports: &(files, also), repository_metrics: &none };
+    let report = organization_in_process(job, &registries, &run, pace, now, &bar, keeping).await;
     bar.0.finish_and_clear();
-    Ok(report)
+    report.map_err(|e| {
+        eprintln!("ecr-keeper: --output-dir: {e}");
+        ExitCode::from(EXIT_INVALID)
+    })
 }

@@ -121,6 +121,21 @@ impl ScheduledRuns {
     }
 }
 
+impl ScheduledRuns {
+    /// The reports bucket's keys under `prefix`, in order.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let client = ecr_keeper_aws::s3_client(&self.aws.sdk_config().await);
+        let mut pages = client.list_objects_v2().bucket(BUCKET).prefix(prefix).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.unwrap_or_else(|e| panic!("s3://{BUCKET}/{prefix}: {e}"));
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        keys.sort();
+        keys
+    }
+}
+
 impl Drop for ScheduledRuns {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.call_log);

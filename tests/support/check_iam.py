@@ -413,7 +413,9 @@ MEMBER_READS = {"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:BatchGetI
                 "ecr:ListPullTimeUpdateExclusions", "ecr:DescribeRepositoryCreationTemplates",
                 "ecr:DescribePullThroughCacheRules", "ecr:DescribeRegistry", "servicequotas:GetServiceQuota"}
 MEMBER_WRITES = {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:StartImageScan"}
-MEMBER_CONDITIONS = ("CreatesRole", "HasExternalId", "HasOrganizationId", "AllowsRemediation", "ForwardsEvents")
+MEMBER_HUB = {"securityhub:BatchImportFindings", "securityhub:GetFindings"}
+MEMBER_CONDITIONS = ("CreatesRole", "HasExternalId", "HasOrganizationId", "AllowsRemediation", "ForwardsEvents",
+                     "AllowsSecurityHub")
 
 
 def resolve(value, conditions):
@@ -480,13 +482,21 @@ def run_member(template, quiet=False):
                 granted += list(statements(resource["Properties"].get("PolicyDocument", {}), conditions))
         actions = {a for st in granted for a in as_list(st["Action"])}
         allowed_actions = MEMBER_READS | (MEMBER_WRITES if conditions["AllowsRemediation"] and conditions["CreatesRole"] else set())
+        if conditions["AllowsSecurityHub"] and conditions["CreatesRole"]:
+            allowed_actions |= MEMBER_HUB
         check(actions <= allowed_actions, f"({case}) the member role holds only {sorted(allowed_actions)}, not {sorted(actions - allowed_actions)}")
-        writes = {a for a in actions if not a.split(":")[1].startswith(READ_PREFIXES)}
+        writes = {a for a in actions - MEMBER_HUB if not a.split(":")[1].startswith(READ_PREFIXES)}
+        check(conditions["AllowsSecurityHub"] or not actions & MEMBER_HUB,
+              f"({case}) no Security Hub permission without AllowSecurityHubFindings")
         check(conditions["AllowsRemediation"] or not writes, f"({case}) read-only without AllowRemediation, but writes {sorted(writes)}")
         for st in granted:
             for action in as_list(st["Action"]):
                 targets = [text(r) for r in as_list(st.get("Resource", []))]
-                if action == "servicequotas:GetServiceQuota":
+                if action in MEMBER_HUB:
+                    own = {"securityhub:BatchImportFindings": "arn:aws:securityhub:*:123456789012:product/123456789012/default",
+                           "securityhub:GetFindings": "arn:aws:securityhub:*:123456789012:hub/default"}[action]
+                    check(targets == [own], f"({case}) {action} only on this account's own {own.split(':')[-1]}, not {targets}")
+                elif action == "servicequotas:GetServiceQuota":
                     check(all(r == "arn:aws:servicequotas:*:123456789012:ecr/L-03A36CE1" for r in targets),
                           f"({case}) {action} only reads ECR's images-per-repository quota, not {targets}")
                 elif action not in REGISTRY_LEVEL:
@@ -520,6 +530,8 @@ def member_mutants(template):
     yield edit("a delete when remediating", lambda t: t["Resources"]["MemberRemediationPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Action"].append("ecr:BatchDeleteImage"))
     yield edit("reads of every account's repositories", lambda t: read_statement(t).__setitem__("Resource", "*"))
     yield edit("the ExternalId never required", lambda t: t["Resources"]["MemberRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0].pop("Condition"))
+    yield edit("Security Hub without AllowSecurityHubFindings", lambda t: t["Resources"]["MemberSecurityHubPolicy"].__setitem__("Condition", "CreatesRole"))
+    yield edit("findings of any product", lambda t: t["Resources"]["MemberSecurityHubPolicy"]["Properties"]["PolicyDocument"]["Statement"][0].__setitem__("Resource", "*"))
     yield edit("forwarding every event", lambda t: t["Resources"]["ForwardingRule"]["Properties"]["EventPattern"].__setitem__("source", ["aws.ecr", "aws.inspector2", "aws.s3"]))
 
 

@@ -5,7 +5,7 @@ OrganizationAccountAccessRole, which Organizations creates in every account it c
 member StackSet would deploy it.
 
 Usage: python organization.py --endpoint URL --members 3 --without-role 2 --regions us-east-1,eu-west-1
-         --trusted ARN,ARN [--external-id X] [--remediation] [--central-bus ARN]
+         --trusted ARN,ARN [--external-id X] [--remediation] [--security-hub] [--central-bus ARN]
 Prints one JSON object: management, members (ids, in creation order), withRole.
 """
 
@@ -28,6 +28,7 @@ def main():
     parser.add_argument("--trusted", required=True)
     parser.add_argument("--external-id", default="")
     parser.add_argument("--remediation", action="store_true")
+    parser.add_argument("--security-hub", action="store_true")
     parser.add_argument("--central-bus", default="")
     args = parser.parse_args()
 
@@ -58,6 +59,7 @@ def main():
                 "RoleRegion": regions[0],
                 "ExternalId": args.external_id,
                 "AllowRemediation": "true" if args.remediation else "false",
+                "AllowSecurityHubFindings": "true" if args.security_hub else "false",
                 "CentralEventBusArn": args.central_bus,
             }
             cfn.create_stack(StackName="ecr-keeper-member", TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],

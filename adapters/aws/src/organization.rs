@@ -96,12 +96,24 @@ impl MemberRegistries {
     }
 }
 
-impl Registries for MemberRegistries {
-    type Registry = EcrRegistry;
+impl MemberRegistries {
+    /// `target`'s Security Hub (its region, its account's default product) through the member
+    /// role: Security Hub takes a finding only from the account it names.
+    #[cfg(feature = "security-hub")]
+    pub async fn security_hub(&self, target: &Target) -> Result<crate::SecurityHubFindings, AccessError> {
+        let mut config =
+            aws_sdk_securityhub::config::Builder::from(&self.sdk).region(Region::new(target.region.clone()));
+        if let Some(credentials) = self.credentials(target).await? {
+            config = config.credentials_provider(credentials);
+        }
+        let client = aws_sdk_securityhub::Client::from_conf(config.build());
+        Ok(crate::SecurityHubFindings::with_client(client, &target.region, &target.account))
+    }
 
-    async fn reach(&self, target: &Target) -> Result<EcrRegistry, AccessError> {
+    /// The member role's credentials in `target`'s account; `None` in the own account.
+    async fn credentials(&self, target: &Target) -> Result<Option<Credentials>, AccessError> {
         if self.own_account.as_deref() == Some(target.account.as_str()) {
-            return Ok(self.ecr_in(&target.region, None));
+            return Ok(None);
         }
         let role_arn = format!("arn:{}:iam::{}:role/{}", self.partition, target.account, self.scope_role);
         let assumed = self
@@ -134,9 +146,22 @@ impl Registries for MemberRegistries {
             return Err(AccessError::CannotAssume { role_arn, reason: "STS returned no credentials".into() });
         };
         let expiry = SystemTime::try_from(c.expiration).ok();
-        let credentials =
-            Credentials::new(c.access_key_id, c.secret_access_key, Some(c.session_token), expiry, "ecr-keeper-member");
-        Ok(self.ecr_in(&target.region, Some(credentials)))
+        Ok(Some(Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            expiry,
+            "ecr-keeper-member",
+        )))
+    }
+}
+
+impl Registries for MemberRegistries {
+    type Registry = EcrRegistry;
+
+    async fn reach(&self, target: &Target) -> Result<EcrRegistry, AccessError> {
+        let credentials = self.credentials(target).await?;
+        Ok(self.ecr_in(&target.region, credentials))
     }
 }
 

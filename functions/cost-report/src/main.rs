@@ -14,7 +14,7 @@ use ecr_keeper_core::config::{CostConfig, ScheduledRunConfig};
 use ecr_keeper_core::cost::{cost_report, previous_total, publish, CostJob, CostOptions, CostReport};
 use ecr_keeper_core::lifecycle::LifecyclePolicy;
 use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
-use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Pace, Scope};
+use ecr_keeper_core::organization::{organization_in_process, Keeping, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::MetricsStore;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -118,12 +118,13 @@ impl CostHandler {
                 tokio::time::Instant::now() + remaining(event.context.deadline).saturating_sub(REPORT_RESERVE),
             ),
             now,
+            repository_metrics: &self.repository_metrics,
         };
         let run_id = step.run_id().unwrap_or_default();
         let registries = self.organization.as_ref().map(|(_, m, _)| m.for_run(&format!("ecr-keeper-cost-{run_id}")));
         let organization = match (&self.organization, &registries) {
             (Some((scope, _, directory)), Some(registries)) => {
-                Some(OrganizationStep { scope, registries, directory, concurrency: options.concurrency })
+                Some(OrganizationStep { scope, registries, directory, concurrency: options.concurrency, also: &() })
             }
             _ => None,
         };
@@ -183,8 +184,10 @@ impl CostHandler {
             Pace { registries: options.concurrency, repositories: options.concurrency, deadline: None },
             now,
             &(),
+            Keeping { reports: &(), repository_metrics: &self.repository_metrics },
         )
-        .await;
+        .await
+        .map_err(ecr_keeper_core::run::RunError::from)?;
         for line in report.log_lines() {
             println!("{line}");
         }
@@ -195,7 +198,7 @@ impl CostHandler {
     /// An organization's metrics (per repository with `Account` and `Region`, totals without)
     /// and its dashboard.
     async fn publish_organization(&self, report: &OrganizationReport<CostReport>) -> Result<(), FunctionError> {
-        self.sink.publish(&report.metrics(&self.repository_metrics)).await?;
+        self.sink.publish(&report.metrics()).await?;
         let totals = report.totals.cost.unwrap_or_default();
         let body = totals.dashboard_body(report.accounts(), &self.options.region);
         self.metrics_store.put_dashboard(&self.dashboard, &body).await?;

@@ -3,9 +3,10 @@
 
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
+use ecr_keeper_core::metrics::RepositoryMetrics;
 use ecr_keeper_core::organization::{
-    fail_shard, plan_organization, settle_organization, Directory, OrganizationReport, OrganizationView, Registries,
-    Scope,
+    fail_shard, plan_organization, settle_organization, Directory, Keeping, KeptInStore, OrganizationReport,
+    OrganizationView, Registries, RegistryReports, Scope,
 };
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::run::{
@@ -69,12 +70,15 @@ pub enum StepOutcome<R> {
 
 /// An organization run's parts (`KEEPER_ACCOUNTS`): the scope, how to reach each registry,
 /// and the organization's accounts.
-pub struct OrganizationStep<'a, G, D> {
+pub struct OrganizationStep<'a, G, D, E> {
     pub scope: &'a Scope,
     pub registries: &'a G,
     pub directory: &'a D,
     /// Registries the plan reaches and lists at once.
     pub concurrency: usize,
+    /// Told of each registry's report at the aggregate, once it is kept in S3 (the audit's
+    /// Security Hub import through the member role); `&()` for nothing.
+    pub also: &'a E,
 }
 
 /// The report kept last, for the change; a store that cannot be read fails the step (the state
@@ -91,14 +95,17 @@ pub struct StepContext<'a> {
     pub concurrency: usize,
     pub deadline: Option<Instant>,
     pub now: chrono::DateTime<chrono::Utc>,
+    /// KEEPER_REPOSITORY_METRICS: the repositories whose own series an organization run's
+    /// index keeps (the totals always).
+    pub repository_metrics: &'a RepositoryMetrics,
 }
 
-pub async fn run_step<J, R, S, G, D>(
+pub async fn run_step<J, R, S, G, D, E>(
     job: &J,
     registry: &R,
     store: &S,
     cx: &StepContext<'_>,
-    organization: Option<&OrganizationStep<'_, G, D>>,
+    organization: Option<&OrganizationStep<'_, G, D, E>>,
     step: Step,
 ) -> Result<StepOutcome<J::Report>, FunctionError>
 where
@@ -108,6 +115,7 @@ where
     S: ReportStore,
     G: Registries,
     D: Directory,
+    E: RegistryReports<J::Report>,
 {
     match step {
         Step::Plan { run_id } => {
@@ -167,7 +175,13 @@ where
             Ok(StepOutcome::Shard(serde_json::to_value(summary).unwrap_or_default()))
         }
         Step::Aggregate { run } if run.organization => {
-            Ok(match settle_organization(job, store, cx.settings, &run).await? {
+            let kept = KeptInStore { store, job: J::NAME };
+            let reports = match organization {
+                Some(org) => (kept, Some(org.also)),
+                None => (kept, None),
+            };
+            let keeping = Keeping { reports: &reports, repository_metrics: cx.repository_metrics };
+            Ok(match settle_organization(job, store, cx.settings, &run, keeping).await? {
                 Settled::NextPass(state) => another_pass(state),
                 Settled::Final(report) => StepOutcome::Organization(run, Box::new(report)),
             })

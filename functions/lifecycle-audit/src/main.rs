@@ -5,13 +5,13 @@
 
 use ecr_keeper_aws::{
     ecr_client, s3_client, sdk_config, service_quotas_client, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
-    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SecurityHubFindings,
-    SnsPublisher,
+    EcrRegistry, MemberFindings, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore,
+    SecurityHubFindings, SnsPublisher,
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
-use ecr_keeper_core::organization::{organization_in_process, OrganizationReport, Pace, Scope};
+use ecr_keeper_core::organization::{organization_in_process, Keeping, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
 use lambda_support::scheduled::{finish, previous_report, run_step, OrganizationStep, Step, StepContext, StepOutcome};
@@ -105,13 +105,20 @@ impl AuditHandler {
             concurrency: config.concurrency,
             deadline: Some(deadline),
             now: SystemClock.now(),
+            repository_metrics: &self.repository_metrics,
         };
         let run_id = step.run_id().unwrap_or_default();
         let registries = self.organization.as_ref().map(|(_, m, _)| m.for_run(&format!("ecr-keeper-audit-{run_id}")));
+        // KEEPER_SECURITY_HUB over an organization: each registry's findings into its own account.
+        let findings = registries.as_ref().filter(|_| self.security_hub.is_some()).map(MemberFindings::new);
         let organization = match (&self.organization, &registries) {
-            (Some((scope, _, directory)), Some(registries)) => {
-                Some(OrganizationStep { scope, registries, directory, concurrency: config.concurrency })
-            }
+            (Some((scope, _, directory)), Some(registries)) => Some(OrganizationStep {
+                scope,
+                registries,
+                directory,
+                concurrency: config.concurrency,
+                also: &findings,
+            }),
             _ => None,
         };
         let (store, publisher) = (&self.store, self.publisher.as_ref());
@@ -129,10 +136,7 @@ impl AuditHandler {
                 Ok(json!(state))
             }
             StepOutcome::Organization(state, report) => {
-                if self.security_hub.is_some() {
-                    tracing::warn!("Security Hub findings are imported for the own account's runs only: Security Hub takes a finding from the account it names");
-                }
-                if let Err(e) = self.sink.publish(&report.metrics(&self.repository_metrics)).await {
+                if let Err(e) = self.sink.publish(&report.metrics()).await {
                     tracing::warn!(error = %e, "audit metrics were not published");
                 }
                 let previous: Option<OrganizationReport<_>> = previous_report(store, "audit").await?;
@@ -210,12 +214,17 @@ impl AuditHandler {
             Pace { registries: config.concurrency, repositories: config.concurrency, deadline: Some(deadline) },
             now,
             &(),
+            Keeping {
+                reports: &self.security_hub.as_ref().map(|_| MemberFindings::new(&members)),
+                repository_metrics: &self.repository_metrics,
+            },
         )
-        .await;
+        .await
+        .map_err(ecr_keeper_core::run::RunError::from)?;
         for line in report.log_lines() {
             println!("{line}");
         }
-        if let Err(e) = sink.publish(&report.metrics(&self.repository_metrics)).await {
+        if let Err(e) = sink.publish(&report.metrics()).await {
             tracing::warn!(error = %e, "audit metrics were not published");
         }
         Ok(json!({"complete": report.complete, "accounts": report.accounts(), "totals": report.totals}))

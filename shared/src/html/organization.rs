@@ -118,45 +118,9 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
         self.complete
     }
 
-    /// Every registry's OCSF findings, one file (each finding names its account and region).
-    /// Every registry's rows (their reports are stamped with account and region).
-    fn table_rows(&self) -> Vec<crate::run::TableRow> {
-        self.registries.iter().filter_map(|e| e.report.as_ref()).flat_map(|r| r.table_rows()).collect()
-    }
-
-    fn ocsf_findings(&self) -> Option<String> {
-        let reports: Vec<&R> = self.registries.iter().filter_map(|e| e.report.as_ref()).collect();
-        if reports.is_empty() {
-            return None;
-        }
-        reports.iter().map(|r| r.ocsf_findings()).collect::<Option<Vec<String>>>().map(|lines| lines.concat())
-    }
-
-    /// Every registry's actions, each line naming its account and region, ranked together; a
-    /// registry not reached is an action of its own.
+    /// Ranked across registries as they were added (see [`OrganizationReport::add`]).
     fn fix_first(&self) -> Vec<crate::run::Ranked> {
-        let mut all = Vec::new();
-        for e in &self.registries {
-            let at = format!("{} {}: ", e.account, e.region);
-            if let Some(error) = &e.error {
-                let line =
-                    format!("{at}not reached ({error}): deploy the member role there, or leave the account out.");
-                all.push(crate::run::Ranked {
-                    rank: crate::audit::Consequence::Unread as u8,
-                    weight: 1,
-                    markdown: crate::markdown::text(&line),
-                    line,
-                });
-            }
-            for a in e.report.iter().flat_map(RunReport::fix_first) {
-                all.push(crate::run::Ranked {
-                    line: format!("{at}{}", a.line),
-                    markdown: format!("{at}{}", a.markdown),
-                    ..a
-                });
-            }
-        }
-        crate::run::in_order(all)
+        self.fix_first.clone()
     }
 
     fn to_markdown(&self) -> String {
@@ -189,16 +153,23 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                 out.push_str(&format!("| {} | {} | {why} |\n", e.account, e.region));
             }
         }
-        for e in &self.registries {
-            let Some(report) = &e.report else { continue };
-            out.push_str(&format!("\n## Account {} — {}\n\n", e.account, e.region));
-            // The registry's own report, its headings one level down.
-            for line in report.to_markdown().lines() {
-                if line.starts_with('#') {
-                    out.push_str("##");
-                }
-                out.push_str(line);
-                out.push('\n');
+        out.push_str(
+            "\n## Registries\n\nEach registry's own report (every repository, every check) is beside this one.\n\n",
+        );
+        let rows: Vec<&Tally> = self.registries.iter().map(|e| &e.tally).collect();
+        if let Some(head) = rows.first() {
+            let headers = header_cells(head);
+            out.push_str(&format!(
+                "| account | region | report | {} |\n|---|---|---|{}\n",
+                headers.join(" | "),
+                "---:|".repeat(headers.len())
+            ));
+            for e in &self.registries {
+                let link = match &e.report {
+                    Some(path) => format!("[{path}.md]({path}.md)"),
+                    None => "not reached".to_string(),
+                };
+                out.push_str(&format!("| {} | {} | {link} | {} |\n", e.account, e.region, cells(&e.tally).join(" | ")));
             }
         }
         out
@@ -294,6 +265,7 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
             if self.complete { "" } else { " — incomplete" }
         );
         let unreached: Vec<_> = self.registries.iter().filter(|e| e.error.is_some()).collect();
+        let registry_headers = self.registries.first().map(|e| header_cells(&e.tally)).unwrap_or_default();
         let checks: BTreeSet<&str> = self
             .by_account
             .iter()
@@ -372,8 +344,22 @@ impl<R: OrganizationView> RunReport for OrganizationReport<R> {
                     }
                 } }))
             }
+            h2 { "Registries" }
+            p.meta { "Each registry's own report (every repository, every check) is beside this one." }
+            (scroll("Registries", html! { table id="registries" {
+                tr { th { "account" } th { "region" } th { "report" } @for h in &registry_headers { th { (h) } } }
+                @for e in &self.registries {
+                    tr class=(if e.tally.needs_attention() { "attention" } else { "" }) {
+                        td { (e.account) } td { (e.region) }
+                        td { @match &e.report {
+                            Some(path) => a href=(format!("{path}.html")) { "report" },
+                            None => span.ERROR { "not reached" },
+                        } }
+                        @for c in cells(&e.tally) { td.num { (c) } }
+                    }
+                }
+            } }))
             (changes(since))
-            p.meta { "Every repository's result is in the JSON report, under registries[].report." }
         };
         page(&format!("{} — organization", R::TITLE), &meta, body)
     }

@@ -11,10 +11,13 @@ mod report;
 mod run;
 mod views;
 
-pub use report::{CheckTally, ComplianceTally, CostTally, OrganizationReport, OrganizationView, RegistryEntry, Tally};
+pub use report::{
+    registry_report_path, CheckTally, ComplianceTally, CostTally, OrganizationReport, OrganizationView, RegistryEntry,
+    Tally,
+};
 pub use run::{
-    fail_shard, organization_in_process, plan_organization, settle_organization, OrganizationPlan, Pace, PlannedTarget,
-    Progress, RunTargets,
+    fail_shard, organization_in_process, plan_organization, settle_organization, Keeping, KeptInStore,
+    OrganizationPlan, Pace, PlannedTarget, Progress, RegistryReports, RunTargets,
 };
 
 use crate::ports::Registry;

@@ -4,7 +4,6 @@
 use super::Target;
 use crate::metrics::{Metric, DIM_ACCOUNT, DIM_REGION, DIM_REPOSITORY};
 use crate::run::RunReport;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -103,28 +102,44 @@ pub trait OrganizationView: RunReport + Clone + std::fmt::Debug {
     fn empty_tally() -> Tally;
 }
 
-/// One registry of the organization: its report, or why it has none.
+/// One registry of the organization, as the index lists it: its numbers and where its own
+/// report is, or why it has none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", bound = "R: Serialize + DeserializeOwned")]
-pub struct RegistryEntry<R> {
+#[serde(rename_all = "camelCase")]
+pub struct RegistryEntry {
     pub account: String,
     pub region: String,
+    /// The registry's own report, relative to the organization's: add `.json`, `.md`, `.html`
+    /// (and `.ocsf.json` for the audit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report: Option<R>,
+    pub report: Option<String>,
+    /// False when a repository of it could not be read.
+    #[serde(default)]
+    pub complete: bool,
+    pub tally: Tally,
     /// Why the registry could not be reached or listed: the entry's ERROR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-impl<R> RegistryEntry<R> {
+impl RegistryEntry {
     pub fn target(&self) -> Target {
         Target { account: self.account.clone(), region: self.region.clone() }
     }
 }
 
-/// The report over every registry of a run's scope.
+/// `registries/<account>/<region>/report`: where a registry's own report sits beside the
+/// organization's (in S3 and in the CLI's `--output-dir`).
+pub fn registry_report_path(target: &Target) -> String {
+    format!("registries/{}/{}/report", target.account, target.region)
+}
+
+/// The organization's report: an index over every registry of a run's scope (the numbers, the
+/// actions ranked across registries, a link to each registry's own report). It is built one
+/// registry at a time ([`OrganizationReport::add`]) and never holds a registry's repositories,
+/// so its size follows the registries, not the repositories.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", bound = "R: Serialize + DeserializeOwned")]
+#[serde(rename_all = "camelCase", bound = "")]
 pub struct OrganizationReport<R> {
     pub generated_at: String,
     /// The member role the run assumed.
@@ -132,84 +147,148 @@ pub struct OrganizationReport<R> {
     pub regions: Vec<String>,
     pub complete: bool,
     /// Account by account, region by region, in the scope's order.
-    pub registries: Vec<RegistryEntry<R>>,
+    pub registries: Vec<RegistryEntry>,
     pub by_account: Vec<Tally>,
     pub by_region: Vec<Tally>,
     pub totals: Tally,
+    /// Every registry's actions (each naming its account and region) and every registry not
+    /// reached, most consequential first.
+    #[serde(default)]
+    pub fix_first: Vec<crate::run::Ranked>,
+    /// The totals summed over the registries, and the per-repository series selected.
+    #[serde(skip)]
+    metrics: Vec<Metric>,
+    #[serde(skip)]
+    selected: crate::metrics::RepositoryMetrics,
+    #[serde(skip)]
+    kind: std::marker::PhantomData<fn() -> R>,
 }
 
 impl<R: OrganizationView> OrganizationReport<R> {
-    /// Every entry's report stamped, and the tallies summed.
-    pub fn new(
+    /// An index with no registry yet; per repository, the metrics of those `selected` names
+    /// are kept (each is a custom metric billed monthly), the totals always.
+    pub fn start(
         generated_at: String,
         role_name: &str,
         regions: &[String],
-        results: Vec<(Target, Result<R, String>)>,
+        selected: crate::metrics::RepositoryMetrics,
     ) -> Self {
-        let mut registries = Vec::new();
-        let mut by_account: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut by_region: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut account_order: Vec<String> = Vec::new();
-        let mut totals = Tally::default();
-        let mut complete = true;
-        for (target, result) in results {
-            let (tally, entry) = match result {
-                Ok(mut report) => {
-                    report.stamp(&target);
-                    complete &= report.complete();
-                    let tally = Tally { registries: 1, ..report.tally() };
-                    (
-                        tally,
-                        RegistryEntry {
-                            account: target.account.clone(),
-                            region: target.region.clone(),
-                            report: Some(report),
-                            error: None,
-                        },
-                    )
-                }
-                Err(reason) => {
-                    complete = false;
-                    let tally = Tally { registries: 1, unreachable: 1, ..R::empty_tally() };
-                    (
-                        tally,
-                        RegistryEntry {
-                            account: target.account.clone(),
-                            region: target.region.clone(),
-                            report: None,
-                            error: Some(reason),
-                        },
-                    )
-                }
-            };
-            if !account_order.contains(&target.account) {
-                account_order.push(target.account.clone());
-            }
-            by_account
-                .entry(target.account.clone())
-                .or_insert_with(|| Tally { account: Some(target.account.clone()), ..R::empty_tally() })
-                .add(&tally);
-            by_region
-                .entry(target.region.clone())
-                .or_insert_with(|| Tally { region: Some(target.region.clone()), ..R::empty_tally() })
-                .add(&tally);
-            totals.add(&tally);
-            registries.push(entry);
-        }
-        let by_account = account_order.iter().filter_map(|a| by_account.remove(a)).collect();
-        let mut ordered: Vec<Tally> = regions.iter().filter_map(|r| by_region.remove(r)).collect();
-        ordered.extend(by_region.into_values());
-        let by_region = ordered;
         OrganizationReport {
             generated_at,
             role_name: role_name.to_string(),
             regions: regions.to_vec(),
-            complete,
-            registries,
-            by_account,
-            by_region,
-            totals,
+            complete: true,
+            registries: Vec::new(),
+            by_account: Vec::new(),
+            by_region: Vec::new(),
+            totals: Tally::default(),
+            fix_first: Vec::new(),
+            metrics: Vec::new(),
+            selected,
+            kind: std::marker::PhantomData,
         }
+    }
+
+    /// Counts one registry (`target`'s report, or why there is none) and returns its report,
+    /// stamped with account and region, for the caller to keep; then it may be dropped.
+    pub fn add(&mut self, target: &Target, result: Result<R, String>) -> Option<R> {
+        let at = format!("{} {}: ", target.account, target.region);
+        let (entry, report) = match result {
+            Ok(mut report) => {
+                report.stamp(target);
+                self.complete &= report.complete();
+                for a in report.fix_first() {
+                    self.fix_first.push(crate::run::Ranked {
+                        line: format!("{at}{}", a.line),
+                        markdown: format!("{at}{}", a.markdown),
+                        ..a
+                    });
+                }
+                self.count_metrics(target, report.metrics());
+                let entry = RegistryEntry {
+                    account: target.account.clone(),
+                    region: target.region.clone(),
+                    report: Some(registry_report_path(target)),
+                    complete: report.complete(),
+                    tally: Tally { registries: 1, ..report.tally() },
+                    error: None,
+                };
+                (entry, Some(report))
+            }
+            Err(reason) => {
+                self.complete = false;
+                let line =
+                    format!("{at}not reached ({reason}): deploy the member role there, or leave the account out.");
+                self.fix_first.push(crate::run::Ranked {
+                    rank: crate::audit::Consequence::Unread as u8,
+                    weight: 1,
+                    markdown: crate::markdown::text(&line),
+                    line,
+                });
+                let entry = RegistryEntry {
+                    account: target.account.clone(),
+                    region: target.region.clone(),
+                    report: None,
+                    complete: false,
+                    tally: Tally { registries: 1, unreachable: 1, ..R::empty_tally() },
+                    error: Some(reason),
+                };
+                (entry, None)
+            }
+        };
+        let tally = &entry.tally;
+        let account = match self.by_account.iter_mut().find(|t| t.account.as_deref() == Some(&target.account)) {
+            Some(t) => t,
+            None => {
+                self.by_account.push(Tally { account: Some(target.account.clone()), ..R::empty_tally() });
+                self.by_account.last_mut().unwrap_or_else(|| unreachable!())
+            }
+        };
+        account.add(tally);
+        let region = match self.by_region.iter_mut().find(|t| t.region.as_deref() == Some(&target.region)) {
+            Some(t) => t,
+            None => {
+                self.by_region.push(Tally { region: Some(target.region.clone()), ..R::empty_tally() });
+                self.by_region.last_mut().unwrap_or_else(|| unreachable!())
+            }
+        };
+        region.add(tally);
+        self.totals.add(tally);
+        self.registries.push(entry);
+        report
+    }
+
+    /// Per repository the registry's own metrics with `Account` and `Region` (those selected);
+    /// the others summed into the organization's totals.
+    fn count_metrics(&mut self, target: &Target, metrics: Vec<Metric>) {
+        for metric in metrics {
+            if let Some((_, repository)) = metric.dimensions.iter().find(|(d, _)| *d == DIM_REPOSITORY) {
+                if self.selected.includes(repository) {
+                    self.metrics.push(metric.with(DIM_ACCOUNT, &target.account).with(DIM_REGION, &target.region));
+                }
+            } else if let Some(sum) =
+                self.metrics.iter_mut().find(|t| t.name == metric.name && t.dimensions == metric.dimensions)
+            {
+                sum.value += metric.value;
+            } else {
+                self.metrics.push(metric);
+            }
+        }
+    }
+
+    /// The index as it is kept: accounts in scope order (as added), regions in the scope's
+    /// order, the actions ranked.
+    pub fn finish(mut self) -> Self {
+        let mut by_region = Vec::new();
+        for region in &self.regions {
+            if let Some(i) = self.by_region.iter().position(|t| t.region.as_deref() == Some(region)) {
+                by_region.push(self.by_region.remove(i));
+            }
+        }
+        by_region.append(&mut self.by_region);
+        self.by_region = by_region;
+        self.fix_first = crate::run::in_order(std::mem::take(&mut self.fix_first));
+        self
     }
 
     pub fn accounts(&self) -> usize {
@@ -230,36 +309,19 @@ impl<R: OrganizationView> OrganizationReport<R> {
         lines
     }
 
-    /// Per repository the registry's own metrics with `Account` and `Region` (unless
-    /// `per_repository` is false: each is a custom metric billed monthly); the organization's
-    /// totals without them (summed over the registries' totals).
-    pub fn metrics(&self, per_repository: &crate::metrics::RepositoryMetrics) -> Vec<Metric> {
-        let mut out = Vec::new();
-        let mut totals: Vec<Metric> = Vec::new();
-        for entry in &self.registries {
-            let Some(report) = &entry.report else { continue };
-            for metric in report.metrics() {
-                if let Some((_, repository)) = metric.dimensions.iter().find(|(d, _)| *d == DIM_REPOSITORY) {
-                    if !per_repository.includes(repository) {
-                        continue;
-                    }
-                    out.push(metric.with(DIM_ACCOUNT, &entry.account).with(DIM_REGION, &entry.region));
-                } else if let Some(sum) =
-                    totals.iter_mut().find(|t| t.name == metric.name && t.dimensions == metric.dimensions)
-                {
-                    sum.value += metric.value;
-                } else {
-                    totals.push(metric);
-                }
-            }
-        }
+    /// The organization's totals (summed over the registries') without `Account` and
+    /// `Region`, and the selected repositories' series with them. Empty for a report read back
+    /// from a file: the metrics are the run's, not the report's.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut out = self.metrics.clone();
         // "Incomplete" is the organization's, not a count of registries.
-        for metric in &mut totals {
+        for metric in &mut out {
             if metric.name == crate::metrics::names::AUDIT_INCOMPLETE {
                 metric.value = f64::from(u8::from(!self.complete));
             }
         }
-        out.extend(totals);
+        // The selected repositories' series first, as a one-registry run lists them.
+        out.sort_by_key(|m| !m.dimensions.iter().any(|(d, _)| *d == DIM_REPOSITORY));
         out
     }
 }

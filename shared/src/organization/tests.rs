@@ -77,10 +77,60 @@ fn audit_settings() -> AuditSettings {
     AuditSettings { standard: None, findings: FindingsPolicy::default(), require_kms: false, scanner_roles: Vec::new() }
 }
 
-async fn audit_in_process(registries: &InMemoryRegistries, targets: &[Target]) -> OrganizationReport<AuditReport> {
+/// Keeps every registry's report it is handed, in order.
+struct Collecting<R>(std::sync::Mutex<Vec<(RegistryEntry, R)>>);
+
+impl<R: Clone + Send + Sync> RegistryReports<R> for Collecting<R> {
+    async fn keep(&self, entry: &RegistryEntry, report: &R) -> Result<(), crate::run::StoreError> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((entry.clone(), report.clone()));
+        Ok(())
+    }
+}
+
+/// What a [`Collecting`] kept.
+struct Collected<R>(Vec<(RegistryEntry, R)>);
+
+impl<R> Collected<R> {
+    fn of(&self, account: &str, region: &str) -> Option<&R> {
+        self.0.iter().find(|(e, _)| e.account == account && e.region == region).map(|(_, r)| r)
+    }
+
+    fn reports(&self) -> Vec<&R> {
+        self.0.iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// The organization's index and each registry's own report, in this process.
+async fn in_process<J>(
+    job: &J,
+    registries: &InMemoryRegistries,
+    targets: &[Target],
+    selected: crate::metrics::RepositoryMetrics,
+) -> (OrganizationReport<J::Report>, Collected<J::Report>)
+where
+    J: crate::run::Job,
+    J::Report: OrganizationView,
+{
+    let kept = Collecting(std::sync::Mutex::new(Vec::new()));
+    let keeping = Keeping { reports: &kept, repository_metrics: &selected };
+    let report =
+        organization_in_process(job, registries, &run_targets(&regions(), targets), pace(3), now(), &(), keeping)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    (report, Collected(kept.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)))
+}
+
+async fn audit_run(
+    registries: &InMemoryRegistries,
+    targets: &[Target],
+) -> (OrganizationReport<AuditReport>, Collected<AuditReport>) {
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
-    organization_in_process(&job, registries, &run_targets(&regions(), targets), pace(3), now(), &()).await
+    in_process(&job, registries, targets, crate::metrics::RepositoryMetrics::None).await
+}
+
+async fn audit_in_process(registries: &InMemoryRegistries, targets: &[Target]) -> OrganizationReport<AuditReport> {
+    audit_run(registries, targets).await.0
 }
 
 #[test]
@@ -179,7 +229,7 @@ async fn an_account_without_the_member_role_is_an_error_and_the_others_complete_
     // GIVEN accounts A and B with the member role in two regions, C without it
     let (registries, targets) = organization();
     // WHEN the audit runs over the organization
-    let report = audit_in_process(&registries, &targets).await;
+    let (report, kept) = audit_run(&registries, &targets).await;
     // THEN C's two registries are ERROR entries saying the role could not be assumed
     let errors: Vec<(&str, &str)> =
         report.registries.iter().filter_map(|e| e.error.as_deref().map(|m| (e.account.as_str(), m))).collect();
@@ -191,11 +241,13 @@ async fn an_account_without_the_member_role_is_an_error_and_the_others_complete_
         "{errors:?}"
     );
     assert!(!report.complete);
-    // AND the other four have their reports, every repository marked with its account and region
-    let done: Vec<&AuditReport> = report.registries.iter().filter_map(|e| e.report.as_ref()).collect();
+    // AND the other four have their reports, kept as they were made, every repository marked
+    // with its account and region; the index links each and holds none of their repositories
+    let done: Vec<&AuditReport> = kept.reports();
     assert_eq!(done.len(), 4);
-    for e in report.registries.iter().filter(|e| e.report.is_some()) {
-        let r = e.report.as_ref().unwrap_or_else(|| unreachable!());
+    for (e, r) in &kept.0 {
+        assert_eq!(e.report.as_deref(), Some(format!("registries/{}/{}/report", e.account, e.region).as_str()));
+        assert_eq!(e.tally.repositories, r.repositories.len());
         assert_eq!((r.registry_id.as_str(), r.region.as_str()), (e.account.as_str(), e.region.as_str()));
         assert!(r.repositories.iter().all(|x| x.account.as_deref() == Some(e.account.as_str())
             && x.region.as_deref() == Some(e.region.as_str())
@@ -222,6 +274,8 @@ async fn an_account_without_the_member_role_is_an_error_and_the_others_complete_
     );
     // AND each registry was reached once
     assert_eq!(registries.reached(), targets);
+    let index = serde_json::to_string(&report).unwrap_or_default();
+    assert!(!index.contains("\"repositories\":["), "no repository in the index: {index}");
 }
 
 /// Drives an organization run's plan → shards → aggregate as the state machine does, reaching
@@ -232,7 +286,7 @@ async fn state_machine<J>(
     at_shard: &InMemoryRegistries,
     targets: &[Target],
     shard_size: usize,
-) -> OrganizationReport<J::Report>
+) -> (OrganizationReport<J::Report>, InMemoryReportStore)
 where
     J: crate::run::Job,
     J::Report: OrganizationView,
@@ -262,11 +316,13 @@ where
             }
             .unwrap_or_else(|e| panic!("{e}"));
         }
-        match settle_organization(job, &store, &settings, &state).await.unwrap_or_else(|e| panic!("{e}")) {
+        let none = crate::metrics::RepositoryMetrics::None;
+        let keeping = Keeping { reports: &KeptInStore { store: &store, job: J::NAME }, repository_metrics: &none };
+        match settle_organization(job, &store, &settings, &state, keeping).await.unwrap_or_else(|e| panic!("{e}")) {
             Settled::NextPass(next) => state = next,
             Settled::Final(report) => {
                 assert!(store.get("runs/audit/run-1/context.json").await.is_ok());
-                return report;
+                return (report, store);
             }
         }
     }
@@ -279,10 +335,19 @@ async fn the_state_machine_steps_give_the_one_process_report_with_one_reach_per_
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
     // WHEN the state machine's steps run it
-    let sharded = state_machine(&job, &registries, &registries, &targets, 2).await;
-    // THEN the report is the one-process report, byte for byte
-    let in_process = audit_in_process(&InMemoryRegistries::clone(&registries), &targets).await;
+    let (sharded, store) = state_machine(&job, &registries, &registries, &targets, 2).await;
+    // THEN the index is the one-process index, byte for byte, and so is each registry's report,
+    // kept beside the dated report and beside latest
+    let (in_process, kept) = audit_run(&InMemoryRegistries::clone(&registries), &targets).await;
     assert_eq!(serde_json::to_string(&sharded).ok(), serde_json::to_string(&in_process).ok());
+    assert_eq!(kept.0.len(), 4);
+    for (entry, report) in &kept.0 {
+        let path = entry.report.clone().unwrap_or_default();
+        for key in [format!("reports/audit/2026-11-01/{path}.json"), format!("reports/audit/{path}.json")] {
+            assert_eq!(store.text(&key), serde_json::to_string(report).ok(), "{key}");
+        }
+        assert!(store.text(&format!("reports/audit/{path}.html")).is_some_and(|h| h.contains("<html")));
+    }
     // AND the plan reached each registry once, each item once: A us-east-1 is 2 items (3 repos),
     // A eu-west-1 1, B us-east-1 1; B eu-west-1 has none; C's two failed at the plan
     let reached = registries.reached();
@@ -300,15 +365,18 @@ async fn a_registry_lost_between_plan_and_shard_is_error_rows_for_exactly_its_re
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
     // WHEN the run goes through its passes
-    let report = state_machine(&job, &registries, &at_shard, &targets, 2).await;
+    let (report, store) = state_machine(&job, &registries, &at_shard, &targets, 2).await;
     // THEN A us-east-1's three repositories are ERROR rows naming the role; the rest are done
-    let entry = |a: &str, r: &str| report.registries.iter().find(|e| e.account == a && e.region == r);
-    let lost = entry(A, "us-east-1").and_then(|e| e.report.as_ref()).unwrap_or_else(|| panic!("no report"));
+    let kept = |a: &str, r: &str| -> AuditReport {
+        let text = store.text(&format!("reports/audit/registries/{a}/{r}/report.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{a} {r}: {e}"))
+    };
+    let lost = kept(A, "us-east-1");
     assert_eq!(lost.repositories.len(), 3);
     assert!(lost.repositories.iter().all(|r| r.checks.len() == 1
         && r.checks[0].id == "READ"
         && r.checks[0].message.starts_with("cannot assume arn:aws:iam::111111111111:role/ecr-keeper-member")));
-    let other = entry(A, "eu-west-1").and_then(|e| e.report.as_ref()).unwrap_or_else(|| panic!("no report"));
+    let other = kept(A, "eu-west-1");
     assert!(other.complete && other.repositories.iter().all(|r| r.checks.iter().all(|c| c.id != "READ")));
     assert_eq!(report.totals.unread, 3);
     assert_eq!(report.totals.unreachable, 2, "C's two registries");
@@ -317,8 +385,10 @@ async fn a_registry_lost_between_plan_and_shard_is_error_rows_for_exactly_its_re
 #[tokio::test]
 async fn metrics_say_the_account_per_repository_and_the_totals_are_the_organizations() {
     let (registries, targets) = organization();
-    let report = audit_in_process(&registries, &targets).await;
-    let metrics = report.metrics(&crate::metrics::RepositoryMetrics::All);
+    let (settings, inputs) = (audit_settings(), RunInputs::default());
+    let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
+    let (report, kept) = in_process(&job, &registries, &targets, crate::metrics::RepositoryMetrics::All).await;
+    let metrics = report.metrics();
     let per_repository: Vec<_> =
         metrics.iter().filter(|m| m.dimensions.iter().any(|(d, _)| *d == DIM_REPOSITORY)).collect();
     assert!(!per_repository.is_empty());
@@ -330,12 +400,11 @@ async fn metrics_say_the_account_per_repository_and_the_totals_are_the_organizat
     };
     let non_compliant = report.totals.compliance.as_ref().map_or(0, |c| c.non_compliant);
     assert_eq!(total(names::NON_COMPLIANT_REPOSITORIES), non_compliant as f64);
-    let overdue: u64 =
-        report.registries.iter().filter_map(|e| e.report.as_ref()).map(|r| r.summary.overdue.images).sum();
+    let overdue: u64 = kept.reports().iter().map(|r| r.summary.overdue.images).sum();
     assert_eq!(total(names::OVERDUE_IMAGES), overdue as f64);
     assert_eq!(total(names::AUDIT_INCOMPLETE), 1.0, "incomplete: C is not reached");
     // Without per-repository metrics: the same totals, and nothing per repository.
-    let totals_only = report.metrics(&crate::metrics::RepositoryMetrics::None);
+    let totals_only = audit_in_process(&registries, &targets).await.metrics();
     assert!(totals_only.iter().all(|m| m.dimensions.iter().all(|(d, _)| *d != DIM_REPOSITORY)));
     assert_eq!(totals_only.len(), metrics.len() - per_repository.len());
     assert_eq!(
@@ -359,8 +428,8 @@ async fn the_cost_report_ranks_accounts_and_the_page_draws_the_heat_map_and_the_
     let (registries, targets) = organization();
     let policy = generate(&PolicyParams::default()).unwrap_or_else(|e| panic!("{e:?}"));
     let job = CostJob::new(&policy, &CostOptions::default(), None);
-    let cost: OrganizationReport<CostReport> =
-        organization_in_process(&job, &registries, &run_targets(&regions(), &targets), pace(2), now(), &()).await;
+    let (cost, kept): (OrganizationReport<CostReport>, _) =
+        in_process(&job, &registries, &targets, crate::metrics::RepositoryMetrics::None).await;
     let monthly = |a: &str| {
         cost.by_account
             .iter()
@@ -368,7 +437,7 @@ async fn the_cost_report_ranks_accounts_and_the_page_draws_the_heat_map_and_the_
             .and_then(|t| t.cost)
             .map(|c| c.monthly_cost_usd)
     };
-    let sum: f64 = cost.registries.iter().filter_map(|e| e.report.as_ref()).map(|r| r.total.monthly_cost_usd).sum();
+    let sum: f64 = kept.reports().iter().map(|r| r.total.monthly_cost_usd).sum();
     let total = cost.totals.cost.map(|c| c.monthly_cost_usd).unwrap_or_default();
     assert!((total - sum).abs() < 1e-9 && total > 0.0, "{total} vs {sum}");
     assert!(monthly(A) > monthly(B), "A holds five repositories, B one");
@@ -394,7 +463,14 @@ async fn the_cost_report_ranks_accounts_and_the_page_draws_the_heat_map_and_the_
     let markdown = audit.to_markdown();
     assert!(
         markdown.contains("## Registries not reached (ERROR)")
-            && markdown.contains(&format!("## Account {A} — us-east-1"))
+            && markdown.contains(&format!(
+                "| {A} | us-east-1 | [registries/{A}/us-east-1/report.md](registries/{A}/us-east-1/report.md) |"
+            )),
+        "{markdown}"
+    );
+    assert!(
+        page.contains(&format!("<a href=\"registries/{A}/us-east-1/report.html\">report</a>")),
+        "a link per registry"
     );
     assert!(audit
         .headline()
@@ -445,16 +521,9 @@ async fn remediation_applies_where_the_member_role_writes_and_says_why_where_it_
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let remediation = Remediation { lifecycle: true, apply: true, ..Remediation::default() };
     let job = AuditJob { settings: &settings, remediation, inputs: &inputs };
-    let report =
-        organization_in_process(&job, &registries, &run_targets(&regions(), &targets), pace(3), now(), &()).await;
+    let (report, kept) = in_process(&job, &registries, &targets, crate::metrics::RepositoryMetrics::None).await;
     let action = |account: &str| {
-        report
-            .registries
-            .iter()
-            .find(|e| e.account == account && e.region == "us-east-1")
-            .and_then(|e| e.report.as_ref())
-            .and_then(|r| r.remediation.iter().find(|a| a.repository == "svc-0"))
-            .cloned()
+        kept.of(account, "us-east-1").and_then(|r| r.remediation.iter().find(|a| a.repository == "svc-0")).cloned()
     };
     // THEN A's repository without a policy gets one; B's is refused, says why, and is unchanged
     let a = action(A).unwrap_or_else(|| panic!("no remediation in A: {report:?}"));
@@ -467,6 +536,7 @@ async fn remediation_applies_where_the_member_role_writes_and_says_why_where_it_
     assert!(b.lifecycle_policy("svc-0").is_none());
     // AND the other registries finished as before
     assert_eq!(report.registries.iter().filter(|e| e.report.is_some()).count(), 4);
+    assert_eq!(kept.0.len(), 4);
 }
 
 #[tokio::test]
@@ -476,7 +546,11 @@ async fn one_account_in_one_region_is_said_in_the_singular() {
     let regions = vec![one[0].region.clone()];
     let (settings, inputs) = (audit_settings(), RunInputs::default());
     let job = AuditJob { settings: &settings, remediation: Remediation::default(), inputs: &inputs };
-    let report = organization_in_process(&job, &registries, &run_targets(&regions, &one), pace(1), now(), &()).await;
+    let none = crate::metrics::RepositoryMetrics::None;
+    let keeping = Keeping { reports: &(), repository_metrics: &none };
+    let report = organization_in_process(&job, &registries, &run_targets(&regions, &one), pace(1), now(), &(), keeping)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let markdown = report.to_markdown();
     assert!(markdown.contains(": 1 account × 1 region ("), "{markdown}");
 }

@@ -13,10 +13,13 @@ mod keys;
 mod report;
 mod store;
 
-pub use keys::{context_key, latest_key, pass_key, report_key, run_prefix, shard_key, table_key};
+pub use keys::{
+    context_key, latest_key, pass_index_key, pass_key, registry_report_prefixes, report_key, run_prefix, shard_key,
+    table_key,
+};
 pub use report::{
-    fix_first_markdown, in_order, kept_report, publish_report, render, run_summary, Published, Ranked, RunReport,
-    TableRow, FIX_FIRST_IN_SUMMARY, FIX_FIRST_SHOWN,
+    fix_first_markdown, in_order, keep_registry_report, kept_report, publish_report, render, run_summary, Published,
+    Ranked, RunReport, TableRow, FIX_FIRST_IN_SUMMARY, FIX_FIRST_SHOWN,
 };
 pub use store::{ReportStore, StoreError};
 
@@ -237,12 +240,13 @@ pub struct ShardItem {
 
 /// What a shard writes to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", bound = "T: Serialize + DeserializeOwned")]
+#[serde(rename_all = "camelCase", bound(serialize = "T: Serialize", deserialize = "T: DeserializeOwned"))]
 pub struct ShardResult<T> {
     pub shard: usize,
     pub pass: u32,
-    /// By repository name, in the shard's order.
-    pub outcomes: Vec<(String, Outcome<T>)>,
+    /// Each repository (as the plan listed it) with its outcome, in the shard's order: the
+    /// aggregate builds a registry's report from its shards' results alone.
+    pub outcomes: Vec<(Repository, Outcome<T>)>,
 }
 
 /// What a shard returns to the state machine: small, whatever the shard's size.
@@ -427,8 +431,7 @@ pub async fn plan<J: Job, R: Registry, S: ReportStore>(
     job.prepare(registry, &mut cx).await;
     let items = cut(&repositories, settings.shard_repositories, 0, run_id, 1, &cx);
     store.put(&context_key(J::NAME, run_id), to_json(&cx).into_bytes(), "application/json").await?;
-    let items_key = pass_key(J::NAME, run_id, 1);
-    store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
+    let items_key = write_pass(J::NAME, store, run_id, 1, &items).await?;
     Ok(RunState::first_pass(J::NAME, run_id, settings, items_key, items.len(), repositories.len(), false))
 }
 
@@ -476,7 +479,7 @@ pub async fn run_shard<J: Job, R: Registry, S: ReportStore>(
     let result = ShardResult {
         shard: item.shard,
         pass: item.pass,
-        outcomes: item.repositories.iter().map(|r| r.name.clone()).zip(outcomes).collect(),
+        outcomes: item.repositories.iter().cloned().zip(outcomes).collect(),
     };
     let key = shard_key(J::NAME, &item.run_id, item.shard);
     store.put(&key, to_json(&result).into_bytes(), "application/json").await?;
@@ -492,136 +495,185 @@ pub enum Settled<R> {
     Final(R),
 }
 
-/// Every repository of a run, in the plan's order, with its latest outcome; the registries
-/// (context and target) the shards named.
-pub(crate) struct Gathered<T> {
-    pub registries: Vec<(RunContext, Option<Target>)>,
-    /// (index into `registries`, repository), in pass 1's order.
-    pub order: Vec<(usize, Repository)>,
-    pub latest: HashMap<(usize, String), Outcome<T>>,
-    pub next_shard: usize,
+/// Where one shard of a pass stands: its number and the registry it reads. A pass's index
+/// (`passes/<n>.shards.json`) holds one per item, so the aggregate finds a registry's shards
+/// without reading the items (every repository of the run) back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardRef {
+    pub shard: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
 }
 
-impl<T> Gathered<T> {
-    fn registry_of(&mut self, item: &ShardItem) -> usize {
-        let same = |(cx, target): &(RunContext, Option<Target>)| {
-            cx.registry_id == item.context.registry_id && cx.region == item.context.region && *target == item.target
-        };
-        match self.registries.iter().position(same) {
-            Some(i) => i,
-            None => {
-                self.registries.push((item.context.clone(), item.target.clone()));
-                self.registries.len() - 1
-            }
-        }
-    }
-
-    /// What is not done yet, registry by registry.
-    fn unfinished(&self) -> Vec<(usize, Repository)> {
-        self.order
-            .iter()
-            .filter(|(i, r)| !self.latest.get(&(*i, r.name.clone())).is_some_and(Outcome::is_done))
-            .cloned()
-            .collect()
-    }
-
-    /// The outcomes of registry `index` (all of them for `None`), in order; what never got a
-    /// result is not reached.
-    pub fn outcomes(&mut self, index: Option<usize>) -> Vec<(Repository, Outcome<T>)> {
-        let order: Vec<(usize, Repository)> =
-            self.order.iter().filter(|(i, _)| index.is_none_or(|x| x == *i)).cloned().collect();
-        order
-            .into_iter()
-            .map(|(i, repo)| {
-                let outcome = self.latest.remove(&(i, repo.name.clone())).unwrap_or(Outcome::NotReached);
-                (repo, outcome)
-            })
-            .collect()
-    }
+/// Writes a pass's items and its index.
+pub(crate) async fn write_pass<S: ReportStore>(
+    job: &str,
+    store: &S,
+    run_id: &str,
+    pass: u32,
+    items: &[ShardItem],
+) -> Result<String, RunError> {
+    let index: Vec<ShardRef> = items.iter().map(|i| ShardRef { shard: i.shard, target: i.target.clone() }).collect();
+    store.put(&pass_index_key(job, run_id, pass), to_json(&index).into_bytes(), "application/json").await?;
+    let items_key = pass_key(job, run_id, pass);
+    store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
+    Ok(items_key)
 }
 
-/// Reads every pass's items and every shard's result of a run.
-pub(crate) async fn gather<T: Serialize + DeserializeOwned, S: ReportStore>(
+/// Every pass's index, pass 1 first.
+pub(crate) async fn pass_indexes<S: ReportStore>(
     job: &str,
     store: &S,
     state: &RunState,
-) -> Result<Gathered<T>, RunError> {
+) -> Result<Vec<Vec<ShardRef>>, RunError> {
     let run_id = state.run_id.as_str();
-    let mut gathered = Gathered { registries: Vec::new(), order: Vec::new(), latest: HashMap::new(), next_shard: 0 };
+    let mut out = Vec::new();
     for pass in 1..=state.pass {
-        let key = pass_key(job, run_id, pass);
-        let items: Vec<ShardItem> = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
+        let key = pass_index_key(job, run_id, pass);
+        let index = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
             run_id: run_id.to_string(),
             pass,
             key: key.clone(),
         })?;
-        for item in items {
-            gathered.next_shard = gathered.next_shard.max(item.shard + 1);
-            let registry = gathered.registry_of(&item);
-            if pass == 1 {
-                gathered.order.extend(item.repositories.iter().map(|r| (registry, r.clone())));
-            }
-            let result: Option<ShardResult<T>> = read_json(store, &shard_key(job, run_id, item.shard)).await?;
-            match result {
-                Some(result) => {
-                    for (name, outcome) in result.outcomes {
-                        gathered.latest.insert((registry, name), outcome);
-                    }
-                }
-                // The Map tolerated this shard's failure (ToleratedFailurePercentage): its
-                // repositories go into the next pass like any unfinished one.
-                None => {
-                    for repo in &item.repositories {
-                        gathered.latest.insert(
-                            (registry, repo.name.clone()),
-                            Outcome::ReadFailed { reason: format!("shard {} wrote no result", item.shard) },
-                        );
+        out.push(index);
+    }
+    Ok(out)
+}
+
+/// Only whether an outcome is done: what the aggregate's first look needs of a shard's result.
+#[derive(Deserialize)]
+struct OutcomeTag {
+    outcome: String,
+}
+
+#[derive(Deserialize)]
+struct ShardTags {
+    outcomes: Vec<(Repository, OutcomeTag)>,
+}
+
+/// A shard's result; for a shard that wrote none (the Map tolerated its failure), its
+/// repositories as failed, read back from its pass's items (the one read of every repository
+/// of a pass, and only then).
+async fn shard_outcomes<T: DeserializeOwned, S: ReportStore>(
+    job: &str,
+    store: &S,
+    run_id: &str,
+    pass: u32,
+    shard: usize,
+) -> Result<Vec<(Repository, Outcome<T>)>, RunError> {
+    if let Some(result) = read_json::<ShardResult<T>, S>(store, &shard_key(job, run_id, shard)).await? {
+        return Ok(result.outcomes);
+    }
+    let key = pass_key(job, run_id, pass);
+    let items: Vec<ShardItem> = read_json(store, &key).await?.ok_or_else(|| RunError::MissingPass {
+        run_id: run_id.to_string(),
+        pass,
+        key: key.clone(),
+    })?;
+    let reason = format!("shard {shard} wrote no result");
+    Ok(items
+        .into_iter()
+        .find(|i| i.shard == shard)
+        .map(|i| i.repositories)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| (r, Outcome::ReadFailed { reason: reason.clone() }))
+        .collect())
+}
+
+/// Every repository of one registry (`target`; `None` in a one-registry run), in pass 1's
+/// order, with its latest outcome; what never got one is not reached. Only this registry's
+/// shard results are read: the aggregate holds one registry at a time.
+pub(crate) async fn registry_outcomes<T: DeserializeOwned, S: ReportStore>(
+    job: &str,
+    store: &S,
+    run_id: &str,
+    indexes: &[Vec<ShardRef>],
+    target: Option<&Target>,
+) -> Result<Vec<(Repository, Outcome<T>)>, RunError> {
+    let mut ordered: Vec<(Repository, Outcome<T>)> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (pass, index) in (1u32..).zip(indexes) {
+        for shard in index.iter().filter(|s| s.target.as_ref() == target) {
+            for (repo, outcome) in shard_outcomes::<T, S>(job, store, run_id, pass, shard.shard).await? {
+                match position.get(&repo.name) {
+                    Some(&i) => ordered[i].1 = outcome,
+                    None => {
+                        position.insert(repo.name.clone(), ordered.len());
+                        ordered.push((repo, outcome));
                     }
                 }
             }
         }
     }
-    Ok(gathered)
+    Ok(ordered)
 }
 
-/// The next pass's items over what is unfinished, when there is any and passes are left.
-pub(crate) async fn next_pass<T, S: ReportStore>(
+/// The repositories of one registry not done yet, in order; results read for their outcome only.
+async fn registry_unfinished<S: ReportStore>(
+    job: &str,
+    store: &S,
+    run_id: &str,
+    indexes: &[Vec<ShardRef>],
+    target: Option<&Target>,
+) -> Result<Vec<Repository>, RunError> {
+    let mut ordered: Vec<(Repository, bool)> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (pass, index) in (1u32..).zip(indexes) {
+        for shard in index.iter().filter(|s| s.target.as_ref() == target) {
+            let outcomes: Vec<(Repository, bool)> =
+                match read_json::<ShardTags, S>(store, &shard_key(job, run_id, shard.shard)).await? {
+                    Some(tags) => tags.outcomes.into_iter().map(|(r, t)| (r, t.outcome == "done")).collect(),
+                    None => shard_outcomes::<serde_json::Value, S>(job, store, run_id, pass, shard.shard)
+                        .await?
+                        .into_iter()
+                        .map(|(r, _)| (r, false))
+                        .collect(),
+                };
+            for (repo, done) in outcomes {
+                match position.get(&repo.name) {
+                    Some(&i) => ordered[i].1 = done,
+                    None => {
+                        position.insert(repo.name.clone(), ordered.len());
+                        ordered.push((repo, done));
+                    }
+                }
+            }
+        }
+    }
+    Ok(ordered.into_iter().filter(|(_, done)| !done).map(|(r, _)| r).collect())
+}
+
+/// The next pass's items over what is unfinished in `registries` (each registry's context and
+/// target, in the plan's order), when there is any and passes are left; each registry's
+/// results are read for their outcome only, one registry at a time.
+pub(crate) async fn next_pass<S: ReportStore>(
     job: &str,
     store: &S,
     settings: &RunSettings,
     state: &RunState,
-    gathered: &Gathered<T>,
+    indexes: &[Vec<ShardRef>],
+    registries: &[(&RunContext, Option<&Target>)],
 ) -> Result<Option<RunState>, RunError> {
-    let unfinished = gathered.unfinished();
-    if unfinished.is_empty() || state.pass >= settings.max_passes {
+    if state.pass >= settings.max_passes {
         return Ok(None);
     }
+    let run_id = state.run_id.as_str();
+    let first = indexes.iter().flatten().map(|s| s.shard + 1).max().unwrap_or(0);
     let pass = state.pass + 1;
-    let mut items = Vec::new();
-    for (index, (cx, target)) in gathered.registries.iter().enumerate() {
-        let repositories: Vec<Repository> =
-            unfinished.iter().filter(|(i, _)| *i == index).map(|(_, r)| r.clone()).collect();
-        let first = gathered.next_shard + items.len();
-        items.extend(cut_for(
-            &repositories,
-            settings.shard_repositories,
-            first,
-            &state.run_id,
-            pass,
-            cx,
-            target.as_ref(),
-        ));
+    let (mut items, mut unfinished) = (Vec::new(), 0);
+    for (cx, target) in registries {
+        let repositories = registry_unfinished(job, store, run_id, indexes, *target).await?;
+        unfinished += repositories.len();
+        let first = first + items.len();
+        items.extend(cut_for(&repositories, settings.shard_repositories, first, run_id, pass, cx, *target));
     }
-    let items_key = pass_key(job, &state.run_id, pass);
-    store.put(&items_key, to_json(&items).into_bytes(), "application/json").await?;
-    Ok(Some(RunState {
-        pass,
-        items_key,
-        shards: items.len(),
-        repositories: unfinished.len(),
-        done: false,
-        ..state.clone()
-    }))
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let items_key = write_pass(job, store, run_id, pass, &items).await?;
+    Ok(Some(RunState { pass, items_key, shards: items.len(), repositories: unfinished, done: false, ..state.clone() }))
 }
 
 /// Step 3: reads every pass's items and every shard's result; writes the next pass's items
@@ -636,11 +688,12 @@ pub async fn settle<J: Job, S: ReportStore>(
     let cx: RunContext = read_json(store, &context_key(J::NAME, run_id)).await?.ok_or_else(|| {
         RunError::MissingPass { run_id: run_id.to_string(), pass: 0, key: context_key(J::NAME, run_id) }
     })?;
-    let mut gathered = gather::<J::Done, S>(J::NAME, store, state).await?;
-    if let Some(next) = next_pass(J::NAME, store, settings, state, &gathered).await? {
+    let indexes = pass_indexes(J::NAME, store, state).await?;
+    if let Some(next) = next_pass(J::NAME, store, settings, state, &indexes, &[(&cx, None)]).await? {
         return Ok(Settled::NextPass(next));
     }
-    Ok(Settled::Final(job.report(gathered.outcomes(None), &cx)))
+    let outcomes = registry_outcomes::<J::Done, S>(J::NAME, store, run_id, &indexes, None).await?;
+    Ok(Settled::Final(job.report(outcomes, &cx)))
 }
 
 #[cfg(test)]

@@ -48,7 +48,8 @@ pub struct TableRow {
 
 /// An action a report opens with: its rank (lower first), its weight within the rank (higher
 /// first: bytes, dollars), and the line people read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Ranked {
     pub rank: u8,
     pub weight: u64,
@@ -118,15 +119,25 @@ pub type ReportFile = (&'static str, String, &'static str);
 /// same bytes.
 pub fn render<R: RunReport>(report: &R, previous: Option<&R>) -> (Vec<ReportFile>, Option<Vec<String>>) {
     let changes = previous.map(|p| report.changes(p));
-    let mut files = vec![
-        ("json", serde_json::to_string(report).unwrap_or_default(), "application/json"),
-        ("md", report.to_markdown(), "text/markdown; charset=utf-8"),
-        ("html", report.to_html(changes.as_deref().unwrap_or_default()), "text/html; charset=utf-8"),
-    ];
-    if let Some(lines) = report.ocsf_findings() {
-        files.push(("ocsf.json", lines, "application/x-ndjson"));
-    }
+    let since = changes.as_deref().unwrap_or_default();
+    let files = (0..FILE_KINDS).filter_map(|kind| render_file(report, since, kind)).collect();
     (files, changes)
+}
+
+/// How many kinds of file a report may have (see [`render_file`]).
+const FILE_KINDS: usize = 4;
+
+/// One of a report's files: 0 JSON, 1 markdown, 2 HTML, 3 the OCSF findings (`None` for a
+/// report without findings). One at a time, so a writer that keeps each before making the
+/// next holds one file, not four.
+fn render_file<R: RunReport>(report: &R, since: &[String], kind: usize) -> Option<ReportFile> {
+    match kind {
+        0 => Some(("json", serde_json::to_string(report).unwrap_or_default(), "application/json")),
+        1 => Some(("md", report.to_markdown(), "text/markdown; charset=utf-8")),
+        2 => Some(("html", report.to_html(since), "text/html; charset=utf-8")),
+        3 => report.ocsf_findings().map(|lines| ("ocsf.json", lines, "application/x-ndjson")),
+        _ => None,
+    }
 }
 
 /// Writes `reports/<job>/<date>/report.{json,md,html}` and `reports/<job>/latest.*`; the change
@@ -159,6 +170,41 @@ pub async fn publish_report<R: RunReport, S: ReportStore>(
         table_keys.push(key);
     }
     Ok(Published { keys, changes, table_keys })
+}
+
+/// Keeps one registry's own report in an organization run: `report.<extension>` under each of
+/// `prefixes`, its Athena rows under `job`'s table (one file per registry and run); the keys
+/// written. No change is reckoned: the organization's index says what changed.
+pub async fn keep_registry_report<R: RunReport, S: ReportStore>(
+    store: &S,
+    job: &str,
+    prefixes: &[String],
+    region: &str,
+    report: &R,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    // File by file: a registry of thousands of repositories makes HTML and markdown of tens of
+    // megabytes, and the aggregate's memory is what one registry needs.
+    for kind in 0..FILE_KINDS {
+        let Some((extension, body, content_type)) = render_file(report, &[], kind) else { continue };
+        for prefix in prefixes {
+            let key = format!("{prefix}report.{extension}");
+            store.put(&key, body.as_bytes().to_vec(), content_type).await?;
+            keys.push(key);
+        }
+    }
+    let mut by_account: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for row in report.table_rows() {
+        let lines = by_account.entry(row.account).or_default();
+        lines.push_str(&row.json);
+        lines.push('\n');
+    }
+    for (account, lines) in by_account {
+        let key = super::keys::registry_table_key(job, report.generated_at(), &account, region);
+        store.put(&key, lines.into_bytes(), "application/x-ndjson").await?;
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// The alert topic's message for a finished run: headline numbers, the change since the

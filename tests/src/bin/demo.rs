@@ -280,7 +280,7 @@ async fn main() {
     drop(lambda);
     drop(aws);
 
-    step(13, "A scheduled run at scale: template.yaml's state machine on moto's Step Functions, 40 repositories in shards of 10");
+    step(13, "A scheduled run at scale: template.yaml's state machine on moto's Step Functions, 40 repositories in shards of 10; the findings into Security Hub, OCSF and Athena");
     let scheduled = scheduled_runs(&mut summary).await;
     let series = union(reactions.clone(), scheduled.clone());
     if std::env::var_os("DEMO_LIST_METRICS").is_some() {
@@ -324,6 +324,8 @@ async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>
         ("KEEPER_METRICS", "emf"),
         ("KEEPER_SHARD_REPOSITORIES", "10"),
         ("KEEPER_ALERT_TOPIC_ARN", topic),
+        // Template SecurityHubFindings=true: the audit's findings go where security teams look.
+        ("KEEPER_SECURITY_HUB", "true"),
     ]);
     let ecr = runs.aws.ecr().await;
     let sns = aws_sdk_sns::Client::new(&runs.aws.sdk_config().await);
@@ -373,6 +375,9 @@ async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>
         }
         println!("   open it: {}", path.display());
         summary.insert(format!("run-{job}"), execution.output.clone());
+        if job == "audit" {
+            findings_elsewhere(&runs, summary).await;
+        }
     }
     let invokes = runs.logged("invoke");
     println!("   Lambda invocations: {} (plan, one per shard, aggregate, for each job)", invokes.len());
@@ -596,6 +601,42 @@ async fn running_images(summary: &mut serde_json::Map<String, serde_json::Value>
 
 /// The audit's state machine over an organization (member/template.yaml deployed in two of
 /// three member accounts): a report per registry, the account views, the missing role named.
+/// The audit's findings where security teams look: Security Hub (imported by the run), the OCSF
+/// file for Security Lake, and the JSON Lines Athena reads.
+async fn findings_elsewhere(
+    runs: &ecr_keeper_tests::scheduled::ScheduledRuns,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let hub = aws_sdk_securityhub::Client::new(&runs.aws.sdk_config().await);
+    let mut pages = hub.get_findings().into_paginator().send();
+    let mut findings = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => findings.extend(page.findings().iter().cloned()),
+            Err(e) => fail(&format!("GetFindings: {e}")),
+        }
+    }
+    println!("   Security Hub: {} findings imported (BatchImportFindings), for example:", findings.len());
+    for f in findings.iter().take(2) {
+        let severity = f.severity().and_then(|s| s.label()).map(|l| l.as_str().to_string()).unwrap_or_default();
+        println!("     [{severity}] {}", f.title().unwrap_or_default());
+    }
+    let ocsf = runs.object("reports/audit/latest.ocsf.json").await.unwrap_or_default();
+    let ocsf_lines = ocsf.lines().count();
+    println!("   OCSF (Security Lake): reports/audit/latest.ocsf.json, {ocsf_lines} Compliance Findings (class 2003)");
+    let table = runs.keys("reports/audit/table/").await;
+    let mut rows = 0;
+    for key in &table {
+        rows += runs.object(key).await.unwrap_or_default().lines().count();
+        println!("   Athena: {key}");
+    }
+    println!("     {rows} rows; the CREATE TABLE and two queries are in docs/athena.md");
+    summary.insert(
+        "findingsElsewhere".into(),
+        serde_json::json!({"securityHub": findings.len(), "ocsf": ocsf_lines, "tableFiles": table.len(), "tableRows": rows}),
+    );
+}
+
 async fn organization_run(summary: &mut serde_json::Map<String, serde_json::Value>) {
     use ecr_keeper_tests::organization::{Organization, EXTERNAL_ID};
     use ecr_keeper_tests::scheduled::ScheduledRuns;

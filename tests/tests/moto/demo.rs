@@ -72,6 +72,13 @@ fn the_whole_story_runs_on_one_machine() {
         assert_eq!(s[job]["run"]["reportKeys"].as_array().map(Vec::len), Some(files), "{}", s[job]);
     }
     assert_eq!(s["run-invokes"], 12, "plan + 4 shards + aggregate, twice");
+    // The audit's findings, the same ones three ways: imported into Security Hub, as OCSF lines,
+    // as Athena rows (one file: one account).
+    let elsewhere = &s["findingsElsewhere"];
+    assert!(elsewhere["securityHub"].as_u64().is_some_and(|n| n > 0), "{elsewhere}");
+    assert_eq!(elsewhere["ocsf"], elsewhere["securityHub"], "{elsewhere}");
+    assert_eq!(elsewhere["tableRows"], elsewhere["securityHub"], "{elsewhere}");
+    assert_eq!(elsewhere["tableFiles"], 1, "{elsewhere}");
     assert_eq!(s["run-summaries"], 2, "one summary per run on the alert topic");
     // The default deployment's metric bill does not grow with the repositories: 41 of them, and
     // not one series of a single repository; every series is a registry total (the audit's

@@ -53,9 +53,33 @@ async fn replicate(aws: &LocalAws, account: &str, regions: &[&str]) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// `ecr-keeper <command> --accounts organization … --output-dir` against the run's moto: its
-/// report.json and exit code.
-fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str) -> (String, Option<i32>, String) {
+/// What the CLI wrote: the organization's report.json, and each registry's report.json by its
+/// path under the directory (`registries/<account>/<region>/report.json`).
+struct CliReport {
+    index: String,
+    registries: Vec<(String, String)>,
+}
+
+/// Every `registries/<account>/<region>/report.json` under `dir`, in path order.
+fn registry_files(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let root = dir.join("registries");
+    for account in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for region in std::fs::read_dir(account.path()).into_iter().flatten().flatten() {
+            let file = region.path().join("report.json");
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let path = file.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_default();
+                out.push((path, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `ecr-keeper <command> --accounts organization … --output-dir` against the run's moto: what
+/// it wrote, its exit code and its stderr.
+fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str) -> (CliReport, Option<i32>, String) {
     let dir = std::env::temp_dir().join(format!("ecr-keeper-org-{command}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(repo_root().join("target/debug/ecr-keeper"))
@@ -67,11 +91,31 @@ fn cli_report(runs: &ScheduledRuns, org: &Organization, command: &str, now: &str
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = std::fs::read_to_string(dir.join("report.json")).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let index = std::fs::read_to_string(dir.join("report.json")).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let registries = registry_files(&dir);
     // The organization page reads at a desktop's and a phone's width, as the registry pages do.
     ecr_keeper_tests::browser::assert_readable_everywhere(&dir.join("report.html"));
     let _ = std::fs::remove_dir_all(&dir);
-    (json, out.status.code(), stderr)
+    (CliReport { index, registries }, out.status.code(), stderr)
+}
+
+/// The state machine's registry reports beside `latest`, as [`registry_files`] lists the CLI's.
+async fn kept_registries(runs: &ScheduledRuns, job: &str, report: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in report["registries"].as_array().into_iter().flatten() {
+        let Some(path) = entry["report"].as_str() else { continue };
+        let text = runs.object(&format!("reports/{job}/{path}.json")).await.unwrap_or_else(|| panic!("no {path}"));
+        out.push((format!("{path}.json"), text));
+    }
+    out.sort();
+    out
+}
+
+/// A registry's own report, kept beside the organization's latest.
+async fn registry_report(runs: &ScheduledRuns, job: &str, account: &str, region: &str) -> Value {
+    let key = format!("reports/{job}/registries/{account}/{region}/report.json");
+    let text = runs.object(&key).await.unwrap_or_else(|| panic!("no {key}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{key}: {e}"))
 }
 
 fn entry<'a>(report: &'a Value, account: &str, region: &str) -> &'a Value {
@@ -125,7 +169,9 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     // AND the other four are complete, every repository marked with its account and region
     for (i, account) in [a, b].iter().enumerate() {
         for (r, region) in REGIONS.iter().enumerate() {
-            let registry = &entry(&report, account, region)["report"];
+            let path = entry(&report, account, region)["report"].as_str().unwrap_or_default().to_string();
+            assert_eq!(path, format!("registries/{account}/{region}/report"));
+            let registry = &registry_report(&runs, "audit", account, region).await;
             assert_eq!(registry["complete"], json!(true), "{account} {region}: {registry}");
             let repositories = registry["repositories"].as_array().cloned().unwrap_or_default();
             assert_eq!(repositories.len(), LAYOUT[i][r], "{account} {region}");
@@ -142,7 +188,8 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
         }
     }
     // AND REG-3 judges the copies in the destination the run read, and names the one it did not
-    let checks = entry(&report, a, "us-east-1")["report"]["registryChecks"].as_array().cloned().unwrap_or_default();
+    let checks =
+        registry_report(&runs, "audit", a, "us-east-1").await["registryChecks"].as_array().cloned().unwrap_or_default();
     let reg_3 = checks.iter().find(|c| c["id"] == "REG-3").cloned().unwrap_or_default();
     assert_eq!(reg_3["status"], "FAIL", "{reg_3}");
     assert!(
@@ -153,8 +200,12 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     );
     assert_eq!(reg_3["evidence"]["notRead"], json!([format!("ap-south-1 ({a})")]));
     // AND the totals are the sum of the parts
-    let registries: Vec<&Value> = report["registries"].as_array().into_iter().flatten().collect();
-    let sum = |f: &dyn Fn(&Value) -> u64| registries.iter().map(|e| f(&e["report"])).sum::<u64>();
+    let mut registries = Vec::new();
+    for (_, text) in kept_registries(&runs, "audit", &report).await {
+        registries.push(serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{e}")));
+    }
+    assert_eq!(registries.len(), 4, "the four reached");
+    let sum = |f: &dyn Fn(&Value) -> u64| registries.iter().map(f).sum::<u64>();
     let repositories = sum(&|r| r["summary"]["repositories"].as_u64().unwrap_or(0));
     assert_eq!(repositories, 6);
     assert_eq!(report["totals"]["repositories"].as_u64(), Some(repositories));
@@ -179,7 +230,8 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     // AND the CLI over the same organization writes the same report, and says it is incomplete
     let now = report["generatedAt"].as_str().unwrap_or_default();
     let (cli, code, stderr) = cli_report(&runs, &org, "audit", now);
-    assert_eq!(cli, latest, "the CLI's report and the state machine's differ");
+    assert_eq!(cli.index, latest, "the CLI's report and the state machine's differ");
+    assert_eq!(cli.registries, kept_registries(&runs, "audit", &report).await, "a registry's report differs");
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("2 of 6 registries not reached"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no progress bar when stderr is not a terminal: {stderr}");
@@ -190,11 +242,14 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     let latest = runs.object("reports/cost/latest.json").await.unwrap_or_else(|| panic!("no cost report"));
     let cost: Value = serde_json::from_str(&latest).unwrap_or_else(|e| panic!("{e}"));
     // THEN its total is the sum of the registries' totals, and accounts are ranked by cost
-    let registries: Vec<&Value> = cost["registries"].as_array().into_iter().flatten().collect();
-    let monthly: f64 = registries.iter().map(|e| e["report"]["total"]["monthlyCostUsd"].as_f64().unwrap_or(0.0)).sum();
+    let mut registries = Vec::new();
+    for (_, text) in kept_registries(&runs, "cost", &cost).await {
+        registries.push(serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let monthly: f64 = registries.iter().map(|r| r["total"]["monthlyCostUsd"].as_f64().unwrap_or(0.0)).sum();
     let total = cost["totals"]["cost"]["monthlyCostUsd"].as_f64().unwrap_or(-1.0);
     assert!((total - monthly).abs() < 1e-9, "{total} vs {monthly}");
-    let images: u64 = registries.iter().map(|e| e["report"]["total"]["images"].as_u64().unwrap_or(0)).sum();
+    let images: u64 = registries.iter().map(|r| r["total"]["images"].as_u64().unwrap_or(0)).sum();
     assert_eq!(
         (cost["totals"]["cost"]["images"].as_u64(), images),
         (Some(12), 12),
@@ -205,7 +260,8 @@ async fn three_accounts_in_two_regions_one_without_the_role_on_the_state_machine
     // AND the CLI's cost report is the state machine's
     let now = cost["generatedAt"].as_str().unwrap_or_default();
     let (cli, code, stderr) = cli_report(&runs, &org, "cost-report", now);
-    assert_eq!(cli, latest, "the CLI's cost report and the state machine's differ");
+    assert_eq!(cli.index, latest, "the CLI's cost report and the state machine's differ");
+    assert_eq!(cli.registries, kept_registries(&runs, "cost", &cost).await, "a registry's cost report differs");
     assert_eq!(code, Some(2), "{stderr}");
 
     // AND a scope that leaves no account is said, exit 2, not an empty report with exit 0
@@ -319,4 +375,79 @@ async fn a_member_accounts_push_and_scan_are_handled_in_that_account_not_the_cen
                 && e.contains("arn:aws:iam::999999999999:role/ecr-keeper-member")),
         "{failed:?}"
     );
+}
+
+/// Every finding ecr-keeper imported into `account`'s Security Hub in `region`.
+async fn findings_in(
+    aws: &LocalAws,
+    account: &str,
+    region: &str,
+) -> Vec<aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let hub = Organization::security_hub_in(aws, account, region).await;
+    let mut pages = hub.get_findings().into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        out.extend(
+            page.unwrap_or_else(|e| panic!("GetFindings in {account} {region}: {e}")).findings().iter().cloned(),
+        );
+    }
+    out
+}
+
+/// With `SecurityHubFindings=true` over an organization, each registry's findings go into its
+/// own account and region through the member role (Security Hub takes a finding only from the
+/// account it names), never into the central account; an account without the role gets none.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organization_audit_imports_each_members_findings_into_that_members_security_hub() {
+    // GIVEN three members whose stacks allow Security Hub findings, the third without the stack
+    let runs = ScheduledRuns::start(
+        &[
+            ("KEEPER_SHARD_REPOSITORIES", "2"),
+            ("KEEPER_ACCOUNTS", "organization"),
+            ("KEEPER_REGIONS", "us-east-1,eu-west-1"),
+            ("KEEPER_MEMBER_EXTERNAL_ID", EXTERNAL_ID),
+            ("KEEPER_EXCLUDED_ACCOUNTS", "123456789012"),
+            ("KEEPER_SECURITY_HUB", "true"),
+        ],
+        &[],
+    );
+    let grants = ecr_keeper_tests::organization::Grants { remediation: false, security_hub: true };
+    let org = Organization::create_with(&runs.aws, 3, &[2], &REGIONS, &CENTRAL_ROLES, grants);
+    seed_members(&runs.aws, &org).await;
+    // WHEN the audit's state machine runs
+    let execution = runs.run("audit");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    // THEN each reached registry's Security Hub holds exactly its report's FAIL, WARN and ERROR
+    // results, each naming that account and region
+    let judged = |checks: &Value| {
+        let judged = |c: &&Value| ["FAIL", "WARN", "ERROR"].contains(&c["status"].as_str().unwrap_or_default());
+        checks.as_array().into_iter().flatten().filter(judged).count()
+    };
+    let mut imported = 0;
+    for account in &org.members[..2] {
+        for region in REGIONS {
+            let report = registry_report(&runs, "audit", account, region).await;
+            let repositories = report["repositories"].as_array().into_iter().flatten();
+            let expected =
+                repositories.map(|r| judged(&r["checks"])).sum::<usize>() + judged(&report["registryChecks"]);
+            let findings = findings_in(&runs.aws, account, region).await;
+            assert_eq!(findings.len(), expected, "{account} {region}\n{}", runs.lambda.log());
+            let prefix = format!("ecr-keeper/{account}/{region}/");
+            assert!(
+                findings.iter().all(|f| f.aws_account_id() == Some(account.as_str())
+                    && f.id().is_some_and(|id| id.starts_with(&prefix))
+                    && f.product_arn().is_some_and(|p| p.ends_with(&format!(":{account}:product/{account}/default")))),
+                "{account} {region}: {findings:?}"
+            );
+            imported += findings.len();
+        }
+    }
+    assert!(imported > 0);
+    // AND nothing lands in the central account or in the account without the member role
+    for region in REGIONS {
+        assert!(findings_in(&runs.aws, &org.members[2], region).await.is_empty(), "{region}");
+    }
+    let central = aws_sdk_securityhub::Client::new(&runs.aws.sdk_config().await);
+    let own = central.get_findings().send().await.unwrap_or_else(|e| panic!("{e}")).findings().len();
+    assert_eq!(own, 0, "the central account imports no member's finding");
 }
