@@ -25,6 +25,8 @@ pub enum MetricsMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsConfig {
     pub metrics: MetricsMode,
+    /// `KEEPER_METRIC_SERIES` (default essential): which totals are published.
+    pub metric_series: crate::metrics::MetricSeries,
     pub findings: FindingsPolicy,
     pub cache_ttl: Duration,
     /// `KEEPER_MEMBER_ROLE_NAME`: events forwarded from member accounts are handled there,
@@ -114,6 +116,14 @@ fn flag(set: &impl Fn(&str) -> Option<String>, variable: &'static str, default: 
 
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// `KEEPER_METRIC_SERIES`: `essential` (the default) or `all`.
+pub fn metric_series_from_env(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<crate::metrics::MetricSeries, ConfigError> {
+    crate::metrics::MetricSeries::parse(&get("KEEPER_METRIC_SERIES").unwrap_or_default())
+        .map_err(|message| ConfigError { variable: "KEEPER_METRIC_SERIES", message })
+}
+
 impl EventsConfig {
     /// `get` reads a variable (`std::env::var(..).ok()` in the functions).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -173,6 +183,7 @@ impl EventsConfig {
         };
         Ok(EventsConfig {
             metrics,
+            metric_series: metric_series_from_env(&get)?,
             findings,
             cache_ttl,
             member_role,
@@ -415,6 +426,7 @@ pub fn standard_from_env(get: &impl Fn(&str) -> Option<String>) -> Result<Option
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditConfig {
     pub metrics: MetricsMode,
+    pub metric_series: crate::metrics::MetricSeries,
     pub settings: crate::audit::AuditSettings,
     pub repository_prefix: Option<String>,
     pub concurrency: usize,
@@ -487,6 +499,7 @@ impl AuditConfig {
             security_hub: flag(&set, "KEEPER_SECURITY_HUB", false)?,
             in_use,
             metrics: events.metrics,
+            metric_series: events.metric_series,
             settings: crate::audit::AuditSettings { standard, findings: events.findings, require_kms, scanner_roles },
             repository_prefix: set("KEEPER_REPOSITORY_PREFIX"),
             concurrency: positive(&get, "KEEPER_CONCURRENCY")?.map_or(crate::run::DEFAULT_CONCURRENCY, |n| n as usize),

@@ -240,6 +240,74 @@ impl<S: MetricsSink> MetricsSink for TotalsOnly<'_, S> {
     }
 }
 
+/// Which series a deployment publishes besides the repositories [`RepositoryMetrics`] names
+/// (`KEEPER_METRIC_SERIES`, template `MetricSeries`). Each series is a custom metric billed
+/// monthly, so by default only [`ESSENTIAL`]: what the template's alarms and dashboards read, ten
+/// series whatever the registry, CloudWatch's always-free allowance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricSeries {
+    #[default]
+    Essential,
+    /// Every total: the audit's CheckFailures by check, the scans' Findings by severity, bytes,
+    /// push failures… (about 49 series).
+    All,
+}
+
+/// The dimensionless totals the template's alarms (VulnerableImages, OverdueImages) and its
+/// dashboards read.
+pub const ESSENTIAL: &[&str] = &[
+    names::IMAGE_PUSHES,
+    names::SCANS_STARTED,
+    names::IMAGES_SCANNED,
+    names::VULNERABLE_IMAGES,
+    names::INVALID_EVENTS,
+    names::NON_COMPLIANT_REPOSITORIES,
+    names::OVERDUE_IMAGES,
+    names::AUDIT_INCOMPLETE,
+    names::ESTIMATED_MONTHLY_COST_USD,
+    names::PROJECTED_MONTHLY_COST_USD,
+];
+
+impl MetricSeries {
+    pub const ACCEPTED: &'static str = "essential, all";
+
+    /// `essential` (or empty) or `all`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" | "essential" => Ok(MetricSeries::Essential),
+            "all" => Ok(MetricSeries::All),
+            other => Err(format!("\"{other}\" is not one of {}", Self::ACCEPTED)),
+        }
+    }
+
+    /// Whether `metric` is published: a repository's own (already chosen by
+    /// [`RepositoryMetrics`]) always; a total when it is essential, or with `All`.
+    pub fn keeps(&self, metric: &Metric) -> bool {
+        match self {
+            MetricSeries::All => true,
+            MetricSeries::Essential => {
+                repository_of(metric).is_some() || (metric.dimensions.is_empty() && ESSENTIAL.contains(&metric.name))
+            }
+        }
+    }
+}
+
+/// A sink that publishes only the series `MetricSeries` keeps.
+pub struct Series<S> {
+    pub sink: S,
+    pub series: MetricSeries,
+}
+
+impl<S: MetricsSink> MetricsSink for Series<S> {
+    async fn publish(&self, metrics: &[Metric]) -> Result<(), MetricsError> {
+        let kept: Vec<Metric> = metrics.iter().filter(|m| self.series.keeps(m)).cloned().collect();
+        if kept.is_empty() {
+            return Ok(());
+        }
+        self.sink.publish(&kept).await
+    }
+}
+
 /// `KEEPER_METRICS=off`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoMetrics;
@@ -253,6 +321,24 @@ impl MetricsSink for NoMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn essential_series_are_the_ten_totals_alarms_and_dashboards_read_and_all_keeps_everything() {
+        assert_eq!(MetricSeries::parse(""), Ok(MetricSeries::Essential), "the default");
+        assert_eq!(MetricSeries::parse(" all "), Ok(MetricSeries::All));
+        assert_eq!(MetricSeries::parse("full"), Err("\"full\" is not one of essential, all".to_string()));
+        assert_eq!(ESSENTIAL.len(), 10, "CloudWatch's always-free allowance is ten custom metrics");
+        let essential = MetricSeries::Essential;
+        assert!(essential.keeps(&Metric::count(names::OVERDUE_IMAGES, 3)));
+        let by_check = Metric::count(names::CHECK_FAILURES, 1).with(DIM_CHECK, "LC-1");
+        assert!(!essential.keeps(&by_check), "a series per check id is not essential");
+        assert!(!essential.keeps(&Metric::count(names::OVERDUE_BYTES, 1)));
+        let by_account = Metric::count(names::IMAGE_PUSHES, 1).with(DIM_ACCOUNT, "111111111111");
+        assert!(!essential.keeps(&by_account), "a series per account grows with the organization");
+        let own = Metric::count(names::OVERDUE_BYTES, 1).with(DIM_REPOSITORY, "team-a/app");
+        assert!(essential.keeps(&own), "a repository's own series was chosen by RepositoryMetrics");
+        assert!(MetricSeries::All.keeps(&by_check) && MetricSeries::All.keeps(&by_account));
+    }
 
     #[test]
     fn repository_metrics_are_off_by_default_and_a_prefix_or_all_selects_them() {

@@ -13,7 +13,7 @@ use ecr_keeper_aws::{
 use ecr_keeper_core::config::{CostConfig, ScheduledRunConfig};
 use ecr_keeper_core::cost::{cost_report, previous_total, publish, CostJob, CostOptions, CostReport};
 use ecr_keeper_core::lifecycle::LifecyclePolicy;
-use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
+use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics, Series};
 use ecr_keeper_core::organization::{organization_in_process, Keeping, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::MetricsStore;
 use ecr_keeper_core::ports::{Clock, SystemClock};
@@ -38,7 +38,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 struct CostHandler {
     registry: EcrRegistry,
     metrics_store: CloudWatchStore,
-    sink: CloudWatchSink,
+    /// KEEPER_METRIC_SERIES: the essential totals by default (each series is billed monthly).
+    sink: Series<CloudWatchSink>,
     options: CostOptions,
     standard: LifecyclePolicy,
     dashboard: String,
@@ -71,7 +72,10 @@ impl CostHandler {
         Ok(CostHandler {
             registry: EcrRegistry::new(ecr_client(&sdk)),
             metrics_store: CloudWatchStore::new(cloudwatch.clone()),
-            sink: CloudWatchSink::new(cloudwatch),
+            sink: Series {
+                sink: CloudWatchSink::new(cloudwatch),
+                series: ecr_keeper_core::config::metric_series_from_env(env)?,
+            },
             store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
             publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
             organization,

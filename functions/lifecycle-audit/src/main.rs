@@ -10,7 +10,7 @@ use ecr_keeper_aws::{
 };
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
-use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
+use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics, Series};
 use ecr_keeper_core::organization::{organization_in_process, Keeping, OrganizationReport, Pace, Scope};
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -33,7 +33,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 /// The audit's handler: the clients and configuration every invocation uses, built once.
 struct AuditHandler {
     registry: EcrRegistry,
-    sink: ConfiguredSink,
+    /// KEEPER_METRICS through KEEPER_METRIC_SERIES (the essential totals by default).
+    sink: Series<ConfiguredSink>,
     config: AuditConfig,
     scheduled: ScheduledRunConfig,
     store: S3ReportStore,
@@ -65,7 +66,7 @@ impl AuditHandler {
         };
         Ok(AuditHandler {
             registry: EcrRegistry::new(ecr_client(&sdk)).reading_quotas(service_quotas_client(&sdk)),
-            sink: ConfiguredSink::new(config.metrics, &sdk),
+            sink: Series { sink: ConfiguredSink::new(config.metrics, &sdk), series: config.metric_series },
             store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
             publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
             region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),

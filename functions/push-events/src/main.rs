@@ -5,6 +5,7 @@
 
 use ecr_keeper_aws::{ecr_client, sdk_config, AwsOptions, ConfiguredSink, EcrRegistry, MemberRegistries, RetryProfile};
 use ecr_keeper_core::config::EventsConfig;
+use ecr_keeper_core::metrics::Series;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lambda_support::members::Members;
 use lambda_support::reactions::PushHandler;
@@ -27,7 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         None => None,
     };
-    let sink = ConfiguredSink::new(config.metrics, &sdk);
+    // KEEPER_METRIC_SERIES: the essential totals by default (each series is billed monthly).
+    let sink = Series { sink: ConfiguredSink::new(config.metrics, &sdk), series: config.metric_series };
     let handler = PushHandler::new(EcrRegistry::new(ecr_client(&sdk)), members, sink, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

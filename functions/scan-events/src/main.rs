@@ -10,6 +10,7 @@ use ecr_keeper_aws::{
 };
 use ecr_keeper_core::alerts::{AlertMode, Alerter};
 use ecr_keeper_core::config::{AlertsConfig, EventsConfig};
+use ecr_keeper_core::metrics::Series;
 use lambda_runtime::{service_fn, LambdaEvent};
 use lambda_support::members::Members;
 use lambda_support::reactions::ScanHandler;
@@ -42,7 +43,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         None => None,
     };
-    let sink = ConfiguredSink::new(config.metrics, &sdk);
+    // KEEPER_METRIC_SERIES: the essential totals by default (each series is billed monthly).
+    let sink = Series { sink: ConfiguredSink::new(config.metrics, &sdk), series: config.metric_series };
     let handler = ScanHandler::new(EcrRegistry::new(ecr_client(&sdk)), members, alerts, sink, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

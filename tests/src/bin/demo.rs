@@ -296,7 +296,8 @@ async fn main() {
     );
     summary.insert(
         "metricSeries".into(),
-        serde_json::json!({"reactions": reactions.len(), "scheduledRuns": scheduled.len(), "total": total, "perRepository": per_repository}),
+        serde_json::json!({"reactions": reactions.len(), "scheduledRuns": scheduled.len(), "total": total, "perRepository": per_repository,
+                           "series": series.iter().map(|(name, dimensions)| serde_json::json!([name, dimensions.len()])).collect::<Vec<_>>()}),
     );
 
     step(14, "A running image: an ECS service still runs v1.3, which \"keep the last 2\" would expire");

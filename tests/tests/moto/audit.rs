@@ -695,9 +695,12 @@ async fn security_hub_gets_one_finding_per_check_updated_then_archived_when_fixe
     create(&ecr, &Repo { policy: None, ..Repo::good("app") }).await;
     let hub = aws_sdk_securityhub::Client::new(&aws.sdk_config().await);
     let lc_1 = "ecr-keeper/123456789012/us-east-1/repository/app/LC-1";
-    let found = |hub: aws_sdk_securityhub::Client| async move {
-        let out = hub.get_findings().send().await.unwrap_or_else(|e| panic!("{e}"));
-        out.findings().to_vec()
+    // Boxed: the SDK's future is large in a debug build, and this test awaits it often.
+    let found = |hub: aws_sdk_securityhub::Client| {
+        Box::pin(async move {
+            let out = hub.get_findings().send().await.unwrap_or_else(|e| panic!("{e}"));
+            out.findings().to_vec()
+        })
     };
 
     // What the report itself counts as findings: every FAIL, WARN and ERROR
@@ -768,11 +771,15 @@ async fn security_hub_gets_one_finding_per_check_updated_then_archived_when_fixe
     assert_eq!(f.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
     assert_eq!(f.compliance().and_then(|c| c.status()).map(|s| s.as_str()), Some("PASSED"));
 
-    // Over an organization it is refused, naming why
-    let refused = cli(&aws, &["--security-hub", "--accounts", "123456789012", "--regions", "us-east-1"]);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--security-hub imports the caller's own account's findings only"), "{stderr}");
+    // Over an organization (here its own account), each registry's findings go into its own
+    // account: the same ids, so the run updates them and adds none
+    let org = cli(&aws, &["--security-hub", "--accounts", "123456789012", "--regions", "us-east-1"]);
+    let stderr = String::from_utf8_lossy(&org.stderr);
+    assert!(matches!(org.status.code(), Some(0 | 1)), "{stderr}");
+    let again = found(hub.clone()).await;
+    assert_eq!(again.len(), findings.len(), "no finding added");
+    let f = again.iter().find(|f| f.id() == Some(lc_1)).cloned().unwrap_or_else(|| panic!("no LC-1 finding"));
+    assert_eq!(f.record_state().map(|s| s.as_str()), Some("ARCHIVED"), "still archived: its check passes");
 }
 
 fn empty_home() -> std::path::PathBuf {

@@ -74,7 +74,16 @@ async fn push_and_scan_event_binaries_react_with_emf_metrics() {
     seed::create_repository(&ecr, "shop", false).await;
     let digest = seed::push_unique(&ecr, "shop", Some("main-3f2a"), "shop").await;
     let lambda =
-        LambdaEmulator::start(&aws, &[("KEEPER_METRICS", "emf"), ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002")]);
+        // MetricSeries=all: every total, so each reaction's metric shows (the default publishes
+        // the essential ones only: the demo's test).
+        LambdaEmulator::start(
+            &aws,
+            &[
+                ("KEEPER_METRICS", "emf"),
+                ("KEEPER_METRIC_SERIES", "all"),
+                ("KEEPER_SUPPRESSED_FINDINGS", "CVE-2024-0002"),
+            ],
+        );
 
     let mut push = sample_event("ecr-image-action-push.json", "");
     push["detail"]["repository-name"] = json!("shop");
