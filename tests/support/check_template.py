@@ -16,6 +16,8 @@ of them):
   checkov    every suppressed checkov check has a reason, and docs/template.md lists each one
   bus        member events on a bus of the stack's own, admitted by organization, source and type;
              OrganizationId refused without Accounts
+  cost       the default bill does not grow with the registry: MetricSeries=essential, the
+             alarms and dashboards read only essential series, the topic's key opt-in
 
 Usage: .venv/bin/python tests/support/check_template.py template.yaml [--expect-failure]
 With --expect-failure (run on tests/support/fixtures/template-before-alerts.yaml) it exits 0 only
@@ -320,8 +322,54 @@ def check_bus(t, check):
                      for r in rules.values()), "OrganizationId without Accounts is refused (a Rules assertion)")
 
 
+def essential_series():
+    """metrics::ESSENTIAL, read from the core's source: the names the default publishes."""
+    source = (ROOT / "shared" / "src" / "metrics.rs").read_text()
+    names = dict(re.findall(r'pub const (\w+): &str = "(\w+)";', source))
+    listed = re.search(r"pub const ESSENTIAL: &\[&str\] = &\[(.*?)\];", source, re.S)
+    return {names[n] for n in re.findall(r"names::(\w+)", listed.group(1) if listed else "")}
+
+
+def template_metrics(t):
+    """Every EcrKeeper metric the template reads: (where, metric name, dimensions)."""
+    out = []
+    for name, alarm in resources_of(t, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        if props.get("Namespace") == "EcrKeeper":
+            out.append((name, props.get("MetricName"), props.get("Dimensions", [])))
+    for name, dashboard in resources_of(t, "AWS::CloudWatch::Dashboard").items():
+        body = dashboard["Properties"].get("DashboardBody", "")
+        text = body.get("Fn::Sub", "") if isinstance(body, dict) else body
+        text = text[0] if isinstance(text, list) else text
+        for metric in re.findall(r'\["EcrKeeper", "(\w+)"((?:, "[^"]*")*)\]', text):
+            out.append((name, metric[0], [d for d in metric[1].split(",") if d.strip()]))
+    return out
+
+
+def check_cost(t, check):
+    """The default deployment's bill does not grow with the registry: the functions publish the
+    essential series by default, the alarms and dashboards read only those, the key is opt-in
+    (README, "What running ecr-keeper costs")."""
+    essential = essential_series()
+    check("cost", len(essential) == 10, f"ten essential series (CloudWatch's free allowance), not {sorted(essential)}")
+    params = t.get("Parameters", {})
+    check("cost", params.get("MetricSeries", {}).get("Default") == "essential", "MetricSeries defaults to essential")
+    check("cost", params.get("RepositoryMetrics", {}).get("Default") == "false", "no repository's own series by default")
+    check("cost", params.get("AlertTopicEncryption", {}).get("Default") == "none", "the topic's $1 key is opt-in")
+    for where, metric, dimensions in template_metrics(t):
+        check("cost", metric in essential and not dimensions,
+              f"{where} reads EcrKeeper {metric} {dimensions}: not an essential series, absent by default")
+    for name, function in resources_of(t, "AWS::Serverless::Function").items():
+        env = function.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if "KEEPER_METRICS" in env or "KEEPER_REPOSITORY_METRICS" in env:
+            check("cost", ref(env.get("KEEPER_METRIC_SERIES")) == "MetricSeries", f"{name} publishes what MetricSeries says")
+    alarms = len(resources_of(t, "AWS::CloudWatch::Alarm"))
+    dashboards = len(resources_of(t, "AWS::CloudWatch::Dashboard")) + 1  # the cost report's own
+    check("cost", alarms <= 11 and dashboards <= 3, f"{alarms} alarms and {dashboards} dashboards, as the README counts")
+
+
 GROUPS = [check_alerts, check_logs, check_schedules, check_failures, check_access, check_ledger, check_checkov, check_runs,
-          check_bus]
+          check_bus, check_cost]
 MUST_FAIL_ON_OLD = {"alerts", "logs", "schedules", "failures", "access"}
 
 
