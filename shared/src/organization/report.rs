@@ -164,6 +164,18 @@ pub struct OrganizationReport<R> {
     kind: std::marker::PhantomData<fn() -> R>,
 }
 
+/// The tally `is` finds in `tallies`, or `new` added at the end (the order they first appear).
+fn tally_of(tallies: &mut Vec<Tally>, new: Tally, is: impl Fn(&Tally) -> bool) -> &mut Tally {
+    let at = match tallies.iter().position(is) {
+        Some(at) => at,
+        None => {
+            tallies.push(new);
+            tallies.len() - 1
+        }
+    };
+    &mut tallies[at]
+}
+
 impl<R: OrganizationView> OrganizationReport<R> {
     /// An index with no registry yet; per repository, the metrics of those `selected` names
     /// are kept (each is a custom metric billed monthly), the totals always.
@@ -237,22 +249,10 @@ impl<R: OrganizationView> OrganizationReport<R> {
             }
         };
         let tally = &entry.tally;
-        let account = match self.by_account.iter_mut().find(|t| t.account.as_deref() == Some(&target.account)) {
-            Some(t) => t,
-            None => {
-                self.by_account.push(Tally { account: Some(target.account.clone()), ..R::empty_tally() });
-                self.by_account.last_mut().unwrap_or_else(|| unreachable!())
-            }
-        };
-        account.add(tally);
-        let region = match self.by_region.iter_mut().find(|t| t.region.as_deref() == Some(&target.region)) {
-            Some(t) => t,
-            None => {
-                self.by_region.push(Tally { region: Some(target.region.clone()), ..R::empty_tally() });
-                self.by_region.last_mut().unwrap_or_else(|| unreachable!())
-            }
-        };
-        region.add(tally);
+        let account = Tally { account: Some(target.account.clone()), ..R::empty_tally() };
+        tally_of(&mut self.by_account, account, |t| t.account.as_deref() == Some(target.account.as_str())).add(tally);
+        let region = Tally { region: Some(target.region.clone()), ..R::empty_tally() };
+        tally_of(&mut self.by_region, region, |t| t.region.as_deref() == Some(target.region.as_str())).add(tally);
         self.totals.add(tally);
         self.registries.push(entry);
         report

@@ -157,12 +157,7 @@ pub async fn publish_report<R: RunReport, S: ReportStore>(
         store.put(&latest_key(job, extension), body.into_bytes(), content_type).await?;
         keys.push(dated);
     }
-    let mut by_account: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    for row in report.table_rows() {
-        let lines = by_account.entry(row.account).or_default();
-        lines.push_str(&row.json);
-        lines.push('\n');
-    }
+    let by_account = rows_by_account(report);
     let mut table_keys = Vec::new();
     for (account, lines) in by_account {
         let key = table_key(job, at, &account);
@@ -170,6 +165,17 @@ pub async fn publish_report<R: RunReport, S: ReportStore>(
         table_keys.push(key);
     }
     Ok(Published { keys, changes, table_keys })
+}
+
+/// A report's Athena rows as JSON Lines, one text per account (the partition it lands in).
+fn rows_by_account<R: RunReport>(report: &R) -> std::collections::BTreeMap<String, String> {
+    let mut by_account: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for row in report.table_rows() {
+        let lines = by_account.entry(row.account).or_default();
+        lines.push_str(&row.json);
+        lines.push('\n');
+    }
+    by_account
 }
 
 /// Keeps one registry's own report in an organization run: `report.<extension>` under each of
@@ -193,12 +199,7 @@ pub async fn keep_registry_report<R: RunReport, S: ReportStore>(
             keys.push(key);
         }
     }
-    let mut by_account: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    for row in report.table_rows() {
-        let lines = by_account.entry(row.account).or_default();
-        lines.push_str(&row.json);
-        lines.push('\n');
-    }
+    let by_account = rows_by_account(report);
     for (account, lines) in by_account {
         let key = super::keys::registry_table_key(job, report.generated_at(), &account, region);
         store.put(&key, lines.into_bytes(), "application/x-ndjson").await?;
