@@ -32,13 +32,7 @@ impl SecurityHubFindings {
     /// The findings of `account` (the caller's own) in the client's region.
     pub fn new(config: &SdkConfig, account: &str) -> Self {
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
-        let partition = ecr_keeper_core::registry::partition(&region);
-        SecurityHubFindings {
-            client: Client::new(config),
-            partition,
-            product_arn: format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default"),
-            region,
-        }
+        Self::with_client(Client::new(config), &region, account)
     }
 
     /// `account`'s findings through `client` (built for its region, with its credentials: a
@@ -55,11 +49,7 @@ impl SecurityHubFindings {
 
     /// The same client, for `account`'s findings (a report's registry, known once it is read).
     pub fn for_account(&self, account: &str) -> Self {
-        let (partition, region) = (self.partition, &self.region);
-        SecurityHubFindings {
-            product_arn: format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default"),
-            ..self.clone()
-        }
+        Self::with_client(self.client.clone(), &self.region, account)
     }
 
     fn finding(&self, f: &HubFinding) -> AwsSecurityFinding {
