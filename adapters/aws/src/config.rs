@@ -98,13 +98,24 @@ pub async fn sdk_config(options: &AwsOptions) -> SdkConfig {
             loader = loader.http_client(client);
         }
     }
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
+    // The region the default chain would pick first (AWS_REGION, which Lambda sets), given
+    // directly: the chain otherwise builds its profile and IMDS providers at every start.
+    if let Some(region) = options.region.clone().or_else(|| region_in_environment(env)) {
+        loader = loader.region(Region::new(region));
     }
     if let Some(url) = &options.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// `AWS_REGION`, else `AWS_DEFAULT_REGION`: the default region chain's first provider.
+fn region_in_environment(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .filter_map(|k| get(k))
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
 }
 
 /// Both keys of the environment credentials are set, as Lambda sets them.
@@ -162,5 +173,18 @@ mod tests {
         assert!(!credentials_in_environment(env(&[("AWS_ACCESS_KEY_ID", "a")])));
         assert!(!credentials_in_environment(env(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", " ")])));
         assert!(!credentials_in_environment(env(&[])));
+    }
+
+    #[test]
+    fn the_region_comes_from_aws_region_before_aws_default_region() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let both = env(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")]);
+        assert_eq!(region_in_environment(both).as_deref(), Some("eu-west-1"));
+        let blank = env(&[("AWS_REGION", " "), ("AWS_DEFAULT_REGION", "us-east-1")]);
+        assert_eq!(region_in_environment(blank).as_deref(), Some("us-east-1"));
+        // Neither: the SDK's chain (profile, IMDS) decides, as before.
+        assert_eq!(region_in_environment(env(&[])), None);
     }
 }
