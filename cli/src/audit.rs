@@ -5,9 +5,9 @@ use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{
-    ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, MemberFindings, MemberRegistries, SecurityHubFindings,
+    ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, MemberRegistries, SecurityHubFindings,
 };
-use ecr_keeper_core::audit::security_hub::import_findings;
+use ecr_keeper_core::audit::security_hub::{import_findings, MemberFindings};
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;

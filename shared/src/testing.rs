@@ -789,6 +789,8 @@ impl crate::workloads::Workloads for InMemoryWorkloads {
 pub struct InMemoryRegistries {
     registries: Arc<Mutex<Vec<(crate::organization::Target, InMemoryRegistry)>>>,
     reached: Arc<Mutex<Vec<crate::organization::Target>>>,
+    /// Each registry's own Security Hub, reached as its registry is.
+    hubs: Arc<Mutex<Vec<(crate::organization::Target, InMemorySecurityHub)>>>,
 }
 
 impl InMemoryRegistries {
@@ -796,8 +798,14 @@ impl InMemoryRegistries {
     pub fn with(&self, account: &str, region: &str) -> InMemoryRegistry {
         let target = crate::organization::Target { account: account.into(), region: region.into() };
         let registry = InMemoryRegistry::in_account(account, region);
-        lock(&self.registries).push((target, registry.clone()));
+        lock(&self.registries).push((target.clone(), registry.clone()));
+        lock(&self.hubs).push((target, InMemorySecurityHub::default()));
         registry
+    }
+
+    /// The Security Hub of the registry `with` made for `account` and `region`.
+    pub fn security_hub(&self, account: &str, region: &str) -> Option<InMemorySecurityHub> {
+        lock(&self.hubs).iter().find(|(t, _)| t.account == account && t.region == region).map(|(_, h)| h.clone())
     }
 
     /// The registry `with` made for `account` and `region`.
@@ -825,6 +833,62 @@ impl crate::organization::Registries for InMemoryRegistries {
                 reason: "AccessDenied".into(),
             }
         })
+    }
+
+    fn for_run(&self, _session: &str) -> Self {
+        self.clone()
+    }
+}
+
+impl crate::audit::security_hub::MemberHubs for InMemoryRegistries {
+    type Hub = InMemorySecurityHub;
+
+    async fn hub(
+        &self,
+        target: &crate::organization::Target,
+    ) -> Result<InMemorySecurityHub, crate::organization::AccessError> {
+        lock(&self.hubs).iter().find(|(t, _)| t == target).map(|(_, h)| h.clone()).ok_or_else(|| {
+            crate::organization::AccessError::CannotAssume {
+                role_arn: format!("arn:aws:iam::{}:role/ecr-keeper-member", target.account),
+                reason: "AccessDenied".into(),
+            }
+        })
+    }
+}
+
+/// Security Hub as far as the import goes: findings kept by id, updated in place; the accounts
+/// the findings were imported for.
+#[derive(Debug, Clone, Default)]
+pub struct InMemorySecurityHub {
+    findings: Arc<Mutex<Vec<crate::audit::security_hub::HubFinding>>>,
+}
+
+impl InMemorySecurityHub {
+    pub fn findings(&self) -> Vec<crate::audit::security_hub::HubFinding> {
+        lock(&self.findings).clone()
+    }
+}
+
+impl crate::audit::security_hub::SecurityFindings for InMemorySecurityHub {
+    async fn active_ids(&self) -> Result<std::collections::HashSet<String>, crate::audit::security_hub::HubError> {
+        Ok(lock(&self.findings).iter().filter(|f| f.record_state == "ACTIVE").map(|f| f.id.clone()).collect())
+    }
+
+    async fn import(
+        &self,
+        findings: &[crate::audit::security_hub::HubFinding],
+    ) -> Result<usize, crate::audit::security_hub::HubError> {
+        let mut kept = lock(&self.findings);
+        for f in findings {
+            kept.retain(|k| k.id != f.id);
+            kept.push(f.clone());
+        }
+        Ok(0)
+    }
+
+    /// The same store: the findings carry their account themselves.
+    fn for_account(&self, _account: &str) -> Self {
+        self.clone()
     }
 }
 

@@ -32,7 +32,7 @@ pub use emf::EmfSink;
 pub use organization::{MemberRegistries, OrganizationsDirectory};
 pub use reports::S3ReportStore;
 #[cfg(feature = "security-hub")]
-pub use security_hub::{MemberFindings, SecurityHubFindings};
+pub use security_hub::SecurityHubFindings;
 pub use stacks::CloudFormationStacks;
 pub use transport::HttpsTransport;
 pub use trust::TrustRoots;

@@ -67,11 +67,6 @@ impl MemberRegistries {
         }
     }
 
-    /// The same registries, their AssumeRole sessions named for one run.
-    pub fn for_run(&self, session: &str) -> Self {
-        MemberRegistries { session: session_name(session), ..self.clone() }
-    }
-
     pub fn own_account(&self) -> Option<&str> {
         self.own_account.as_deref()
     }
@@ -96,11 +91,13 @@ impl MemberRegistries {
     }
 }
 
-impl MemberRegistries {
-    /// `target`'s Security Hub (its region, its account's default product) through the member
-    /// role: Security Hub takes a finding only from the account it names.
-    #[cfg(feature = "security-hub")]
-    pub async fn security_hub(&self, target: &Target) -> Result<crate::SecurityHubFindings, AccessError> {
+/// `target`'s Security Hub (its region, its account's default product) through the member
+/// role: Security Hub takes a finding only from the account it names.
+#[cfg(feature = "security-hub")]
+impl ecr_keeper_core::audit::security_hub::MemberHubs for MemberRegistries {
+    type Hub = crate::SecurityHubFindings;
+
+    async fn hub(&self, target: &Target) -> Result<crate::SecurityHubFindings, AccessError> {
         let mut config =
             aws_sdk_securityhub::config::Builder::from(&self.sdk).region(Region::new(target.region.clone()));
         if let Some(credentials) = self.credentials(target).await? {
@@ -109,7 +106,9 @@ impl MemberRegistries {
         let client = aws_sdk_securityhub::Client::from_conf(config.build());
         Ok(crate::SecurityHubFindings::with_client(client, &target.region, &target.account))
     }
+}
 
+impl MemberRegistries {
     /// The member role's credentials in `target`'s account; `None` in the own account.
     async fn credentials(&self, target: &Target) -> Result<Option<Credentials>, AccessError> {
         if self.own_account.as_deref() == Some(target.account.as_str()) {
@@ -162,6 +161,11 @@ impl Registries for MemberRegistries {
     async fn reach(&self, target: &Target) -> Result<EcrRegistry, AccessError> {
         let credentials = self.credentials(target).await?;
         Ok(self.ecr_in(&target.region, credentials))
+    }
+
+    /// The same registries, their AssumeRole sessions named for one run.
+    fn for_run(&self, session: &str) -> Self {
+        MemberRegistries { session: session_name(session), ..self.clone() }
     }
 }
 

@@ -47,11 +47,6 @@ impl SecurityHubFindings {
         }
     }
 
-    /// The same client, for `account`'s findings (a report's registry, known once it is read).
-    pub fn for_account(&self, account: &str) -> Self {
-        Self::with_client(self.client.clone(), &self.region, account)
-    }
-
     fn finding(&self, f: &HubFinding) -> AwsSecurityFinding {
         let resource = Resource::builder()
             .r#type(f.resource_type)
@@ -97,6 +92,11 @@ where
 }
 
 impl SecurityFindings for SecurityHubFindings {
+    /// The same client, for `account`'s findings (a report's registry, known once it is read).
+    fn for_account(&self, account: &str) -> Self {
+        Self::with_client(self.client.clone(), &self.region, account)
+    }
+
     async fn active_ids(&self) -> Result<HashSet<String>, HubError> {
         let equals =
             |value: &str| StringFilter::builder().comparison(StringFilterComparison::Equals).value(value).build();
@@ -142,49 +142,5 @@ impl SecurityFindings for SecurityHubFindings {
             );
         }
         Ok(out.failed_count().unwrap_or_default().max(0) as usize)
-    }
-}
-
-/// An organization run's findings, each registry's into its own account's Security Hub through
-/// the member role (Security Hub takes a finding under the default product only from the account
-/// it names). A registry whose import fails is logged and the run goes on: its report is kept.
-pub struct MemberFindings<'a> {
-    members: &'a crate::MemberRegistries,
-}
-
-impl<'a> MemberFindings<'a> {
-    pub fn new(members: &'a crate::MemberRegistries) -> Self {
-        MemberFindings { members }
-    }
-}
-
-impl ecr_keeper_core::organization::RegistryReports<ecr_keeper_core::audit::AuditReport> for MemberFindings<'_> {
-    async fn keep(
-        &self,
-        entry: &ecr_keeper_core::organization::RegistryEntry,
-        report: &ecr_keeper_core::audit::AuditReport,
-    ) -> Result<(), ecr_keeper_core::run::StoreError> {
-        let (account, region) = (&entry.account, &entry.region);
-        let hub = match self.members.security_hub(&entry.target()).await {
-            Ok(hub) => hub,
-            Err(e) => {
-                tracing::warn!(account = %account, region = %region, error = %e, "Security Hub not reached");
-                return Ok(());
-            }
-        };
-        match ecr_keeper_core::audit::security_hub::import_findings(&hub, report).await {
-            Ok(i) => tracing::info!(
-                account = %account,
-                region = %region,
-                active = i.active,
-                archived = i.archived,
-                refused = i.failed,
-                "Security Hub findings imported"
-            ),
-            Err(e) => {
-                tracing::warn!(account = %account, region = %region, error = %e, "Security Hub findings were not imported")
-            }
-        }
-        Ok(())
     }
 }

@@ -12,6 +12,8 @@ use lambda_runtime::tracing::subscriber::{
 use lambda_runtime::Diagnostic;
 use std::time::Duration;
 
+pub mod audit;
+pub mod cost;
 pub mod members;
 pub mod reactions;
 pub mod scheduled;

@@ -87,6 +87,14 @@ pub async fn previous_report<R: RunReport, S: ReportStore>(store: &S, job: &str)
     Ok(kept_report(store, job).await.map_err(RunError::from)?)
 }
 
+/// KEEPER_ACCOUNTS: an organization run's scope, its registries (through the member role) and
+/// the directory that lists its accounts, built once in `main`.
+pub struct RunOrganization<G, D> {
+    pub scope: Scope,
+    pub registries: G,
+    pub directory: D,
+}
+
 /// Where the run's pieces are, for one step.
 pub struct StepContext<'a> {
     pub settings: &'a RunSettings,
@@ -222,6 +230,63 @@ pub async fn finish<R: RunReport, S: ReportStore, P: AlertPublisher>(
     state.complete = Some(report.complete());
     state.report_keys = published.keys;
     Ok(state)
+}
+
+/// The state machine, played in memory for the handlers' tests.
+#[cfg(test)]
+pub(crate) mod state_machine {
+    use crate::FunctionError;
+    use ecr_keeper_core::image::Image;
+    use ecr_keeper_core::testing::{ecr_defaults, InMemoryRegistry, InMemoryReportStore};
+    use serde_json::{json, Value};
+    use std::future::Future;
+
+    /// The environment `pairs` make, as `from_env` reads it.
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Two repositories without a lifecycle policy, three images of 100 MB each.
+    pub(crate) fn seeded(registry: InMemoryRegistry) -> InMemoryRegistry {
+        for (r, repository) in ["team-a/api", "team-b/web"].iter().enumerate() {
+            registry.with_repository(repository, ecr_defaults(), &[]);
+            for i in 0..3u64 {
+                let digest = format!("sha256:{:064x}", r as u64 * 10 + i);
+                let pushed = chrono::Utc::now() - chrono::Duration::days(10 * i as i64);
+                registry.with_image(repository, Image::new(&digest, &[&format!("v{i}")], pushed, 100_000_000));
+            }
+        }
+        registry
+    }
+
+    /// A scheduled function's handler, as the state machine invokes it.
+    pub(crate) trait Invoke {
+        fn invoke(&self, payload: Value) -> impl Future<Output = Result<Value, FunctionError>>;
+    }
+
+    /// Plan, each pass's shards (read from the store as the Map's ItemReader reads them), then
+    /// the aggregate, until a state says done; that state.
+    pub(crate) async fn run<H: Invoke>(handler: &H, store: &InMemoryReportStore) -> Value {
+        let mut run =
+            handler.invoke(json!({"mode": "plan", "runId": "run-1"})).await.unwrap_or_else(|e| panic!("plan: {e}"));
+        for _ in 0..10 {
+            let key = run["itemsKey"].as_str().unwrap_or_default().to_string();
+            let items: Vec<Value> = serde_json::from_str(&store.text(&key).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("the items at {key}: {e}"));
+            for item in items {
+                handler.invoke(json!({"mode": "shard", "item": item})).await.unwrap_or_else(|e| panic!("shard: {e}"));
+            }
+            run = handler
+                .invoke(json!({"mode": "aggregate", "run": run}))
+                .await
+                .unwrap_or_else(|e| panic!("aggregate: {e}"));
+            if run["done"] == json!(true) {
+                return run;
+            }
+        }
+        panic!("no report after 10 passes: {run}")
+    }
 }
 
 #[cfg(test)]

@@ -299,6 +299,11 @@ pub trait Registries: Sync {
     type Registry: Registry;
     /// A registry client for `target`, its credentials kept for the client's life.
     fn reach(&self, target: &Target) -> impl Future<Output = Result<Self::Registry, AccessError>> + Send;
+    /// The same registries, their sessions named for one run: a member account's CloudTrail
+    /// shows `ecr-keeper-audit-<run id>`. Stand-ins without sessions return themselves.
+    fn for_run(&self, session: &str) -> Self
+    where
+        Self: Sized;
 }
 
 #[cfg(test)]
