@@ -7,10 +7,11 @@ use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{
     ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, MemberRegistries, SecurityHubFindings,
 };
-use ecr_keeper_core::audit::security_hub::{import_findings, MemberFindings};
+use ecr_keeper_core::audit::security_hub::import_findings;
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
 use ecr_keeper_core::findings::{parse_suppressions, FindingsPolicy};
 use ecr_keeper_core::image::parse_timestamp;
+use ecr_keeper_core::organization::MemberFindings;
 use ecr_keeper_core::ports::{Clock, SystemClock};
 use ecr_keeper_core::reactions::parse_threshold;
 use std::process::ExitCode;

@@ -840,7 +840,7 @@ impl crate::organization::Registries for InMemoryRegistries {
     }
 }
 
-impl crate::audit::security_hub::MemberHubs for InMemoryRegistries {
+impl crate::organization::MemberHubs for InMemoryRegistries {
     type Hub = InMemorySecurityHub;
 
     async fn hub(

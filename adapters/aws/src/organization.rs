@@ -94,7 +94,7 @@ impl MemberRegistries {
 /// `target`'s Security Hub (its region, its account's default product) through the member
 /// role: Security Hub takes a finding only from the account it names.
 #[cfg(feature = "security-hub")]
-impl ecr_keeper_core::audit::security_hub::MemberHubs for MemberRegistries {
+impl ecr_keeper_core::organization::MemberHubs for MemberRegistries {
     type Hub = crate::SecurityHubFindings;
 
     async fn hub(&self, target: &Target) -> Result<crate::SecurityHubFindings, AccessError> {

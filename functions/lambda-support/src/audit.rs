@@ -7,12 +7,12 @@ use crate::scheduled::{
 };
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
-use ecr_keeper_core::audit::security_hub::{import_findings, MemberFindings, MemberHubs, SecurityFindings};
+use ecr_keeper_core::audit::security_hub::{import_findings, SecurityFindings};
 use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, AuditReport, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
 use ecr_keeper_core::organization::{
-    organization_in_process, Directory, Keeping, OrganizationReport, Pace, Registries,
+    organization_in_process, Directory, Keeping, MemberFindings, MemberHubs, OrganizationReport, Pace, Registries,
 };
 use ecr_keeper_core::ports::{Clock, Registry, SystemClock};
 use ecr_keeper_core::run::ReportStore;

@@ -10,8 +10,6 @@
 //! BatchImportFindings from needs to be the same as the AwsAccountId attribute").
 
 use super::model::{AuditReport, CheckResult, Status};
-use crate::organization::{AccessError, RegistryEntry, RegistryReports};
-use crate::run::{StoreError, Target};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -79,53 +77,6 @@ pub trait SecurityFindings: Send + Sync {
     fn for_account(&self, account: &str) -> Self
     where
         Self: Sized;
-}
-
-/// Each registry's own Security Hub: through the member role in another account, with the
-/// central account's credentials in its own.
-pub trait MemberHubs: Sync {
-    type Hub: SecurityFindings;
-    fn hub(&self, target: &Target) -> impl Future<Output = Result<Self::Hub, AccessError>> + Send;
-}
-
-/// An organization run's findings, each registry's into its own account's Security Hub (which
-/// takes a finding under the default product only from the account it names). A registry whose
-/// import fails is logged and the run goes on: its report is kept.
-pub struct MemberFindings<'a, H> {
-    hubs: &'a H,
-}
-
-impl<'a, H: MemberHubs> MemberFindings<'a, H> {
-    pub fn new(hubs: &'a H) -> Self {
-        MemberFindings { hubs }
-    }
-}
-
-impl<H: MemberHubs> RegistryReports<AuditReport> for MemberFindings<'_, H> {
-    async fn keep(&self, entry: &RegistryEntry, report: &AuditReport) -> Result<(), StoreError> {
-        let (account, region) = (&entry.account, &entry.region);
-        let hub = match self.hubs.hub(&entry.target()).await {
-            Ok(hub) => hub,
-            Err(e) => {
-                tracing::warn!(account = %account, region = %region, error = %e, "Security Hub not reached");
-                return Ok(());
-            }
-        };
-        match import_findings(&hub, report).await {
-            Ok(i) => tracing::info!(
-                account = %account,
-                region = %region,
-                active = i.active,
-                archived = i.archived,
-                refused = i.failed,
-                "Security Hub findings imported"
-            ),
-            Err(e) => {
-                tracing::warn!(account = %account, region = %region, error = %e, "Security Hub findings were not imported")
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The stable id of the finding for `check` on `subject` (a repository; `None`: the registry).

@@ -7,9 +7,12 @@
 //! registries with its own credentials), and runs the job's usual read-and-judge per target. A
 //! target it cannot reach is an ERROR entry of its own; the others finish.
 
+mod findings;
 mod report;
 mod run;
 mod views;
+
+pub use findings::{MemberFindings, MemberHubs};
 
 pub use report::{
     registry_report_path, CheckTally, ComplianceTally, CostTally, OrganizationReport, OrganizationView, RegistryEntry,
