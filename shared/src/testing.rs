@@ -856,8 +856,8 @@ impl crate::organization::MemberHubs for InMemoryRegistries {
     }
 }
 
-/// Security Hub as far as the import goes: findings kept by id, updated in place; the accounts
-/// the findings were imported for.
+/// Security Hub as far as the import goes: findings kept by id, updated in place (each names its
+/// account itself).
 #[derive(Debug, Clone, Default)]
 pub struct InMemorySecurityHub {
     findings: Arc<Mutex<Vec<crate::audit::security_hub::HubFinding>>>,
