@@ -827,12 +827,8 @@ impl crate::organization::Registries for InMemoryRegistries {
         target: &crate::organization::Target,
     ) -> Result<InMemoryRegistry, crate::organization::AccessError> {
         lock(&self.reached).push(target.clone());
-        lock(&self.registries).iter().find(|(t, _)| t == target).map(|(_, r)| r.clone()).ok_or_else(|| {
-            crate::organization::AccessError::CannotAssume {
-                role_arn: format!("arn:aws:iam::{}:role/ecr-keeper-member", target.account),
-                reason: "AccessDenied".into(),
-            }
-        })
+        let found = lock(&self.registries).iter().find(|(t, _)| t == target).map(|(_, r)| r.clone());
+        found.ok_or_else(|| no_member_role(target))
     }
 
     fn for_run(&self, _session: &str) -> Self {
@@ -847,12 +843,16 @@ impl crate::organization::MemberHubs for InMemoryRegistries {
         &self,
         target: &crate::organization::Target,
     ) -> Result<InMemorySecurityHub, crate::organization::AccessError> {
-        lock(&self.hubs).iter().find(|(t, _)| t == target).map(|(_, h)| h.clone()).ok_or_else(|| {
-            crate::organization::AccessError::CannotAssume {
-                role_arn: format!("arn:aws:iam::{}:role/ecr-keeper-member", target.account),
-                reason: "AccessDenied".into(),
-            }
-        })
+        let found = lock(&self.hubs).iter().find(|(t, _)| t == target).map(|(_, h)| h.clone());
+        found.ok_or_else(|| no_member_role(target))
+    }
+}
+
+/// What AssumeRole answers where the member role does not exist.
+fn no_member_role(target: &crate::organization::Target) -> crate::organization::AccessError {
+    crate::organization::AccessError::CannotAssume {
+        role_arn: format!("arn:aws:iam::{}:role/ecr-keeper-member", target.account),
+        reason: "AccessDenied".into(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! organization at once. Generic over the ports, so every path is unit-tested on the stand-ins.
 
 use crate::scheduled::{
-    finish, previous_report, run_step, OrganizationStep, RunOrganization, Step, StepContext, StepOutcome,
+    finish_after_previous, run_step, OrganizationStep, RunOrganization, Step, StepContext, StepOutcome,
 };
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
@@ -12,7 +12,7 @@ use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, Audit
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
 use ecr_keeper_core::organization::{
-    organization_in_process, Directory, Keeping, MemberFindings, MemberHubs, OrganizationReport, Pace, Registries,
+    organization_in_process, Directory, Keeping, MemberFindings, MemberHubs, Pace, Registries,
 };
 use ecr_keeper_core::ports::{Clock, Registry, SystemClock};
 use ecr_keeper_core::run::ReportStore;
@@ -131,16 +131,13 @@ where
             StepOutcome::Report(state, report) => {
                 // Totals once, from the merged report: never per shard.
                 self.publish(&settings.repository_metrics.select(audit_metrics(&report))).await;
-                let previous = previous_report(store, "audit").await?;
-                let state = finish("audit", store, publisher, state, &report, previous.as_ref()).await?;
+                let state = finish_after_previous("audit", store, publisher, state, &report).await?;
                 self.import_findings(&report).await;
                 Ok(json!(state))
             }
             StepOutcome::Organization(state, report) => {
                 self.publish(&report.metrics()).await;
-                let previous: Option<OrganizationReport<_>> = previous_report(store, "audit").await?;
-                let state = finish("audit", store, publisher, state, &*report, previous.as_ref()).await?;
-                Ok(json!(state))
+                Ok(json!(finish_after_previous("audit", store, publisher, state, &*report).await?))
             }
         }
     }

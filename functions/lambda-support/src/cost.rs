@@ -3,7 +3,8 @@
 //! organization at once. Generic over the ports, so every path is unit-tested on the stand-ins.
 
 use crate::scheduled::{
-    finish, previous_report, run_step, OrganizationStep, RunOrganization, Step, StepContext, StepOutcome,
+    finish, finish_after_previous, previous_report, run_step, OrganizationStep, RunOrganization, Step, StepContext,
+    StepOutcome,
 };
 use crate::FunctionError;
 use chrono::{DateTime, Utc};
@@ -137,9 +138,7 @@ where
             }
             StepOutcome::Organization(state, report) => {
                 self.publish_organization(&report).await?;
-                let previous: Option<OrganizationReport<CostReport>> = previous_report(store, "cost").await?;
-                let state = finish("cost", store, publisher, state, &*report, previous.as_ref()).await?;
-                Ok(json!(state))
+                Ok(json!(finish_after_previous("cost", store, publisher, state, &*report).await?))
             }
         }
     }

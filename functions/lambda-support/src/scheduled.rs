@@ -232,6 +232,19 @@ pub async fn finish<R: RunReport, S: ReportStore, P: AlertPublisher>(
     Ok(state)
 }
 
+/// [`finish`], with the change since the report kept last (read here): for a report that did
+/// not need the previous one before.
+pub async fn finish_after_previous<R: RunReport, S: ReportStore, P: AlertPublisher>(
+    job: &str,
+    store: &S,
+    publisher: Option<&P>,
+    state: RunState,
+    report: &R,
+) -> Result<RunState, FunctionError> {
+    let previous: Option<R> = previous_report(store, job).await?;
+    finish(job, store, publisher, state, report, previous.as_ref()).await
+}
+
 /// The state machine, played in memory for the handlers' tests.
 #[cfg(test)]
 pub(crate) mod state_machine {
