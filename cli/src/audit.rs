@@ -5,7 +5,7 @@ use crate::{EXIT_FAILED_CHECKS, EXIT_INVALID, EXIT_OK};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use ecr_keeper_aws::{
-    ecr_client, service_quotas_client, AwsWorkloads, EcrRegistry, MemberRegistries, SecurityHubFindings,
+    ecr_client, service_quotas_config, AwsWorkloads, EcrRegistry, MemberRegistries, SecurityHubFindings,
 };
 use ecr_keeper_core::audit::security_hub::import_findings;
 use ecr_keeper_core::audit::{audit, AuditJob, AuditOptions, AuditSettings, Remediation, RunInputs};
@@ -159,7 +159,7 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         let json = args.output == AuditOutput::Json;
         return crate::organization::finish(&report, args.output_dir.as_deref(), json, non_compliant > 0);
     }
-    let registry = EcrRegistry::new(ecr_client(&config)).reading_quotas(service_quotas_client(&config));
+    let registry = EcrRegistry::new(ecr_client(&config)).reading_quotas(service_quotas_config(&config));
     let workloads = args.in_use.as_ref().map(|sources| AwsWorkloads::new(&sources.0, &config));
     let options = AuditOptions { inputs: RunInputs::read(workloads.as_ref()).await, ..options };
     if let Some(Err(e)) = &options.inputs.in_use {

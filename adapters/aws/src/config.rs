@@ -136,9 +136,11 @@ pub(crate) fn ecr_config(config: &SdkConfig) -> aws_sdk_ecr::config::Builder {
     aws_sdk_ecr::config::Builder::from(config).retry_classifier(crate::answers::HtmlIsFinal)
 }
 
+/// Service Quotas' configuration: `EcrRegistry::reading_quotas` builds the client when it first
+/// reads.
 #[cfg(feature = "service-quotas")]
-pub fn service_quotas_client(config: &SdkConfig) -> aws_sdk_servicequotas::Client {
-    aws_sdk_servicequotas::Client::new(config)
+pub fn service_quotas_config(config: &SdkConfig) -> aws_sdk_servicequotas::Config {
+    aws_sdk_servicequotas::Config::new(config)
 }
 
 pub fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {

@@ -35,7 +35,18 @@ pub struct EcrRegistry {
     client: Client,
     /// Where the applied images-per-repository quota is read (the audit's QUOTA-1).
     #[cfg(feature = "service-quotas")]
-    quotas: Option<aws_sdk_servicequotas::Client>,
+    quotas: Option<std::sync::Arc<QuotasClient>>,
+}
+
+/// Service Quotas' client, built at its first read. Only what reads the registry's rules (a
+/// run's plan, a whole-registry audit) reads the quota, so the shards, most of a large run's
+/// cold starts, build no client they never call (building one is about a million instructions:
+/// docs/performance.md).
+#[cfg(feature = "service-quotas")]
+#[derive(Debug)]
+struct QuotasClient {
+    config: aws_sdk_servicequotas::Config,
+    client: std::sync::OnceLock<aws_sdk_servicequotas::Client>,
 }
 
 /// Service Quotas' code for ECR's "Images per repository" (the User Guide's quota table links it).
@@ -51,10 +62,12 @@ impl EcrRegistry {
         }
     }
 
-    /// Also reads the applied images-per-repository quota with the registry's rules.
+    /// Also reads the applied images-per-repository quota with the registry's rules, through a
+    /// Service Quotas client of `config` built on the first read.
     #[cfg(feature = "service-quotas")]
-    pub fn reading_quotas(self, quotas: aws_sdk_servicequotas::Client) -> Self {
-        EcrRegistry { quotas: Some(quotas), ..self }
+    pub fn reading_quotas(self, config: aws_sdk_servicequotas::Config) -> Self {
+        let quotas = QuotasClient { config, client: std::sync::OnceLock::new() };
+        EcrRegistry { quotas: Some(std::sync::Arc::new(quotas)), ..self }
     }
 
     /// The applied quota; `None` (ECR's default is used) when it is not read or cannot be:
@@ -62,6 +75,7 @@ impl EcrRegistry {
     async fn images_per_repository_quota(&self) -> Option<u64> {
         #[cfg(feature = "service-quotas")]
         if let Some(quotas) = &self.quotas {
+            let quotas = quotas.client.get_or_init(|| aws_sdk_servicequotas::Client::from_conf(quotas.config.clone()));
             let read =
                 quotas.get_service_quota().service_code("ecr").quota_code(IMAGES_PER_REPOSITORY_QUOTA).send().await;
             match read {

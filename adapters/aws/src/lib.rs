@@ -22,7 +22,7 @@ pub use alerting::{DynamoLedger, SnsPublisher};
 pub use answers::{probe_ecr, Unreachable};
 pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_REQUEST};
 #[cfg(feature = "service-quotas")]
-pub use config::service_quotas_client;
+pub use config::service_quotas_config;
 pub use config::{
     cloudformation_client, cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client,
     AwsOptions, RetryProfile,

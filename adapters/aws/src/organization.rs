@@ -85,7 +85,7 @@ impl MemberRegistries {
             if let Some(credentials) = credentials {
                 quotas = quotas.credentials_provider(credentials);
             }
-            registry.reading_quotas(aws_sdk_servicequotas::Client::from_conf(quotas.build()))
+            registry.reading_quotas(quotas.build())
         };
         registry
     }

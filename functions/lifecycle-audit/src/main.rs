@@ -6,7 +6,7 @@
 //! unit-tested there on the stand-ins.
 
 use ecr_keeper_aws::{
-    ecr_client, s3_client, sdk_config, service_quotas_client, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
+    ecr_client, s3_client, sdk_config, service_quotas_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
     EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SecurityHubFindings,
     SnsPublisher,
 };
@@ -57,7 +57,7 @@ async fn from_env() -> Result<Handler, FunctionError> {
         None => None,
     };
     let ports = AuditPorts {
-        registry: EcrRegistry::new(ecr_client(&sdk)).reading_quotas(service_quotas_client(&sdk)),
+        registry: EcrRegistry::new(ecr_client(&sdk)).reading_quotas(service_quotas_config(&sdk)),
         sink: Series { sink: ConfiguredSink::new(config.metrics, &sdk), series: config.metric_series },
         store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
         publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
