@@ -8,18 +8,21 @@ use chrono::{DateTime, Utc};
 use ecr_keeper_core::metrics::{Metric, MetricsError, MetricsSink, Unit, ALARMED, NAMESPACE};
 use ecr_keeper_core::ports::MetricsStore;
 
+use crate::OnFirstCall;
+
 /// PutMetricData accepts at most 1,000 metrics and 1 MB per request.
 pub const MAX_METRICS_PER_REQUEST: usize = 1000;
 const MAX_REQUEST_BYTES: usize = 900_000; // headroom under 1 MB for the envelope
 
 #[derive(Debug, Clone)]
 pub struct CloudWatchSink {
-    client: Client,
+    client: OnFirstCall<Client>,
 }
 
 impl CloudWatchSink {
-    pub fn new(client: Client) -> Self {
-        CloudWatchSink { client }
+    /// A client, or one built at the first publish (`config::cloudwatch_on_first_call`).
+    pub fn new(client: impl Into<OnFirstCall<Client>>) -> Self {
+        CloudWatchSink { client: client.into() }
     }
 }
 
@@ -69,6 +72,7 @@ impl MetricsSink for CloudWatchSink {
         let all: Vec<Metric> = metrics.iter().cloned().chain(aggregates).collect();
         for batch in batches(&all) {
             self.client
+                .get()
                 .put_metric_data()
                 .namespace(NAMESPACE)
                 .set_metric_data(Some(batch.iter().map(datum).collect()))
@@ -83,12 +87,13 @@ impl MetricsSink for CloudWatchSink {
 /// GetMetricData and PutDashboard.
 #[derive(Debug, Clone)]
 pub struct CloudWatchStore {
-    client: Client,
+    client: OnFirstCall<Client>,
 }
 
 impl CloudWatchStore {
-    pub fn new(client: Client) -> Self {
-        CloudWatchStore { client }
+    /// A client, or one built at the first call (`config::cloudwatch_on_first_call`).
+    pub fn new(client: impl Into<OnFirstCall<Client>>) -> Self {
+        CloudWatchStore { client: client.into() }
     }
 }
 
@@ -115,6 +120,7 @@ impl MetricsStore for CloudWatchStore {
             .build();
         let out = self
             .client
+            .get()
             .get_metric_data()
             .metric_data_queries(query)
             .start_time(smithy_time(since))
@@ -133,6 +139,7 @@ impl MetricsStore for CloudWatchStore {
 
     async fn put_dashboard(&self, name: &str, body: &str) -> Result<(), MetricsError> {
         self.client
+            .get()
             .put_dashboard()
             .dashboard_name(name)
             .dashboard_body(body)

@@ -18,6 +18,7 @@ use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How persistently calls retry; see the module documentation for why.
@@ -143,6 +144,49 @@ pub fn service_quotas_config(config: &SdkConfig) -> aws_sdk_servicequotas::Confi
     aws_sdk_servicequotas::Config::new(config)
 }
 
+/// An SDK client built at its first call and shared by its clones. A scheduled run's shards,
+/// most of a large run's cold starts, never call some clients their function holds (Service
+/// Quotas, the cost report's CloudWatch); built at start, each would cost about a million
+/// instructions for nothing (docs/performance.md, "Start-up, counted").
+#[derive(Clone)]
+pub struct OnFirstCall<T>(Arc<Lazy<T>>);
+
+struct Lazy<T> {
+    build: Box<dyn Fn() -> T + Send + Sync>,
+    client: OnceLock<T>,
+}
+
+impl<T> OnFirstCall<T> {
+    pub fn new(build: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        OnFirstCall(Arc::new(Lazy { build: Box::new(build), client: OnceLock::new() }))
+    }
+
+    pub fn get(&self) -> &T {
+        self.0.client.get_or_init(&self.0.build)
+    }
+}
+
+/// A client already built (the CLI, the tests).
+impl<T: Clone + Send + Sync + 'static> From<T> for OnFirstCall<T> {
+    fn from(client: T) -> Self {
+        let built = OnceLock::new();
+        let _ = built.set(client.clone());
+        OnFirstCall(Arc::new(Lazy { build: Box::new(move || client.clone()), client: built }))
+    }
+}
+
+impl<T> std::fmt::Debug for OnFirstCall<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.client.get().is_some() { "OnFirstCall(built)" } else { "OnFirstCall(not yet built)" })
+    }
+}
+
+/// CloudWatch's client, built at its first call: the cost report's shards never call it.
+pub fn cloudwatch_on_first_call(config: &SdkConfig) -> OnFirstCall<aws_sdk_cloudwatch::Client> {
+    let config = aws_sdk_cloudwatch::Config::new(config);
+    OnFirstCall::new(move || aws_sdk_cloudwatch::Client::from_conf(config.clone()))
+}
+
 pub fn cloudwatch_client(config: &SdkConfig) -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::new(config)
 }
@@ -175,6 +219,19 @@ mod tests {
         assert!(!credentials_in_environment(env(&[("AWS_ACCESS_KEY_ID", "a")])));
         assert!(!credentials_in_environment(env(&[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", " ")])));
         assert!(!credentials_in_environment(env(&[])));
+    }
+
+    #[test]
+    fn a_client_on_first_call_is_built_once_at_the_first_call_and_shared_by_clones() {
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = builds.clone();
+        let lazy = OnFirstCall::new(move || counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
+        let clone = lazy.clone();
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing built at start");
+        assert_eq!((*lazy.get(), *clone.get(), *lazy.get()), (1, 1, 1));
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 1, "one build for both");
+        let built = OnFirstCall::from(7);
+        assert_eq!((*built.get(), format!("{built:?}")), (7, "OnFirstCall(built)".to_string()));
     }
 
     #[test]

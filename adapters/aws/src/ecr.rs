@@ -34,19 +34,10 @@ const ACCEPTED_MANIFESTS: &[&str] = &[
 pub struct EcrRegistry {
     client: Client,
     /// Where the applied images-per-repository quota is read (the audit's QUOTA-1).
+    /// Built at its first read: only what reads the registry's rules (a run's plan, a
+    /// whole-registry audit) reads the quota, never a shard.
     #[cfg(feature = "service-quotas")]
-    quotas: Option<std::sync::Arc<QuotasClient>>,
-}
-
-/// Service Quotas' client, built at its first read. Only what reads the registry's rules (a
-/// run's plan, a whole-registry audit) reads the quota, so the shards, most of a large run's
-/// cold starts, build no client they never call (building one is about a million instructions:
-/// docs/performance.md).
-#[cfg(feature = "service-quotas")]
-#[derive(Debug)]
-struct QuotasClient {
-    config: aws_sdk_servicequotas::Config,
-    client: std::sync::OnceLock<aws_sdk_servicequotas::Client>,
+    quotas: Option<crate::OnFirstCall<aws_sdk_servicequotas::Client>>,
 }
 
 /// Service Quotas' code for ECR's "Images per repository" (the User Guide's quota table links it).
@@ -66,8 +57,8 @@ impl EcrRegistry {
     /// Service Quotas client of `config` built on the first read.
     #[cfg(feature = "service-quotas")]
     pub fn reading_quotas(self, config: aws_sdk_servicequotas::Config) -> Self {
-        let quotas = QuotasClient { config, client: std::sync::OnceLock::new() };
-        EcrRegistry { quotas: Some(std::sync::Arc::new(quotas)), ..self }
+        let quotas = crate::OnFirstCall::new(move || aws_sdk_servicequotas::Client::from_conf(config.clone()));
+        EcrRegistry { quotas: Some(quotas), ..self }
     }
 
     /// The applied quota; `None` (ECR's default is used) when it is not read or cannot be:
@@ -75,7 +66,7 @@ impl EcrRegistry {
     async fn images_per_repository_quota(&self) -> Option<u64> {
         #[cfg(feature = "service-quotas")]
         if let Some(quotas) = &self.quotas {
-            let quotas = quotas.client.get_or_init(|| aws_sdk_servicequotas::Client::from_conf(quotas.config.clone()));
+            let quotas = quotas.get();
             let read =
                 quotas.get_service_quota().service_code("ecr").quota_code(IMAGES_PER_REPOSITORY_QUOTA).send().await;
             match read {

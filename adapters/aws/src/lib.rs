@@ -24,8 +24,8 @@ pub use cloudwatch::{batches, CloudWatchSink, CloudWatchStore, MAX_METRICS_PER_R
 #[cfg(feature = "service-quotas")]
 pub use config::service_quotas_config;
 pub use config::{
-    cloudformation_client, cloudwatch_client, dynamodb_client, ecr_client, s3_client, sdk_config, sns_client,
-    AwsOptions, RetryProfile,
+    cloudformation_client, cloudwatch_client, cloudwatch_on_first_call, dynamodb_client, ecr_client, s3_client,
+    sdk_config, sns_client, AwsOptions, OnFirstCall, RetryProfile,
 };
 pub use ecr::EcrRegistry;
 pub use emf::EmfSink;

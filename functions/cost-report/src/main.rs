@@ -8,8 +8,8 @@
 //! unit-tested there on the stand-ins.
 
 use ecr_keeper_aws::{
-    cloudwatch_client, ecr_client, s3_client, sdk_config, sns_client, AwsOptions, CloudWatchSink, CloudWatchStore,
-    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
+    cloudwatch_on_first_call, ecr_client, s3_client, sdk_config, sns_client, AwsOptions, CloudWatchSink,
+    CloudWatchStore, EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
 };
 use ecr_keeper_core::config::{metric_series_from_env, CostConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::Series;
@@ -48,8 +48,9 @@ async fn from_env() -> Result<Handler, FunctionError> {
     let scheduled = ScheduledRunConfig::from_env(env)?;
     let sdk = sdk_config(&AwsOptions::lambda(RetryProfile::Scheduled)).await;
     options.region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    // One client for reads, dashboards and metrics: each client built costs start-up time.
-    let cloudwatch = cloudwatch_client(&sdk);
+    // One client for reads, dashboards and metrics, built at its first call: the shards, most of
+    // a run's cold starts, never call CloudWatch.
+    let cloudwatch = cloudwatch_on_first_call(&sdk);
     let organization = match Scope::from_env(env)? {
         Some(scope) => Some(RunOrganization {
             registries: MemberRegistries::new(&sdk, &scope, "ecr-keeper-cost").await,
