@@ -74,6 +74,27 @@ async fn a_scheduled_run_keeps_the_report_and_publishes_the_totals_and_the_summa
 }
 
 #[tokio::test]
+async fn the_plan_and_the_shards_never_touch_cloudwatch() {
+    // GIVEN a run in shards of one repository (so a shard's cold start may build no CloudWatch
+    // client: `cloudwatch_on_first_call` in main)
+    let store = InMemoryReportStore::default();
+    let vars = [("KEEPER_REPORTS_BUCKET", "reports"), ("KEEPER_SHARD_REPOSITORIES", "1")];
+    let handler = handler(seeded(InMemoryRegistry::new()), store.clone(), &vars);
+    // WHEN the plan and every shard run, but not yet the aggregate
+    let run = handler.invoke(json!({"mode": "plan", "runId": "run-1"})).await.unwrap_or_else(|e| panic!("{e}"));
+    let key = run["itemsKey"].as_str().unwrap_or_default().to_string();
+    let items: Vec<Value> =
+        serde_json::from_str(&store.text(&key).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(items.len(), 2);
+    for item in items {
+        handler.invoke(json!({"mode": "shard", "item": item})).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // THEN no metric and no dashboard went out: only the aggregate calls CloudWatch
+    assert!(handler.ports().sink.metrics().is_empty(), "{:?}", handler.ports().sink.metrics());
+    assert!(handler.ports().metrics_store.dashboard("ecr-keeper-costs").is_none());
+}
+
+#[tokio::test]
 async fn without_a_mode_the_whole_registry_is_reported_in_one_invocation_and_nothing_is_kept() {
     // GIVEN no bucket at all
     let store = InMemoryReportStore::default();
