@@ -15,7 +15,9 @@
 //! (the default client honours them). The CLI always uses the system's roots.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
 use base64::Engine;
 
 /// Whose root certificates TLS trusts.
@@ -90,15 +92,40 @@ pub(crate) fn bundled_https_client() -> Option<SharedHttpClient> {
     let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(bundled_pem());
     match TlsContext::builder().with_trust_store(store).build() {
         Ok(context) => Some(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context)
-                .build_https(),
+            ConnectOnFirstRequest(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                    .tls_context(context)
+                    .build_https(),
+            )
+            .into_shared(),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "bundled TLS roots unusable; using the system's");
             None
         }
+    }
+}
+
+/// The SDK's HTTPS client, without its check at client construction.
+///
+/// That check (`validate_base_client_config`) builds a whole connector — TLS context, the
+/// trust store's PEM parsed again — and drops it, so that the *system's* roots are read at
+/// start, not at the first request; the connector each request uses is built and cached
+/// separately at the first request. With the bundled roots there is nothing to read ahead, so
+/// the check was pure start-up cost, once per SDK client: 248,000 of the audit's 3.04 million
+/// start-up instructions for each of its two clients (callgrind, `aws-smithy-http-client`
+/// 1.5.2). Requests go to the same client, connectors and cache as before.
+#[derive(Debug)]
+struct ConnectOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstRequest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }
 
@@ -148,6 +175,71 @@ mod tests {
             _ => None,
         };
         assert!(!bundled_roots_apply(proxied));
+    }
+
+    /// Counts what the SDK asks of an HTTP client; every request is answered `{}`.
+    #[derive(Debug, Default)]
+    struct Counting {
+        validated: std::sync::atomic::AtomicUsize,
+        connectors: std::sync::atomic::AtomicUsize,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    struct CountingClient(std::sync::Arc<Counting>);
+
+    impl HttpClient for CountingClient {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorFuture};
+            use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+            #[derive(Debug)]
+            struct Empty;
+            impl HttpConnector for Empty {
+                fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+                    let body = aws_smithy_types::body::SdkBody::from("{}");
+                    HttpConnectorFuture::ready(Ok(HttpResponse::new(
+                        200.try_into().unwrap_or_else(|_| unreachable!()),
+                        body,
+                    )))
+                }
+            }
+            self.0.connectors.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Empty.into_shared()
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+            _: &aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.validated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn ecr_over(http: SharedHttpClient) -> aws_sdk_ecr::Client {
+        let config = aws_sdk_ecr::Config::builder()
+            .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new("AKID", "secret", None, None, "test"))
+            .http_client(http)
+            .build();
+        aws_sdk_ecr::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_client_builds_its_connector_at_the_first_request_not_at_construction() {
+        use std::sync::atomic::Ordering::SeqCst;
+        // The SDK's own check runs at construction (what the wrapper leaves out).
+        let plain = CountingClient::default();
+        let _client = ecr_over(plain.clone().into_shared());
+        assert_eq!(plain.0.validated.load(SeqCst), 1);
+
+        let counting = CountingClient::default();
+        let client = ecr_over(ConnectOnFirstRequest(counting.clone().into_shared()).into_shared());
+        assert_eq!(counting.0.validated.load(SeqCst), 0, "nothing built at construction");
+        assert_eq!(counting.0.connectors.load(SeqCst), 0);
+        client.describe_registry().send().await.map_err(|e| format!("{e:?}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(counting.0.connectors.load(SeqCst), 1, "the request went through the wrapped client");
     }
 
     #[test]
