@@ -62,6 +62,7 @@ class RuntimeApi:
         self.event = json.dumps(event).encode()
         self.first_next = None
         self.response = None
+        self.error = None  # what the function posted to /error, if it failed
         self.done = threading.Event()
         api = self
 
@@ -95,7 +96,9 @@ class RuntimeApi:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                body = self.rfile.read(length)
+                if "/error" in self.path:
+                    api.error = body.decode(errors="replace")
                 if "/response" in self.path or "/error" in self.path:
                     api.response = time.monotonic()
                     api.done.set()
@@ -138,6 +141,9 @@ def run_once(command, event, env):
     api.close()
     if api.first_next is None or api.response is None:
         raise RuntimeError(f"{command[0]} did not complete an invocation")
+    # A failed invocation is not a response time: the figures would time the failure.
+    if api.error is not None:
+        raise RuntimeError(f"{command[0]} failed its invocation: {api.error}")
     return (api.first_next - start) * 1000, (api.response - start) * 1000, rss
 
 
