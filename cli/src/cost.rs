@@ -107,6 +107,7 @@ pub async fn run(args: CostArgs) -> ExitCode {
             ..Prices::default()
         },
         archive_projection_days: args.archive_projection_days,
+        deadline: None,
     };
     if let Some(scope) = &scope {
         if args.publish {

@@ -635,6 +635,7 @@ impl CostConfig {
                 prices,
                 archive_projection_days: positive(&get, "KEEPER_ARCHIVE_PROJECTION_DAYS")?
                     .unwrap_or(crate::cost::DEFAULT_ARCHIVE_PROJECTION_DAYS),
+                deadline: None,
             },
             standard,
             dashboard: set("KEEPER_COST_DASHBOARD").unwrap_or_else(|| crate::cost::DASHBOARD_NAME.to_string()),

@@ -20,6 +20,7 @@ use ecr_keeper_core::ports::{Clock, MetricsStore, Registry, SystemClock};
 use ecr_keeper_core::run::ReportStore;
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Time kept back to write the result after the last repository.
 const REPORT_RESERVE: Duration = Duration::from_secs(10);
@@ -81,10 +82,11 @@ where
     /// One invocation: `payload` as Lambda delivers it, `remaining` the time Lambda gives it.
     pub async fn handle(&self, payload: &Value, remaining: Duration) -> Result<Value, FunctionError> {
         let now = SystemClock.now();
+        let deadline = Instant::now() + remaining.saturating_sub(REPORT_RESERVE);
         let Some(step) = Step::of(payload) else {
             return match &self.organization {
-                Some(org) => self.whole_organization(org, now).await,
-                None => self.whole_registry(now).await,
+                Some(org) => self.whole_organization(org, now, deadline).await,
+                None => self.whole_registry(now, deadline).await,
             };
         };
         let step = step?;
@@ -110,7 +112,7 @@ where
             repository_prefix: options.repository_prefix.as_deref(),
             region: &options.region,
             concurrency: options.concurrency,
-            deadline: Some(tokio::time::Instant::now() + remaining.saturating_sub(REPORT_RESERVE)),
+            deadline: Some(deadline),
             now,
             repository_metrics: &settings.repository_metrics,
         };
@@ -143,13 +145,14 @@ where
         }
     }
 
-    /// The whole registry in this invocation, the report logged as one line.
-    async fn whole_registry(&self, now: DateTime<Utc>) -> Result<Value, FunctionError> {
+    /// The whole registry in this invocation, the report logged as one line; what the
+    /// invocation's time does not reach is listed as not read.
+    async fn whole_registry(&self, now: DateTime<Utc>, deadline: Instant) -> Result<Value, FunctionError> {
         let (ports, settings) = (&self.ports, &self.settings);
-        let report =
-            cost_report(&ports.registry, Some(&ports.metrics_store), &settings.options, &settings.standard, now)
-                .await
-                .map_err(FunctionError::CostReport)?;
+        let options = CostOptions { deadline: Some(deadline), ..settings.options.clone() };
+        let report = cost_report(&ports.registry, Some(&ports.metrics_store), &options, &settings.standard, now)
+            .await
+            .map_err(FunctionError::CostReport)?;
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         let (sink, metrics_store) = (&ports.sink, &ports.metrics_store);
         publish(&report, sink, metrics_store, &settings.dashboard, &settings.repository_metrics).await?;
@@ -170,6 +173,7 @@ where
         &self,
         org: &RunOrganization<G, D>,
         now: DateTime<Utc>,
+        deadline: Instant,
     ) -> Result<Value, FunctionError> {
         let settings = &self.settings;
         let options = &settings.options;
@@ -180,7 +184,7 @@ where
             &job,
             &members,
             &org.scope.run(&targets, options.repository_prefix.as_deref()),
-            Pace { registries: options.concurrency, repositories: options.concurrency, deadline: None },
+            Pace { registries: options.concurrency, repositories: options.concurrency, deadline: Some(deadline) },
             now,
             &(),
             Keeping { reports: &(), repository_metrics: &settings.repository_metrics },

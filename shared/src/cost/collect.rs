@@ -24,6 +24,9 @@ pub struct CostOptions {
     pub prices: Prices,
     /// The N of the projection "archive after N days without a pull".
     pub archive_projection_days: u32,
+    /// When to stop reading: the repositories left are reported as not reached, and the report
+    /// still goes out (a Lambda's time, less what writing the report takes). `None`: no limit.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Pulls older than a month are what most teams call "not used".
@@ -38,6 +41,7 @@ impl Default for CostOptions {
             top: 10,
             prices: Prices::default(),
             archive_projection_days: DEFAULT_ARCHIVE_PROJECTION_DAYS,
+            deadline: None,
         }
     }
 }
@@ -140,7 +144,7 @@ pub async fn cost_report<R: Registry, S: MetricsStore>(
         options.repository_prefix.as_deref(),
         &options.region,
         options.concurrency,
-        None,
+        options.deadline,
         now,
     )
     .await

@@ -111,6 +111,22 @@ async fn without_a_mode_the_whole_registry_is_reported_in_one_invocation_and_not
 }
 
 #[tokio::test]
+async fn one_invocation_stops_at_lambdas_time_and_still_reports_what_it_did_not_read() {
+    // GIVEN two repositories, and an invocation with less time left than writing the report takes
+    let store = InMemoryReportStore::default();
+    let handler = handler(seeded(InMemoryRegistry::new()), store.clone(), &[]);
+    let scheduled = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}});
+    // WHEN it runs without a mode
+    let answer = handler.handle(&scheduled, Duration::from_secs(5)).await.unwrap_or_else(|e| panic!("{e}"));
+    // THEN no repository is read, both are named as not read, and the totals still go out
+    assert_eq!((answer["repositories"].clone(), answer["notRead"].clone()), (json!(0), json!(2)), "{answer}");
+    assert_eq!(published(&handler, names::ESTIMATED_MONTHLY_COST_USD), 1);
+    // AND with Lambda's full time, the same registry is read whole
+    let answer = handler.handle(&scheduled, Duration::from_secs(900)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((answer["repositories"].clone(), answer["notRead"].clone()), (json!(2), json!(0)), "{answer}");
+}
+
+#[tokio::test]
 async fn a_step_refuses_what_it_cannot_run_and_names_why() {
     let store = InMemoryReportStore::default();
     let handler = handler(seeded(InMemoryRegistry::new()), store.clone(), &[]);
