@@ -2,9 +2,7 @@
 //! invocation — a step of the state machine's run, or (without a `mode`) the whole registry or
 //! organization at once. Generic over the ports, so every path is unit-tested on the stand-ins.
 
-use crate::scheduled::{
-    finish_after_previous, run_step, OrganizationStep, RunOrganization, Step, StepContext, StepOutcome,
-};
+use crate::scheduled::{finish_after_previous, run_step, RunOrganization, Step, StepContext, StepOutcome};
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
 use ecr_keeper_core::audit::security_hub::{import_findings, SecurityFindings};
@@ -109,21 +107,11 @@ where
             now: SystemClock.now(),
             repository_metrics: &settings.repository_metrics,
         };
-        let run_id = step.run_id().unwrap_or_default();
-        let registries =
-            self.organization.as_ref().map(|o| o.registries.for_run(&format!("ecr-keeper-audit-{run_id}")));
+        let members = self.organization.as_ref().map(|o| o.members("audit", step.run_id().unwrap_or_default()));
         // KEEPER_SECURITY_HUB over an organization: each registry's findings into its own account.
-        let findings = registries.as_ref().filter(|_| ports.security_hub.is_some()).map(MemberFindings::new);
-        let organization = match (&self.organization, &registries) {
-            (Some(org), Some(registries)) => Some(OrganizationStep {
-                scope: &org.scope,
-                registries,
-                directory: &org.directory,
-                concurrency: config.concurrency,
-                also: &findings,
-            }),
-            _ => None,
-        };
+        let findings = members.as_ref().filter(|_| ports.security_hub.is_some()).map(MemberFindings::new);
+        let organization =
+            self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, config.concurrency, &findings));
         let (store, publisher) = (&ports.store, ports.publisher.as_ref());
         match run_step(&job, &ports.registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
@@ -206,7 +194,7 @@ where
         let targets = org.scope.targets(Some(&org.directory)).await?;
         let job = AuditJob { settings: &config.settings, remediation: config.remediation, inputs: &inputs };
         let now = SystemClock.now();
-        let members = org.registries.for_run(&format!("ecr-keeper-audit-{}", now.timestamp()));
+        let members = org.members("audit", now.timestamp());
         let report = organization_in_process(
             &job,
             &members,

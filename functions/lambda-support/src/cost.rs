@@ -3,8 +3,7 @@
 //! organization at once. Generic over the ports, so every path is unit-tested on the stand-ins.
 
 use crate::scheduled::{
-    finish, finish_after_previous, previous_report, run_step, OrganizationStep, RunOrganization, Step, StepContext,
-    StepOutcome,
+    finish, finish_after_previous, previous_report, run_step, RunOrganization, Step, StepContext, StepOutcome,
 };
 use crate::FunctionError;
 use chrono::{DateTime, Utc};
@@ -116,18 +115,9 @@ where
             now,
             repository_metrics: &settings.repository_metrics,
         };
-        let run_id = step.run_id().unwrap_or_default();
-        let registries = self.organization.as_ref().map(|o| o.registries.for_run(&format!("ecr-keeper-cost-{run_id}")));
-        let organization = match (&self.organization, &registries) {
-            (Some(org), Some(registries)) => Some(OrganizationStep {
-                scope: &org.scope,
-                registries,
-                directory: &org.directory,
-                concurrency: options.concurrency,
-                also: &(),
-            }),
-            _ => None,
-        };
+        let members = self.organization.as_ref().map(|o| o.members("cost", step.run_id().unwrap_or_default()));
+        let organization =
+            self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, options.concurrency, &()));
         let (store, publisher) = (&ports.store, ports.publisher.as_ref());
         match run_step(&job, &ports.registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
@@ -179,7 +169,7 @@ where
         let options = &settings.options;
         let targets = org.scope.targets(Some(&org.directory)).await?;
         let job = CostJob::new(&settings.standard, options, None);
-        let members = org.registries.for_run(&format!("ecr-keeper-cost-{}", now.timestamp()));
+        let members = org.members("cost", now.timestamp());
         let report = organization_in_process(
             &job,
             &members,

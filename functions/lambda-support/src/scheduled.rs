@@ -95,6 +95,19 @@ pub struct RunOrganization<G, D> {
     pub directory: D,
 }
 
+impl<G: Registries, D> RunOrganization<G, D> {
+    /// The member registries for one run of `job`, their role sessions named
+    /// `ecr-keeper-<job>-<run>`: what a member account's CloudTrail shows.
+    pub fn members(&self, job: &str, run: impl std::fmt::Display) -> G {
+        self.registries.for_run(&format!("ecr-keeper-{job}-{run}"))
+    }
+
+    /// One step's view of the organization, over the run's `members`.
+    pub fn step<'a, E>(&'a self, members: &'a G, concurrency: usize, also: &'a E) -> OrganizationStep<'a, G, D, E> {
+        OrganizationStep { scope: &self.scope, registries: members, directory: &self.directory, concurrency, also }
+    }
+}
+
 /// Where the run's pieces are, for one step.
 pub struct StepContext<'a> {
     pub settings: &'a RunSettings,
