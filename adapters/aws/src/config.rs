@@ -146,8 +146,9 @@ pub fn service_quotas_config(config: &SdkConfig) -> aws_sdk_servicequotas::Confi
 
 /// An SDK client built at its first call and shared by its clones. A scheduled run's shards,
 /// most of a large run's cold starts, never call some clients their function holds (Service
-/// Quotas, the cost report's CloudWatch); built at start, each would cost about a million
-/// instructions for nothing (docs/performance.md, "Start-up, counted").
+/// Quotas, the cost report's CloudWatch); built at start, each would cost about half a million
+/// instructions for nothing, most of it its crate's partitions table (docs/performance.md,
+/// "Start-up, counted again").
 #[derive(Clone)]
 pub struct OnFirstCall<T>(Arc<Lazy<T>>);
 
