@@ -116,13 +116,13 @@ demo: setup
 	./target/debug/ecr-keeper lifecycle preview --policy examples/lifecycle/demo/policy.json \
 	    --images examples/lifecycle/demo/images.json --now $(NOW) --output table
 
-## make sam-build: the five arm64 functions as SAM packages them (cargo-lambda cross-compiles with zig).
+## make sam-build: the six arm64 functions as SAM packages them (cargo-lambda cross-compiles with zig).
 # SAM builds one function per cargo run, in the function's own directory (its CodeUri), and each
 # run ends in a one-core link (fat LTO, one codegen unit): 15.7 minutes cold here. Built first in
-# one cargo run of the five packages (-p, never the whole workspace: the CLI's and the tests'
-# features would reach the functions), the five links share both cores and SAM finds every binary
-# fresh: each function alone resolves the same features as the five together.
-FUNCTIONS := repository-resource push-events scan-events lifecycle-audit cost-report
+# one cargo run of the six packages (-p, never the whole workspace: the CLI's and the tests'
+# features would reach the functions), the six links share both cores and SAM finds every binary
+# fresh: each function alone resolves the same features as the six together.
+FUNCTIONS := repository-resource push-events scan-events lifecycle-audit cost-report security-hub-findings
 sam-build: setup
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --locked --arm64 $(FUNCTIONS:%=-p %)
@@ -140,7 +140,7 @@ sam-check: sam-build
 ## make measure: zipped sizes, cold starts (vs a bare lambda_runtime binary and a Python/boto3
 ## handler) and peak RSS of each function.
 measure: sam-build
-	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report -p bare-lambda
+	$(CARGO) build --release --locked -p repository-resource -p push-events -p scan-events -p lifecycle-audit -p cost-report -p security-hub-findings -p bare-lambda
 	$(VENV)/bin/python bench/measure.py
 
 ## make bench-run: the audit's state machine on moto over 1,000 repositories x 20 images in

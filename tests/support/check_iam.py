@@ -37,7 +37,8 @@ WORKLOAD_READS = {"ecs:ListClusters", "ecs:ListServices", "ecs:DescribeServices"
 WORKLOAD_READERS = {"LifecycleAuditFunction", "RepositoryResourceFunction"}
 COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
 # An organization run (Accounts): these functions assume the member role, and nothing else.
-MEMBER_ROLE_ASSUMERS = {"LifecycleAuditFunction", "CostReportFunction", "PushEventsFunction", "ScanEventsFunction"}
+MEMBER_ROLE_ASSUMERS = {"LifecycleAuditFunction", "CostReportFunction", "PushEventsFunction", "ScanEventsFunction",
+                        "SecurityHubFindingsFunction"}
 MEMBER_ROLE = "arn:aws:iam::*:role/${MemberRoleName}"
 ORGANIZATION_READS = {"organizations:ListAccounts", "organizations:ListAccountsForParent",
                       "organizations:ListOrganizationalUnitsForParent"}
@@ -51,16 +52,18 @@ WRITES = {
     "ScanEventsFunction": {"sns:Publish", "dynamodb:PutItem", "dynamodb:DeleteItem", "kms:GenerateDataKey*"},
     # Scheduled runs also write their shards and reports (S3) and a summary (SNS).
     # Pins (ProtectInUse): PutImage adds a tag to an existing image, BatchDeleteImage removes one.
-    # Security Hub (SecurityHubFindings): findings imported under the account's own product.
     "LifecycleAuditFunction": {"ecr:PutLifecyclePolicy", "ecr:PutImageScanningConfiguration", "ecr:PutImage",
-                               "ecr:BatchDeleteImage", "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*",
-                               "securityhub:BatchImportFindings"},
+                               "ecr:BatchDeleteImage", "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
+    # Security Hub (SecurityHubFindings): findings imported under the account's own product, from
+    # the audit's kept reports (read only).
+    "SecurityHubFindingsFunction": {"securityhub:BatchImportFindings"},
     "CostReportFunction": {"cloudwatch:PutMetricData", "cloudwatch:PutDashboard",
                            "s3:PutObject", "sns:Publish", "kms:GenerateDataKey*"},
 }
 # What a scheduled run's state machine may do, and on what: its own function, its run's shard
 # lists, its own Map's child executions.
-MACHINES = {"AuditRun": ("LifecycleAuditFunction", "audit"), "CostRun": ("CostReportFunction", "cost")}
+MACHINES = {"AuditRun": (("LifecycleAuditFunction", "SecurityHubFindingsFunction"), "audit"),
+            "CostRun": (("CostReportFunction",), "cost")}
 MACHINE_ACTIONS = {"lambda:InvokeFunction", "s3:GetObject", "states:StartExecution", "states:DescribeExecution",
                    "states:StopExecution"}
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "BatchCheck", "Decrypt")
@@ -253,7 +256,7 @@ def run(template, quiet=False):
                         # The account's own default product (its id twice) and its own hub.
                         own = {"securityhub:BatchImportFindings": lambda acct: f":{acct}:product/{acct}/default",
                                "securityhub:GetFindings": lambda acct: f":{acct}:hub/default"}
-                        check(name == "LifecycleAuditFunction" and action in own
+                        check(name == "SecurityHubFindingsFunction" and action in own
                               and all(r.count(":") >= 5 and r.endswith(own[action](r.split(":")[4])) for r in targets),
                               f"{name}: {action} only on this account's own Security Hub product and hub, not {targets}")
                     if service == "servicequotas":
@@ -281,6 +284,10 @@ def run(template, quiet=False):
                         in_use = "/in-use/" if action == "s3:GetObject" and name == "LifecycleAuditFunction" else "/runs/"
                         check(all(f"/runs/{job}/" in r or f"/reports/{job}/" in r or in_use in r for r in objects),
                               f"{name}: {action} only under runs/{job}/ and reports/{job}/, not {targets}")
+                    if service == "s3" and name == "SecurityHubFindingsFunction":
+                        objects = [r for r in targets if "/" in r]
+                        check(action in ("s3:GetObject", "s3:ListBucket") and all("/reports/audit/" in r for r in objects),
+                              f"{name}: {action} only reads the audit's reports, not {targets}")
                     if service == "s3" and name == "RepositoryResourceFunction":
                         check(action == "s3:GetObject" and all("/in-use/" in r for r in targets),
                               f"{name}: {action} only reads the running-image list under in-use/, not {targets}")
@@ -297,12 +304,13 @@ def run(template, quiet=False):
         check(role_name not in roles_seen, f"{name}: its role is not shared")
         roles_seen.add(role_name)
         check(not role["Properties"].get("ManagedPolicyArns"), f"{name}: no managed policies on its role")
-        for st in role_statements(role, {}):
+        for st in [st for conditions in ({}, {c: True for c in template.get("Conditions", {})})
+                   for st in role_statements(role, conditions)]:
             targets = [text(r) for r in as_list(st.get("Resource", []))]
             for action in as_list(st["Action"]):
                 check(action in MACHINE_ACTIONS, f"{name}: {action} is not an action a run needs")
                 if action == "lambda:InvokeFunction":
-                    check(targets and all(function in r for r in targets), f"{name}: invokes only {function}, not {targets}")
+                    check(targets and all(any(f in r for f in function) for r in targets), f"{name}: invokes only {function}, not {targets}")
                 if action.startswith("s3:"):
                     check(targets and all("ReportsBucket" in r and f"/runs/{job}/" in r for r in targets),
                           f"{name}: reads only runs/{job}/ in the reports bucket, not {targets}")
@@ -355,7 +363,9 @@ def mutants(template):
     yield edit("PutMetricData without the namespace condition", lambda t: role_statement(t, "CostReportFunction", "cloudwatch:PutMetricData").pop("Condition", None))
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
-    yield edit("findings of any product on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "securityhub:BatchImportFindings").__setitem__("Resource", "*"))
+    yield edit("findings of any product", lambda t: role_statement(t, "SecurityHubFindingsFunction", "securityhub:BatchImportFindings").__setitem__("Resource", "*"))
+    yield edit("the audit importing findings itself", add_action("LifecycleAuditFunction", "ecr:Describe", "securityhub:BatchImportFindings"))
+    yield edit("the findings import reading the runs", lambda t: role_statement(t, "SecurityHubFindingsFunction", "s3:GetObject").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
     yield edit("every service quota on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "servicequotas:").__setitem__("Resource", "*"))
 
     def without_ownership_guard(t):

@@ -24,6 +24,8 @@ from samtranslator.yaml_helper import yaml_parse
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BINARIES = {"audit": "lifecycle-audit", "cost": "cost-report"}
+# The audit's Findings step (FindingsFunctionArn): created beside the job's function.
+FINDINGS_BINARY = "security-hub-findings"
 
 
 def client(service, endpoint):
@@ -67,16 +69,20 @@ def main():
         role = iam.create_role(RoleName=f"{binary}-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     except iam.exceptions.EntityAlreadyExistsException:
         role = iam.get_role(RoleName=f"{binary}-role")["Role"]["Arn"]
-    try:
-        function_arn = lam.get_function(FunctionName=binary)["Configuration"]["FunctionArn"]
-    except lam.exceptions.ResourceNotFoundException:
-        code = io.BytesIO()
-        with zipfile.ZipFile(code, "w") as z:
-            z.writestr("bootstrap", "")
-        function_arn = lam.create_function(
-            FunctionName=binary, Runtime="provided.al2023", Role=role, Handler="bootstrap",
-            Code={"ZipFile": code.getvalue()}, Architectures=["arm64"],
-        )["FunctionArn"]
+    def function(name):
+        """moto's function `name`, which moto_server.py forwards to the binary of that name."""
+        try:
+            return lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        except lam.exceptions.ResourceNotFoundException:
+            code = io.BytesIO()
+            with zipfile.ZipFile(code, "w") as z:
+                z.writestr("bootstrap", "")
+            return lam.create_function(
+                FunctionName=name, Runtime="provided.al2023", Role=role, Handler="bootstrap",
+                Code={"ZipFile": code.getvalue()}, Architectures=["arm64"],
+            )["FunctionArn"]
+
+    function_arn = function(binary)
     try:
         s3.create_bucket(Bucket=args.bucket)
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
@@ -84,9 +90,13 @@ def main():
 
     definition = (ROOT / definition_uri).read_text()
     for key in subs:
-        if key != "RunFunctionArn":
+        if key not in ("RunFunctionArn", "FindingsFunctionArn"):
             raise SystemExit(f"{machine}: substitution {key} is not known to this harness")
     definition = definition.replace("${RunFunctionArn}", function_arn)
+    # The template's condition (SecurityHubFindings=true) as the functions' KEEPER_SECURITY_HUB
+    # sets it: the state machine reaches the Findings step only when the audit says so.
+    findings_arn = function(FINDINGS_BINARY) if "FindingsFunctionArn" in subs and args.job == "audit" else function_arn
+    definition = definition.replace("${FindingsFunctionArn}", findings_arn)
     name = f"{machine}-{args.job}"
     try:
         machine_arn = sfn.create_state_machine(name=name, definition=definition, roleArn=role)["stateMachineArn"]

@@ -1,19 +1,19 @@
 //! The lifecycle audit's handler: built once in `main` from the adapters, then one `handle` per
 //! invocation — a step of the state machine's run, or (without a `mode`) the whole registry or
 //! organization at once. Generic over the ports, so every path is unit-tested on the stand-ins.
+//! With KEEPER_SECURITY_HUB the run's last state says so, and the state machine's Findings step
+//! (security-hub-findings, [`crate::findings`]) imports the kept report: the audit itself does not
+//! link the Security Hub SDK.
 
 use crate::scheduled::{finish_after_previous, run_step, RunOrganization, Step, StepContext, StepOutcome};
 use crate::FunctionError;
 use ecr_keeper_core::alerts::AlertPublisher;
-use ecr_keeper_core::audit::security_hub::{import_findings, SecurityFindings};
-use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, AuditReport, RunInputs};
+use ecr_keeper_core::audit::{audit, audit_metrics, AuditJob, AuditOptions, RunInputs};
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::{MetricsSink, RepositoryMetrics};
-use ecr_keeper_core::organization::{
-    organization_in_process, Directory, Keeping, MemberFindings, MemberHubs, Pace, Registries,
-};
+use ecr_keeper_core::organization::{organization_in_process, Directory, Keeping, Pace, Registries};
 use ecr_keeper_core::ports::{Clock, Registry, SystemClock};
-use ecr_keeper_core::run::ReportStore;
+use ecr_keeper_core::run::{ReportStore, RunState};
 use ecr_keeper_core::workloads::Workloads;
 use lambda_runtime::tracing;
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 const REPORT_RESERVE: Duration = Duration::from_secs(10);
 
 /// What the audit reads and writes.
-pub struct AuditPorts<R, K, S, P, W, H> {
+pub struct AuditPorts<R, K, S, P, W> {
     pub registry: R,
     /// KEEPER_METRICS through KEEPER_METRIC_SERIES (the essential totals by default).
     pub sink: K,
@@ -34,8 +34,6 @@ pub struct AuditPorts<R, K, S, P, W, H> {
     pub publisher: Option<P>,
     /// KEEPER_IN_USE: the running images USE-1 and the pins read (once per invocation).
     pub workloads: Option<W>,
-    /// KEEPER_SECURITY_HUB: the own account's hub (an organization's registries go to their own).
-    pub security_hub: Option<H>,
 }
 
 /// The audit's configuration, read once.
@@ -48,25 +46,24 @@ pub struct AuditSettings {
     pub repository_metrics: RepositoryMetrics,
 }
 
-pub struct AuditHandler<R, K, S, P, W, H, G, D> {
-    ports: AuditPorts<R, K, S, P, W, H>,
+pub struct AuditHandler<R, K, S, P, W, G, D> {
+    ports: AuditPorts<R, K, S, P, W>,
     settings: AuditSettings,
     organization: Option<RunOrganization<G, D>>,
 }
 
-impl<R, K, S, P, W, H, G, D> AuditHandler<R, K, S, P, W, H, G, D>
+impl<R, K, S, P, W, G, D> AuditHandler<R, K, S, P, W, G, D>
 where
     R: Registry,
     K: MetricsSink,
     S: ReportStore,
     P: AlertPublisher,
     W: Workloads,
-    H: SecurityFindings,
-    G: Registries + MemberHubs,
+    G: Registries,
     D: Directory,
 {
     pub fn new(
-        ports: AuditPorts<R, K, S, P, W, H>,
+        ports: AuditPorts<R, K, S, P, W>,
         settings: AuditSettings,
         organization: Option<RunOrganization<G, D>>,
     ) -> Self {
@@ -74,7 +71,7 @@ where
     }
 
     #[cfg(test)]
-    fn ports(&self) -> &AuditPorts<R, K, S, P, W, H> {
+    fn ports(&self) -> &AuditPorts<R, K, S, P, W> {
         &self.ports
     }
 
@@ -108,10 +105,7 @@ where
             repository_metrics: &settings.repository_metrics,
         };
         let members = self.organization.as_ref().map(|o| o.members("audit", step.run_id().unwrap_or_default()));
-        // KEEPER_SECURITY_HUB over an organization: each registry's findings into its own account.
-        let findings = members.as_ref().filter(|_| ports.security_hub.is_some()).map(MemberFindings::new);
-        let organization =
-            self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, config.concurrency, &findings));
+        let organization = self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, config.concurrency));
         let (store, publisher) = (&ports.store, ports.publisher.as_ref());
         match run_step(&job, &ports.registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),
@@ -120,14 +114,23 @@ where
                 // Totals once, from the merged report: never per shard.
                 self.publish(&settings.repository_metrics.select(audit_metrics(&report))).await;
                 let state = finish_after_previous("audit", store, publisher, state, &report).await?;
-                self.import_findings(&report).await;
-                Ok(json!(state))
+                Ok(self.finished(state))
             }
             StepOutcome::Organization(state, report) => {
                 self.publish(&report.metrics()).await;
-                Ok(json!(finish_after_previous("audit", store, publisher, state, &*report).await?))
+                Ok(self.finished(finish_after_previous("audit", store, publisher, state, &*report).await?))
             }
         }
+    }
+
+    /// The run's last state; with KEEPER_SECURITY_HUB, `findings: true` sends the state machine
+    /// to its Findings step, which imports the report just kept.
+    fn finished(&self, state: RunState) -> Value {
+        let mut state = json!(state);
+        if self.settings.config.security_hub {
+            state["findings"] = json!(true);
+        }
+        state
     }
 
     /// The audit's metrics; a failure is logged, not the run's (the report is what matters).
@@ -137,19 +140,11 @@ where
         }
     }
 
-    /// With KEEPER_SECURITY_HUB: the report's findings into Security Hub. A failure is logged, not
-    /// the run's: the report is already kept.
-    async fn import_findings(&self, report: &AuditReport) {
-        let Some(hub) = &self.ports.security_hub else { return };
-        let hub = hub.for_account(&report.registry_id);
-        match import_findings(&hub, report).await {
-            Ok(i) => tracing::info!(
-                active = i.active,
-                archived = i.archived,
-                refused = i.failed,
-                "Security Hub findings imported"
-            ),
-            Err(e) => tracing::error!(error = %e, "Security Hub findings were not imported"),
+    /// KEEPER_SECURITY_HUB belongs to the scheduled run (its Findings step imports the kept
+    /// report); one invocation keeps no report, so it says so rather than import nothing quietly.
+    fn no_findings_here(&self) {
+        if self.settings.config.security_hub {
+            tracing::warn!("Security Hub findings are imported by the scheduled run's Findings step; this invocation keeps no report and imports none");
         }
     }
 
@@ -170,7 +165,7 @@ where
         // One line: log subscriptions and Logs Insights read it whole.
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
         self.publish(&self.settings.repository_metrics.select(audit_metrics(&report))).await;
-        self.import_findings(&report).await;
+        self.no_findings_here();
         Ok(json!({
             "complete": report.complete,
             "repositories": report.summary.repositories,
@@ -202,13 +197,11 @@ where
             Pace { registries: config.concurrency, repositories: config.concurrency, deadline: Some(deadline) },
             now,
             &(),
-            Keeping {
-                reports: &self.ports.security_hub.as_ref().map(|_| MemberFindings::new(&members)),
-                repository_metrics: &self.settings.repository_metrics,
-            },
+            Keeping { reports: &(), repository_metrics: &self.settings.repository_metrics },
         )
         .await
         .map_err(ecr_keeper_core::run::RunError::from)?;
+        self.no_findings_here();
         for line in report.log_lines() {
             println!("{line}");
         }
@@ -218,4 +211,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -117,7 +117,7 @@ where
         };
         let members = self.organization.as_ref().map(|o| o.members("cost", step.run_id().unwrap_or_default()));
         let organization =
-            self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, options.concurrency, &()));
+            self.organization.as_ref().zip(members.as_ref()).map(|(o, m)| o.step(m, options.concurrency));
         let (store, publisher) = (&ports.store, ports.publisher.as_ref());
         match run_step(&job, &ports.registry, store, &cx, organization.as_ref(), step).await? {
             StepOutcome::Running(state) => Ok(json!(state)),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 pub mod audit;
 pub mod cost;
+pub mod findings;
 pub mod members;
 pub mod reactions;
 pub mod scheduled;
@@ -59,6 +60,14 @@ pub enum FunctionError {
     Member(#[from] ecr_keeper_core::organization::AccessError),
     #[error("shard {0} names account {1}, but this function has no KEEPER_ACCOUNTS: was the run planned by another configuration?")]
     NotAnOrganizationRun(usize, String),
+    /// security-hub-findings: the run's report is not where the aggregate said it kept it.
+    #[error("run {run}: no kept report at {key}; the Findings step imports the report the audit's aggregate kept")]
+    NoKeptReport { run: String, key: String },
+    /// security-hub-findings: an organization run's index reached a function without member roles.
+    #[error(
+        "run {0} audited an organization, but this function has no KEEPER_ACCOUNTS to reach the members' Security Hub"
+    )]
+    NoMemberRole(String),
 }
 
 impl FunctionError {
@@ -76,7 +85,8 @@ impl FunctionError {
             FunctionError::NotAStep(_) => "NotAStep",
             FunctionError::Config(_) | FunctionError::Scope(_) => "ConfigurationError",
             FunctionError::Directory(_) => "OrganizationUnavailable",
-            FunctionError::NotAnOrganizationRun(..) => "NotAnOrganizationRun",
+            FunctionError::NotAnOrganizationRun(..) | FunctionError::NoMemberRole(_) => "NotAnOrganizationRun",
+            FunctionError::NoKeptReport { .. } => "NoKeptReport",
             FunctionError::Member(_) => "MemberRoleUnavailable",
         }
     }

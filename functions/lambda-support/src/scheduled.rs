@@ -6,7 +6,7 @@ use ecr_keeper_core::alerts::AlertPublisher;
 use ecr_keeper_core::metrics::RepositoryMetrics;
 use ecr_keeper_core::organization::{
     fail_shard, plan_organization, settle_organization, Directory, Keeping, KeptInStore, OrganizationReport,
-    OrganizationView, Registries, RegistryReports, Scope,
+    OrganizationView, Registries, Scope,
 };
 use ecr_keeper_core::ports::{Registry, RegistryError};
 use ecr_keeper_core::run::{
@@ -70,15 +70,12 @@ pub enum StepOutcome<R> {
 
 /// An organization run's parts (`KEEPER_ACCOUNTS`): the scope, how to reach each registry,
 /// and the organization's accounts.
-pub struct OrganizationStep<'a, G, D, E> {
+pub struct OrganizationStep<'a, G, D> {
     pub scope: &'a Scope,
     pub registries: &'a G,
     pub directory: &'a D,
     /// Registries the plan reaches and lists at once.
     pub concurrency: usize,
-    /// Told of each registry's report at the aggregate, once it is kept in S3 (the audit's
-    /// Security Hub import through the member role); `&()` for nothing.
-    pub also: &'a E,
 }
 
 /// The report kept last, for the change; a store that cannot be read fails the step (the state
@@ -103,8 +100,8 @@ impl<G: Registries, D> RunOrganization<G, D> {
     }
 
     /// One step's view of the organization, over the run's `members`.
-    pub fn step<'a, E>(&'a self, members: &'a G, concurrency: usize, also: &'a E) -> OrganizationStep<'a, G, D, E> {
-        OrganizationStep { scope: &self.scope, registries: members, directory: &self.directory, concurrency, also }
+    pub fn step<'a>(&'a self, members: &'a G, concurrency: usize) -> OrganizationStep<'a, G, D> {
+        OrganizationStep { scope: &self.scope, registries: members, directory: &self.directory, concurrency }
     }
 }
 
@@ -121,12 +118,12 @@ pub struct StepContext<'a> {
     pub repository_metrics: &'a RepositoryMetrics,
 }
 
-pub async fn run_step<J, R, S, G, D, E>(
+pub async fn run_step<J, R, S, G, D>(
     job: &J,
     registry: &R,
     store: &S,
     cx: &StepContext<'_>,
-    organization: Option<&OrganizationStep<'_, G, D, E>>,
+    organization: Option<&OrganizationStep<'_, G, D>>,
     step: Step,
 ) -> Result<StepOutcome<J::Report>, FunctionError>
 where
@@ -136,7 +133,6 @@ where
     S: ReportStore,
     G: Registries,
     D: Directory,
-    E: RegistryReports<J::Report>,
 {
     match step {
         Step::Plan { run_id } => {
@@ -197,11 +193,7 @@ where
         }
         Step::Aggregate { run } if run.organization => {
             let kept = KeptInStore { store, job: J::NAME };
-            let reports = match organization {
-                Some(org) => (kept, Some(org.also)),
-                None => (kept, None),
-            };
-            let keeping = Keeping { reports: &reports, repository_metrics: cx.repository_metrics };
+            let keeping = Keeping { reports: &kept, repository_metrics: cx.repository_metrics };
             Ok(match settle_organization(job, store, cx.settings, &run, keeping).await? {
                 Settled::NextPass(state) => another_pass(state),
                 Settled::Final(report) => StepOutcome::Organization(run, Box::new(report)),
@@ -368,6 +360,27 @@ mod tests {
             let field = path.as_str().and_then(|p| p.strip_prefix("$.run.")).unwrap_or_default();
             assert!(state().get(field).is_some(), "{path} is not a field of the run's state");
         }
+    }
+
+    #[test]
+    fn the_findings_step_is_chosen_by_the_field_the_audit_sets_and_gets_the_run_it_reads() {
+        let asl = asl();
+        let states = &asl["States"];
+        // A finished run goes through "Findings?", which asks for the audit's `findings` field
+        // (crate::audit sets it with KEEPER_SECURITY_HUB) by presence, never by value.
+        assert_eq!(states["Reported?"]["Choices"][0]["Next"], json!("Findings?"));
+        let rule = &states["Findings?"]["Choices"][0];
+        assert_eq!(
+            (&rule["Variable"], &rule["IsPresent"], &rule["Next"]),
+            (&json!("$.run.findings"), &json!(true), &json!("Findings"))
+        );
+        assert_eq!(states["Findings"]["Next"], json!("Reported"));
+        // The Findings task's payload is what security-hub-findings reads.
+        let mut done = state();
+        done["done"] = json!(true);
+        let payload = filled(&states["Findings"]["Parameters"]["Payload"], &[("run", done)]);
+        let step: Result<crate::findings::FindingsStep, _> = serde_json::from_value(payload.clone());
+        assert!(step.is_ok_and(|s| s.run.done), "{payload}");
     }
 
     #[test]

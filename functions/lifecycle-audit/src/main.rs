@@ -7,8 +7,7 @@
 
 use ecr_keeper_aws::{
     ecr_client, s3_client, sdk_config, service_quotas_config, sns_client, AwsOptions, AwsWorkloads, ConfiguredSink,
-    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SecurityHubFindings,
-    SnsPublisher,
+    EcrRegistry, MemberRegistries, OrganizationsDirectory, RetryProfile, S3ReportStore, SnsPublisher,
 };
 use ecr_keeper_core::config::{AuditConfig, ScheduledRunConfig};
 use ecr_keeper_core::metrics::Series;
@@ -25,7 +24,6 @@ type Handler = AuditHandler<
     S3ReportStore,
     SnsPublisher,
     AwsWorkloads,
-    SecurityHubFindings,
     MemberRegistries,
     OrganizationsDirectory,
 >;
@@ -62,7 +60,6 @@ async fn from_env() -> Result<Handler, FunctionError> {
         store: S3ReportStore::new(s3_client(&sdk), scheduled.run.bucket.clone()),
         publisher: scheduled.summary_topic_arn.as_ref().map(|arn| SnsPublisher::new(sns_client(&sdk), arn)),
         workloads: (!config.in_use.is_empty()).then(|| AwsWorkloads::new(&config.in_use, &sdk)),
-        security_hub: config.security_hub.then(|| SecurityHubFindings::new(&sdk, "")),
     };
     let settings = AuditSettings {
         region: sdk.region().map(|r| r.to_string()).unwrap_or_default(),

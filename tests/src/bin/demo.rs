@@ -381,7 +381,10 @@ async fn scheduled_runs(summary: &mut serde_json::Map<String, serde_json::Value>
         }
     }
     let invokes = runs.logged("invoke");
-    println!("   Lambda invocations: {} (plan, one per shard, aggregate, for each job)", invokes.len());
+    println!(
+        "   Lambda invocations: {} (plan, one per shard, aggregate, for each job; the audit's Security Hub import)",
+        invokes.len()
+    );
     if let Some((subject, message)) = runs.published(topic).first() {
         println!("   the alert topic got \"{subject}\":");
         let body: serde_json::Value = serde_json::from_str(message).unwrap_or_default();

@@ -71,7 +71,7 @@ fn the_whole_story_runs_on_one_machine() {
         assert_eq!(s[job]["run"]["shards"], 4, "{}", s[job]);
         assert_eq!(s[job]["run"]["reportKeys"].as_array().map(Vec::len), Some(files), "{}", s[job]);
     }
-    assert_eq!(s["run-invokes"], 12, "plan + 4 shards + aggregate, twice");
+    assert_eq!(s["run-invokes"], 13, "plan + 4 shards + aggregate, twice, and the audit's Findings step");
     // The audit's findings, the same ones three ways: imported into Security Hub, as OCSF lines,
     // as Athena rows (one file: one account).
     let elsewhere = &s["findingsElsewhere"];
