@@ -143,6 +143,12 @@ def _forward_invoke(self, function_name, qualifier, body, headers, response_head
     if fail:
         _log("invoke-failed", f"{name} {mode}")
         raise _ServiceException("injected by the harness: the Lambda service failed this invoke")
+    if name and name == os.environ.get("KEEPER_HARNESS_FAIL_FUNCTION"):
+        # The function itself failing (Lambda's answer to an unhandled error: status 200,
+        # X-Amz-Function-Error, the error document), without running it.
+        _log("invoke-failed", f"{name} {mode}")
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "InjectedByHarness", "errorMessage": f"the harness failed {name}"}).encode()
     request = urllib.request.Request(
         f"{router}/2015-03-31/functions/{name}/invocations", data=payload, method="POST",
         headers={"Content-Type": "application/json"},

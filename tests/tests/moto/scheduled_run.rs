@@ -257,7 +257,8 @@ async fn the_cost_report_runs_on_the_state_machine_and_equals_the_one_process_re
 }
 
 /// With `KEEPER_SECURITY_HUB=true` (template `SecurityHubFindings`) the scheduled audit imports
-/// one Security Hub finding for each FAIL, WARN and ERROR of the report it kept.
+/// one Security Hub finding for each FAIL, WARN and ERROR of the report it kept: the state
+/// machine's Findings step, a function of its own (the audit does not link Security Hub).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_scheduled_audit_imports_its_findings_into_security_hub() {
     let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "2"), ("KEEPER_SECURITY_HUB", "true")], &[]);
@@ -277,4 +278,35 @@ async fn the_scheduled_audit_imports_its_findings_into_security_hub() {
     assert!(expected > 0);
     assert_eq!(findings.len(), expected, "{}", runs.lambda.log());
     assert!(findings.iter().all(|f| f.id().is_some_and(|id| id.starts_with("ecr-keeper/123456789012/us-east-1/"))));
+    // The import ran in security-hub-findings, once, after the aggregate.
+    let invokes = runs.logged("invoke");
+    let findings_steps: Vec<&String> = invokes.iter().filter(|l| l.starts_with("security-hub-findings ")).collect();
+    assert_eq!(findings_steps.len(), 1, "{invokes:?}");
+    assert!(invokes.last().is_some_and(|l| l.starts_with("security-hub-findings ")), "{invokes:?}");
+}
+
+/// The report is kept whatever the Findings step does: a Security Hub import that fails ends the
+/// run SUCCEEDED with the error in its output (`findingsError`), not a failed run whose alarm
+/// says no report was kept. Without `KEEPER_SECURITY_HUB` the step never runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_findings_step_leaves_the_report_kept_and_the_run_succeeded() {
+    let fail = [("KEEPER_HARNESS_FAIL_FUNCTION", "security-hub-findings".to_string())];
+    let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "2"), ("KEEPER_SECURITY_HUB", "true")], &fail);
+    seed(&runs.aws, 2).await;
+    let execution = runs.run("audit");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}\n{}", runs.lambda.log());
+    assert_eq!(execution.output["findingsError"]["Error"], "InjectedByHarness", "{:?}", execution.output);
+    assert!(runs.object("reports/audit/latest.json").await.is_some());
+    assert_eq!(runs.logged("invoke-failed"), vec!["security-hub-findings ".to_string()]);
+    // Off: the audit's run ends at its aggregate.
+    let runs = ScheduledRuns::start(&[("KEEPER_SHARD_REPOSITORIES", "2")], &[]);
+    seed(&runs.aws, 2).await;
+    let execution = runs.run("audit");
+    assert_eq!(execution.status, "SUCCEEDED", "{execution:?}");
+    assert!(
+        runs.logged("invoke").iter().all(|l| !l.starts_with("security-hub-findings")),
+        "{:?}",
+        runs.logged("invoke")
+    );
+    assert!(execution.output.get("findings").is_none(), "{:?}", execution.output);
 }
