@@ -51,41 +51,50 @@ where
         let FindingsStep { run } = serde_json::from_value(payload.clone()).map_err(|e| {
             FunctionError::NotAStep(format!("{e}; the Findings step expects {{\"run\": <the aggregate's state>}}"))
         })?;
-        let no_report = |key: &str| FunctionError::NoKeptReport { run: run.run_id.clone(), key: key.to_string() };
-        let key = dated_report(&run).ok_or_else(|| no_report("(none of the run's reportKeys)"))?;
-        if !run.organization {
-            let report: AuditReport = self.read(key).await?.ok_or_else(|| no_report(key))?;
-            let hub = self.hub.for_account(&report.registry_id);
-            return Ok(match import_findings(&hub, &report).await {
-                Ok(i) => {
-                    tracing::info!(
-                        active = i.active,
-                        archived = i.archived,
-                        refused = i.failed,
-                        "Security Hub findings imported"
-                    );
-                    json!({"registries": 1, "active": i.active, "archived": i.archived, "refused": i.failed})
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "Security Hub findings were not imported");
-                    json!({"registries": 1, "notImported": [e.to_string()]})
-                }
-            });
+        let key = dated_report(&run).ok_or_else(|| no_report(&run, "(none of the run's reportKeys)"))?;
+        match (run.organization, &self.members) {
+            (false, _) => self.registry(&run, key).await,
+            (true, Some(members)) => self.organization(&run, key, members).await,
+            (true, None) => Err(FunctionError::NoMemberRole(run.run_id.clone())),
         }
-        let Some(members) = &self.members else {
-            return Err(FunctionError::NoMemberRole(run.run_id.clone()));
-        };
-        let index: OrganizationReport<AuditReport> = self.read(key).await?.ok_or_else(|| no_report(key))?;
-        // Each registry's report sits beside the index (`<dir>/registries/<account>/<region>/report.json`).
+    }
+
+    /// One registry's report, into the hub of the account it names.
+    async fn registry(&self, run: &RunState, key: &str) -> Result<Value, FunctionError> {
+        let report: AuditReport = self.read(key).await?.ok_or_else(|| no_report(run, key))?;
+        let hub = self.hub.for_account(&report.registry_id);
+        Ok(match import_findings(&hub, &report).await {
+            Ok(i) => {
+                tracing::info!(
+                    active = i.active,
+                    archived = i.archived,
+                    refused = i.failed,
+                    "Security Hub findings imported"
+                );
+                json!({"registries": 1, "active": i.active, "archived": i.archived, "refused": i.failed})
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Security Hub findings were not imported");
+                json!({"registries": 1, "notImported": [e.to_string()]})
+            }
+        })
+    }
+
+    /// An organization's index: each registry's report (beside the index, at
+    /// `<dir>/registries/<account>/<region>/report.json`) into its own account's hub, through the
+    /// member role under the audit run's session name. Every registry is tried; the first report
+    /// that could not be read then fails the step.
+    async fn organization(&self, run: &RunState, key: &str, members: &G) -> Result<Value, FunctionError> {
+        let index: OrganizationReport<AuditReport> = self.read(key).await?.ok_or_else(|| no_report(run, key))?;
         let dir = key.trim_end_matches("report.json");
         let members = members.for_run(&format!("ecr-keeper-audit-{}", run.run_id));
         let findings = MemberFindings::new(&members);
         let imported: Vec<Result<(), FunctionError>> = stream::iter(index.registries.iter())
             .filter_map(|entry| async move { entry.report.as_ref().map(|path| (entry, format!("{dir}{path}.json"))) })
             .map(|(entry, key)| {
-                let (findings, no_report) = (&findings, &no_report);
+                let findings = &findings;
                 async move {
-                    let report: AuditReport = self.read(&key).await?.ok_or_else(|| no_report(&key))?;
+                    let report: AuditReport = self.read(&key).await?.ok_or_else(|| no_report(run, &key))?;
                     findings.keep(entry, &report).await.map_err(|e| FunctionError::Run(RunError::from(e)))
                 }
             })
@@ -104,6 +113,10 @@ where
         let corrupt = |e: serde_json::Error| RunError::Corrupt { key: key.to_string(), message: e.to_string() };
         Ok(Some(serde_json::from_str(&text).map_err(corrupt)?))
     }
+}
+
+fn no_report(run: &RunState, key: &str) -> FunctionError {
+    FunctionError::NoKeptReport { run: run.run_id.clone(), key: key.to_string() }
 }
 
 /// The run's dated JSON report (`reports/audit/<date>/report.json`), of the keys it kept.
