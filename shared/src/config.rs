@@ -433,7 +433,8 @@ pub struct AuditConfig {
     pub remediation: crate::audit::Remediation,
     /// `KEEPER_IN_USE`: where running images are read (USE-1, pins); none when unset.
     pub in_use: Vec<crate::workloads::WorkloadSource>,
-    /// `KEEPER_SECURITY_HUB` (default false): import the findings into Security Hub.
+    /// `KEEPER_SECURITY_HUB` (default false): the run ends with the state machine's Findings step,
+    /// which imports the kept report into Security Hub (the audit does not link Security Hub).
     pub security_hub: bool,
 }
 
