@@ -36,11 +36,13 @@ $(SETUP_STAMP): requirements-dev.txt
 test: setup fmt-check core-deps lint template deny sam-check unit
 
 ## make core-deps: the core crate's dependency tree holds no AWS SDK, hyper or reqwest crate
-## (first proving the check finds them in the adapters crate), and its modules import one
-## another without a cycle.
+## (first proving the check finds them in the adapters crate), its modules import one another
+## without a cycle, and only security-hub-findings links Security Hub (only the audit, Service
+## Quotas).
 core-deps:
 	tests/support/check_core_deps.sh ecr-keeper-aws --expect-failure
 	tests/support/check_core_deps.sh ecr-keeper-core
+	tests/support/check_function_deps.sh
 	python3 tests/support/check_module_cycles.py shared/src --self-test
 
 ## make quick: the unit suites only — the core on its in-memory registry, the adapters, the CLI,
