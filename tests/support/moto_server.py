@@ -144,8 +144,9 @@ def _forward_invoke(self, function_name, qualifier, body, headers, response_head
         _log("invoke-failed", f"{name} {mode}")
         raise _ServiceException("injected by the harness: the Lambda service failed this invoke")
     if name and name == os.environ.get("KEEPER_HARNESS_FAIL_FUNCTION"):
-        # The function itself failing (Lambda's answer to an unhandled error: status 200,
-        # X-Amz-Function-Error, the error document), without running it.
+        # The function itself failing, without running it: Lambda answers such an invoke with
+        # status 200, the X-Amz-Function-Error header and the error document as the payload
+        # (Lambda API reference, Invoke: https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
         _log("invoke-failed", f"{name} {mode}")
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps({"errorType": "InjectedByHarness", "errorMessage": f"the harness failed {name}"}).encode()
