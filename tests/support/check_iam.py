@@ -212,6 +212,11 @@ def run(template, quiet=False):
     resources = template["Resources"]
     functions = {k: v for k, v in resources.items() if v.get("Type") == "AWS::Serverless::Function"}
     check(set(functions) == set(WRITES), f"every function is known: {sorted(functions)}")
+    # Security Hub's function, its role and its log group exist only with SecurityHubFindings=true:
+    # a default stack holds no Security Hub permission at all.
+    for logical in ("SecurityHubFindingsFunction", "SecurityHubFindingsRole", "SecurityHubFindingsFunctionLogs"):
+        check(resources.get(logical, {}).get("Condition") == "ImportsSecurityHubFindings",
+              f"{logical} exists only with SecurityHubFindings=true (Condition ImportsSecurityHubFindings)")
     roles_seen = set()
     for name, fn in functions.items():
         role_name, role = role_of(template, fn)
@@ -364,6 +369,7 @@ def mutants(template):
     yield edit("deletion without the ownership condition", lambda t: role_statement(t, "RepositoryResourceFunction", "ecr:PutImageTagMutability").pop("Condition", None))
     yield edit("logs on every group", lambda t: role_statement(t, "PushEventsFunction", "logs:").__setitem__("Resource", "*"))
     yield edit("findings of any product", lambda t: role_statement(t, "SecurityHubFindingsFunction", "securityhub:BatchImportFindings").__setitem__("Resource", "*"))
+    yield edit("the Security Hub role in every stack", lambda t: t["Resources"]["SecurityHubFindingsRole"].pop("Condition"))
     yield edit("the audit importing findings itself", add_action("LifecycleAuditFunction", "ecr:Describe", "securityhub:BatchImportFindings"))
     yield edit("the findings import reading the runs", lambda t: role_statement(t, "SecurityHubFindingsFunction", "s3:GetObject").__setitem__("Resource", {"Fn::Sub": "${ReportsBucket.Arn}/*"}))
     yield edit("every service quota on the audit", lambda t: role_statement(t, "LifecycleAuditFunction", "servicequotas:").__setitem__("Resource", "*"))
